@@ -1,0 +1,1 @@
+"""Chunk to frames: the FFmpeg (CPU) decoder and the frame types it produces."""
