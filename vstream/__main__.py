@@ -1,0 +1,5 @@
+import sys
+
+from vstream.cli import main
+
+sys.exit(main())

@@ -1,0 +1,157 @@
+"""Demux a source into GopChunks without decoding a single frame."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+
+from vstream.chunk import GopChunk, Packet
+from vstream.errors import VideoOpenError
+
+# A GOP longer than this many packets is split anyway only by the next keyframe; past this limit
+# the source is not something vstream can chunk (intra-refresh streams have no keyframes at all).
+MAX_GOP_PACKETS = 3000
+
+_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def redact_url(url: str) -> str:
+    """The URL with any `user:password@` removed, safe for logs, metrics and rows."""
+    return _CREDENTIALS.sub("***@", url)
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says about its first video stream."""
+
+    codec: str
+    width: int
+    height: int
+    time_base: Fraction
+    frame_rate: Fraction
+    declared_frames: int
+    duration_s: float
+
+
+def open_video(source: str, options: dict[str, str] | None = None) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
+    """Open `source` (a path or any FFmpeg URL) and return it with its first video stream.
+
+    Raises VideoOpenError with a one-line reason for a missing file, a file FFmpeg cannot read,
+    or a container with no video stream.
+    """
+    is_url = "://" in source
+    shown = redact_url(source)
+    if not is_url and not os.path.exists(source):
+        raise VideoOpenError(f"{shown}: no such file")
+    if not is_url and os.path.isdir(source):
+        raise VideoOpenError(f"{shown}: is a directory, not a video file")
+    try:
+        container = av.open(source, options=options or {}, timeout=(10.0, 10.0) if is_url else None)
+    except av.FFmpegError as ex:
+        raise VideoOpenError(f"{shown}: not a readable video ({_ffmpeg_reason(ex)})") from ex
+    if not container.streams.video:
+        kinds = ", ".join(sorted({s.type for s in container.streams})) or "nothing"
+        container.close()
+        raise VideoOpenError(f"{shown}: has no video stream (it holds {kinds})")
+    stream = container.streams.video[0]
+    if stream.codec_context.width <= 0 or stream.codec_context.height <= 0:
+        container.close()
+        raise VideoOpenError(f"{shown}: video stream has no frame size (corrupt header)")
+    return container, stream
+
+
+def video_info(stream: av.video.stream.VideoStream) -> VideoInfo:
+    rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+    duration = float(stream.duration * stream.time_base) if stream.duration else 0.0
+    return VideoInfo(
+        codec=stream.codec_context.name,
+        width=stream.codec_context.width,
+        height=stream.codec_context.height,
+        time_base=Fraction(stream.time_base),
+        frame_rate=Fraction(rate),
+        declared_frames=int(stream.frames or 0),
+        duration_s=duration,
+    )
+
+
+class Chunker:
+    """Iterates the GopChunks of one source: each starts at a keyframe, in decode order.
+
+    Packets before the first keyframe cannot be decoded alone and are dropped (counted in
+    `dropped_leading`). The container stays open only while iterating.
+    """
+
+    def __init__(self, source: str, stream_id: str, *, options: dict[str, str] | None = None) -> None:
+        self.source = source
+        self.stream_id = stream_id
+        self.options = options
+        self.dropped_leading = 0
+        self.packets_read = 0
+        container, stream = open_video(source, options)
+        self.info = video_info(stream)
+        container.close()
+
+    def __iter__(self) -> Iterator[GopChunk]:
+        container, stream = open_video(self.source, self.options)
+        extradata = bytes(stream.codec_context.extradata or b"")
+        seq = 0
+        first_frame = 0
+        gop: list[Packet] = []
+        try:
+            for packet in self._demux(container, stream):
+                if packet.keyframe and gop:
+                    yield self._chunk(seq, first_frame, gop, extradata)
+                    seq += 1
+                    first_frame += len(gop)
+                    gop = []
+                if not gop and not packet.keyframe:
+                    self.dropped_leading += 1
+                    continue
+                gop.append(packet)
+                if len(gop) > MAX_GOP_PACKETS:
+                    raise VideoOpenError(
+                        f"{redact_url(self.source)}: no keyframe in {MAX_GOP_PACKETS} packets; "
+                        "vstream needs periodic keyframes (set the encoder's GOP size)"
+                    )
+            if gop:
+                yield self._chunk(seq, first_frame, gop, extradata)
+        finally:
+            container.close()
+
+    def _demux(self, container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> Iterator[Packet]:
+        try:
+            for p in container.demux(stream):
+                if p.size == 0:  # the demuxer's end-of-stream flush packet
+                    continue
+                self.packets_read += 1
+                yield Packet(bytes(p), p.pts, p.dts, int(p.duration or 0), bool(p.is_keyframe))
+        except av.FFmpegError as ex:
+            raise VideoOpenError(
+                f"{redact_url(self.source)}: demuxing failed after {self.packets_read} packets "
+                f"({_ffmpeg_reason(ex)})"
+            ) from ex
+
+    def _chunk(self, seq: int, first_frame: int, gop: list[Packet], extradata: bytes) -> GopChunk:
+        return GopChunk(
+            stream_id=self.stream_id,
+            seq=seq,
+            codec=self.info.codec,
+            extradata=extradata,
+            width=self.info.width,
+            height=self.info.height,
+            time_base=self.info.time_base,
+            frame_rate=self.info.frame_rate,
+            first_frame=first_frame,
+            packets=tuple(gop),
+            source=redact_url(self.source),
+        )
+
+
+def _ffmpeg_reason(ex: av.FFmpegError) -> str:
+    text = getattr(ex, "strerror", None) or str(ex)
+    return text.splitlines()[0] if text else type(ex).__name__

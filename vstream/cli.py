@@ -1,0 +1,208 @@
+"""The `vstream` command line."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from vstream import __version__
+from vstream.config import SHOT_DETECTORS, Settings, load_settings
+from vstream.errors import VStreamError
+
+log = logging.getLogger("vstream")
+
+EXAMPLES = """\
+examples:
+  vstream index talk.mp4 concert.mkv          index two files into the embedded store
+  vstream scenes talk                         print the stored timeline of stream "talk"
+  vstream sql "SELECT stream_id, count() FROM scenes GROUP BY stream_id"
+  vstream sql "SELECT * FROM scenes WHERE end_s - start_s > 30" --format csv
+  vstream index cam.mp4 --store clickhouse://user:pass@db:9000/video
+
+settings: flags override VSTREAM_STORE, VSTREAM_SHOTS, VSTREAM_THREADS ... which override
+vstream.toml (or the file $VSTREAM_CONFIG names). The default store is embedded chDB under
+$XDG_DATA_HOME/vstream/store: no server to install.
+"""
+
+
+def _store_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", metavar="URL", help="chdb:///dir (default: embedded, under "
+                   "$XDG_DATA_HOME/vstream/store) or clickhouse://user:pass@host:9000/db")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vstream",
+        description="Turn video into SQL-queryable scene timelines.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"vstream {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log lines (-vv: debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("index", help="index stored video files: scenes into the store, timeline printed",
+                       description="Chunk, decode and cut each file into scenes, write the rows to "
+                       "the store, print each file's scene timeline. A file that fails is reported "
+                       "in one line; the others are still indexed. Re-indexing adds no duplicates.")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="video files (anything FFmpeg reads)")
+    _store_flag(p)
+    p.add_argument("--shots", choices=SHOT_DETECTORS, help="shot detector: combined (default; fast "
+                   "numba detector proposes, TransNetV2 confirms), fast, or neural (TransNetV2 alone)")
+    p.add_argument("--stream-id", help="stream ID to store rows under (one file only; default: the "
+                   "file name without extension)")
+    p.add_argument("--threads", type=int, help="FFmpeg decoder threads (default: FFmpeg decides)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="print no timeline, only the summary line")
+
+    p = sub.add_parser("sql", help="run a read-only SQL query against the store",
+                       description="Run one read-only query (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN). "
+                       "Tables: streams, scenes.")
+    p.add_argument("query", help='e.g. "SELECT stream_id, count() FROM scenes GROUP BY stream_id"')
+    _store_flag(p)
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                   help="output format (default: table)")
+
+    p = sub.add_parser("scenes", help="print the stored scene timeline of a stream")
+    p.add_argument("stream_id", help="the stream ID (for a file: its name without extension)")
+    _store_flag(p)
+
+    p = sub.add_parser("bench", help="benchmarks: decode and shot detection against baselines",
+                       description="Measure vstream against baselines in one run and print "
+                       "ratios (see docs/benchmarks.md).")
+    p.add_argument("what", nargs="?", choices=("all", "decode", "shots"), default="all")
+    p.add_argument("--video", help="video for the decode benchmark (default: the test video)")
+    p.add_argument("--work-dir", default="bench-data", help="where generated benchmark videos go")
+    p.add_argument("--markdown", metavar="FILE", help="also write the results as Markdown to FILE")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings({
+        "store": getattr(args, "store", None),
+        "shots": getattr(args, "shots", None),
+        "threads": getattr(args, "threads", None),
+    })
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from vstream.pipeline import index_video, stream_id_for
+    from vstream.store import open_store
+
+    settings = _settings(args)
+    if args.stream_id and len(args.paths) > 1:
+        raise VStreamError("--stream-id names one stream: give it with a single PATH")
+    ids = [args.stream_id or stream_id_for(p) for p in args.paths]
+    clash = {i for i in ids if ids.count(i) > 1}
+    if clash:
+        raise VStreamError(f"several files map to stream ID {sorted(clash)[0]!r}: index them "
+                           "one at a time with --stream-id")
+    store = open_store(settings.store)
+    failures = 0
+    try:
+        for path, stream_id in zip(args.paths, ids):
+            bar = tqdm(desc=stream_id, unit="frame", disable=args.no_progress, leave=False,
+                       file=sys.stderr, mininterval=0.5)
+            try:
+                result = index_video(path, store, stream_id=stream_id, shots=settings.shots,
+                                     threads=settings.threads, on_frames=bar.update)
+            except VStreamError as ex:
+                failures += 1
+                bar.close()
+                print(f"vstream: error: {ex}", file=sys.stderr)
+                continue
+            bar.close()
+            print(f"{path}: stream {result.stream_id!r}, {len(result.scenes)} scenes, "
+                  f"{result.frames} frames in {result.seconds:.1f} s ({result.fps:.0f} fps), "
+                  f"{result.new_rows} new rows in {store.url}")
+            if not args.quiet:
+                for scene in result.scenes:
+                    print("  " + scene.timeline())
+    finally:
+        store.close()
+    return 1 if failures else 0
+
+
+def _render(columns: list[str], rows: list[tuple], fmt: str) -> str:
+    if fmt == "json":
+        return "\n".join(json.dumps(dict(zip(columns, r)), default=str) for r in rows)
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(columns)
+        writer.writerows(rows)
+        return buf.getvalue().rstrip("\n")
+    cells = [[str(c) for c in columns]] + [[str(v) for v in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    from vstream.store import open_store
+
+    store = open_store(_settings(args).store)
+    try:
+        result = store.query_readonly(args.query)
+    finally:
+        store.close()
+    out = _render(result.columns, result.rows, args.format)
+    if out:
+        print(out)
+    return 0
+
+
+def cmd_scenes(args: argparse.Namespace) -> int:
+    from vstream.segment.scenes import Scene
+    from vstream.store import open_store
+
+    store = open_store(_settings(args).store)
+    try:
+        rows = store.scenes_of(args.stream_id)
+    finally:
+        store.close()
+    if not rows:
+        raise VStreamError(f"no scenes stored for stream {args.stream_id!r} (list streams with: "
+                           "vstream sql \"SELECT stream_id FROM streams\")")
+    print(f"stream {args.stream_id!r}: {len(rows)} scenes ({rows[0].model_version})")
+    for r in rows:
+        print("  " + Scene(r.scene_index, r.start_frame, r.end_frame, r.start_s, r.end_s).timeline())
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from vstream.bench.runner import run_bench
+
+    return run_bench(args.what, video=args.video, work_dir=args.work_dir, markdown=args.markdown)
+
+
+COMMANDS = {"index": cmd_index, "sql": cmd_sql, "scenes": cmd_scenes, "bench": cmd_bench}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return COMMANDS[args.command](args)
+    except VStreamError as ex:
+        print(f"vstream: error: {ex}", file=sys.stderr)
+        return ex.exit_code
+    except ValueError as ex:  # a caller mistake caught by a stage's argument checks
+        print(f"vstream: error: {ex}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vstream: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

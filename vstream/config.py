@@ -1,0 +1,70 @@
+"""Settings in one place: CLI flags override VSTREAM_* environment variables override a TOML file.
+
+The TOML file is `$VSTREAM_CONFIG` if set, else `./vstream.toml` if present, with top-level keys
+named like the settings below (`store = "chdb:///data/vstream"`, `shots = "fast"`).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from vstream.errors import VStreamError
+
+SHOT_DETECTORS = ("combined", "fast", "neural")
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: store URL: chdb:///dir (embedded, default) or clickhouse://user:pass@host:9000/db
+    store: str | None = None
+    #: shot detector: combined (default), fast or neural
+    shots: str = "combined"
+    #: FFmpeg decoder threads (0: FFmpeg picks)
+    threads: int = 0
+    #: torch intra-op threads for the neural models (0: torch's default)
+    torch_threads: int = 0
+    log_level: str = "warning"
+
+    def __post_init__(self) -> None:
+        if self.shots not in SHOT_DETECTORS:
+            raise VStreamError(f"unknown shot detector {self.shots!r}: choose one of {', '.join(SHOT_DETECTORS)}")
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kind = {f.name: f.type for f in fields(Settings)}[name]
+    if "int" in str(kind):
+        try:
+            return int(value)
+        except (TypeError, ValueError) as ex:
+            raise VStreamError(f"setting {name} must be an integer, got {value!r}") from ex
+    return str(value)
+
+
+def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
+    """Settings from the TOML file, then VSTREAM_* variables, then `overrides` (CLI flags)."""
+    values: dict[str, Any] = {}
+    names = {f.name for f in fields(Settings)}
+    path = Path(os.environ.get("VSTREAM_CONFIG", "vstream.toml"))
+    if path.is_file():
+        try:
+            data = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as ex:
+            raise VStreamError(f"{path}: not a valid TOML config ({ex})") from ex
+        unknown = set(data) - names
+        if unknown:
+            raise VStreamError(f"{path}: unknown settings {sorted(unknown)}; known: {sorted(names)}")
+        values.update({k: _coerce(k, v) for k, v in data.items()})
+    elif "VSTREAM_CONFIG" in os.environ:
+        raise VStreamError(f"VSTREAM_CONFIG points to {path}, which does not exist")
+    for name in names:
+        env = os.environ.get(f"VSTREAM_{name.upper()}")
+        if env is not None:
+            values[name] = _coerce(name, env)
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            values[name] = value
+    return replace(Settings(), **values)

@@ -1,0 +1,93 @@
+"""The CPU decoder: FFmpeg (through PyAV) with its own threads, one GopChunk at a time."""
+
+from __future__ import annotations
+
+import logging
+
+import av
+import numpy as np
+
+from vstream.chunk import GopChunk
+from vstream.decode.frames import FrameBatch
+from vstream.errors import DecodeError
+
+log = logging.getLogger(__name__)
+
+
+class FfmpegDecoder:
+    """Decodes chunks to RGB frames at an analysis size with exact timestamps.
+
+    One decoder follows one stream: the codec context is kept between chunks (creating FFmpeg's
+    frame threads per chunk costs more than the decode of a small GOP) and drained at each chunk
+    end, because a chunk must yield all of its frames before the next one arrives.
+    Frames are numbered from `chunk.first_frame` by presentation order of the chunk's packets, so a
+    frame the decoder cannot produce (an open-GOP leading picture) leaves a gap, never a shift.
+    """
+
+    def __init__(self, size: tuple[int, int], threads: int = 0) -> None:
+        if size[0] <= 0 or size[1] <= 0:
+            raise ValueError(f"decode size must be positive (width, height), got {size}")
+        self.size = size
+        self.threads = threads
+        self._ctx: av.CodecContext | None = None
+        self._ctx_key: tuple[str, bytes] | None = None
+        self.frames_decoded = 0
+        self.frames_missing = 0
+
+    def _context(self, chunk: GopChunk) -> av.CodecContext:
+        key = (chunk.codec, chunk.extradata)
+        if self._ctx is None or self._ctx_key != key:
+            try:
+                ctx = av.CodecContext.create(chunk.codec, "r")
+            except (av.FFmpegError, ValueError) as ex:
+                raise DecodeError(f"no FFmpeg decoder for codec {chunk.codec!r}") from ex
+            if chunk.extradata:
+                ctx.extradata = chunk.extradata
+            ctx.width, ctx.height = chunk.width, chunk.height
+            ctx.thread_type = "AUTO"
+            ctx.thread_count = self.threads
+            self._ctx, self._ctx_key = ctx, key
+        return self._ctx
+
+    def decode(self, chunk: GopChunk) -> FrameBatch:
+        """All frames of `chunk`, in presentation order, resized to `self.size`, RGB uint8."""
+        ctx = self._context(chunk)
+        width, height = self.size
+        frames: list[av.VideoFrame] = []
+        try:
+            for p in chunk.packets:
+                packet = av.Packet(p.data)
+                packet.pts, packet.dts = p.pts, p.dts
+                frames.extend(ctx.decode(packet))
+            frames.extend(ctx.decode(None))
+        except av.FFmpegError as ex:
+            self._ctx = None  # a decoder that failed mid-stream is not trusted with the next chunk
+            raise DecodeError(
+                f"chunk {chunk.seq} of {chunk.stream_id}: FFmpeg could not decode it ({ex})"
+            ) from ex
+        ctx.flush_buffers()
+
+        order = sorted(p.pts if p.pts is not None else p.dts for p in chunk.packets)
+        index_of = {pts: chunk.first_frame + i for i, pts in enumerate(order)}
+        images = np.empty((len(frames), height, width, 3), np.uint8)
+        pts = np.empty(len(frames), np.int64)
+        frame_index = np.empty(len(frames), np.int64)
+        n = 0
+        for frame in sorted(frames, key=lambda f: f.pts if f.pts is not None else -1):
+            idx = index_of.get(frame.pts)
+            if idx is None:  # a frame whose pts no packet of this chunk carried
+                continue
+            images[n] = frame.to_ndarray(format="rgb24", width=width, height=height)
+            pts[n], frame_index[n] = frame.pts, idx
+            n += 1
+        missing = len(order) - n
+        if missing:
+            self.frames_missing += missing
+            log.warning("chunk %d of %s: %d of %d frames could not be decoded",
+                        chunk.seq, chunk.stream_id, missing, len(order))
+        self.frames_decoded += n
+        return FrameBatch(chunk.stream_id, images[:n], frame_index[:n], pts[:n], chunk.time_base)
+
+    def reset(self) -> None:
+        self._ctx = None
+        self._ctx_key = None

@@ -1,0 +1,135 @@
+"""Scenes: what the boundaries of a shot detector cut a stream into."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from fractions import Fraction
+
+from vstream.decode.frames import FrameBatch
+from vstream.media import format_timecode
+from vstream.segment.detector import Boundary, ShotDetector
+
+# Frame times are remembered this far back so a late boundary (look-ahead detectors answer up to
+# ~100 frames late) can still be turned into an exact time.
+_TIME_MEMORY_FRAMES = 1024
+
+
+@dataclass(frozen=True)
+class Scene:
+    """Frames [start_frame, end_frame] (inclusive) of a stream; times in seconds.
+
+    `end_s` is where the last frame ends (its pts plus one frame duration), so consecutive
+    scenes tile the stream: scene k's end_s is scene k+1's start_s.
+    """
+
+    index: int
+    start_frame: int
+    end_frame: int
+    start_s: float
+    end_s: float
+
+    @property
+    def frames(self) -> int:
+        return self.end_frame - self.start_frame + 1
+
+    def timeline(self) -> str:
+        """One line: `scene 3  00:01:05.0–00:01:40.2  (875 frames)`."""
+        return (
+            f"scene {self.index:<3d} {format_timecode(self.start_s)}–{format_timecode(self.end_s)}"
+            f"  ({self.frames} frames)"
+        )
+
+
+class SceneAssembler:
+    """Turns a stream of frames and boundaries into closed scenes, with bounded memory."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._times: deque[tuple[int, float]] = deque(maxlen=_TIME_MEMORY_FRAMES)
+        self._time_of: dict[int, float] = {}
+        self._start_frame = 0
+        self._start_s = 0.0
+        self._index = 0
+        self._last_frame = -1
+        self._last_end_s = 0.0
+        self._seen_first = False
+        self._frame_s = 0.0  # duration of one frame, from the latest two frames
+
+    def observe(self, frames: FrameBatch) -> None:
+        """Record the times of the next frames of the stream."""
+        if not len(frames):
+            return
+        seconds = frames.seconds()
+        for idx, t in zip(frames.frame_index.tolist(), seconds.tolist()):
+            if len(self._times) == self._times.maxlen:
+                old, _ = self._times[0]
+                self._time_of.pop(old, None)
+            self._times.append((idx, t))
+            self._time_of[idx] = t
+        if not self._seen_first:
+            self._seen_first = True
+            self._start_frame = int(frames.frame_index[0])
+            self._start_s = float(seconds[0])
+        if len(seconds) > 1:
+            self._frame_s = float(seconds[-1] - seconds[-2])
+        self._last_frame = int(frames.frame_index[-1])
+        self._last_end_s = float(seconds[-1]) + self._frame_s
+
+    def _time(self, frame: int) -> float:
+        t = self._time_of.get(frame)
+        if t is not None:
+            return t
+        # A frame that never decoded (or fell out of memory): the nearest earlier known frame.
+        earlier = [i for i, _ in self._times if i <= frame]
+        if not earlier:
+            raise ValueError(f"boundary at frame {frame} is older than the assembler remembers")
+        return self._time_of[max(earlier)]
+
+    def cut(self, boundaries: list[Boundary]) -> list[Scene]:
+        """Close the open scene at each boundary; return the scenes closed."""
+        closed = []
+        for b in boundaries:
+            if b.frame <= self._start_frame or b.frame > self._last_frame:
+                continue  # a boundary at the very first frame, or a repeat, opens nothing new
+            start_s = self._time(b.frame)
+            closed.append(Scene(self._index, self._start_frame, b.frame - 1, self._start_s, start_s))
+            self._index += 1
+            self._start_frame, self._start_s = b.frame, start_s
+        return closed
+
+    def finish(self) -> list[Scene]:
+        """Close the last scene at the end of the stream."""
+        if self._last_frame < self._start_frame:
+            return []
+        last = Scene(self._index, self._start_frame, self._last_frame, self._start_s, self._last_end_s)
+        self._index += 1
+        self._start_frame = self._last_frame + 1
+        return [last]
+
+
+class Segmenter:
+    """Owns the frame loop of shot detection: frames in, closed scenes out."""
+
+    def __init__(self, detector: ShotDetector) -> None:
+        self.detector = detector
+        self.assembler = SceneAssembler()
+        self.boundaries: list[Boundary] = []
+
+    def push(self, frames: FrameBatch) -> list[Scene]:
+        self.assembler.observe(frames)
+        found = self.detector.push(frames)
+        self.boundaries.extend(found)
+        return self.assembler.cut(found)
+
+    def finish(self) -> list[Scene]:
+        found = self.detector.flush()
+        self.boundaries.extend(found)
+        return self.assembler.cut(found) + self.assembler.finish()
+
+    def reset(self) -> None:
+        self.detector.reset()
+        self.assembler.reset()
+        self.boundaries = []
