@@ -25,9 +25,6 @@ class Settings:
     shots: str = "combined"
     #: FFmpeg decoder threads (0: FFmpeg picks)
     threads: int = 0
-    #: torch intra-op threads for the neural models (0: torch's default)
-    torch_threads: int = 0
-    log_level: str = "warning"
 
     def __post_init__(self) -> None:
         if self.shots not in SHOT_DETECTORS:
