@@ -1,0 +1,19 @@
+"""Numba kernels: pure array functions with checked public wrappers (no vstream imports).
+
+Installed as `vstream.kernels` (pyproject maps this folder), so modules here import each other
+relatively.
+"""
+
+from .distance import edge_change_ratio, histogram_distance, mean_abs_difference
+from .features import FrameFeatures, frame_features
+from .temporal import blend_fit, rolling_median_mad
+
+__all__ = [
+    "FrameFeatures",
+    "blend_fit",
+    "edge_change_ratio",
+    "frame_features",
+    "histogram_distance",
+    "mean_abs_difference",
+    "rolling_median_mad",
+]
