@@ -1,0 +1,171 @@
+"""The embedded store: chDB (the ClickHouse engine in this process), data in one directory.
+
+chDB runs ONE embedded server per process, bound to the first directory it opens. Measured with
+chdb 4.4 (engine 26.9): a second `Session` on the same path works and shares the data; a
+`Session` on a different path raises ``RuntimeError: ... EmbeddedServer already initialized with
+path '/a', cannot connect with different path '/b'`` until every session on '/a' is closed.
+So sessions are cached per path and reference-counted here: `ChdbBackend`s on one directory
+share a session, the last `close()` closes it, and asking for a second directory while one is
+open raises a `StoreError` that says which one is open.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from vstream.errors import StoreError
+from vstream.store.backend import Backend, QueryResult, check_identifier, one_line, sql_literal
+
+# Set once per session. JSONCompact gives column names and types with the rows; these settings
+# make the values exact: inf/nan as strings (else JSON null), UInt64 as bare numbers (Python's
+# json reads them exactly), DateTime as unix seconds (so the column's time zone cannot matter).
+_SESSION_SETTINGS = (
+    "SET output_format_json_quote_denormals = 1",
+    "SET output_format_json_quote_64bit_integers = 0",
+    "SET date_time_output_format = 'unix_timestamp'",
+)
+
+
+class _SharedSession:
+    """One chDB session and the number of backends using it."""
+
+    def __init__(self, path: str) -> None:
+        from chdb import session  # imported late: loading the engine takes ~0.5 s
+
+        self.path = path
+        self.session = session.Session(path)
+        self.users = 0
+        # chDB's session is not documented as thread-safe; serialise queries on it.
+        self.lock = threading.Lock()
+
+
+_sessions: dict[str, _SharedSession] = {}
+_sessions_lock = threading.Lock()
+
+
+def _acquire(path: str) -> _SharedSession:
+    """The shared session for `path`, opened on first use; counts one more user."""
+    with _sessions_lock:
+        shared = _sessions.get(path)
+        if shared is None:
+            if _sessions:
+                other = next(iter(_sessions))
+                raise StoreError(
+                    f"chDB can open one store directory per process; {other} is open, so "
+                    f"{path} cannot be: close the other store first or use a clickhouse:// server"
+                )
+            shared = _open_session(path)
+            _sessions[path] = shared
+        shared.users += 1
+        return shared
+
+
+def _open_session(path: str) -> _SharedSession:
+    try:
+        shared = _SharedSession(path)
+    except Exception as ex:  # chDB raises RuntimeError/ChdbError for every failure
+        raise StoreError(f"cannot open chDB store {path}: {one_line(str(ex))}") from ex
+    try:
+        for setting in _SESSION_SETTINGS:
+            shared.session.query(setting)
+    except Exception as ex:
+        shared.session.close()
+        raise StoreError(f"cannot configure chDB store {path}: {one_line(str(ex))}") from ex
+    return shared
+
+
+def _release(shared: _SharedSession) -> None:
+    """Count one user fewer; close the session when none is left."""
+    with _sessions_lock:
+        shared.users -= 1
+        if shared.users == 0:
+            del _sessions[shared.path]
+            shared.session.close()
+
+
+class ChdbBackend(Backend):
+    """A `Backend` on a chDB directory (created if missing)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        resolved = Path(path).expanduser().resolve()
+        try:
+            resolved.mkdir(parents=True, exist_ok=True)
+        except OSError as ex:
+            raise StoreError(f"cannot create chDB store directory {resolved}: {ex.strerror}") from ex
+        self.url = f"chdb://{resolved}"
+        self._shared: _SharedSession | None = _acquire(str(resolved))
+
+    def _run(self, sql: str) -> str:
+        shared = self._shared
+        if shared is None:
+            raise StoreError(f"store {self.url} is closed")
+        try:
+            with shared.lock:
+                result = shared.session.query(sql, "JSONCompact")
+        except Exception as ex:
+            raise StoreError(one_line(str(ex))) from ex
+        return result.data()
+
+    def execute(self, sql: str) -> None:
+        """Run one statement that returns no rows."""
+        self._run(sql)
+
+    def query(self, sql: str, *, readonly: bool = False) -> QueryResult:
+        """Run one SELECT-like statement and return its rows.
+
+        `readonly` has no engine-side counterpart here: a ``readonly`` setting on the shared
+        session would also block the writer. The caller's SQL check is the defence.
+        """
+        text = self._run(sql)
+        if not text.strip():
+            return QueryResult(columns=[], rows=[])
+        payload = json.loads(text)
+        meta = payload["meta"]
+        converters = [_converter(column["type"]) for column in meta]
+        rows = [
+            tuple(convert(value) for convert, value in zip(converters, row, strict=True))
+            for row in payload["data"]
+        ]
+        return QueryResult(columns=[column["name"] for column in meta], rows=rows)
+
+    def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+        """Insert rows with one ``INSERT ... VALUES`` statement (chDB has no bound parameters
+        for INSERT data, so values are written as escaped literals)."""
+        check_identifier(table)
+        names = ", ".join(check_identifier(column) for column in columns)
+        values = [f"({', '.join(sql_literal(value) for value in row)})" for row in rows]
+        if not values:
+            return 0
+        self.execute(f"INSERT INTO {table} ({names}) VALUES {', '.join(values)}")
+        return len(values)
+
+    def close(self) -> None:
+        """Release this backend's share of the session; the last one closes it."""
+        if self._shared is not None:
+            shared, self._shared = self._shared, None
+            _release(shared)
+
+    def __repr__(self) -> str:
+        return f"ChdbBackend({self.url!r})"
+
+
+def _converter(ch_type: str) -> Any:
+    """A function turning one JSONCompact value of ClickHouse type `ch_type` into Python."""
+    if ch_type.startswith("Nullable(") and ch_type.endswith(")"):
+        inner = _converter(ch_type[len("Nullable(") : -1])
+        return lambda value: None if value is None else inner(value)
+    if ch_type.startswith(("Int", "UInt")):
+        return int
+    if ch_type.startswith("Float"):
+        return float  # quoted denormals arrive as "inf", "-inf", "nan"; float() reads them
+    if ch_type == "DateTime" or ch_type.startswith("DateTime("):
+        return lambda value: datetime.fromtimestamp(int(value), timezone.utc)
+    if ch_type in ("Date", "Date32"):
+        return date.fromisoformat
+    return lambda value: value  # strings, arrays, maps: JSON already gives the Python shape

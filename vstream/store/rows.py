@@ -1,0 +1,138 @@
+"""Rows vstream writes: one frozen dataclass per table, and their deterministic IDs.
+
+Row IDs are what make writes idempotent: re-indexing the same video with the same model gives
+the same IDs, and the writer skips IDs already stored. They come from blake2b, never from
+Python's ``hash()``, which is salted per process (PYTHONHASHSEED) and so differs between a
+worker and its restarted self.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from urllib.parse import urlsplit, urlunsplit
+
+# Kinds of row, mixed into the row ID so a scene and (later) a detection at the same position
+# never share an ID.
+KIND_SCENE = "scene"
+
+
+def row_id_for(stream_id: str, kind: str, position: int, model_version: str) -> int:
+    """A deterministic UInt64 row ID for the row of `kind` at `position` in a stream.
+
+    `position` is the row's place within its stream and kind (a scene's index, later a frame
+    number). The four parts are JSON-encoded before hashing so no two different tuples can
+    produce the same bytes (plain concatenation would make ("ab", "c") equal ("a", "bc")).
+    """
+    if not isinstance(position, int) or isinstance(position, bool):
+        raise TypeError(f"position must be an int, got {type(position).__name__}")
+    key = json.dumps([stream_id, kind, position, model_version], ensure_ascii=False)
+    digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def strip_credentials(source: str) -> str:
+    """`source` without any ``user:password@`` part, so camera passwords never reach the store.
+
+    Plain file paths come back unchanged. ``rtsp://admin:pw@cam1:554/live`` becomes
+    ``rtsp://cam1:554/live``.
+    """
+    if "://" not in source:
+        return source
+    parts = urlsplit(source)
+    if "@" not in parts.netloc:
+        return source
+    # rpartition: a password may itself contain '@' when the URL was written unencoded.
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def _utc_seconds(value: datetime | None, name: str) -> datetime | None:
+    """`value` in UTC with microseconds dropped: ClickHouse DateTime keeps whole seconds, so a
+    row read back compares equal to the row written."""
+    if value is None:
+        return None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(
+            f"{name} must be timezone-aware (e.g. datetime.now(timezone.utc)), got naive {value}"
+        )
+    return value.astimezone(timezone.utc).replace(microsecond=0)
+
+
+def utc_now() -> datetime:
+    """Now, in UTC, to the second (the resolution of ClickHouse DateTime)."""
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+@dataclass(frozen=True)
+class StreamRow:
+    """One indexed stream (a file or a live source): the `streams` table.
+
+    `source` is stored with credentials stripped (see `strip_credentials`). `indexed_at` is
+    filled with the write time by the writer when left as None.
+    """
+
+    stream_id: str
+    source: str
+    codec: str
+    width: int
+    height: int
+    fps: float
+    frames: int
+    duration_s: float
+    model_version: str
+    indexed_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if not self.stream_id:
+            raise ValueError("stream_id must be a non-empty string")
+        for name in ("width", "height", "frames"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        object.__setattr__(self, "source", strip_credentials(self.source))
+        object.__setattr__(self, "indexed_at", _utc_seconds(self.indexed_at, "indexed_at"))
+
+
+@dataclass(frozen=True)
+class SceneRow:
+    """One scene of a stream: the `scenes` table.
+
+    `row_id` is ``row_id_for(stream_id, "scene", start_frame, model_version)``. The position is
+    the start frame, not scene_index: a frame number is a fact of the media, while an index
+    depends on a counter a restarted worker could get wrong, and a wrong index would make a new
+    scene collide with a stored one and be skipped. Leave `row_id` out to have it computed;
+    one passed in must equal it (ValueError otherwise), so identity never disagrees with
+    content. `written_at` is filled with the write time by the writer when left as None.
+    """
+
+    stream_id: str
+    scene_index: int
+    start_s: float
+    end_s: float
+    start_frame: int
+    end_frame: int
+    model_version: str
+    written_at: datetime | None = None
+    row_id: int | None = None  # always an int after construction
+
+    def __post_init__(self) -> None:
+        if not self.stream_id:
+            raise ValueError("stream_id must be a non-empty string")
+        if self.scene_index < 0:
+            raise ValueError(f"scene_index must be >= 0, got {self.scene_index}")
+        if self.end_s < self.start_s:
+            raise ValueError(f"scene ends before it starts: start_s={self.start_s} end_s={self.end_s}")
+        if self.start_frame < 0 or self.end_frame < self.start_frame:
+            raise ValueError(
+                f"need 0 <= start_frame <= end_frame, got {self.start_frame}..{self.end_frame}"
+            )
+        object.__setattr__(self, "written_at", _utc_seconds(self.written_at, "written_at"))
+        expected = row_id_for(self.stream_id, KIND_SCENE, self.start_frame, self.model_version)
+        if self.row_id is not None and self.row_id != expected:
+            raise ValueError(
+                f"row_id {self.row_id} does not match the scene: leave it out, or pass "
+                f"row_id_for(stream_id, 'scene', start_frame, model_version) = {expected}"
+            )
+        object.__setattr__(self, "row_id", expected)

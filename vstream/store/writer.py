@@ -1,0 +1,241 @@
+"""ClickHouseWriter: idempotent, batched writes of vstream rows, and the reads vstream needs.
+
+Idempotent means: writing the same rows again (a re-indexed file, a replayed Kafka chunk) adds
+nothing, visible to a plain ``SELECT count()`` at once. ReplacingMergeTree would collapse
+duplicates only at some later merge, so the writer asks which row IDs are already stored and
+inserts only the others.
+
+This assumes one writer per stream at a time, which the pipeline guarantees (a stream's chunks
+share a Kafka key, so one worker owns it). Two writers racing on one stream could both see a
+row as missing and both insert it; the tables' ReplacingMergeTree keys would still collapse
+those copies on merge.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import astuple, replace
+from typing import Any
+
+from vstream.errors import StoreError
+from vstream.store import schema
+from vstream.store.backend import Backend, QueryResult, sql_literal
+from vstream.store.readonly import check_readonly
+from vstream.store.rows import SceneRow, StreamRow, utc_now
+
+DEFAULT_BATCH_SIZE = 1000
+# How long write_stream waits for the server to apply the DELETE of a replaced stream row.
+_REPLACE_TIMEOUT_S = 30.0
+
+
+class ClickHouseWriter:
+    """Writes and reads vstream rows through a `Backend` (chDB or a server).
+
+    `batch_size` bounds both the rows per INSERT and the row IDs per "already stored?" lookup
+    (the lookup's IN list is SQL text, so it must stay well under ClickHouse's 256 KiB default
+    max_query_size: 1000 IDs are about 20 KiB).
+    """
+
+    def __init__(self, backend: Backend, *, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.backend = backend
+        self.batch_size = batch_size
+
+    @property
+    def url(self) -> str:
+        """The store's URL, safe to print (password shown as ***)."""
+        return self.backend.url
+
+    # -- schema -------------------------------------------------------------------------------
+
+    def ensure_schema(self) -> int:
+        """Create missing tables and record `schema.SCHEMA_VERSION`; safe to call any number of
+        times. Returns the store's schema version.
+
+        Raises StoreError when the store was made by a newer vstream (a higher version), since
+        this code would not know its tables.
+        """
+        for statement in schema.CREATE_STATEMENTS:
+            self.backend.execute(statement)
+        stored = self._stored_schema_version()
+        if stored is None:
+            self.backend.insert(
+                schema.META_TABLE,
+                ("key", "value", "updated_at"),
+                [("schema_version", str(schema.SCHEMA_VERSION), utc_now())],
+            )
+            return schema.SCHEMA_VERSION
+        if stored > schema.SCHEMA_VERSION:
+            raise StoreError(
+                f"store {self.backend.url} has schema version {stored}, newer than this vstream's "
+                f"{schema.SCHEMA_VERSION}: upgrade vstream"
+            )
+        # stored < SCHEMA_VERSION cannot happen yet (there is one version); migrations go here.
+        return stored
+
+    def _stored_schema_version(self) -> int | None:
+        result = self.backend.query(
+            f"SELECT value FROM {schema.META_TABLE} WHERE key = 'schema_version' "
+            f"ORDER BY updated_at DESC LIMIT 1"
+        )
+        if not result.rows:
+            return None
+        value = result.rows[0][0]
+        try:
+            return int(value)
+        except ValueError:
+            raise StoreError(
+                f"store {self.backend.url} has a bad schema_version {value!r} in {schema.META_TABLE}"
+            ) from None
+
+    # -- streams ------------------------------------------------------------------------------
+
+    def write_stream(self, row: StreamRow) -> bool:
+        """Store `row` as THE row of its stream_id; return True if the table changed.
+
+        Policy: one row per stream_id, replaced explicitly. If the stored row equals `row`
+        (ignoring indexed_at), nothing is written (False). If it differs (re-indexed with a new
+        model, say), the old row is deleted and `row` inserted (True), so the streams table
+        always describes the latest indexing and a plain count never sees two rows.
+        """
+        row = row if row.indexed_at is not None else replace(row, indexed_at=utc_now())
+        stored = self.stream(row.stream_id)
+        if stored is not None:
+            if replace(stored, indexed_at=None) == replace(row, indexed_at=None):
+                return False
+            self._delete_stream_row(row.stream_id)
+        self.backend.insert(schema.STREAMS_TABLE, schema.STREAM_COLUMNS, [astuple(row)])
+        return True
+
+    def _delete_stream_row(self, stream_id: str) -> None:
+        # ALTER ... DELETE is the only DELETE 18.16 has. It is a mutation, applied in the
+        # background on a server (mutations_sync does not exist in 18.16), so wait until the
+        # row is really gone: inserting first would leave a window with two rows.
+        where = f"stream_id = {sql_literal(stream_id)}"
+        self.backend.execute(f"ALTER TABLE {schema.STREAMS_TABLE} DELETE WHERE {where}")
+        deadline = time.monotonic() + _REPLACE_TIMEOUT_S
+        while self._count(schema.STREAMS_TABLE, where):
+            if time.monotonic() > deadline:
+                raise StoreError(
+                    f"store {self.backend.url} did not apply the DELETE of stream {stream_id!r} "
+                    f"within {_REPLACE_TIMEOUT_S:.0f} s (see system.mutations)"
+                )
+            time.sleep(0.05)
+
+    def stream(self, stream_id: str) -> StreamRow | None:
+        """The stored row of `stream_id`, or None."""
+        columns = ", ".join(schema.STREAM_COLUMNS)
+        result = self.backend.query(
+            f"SELECT {columns} FROM {schema.STREAMS_TABLE} "
+            f"WHERE stream_id = {sql_literal(stream_id)} ORDER BY indexed_at DESC LIMIT 1"
+        )
+        return StreamRow(*result.rows[0]) if result.rows else None
+
+    # -- scenes -------------------------------------------------------------------------------
+
+    def write_scenes(self, rows: Iterable[SceneRow]) -> int:
+        """Store scenes, skipping any whose row_id is already stored; return how many were new.
+
+        Rows without written_at get the write time. Rows are written in batches of
+        `batch_size`; a failure part-way leaves earlier batches stored, and calling again with
+        the same rows completes the write without duplicating them.
+        """
+        now = utc_now()
+        pending: dict[int, SceneRow] = {}
+        for row in rows:
+            # Same row_id twice in one call: keep the first, like a second call would.
+            pending.setdefault(row.row_id, row if row.written_at else replace(row, written_at=now))
+        written = 0
+        batch_rows = list(pending.values())
+        for start in range(0, len(batch_rows), self.batch_size):
+            batch = batch_rows[start : start + self.batch_size]
+            stored = self._stored_row_ids(schema.SCENES_TABLE, batch)
+            new = [row for row in batch if row.row_id not in stored]
+            if new:
+                written += self.backend.insert(
+                    schema.SCENES_TABLE, schema.SCENE_COLUMNS, [_scene_values(row) for row in new]
+                )
+        return written
+
+    def _stored_row_ids(self, table: str, batch: Sequence[SceneRow]) -> set[int]:
+        # Filtering on stream_id too lets ClickHouse use the ORDER BY key's first column.
+        stream_ids = ", ".join(sql_literal(s) for s in sorted({row.stream_id for row in batch}))
+        row_ids = ", ".join(str(row.row_id) for row in batch)
+        result = self.backend.query(
+            f"SELECT row_id FROM {table} WHERE stream_id IN ({stream_ids}) AND row_id IN ({row_ids})"
+        )
+        return {row[0] for row in result.rows}
+
+    def scenes_of(self, stream_id: str, model_version: str | None = None) -> list[SceneRow]:
+        """The scenes of `stream_id` by one model, ordered by scene_index.
+
+        `model_version=None` means the latest: the one in the stream's `streams` row (written at
+        each indexing), or, when there is no such row, the version of the most recently written
+        scene (ties, within one second, go to the greater version string).
+        """
+        if model_version is None:
+            model_version = self._latest_model_version(stream_id)
+            if model_version is None:
+                return []
+        columns = ", ".join(schema.SCENE_COLUMNS)
+        result = self.backend.query(
+            f"SELECT {columns} FROM {schema.SCENES_TABLE} "
+            f"WHERE stream_id = {sql_literal(stream_id)} "
+            f"AND model_version = {sql_literal(model_version)} ORDER BY scene_index"
+        )
+        scenes = []
+        for values in result.rows:
+            named = dict(zip(schema.SCENE_COLUMNS, values, strict=True))
+            # SceneRow checks the stored row_id against the row's content.
+            scenes.append(SceneRow(**named))
+        return scenes
+
+    def _latest_model_version(self, stream_id: str) -> str | None:
+        stream = self.stream(stream_id)
+        if stream is not None:
+            return stream.model_version
+        result = self.backend.query(
+            f"SELECT model_version FROM {schema.SCENES_TABLE} "
+            f"WHERE stream_id = {sql_literal(stream_id)} "
+            f"ORDER BY written_at DESC, model_version DESC LIMIT 1"
+        )
+        return result.rows[0][0] if result.rows else None
+
+    # -- user SQL -----------------------------------------------------------------------------
+
+    def query_readonly(self, sql: str) -> QueryResult:
+        """Run a user's query if it only reads (see `vstream.store.readonly.check_readonly`).
+
+        Raises ReadOnlyQueryError ("vstream sql is read-only: ...") for anything else; on a
+        server the query also runs with readonly=1.
+        """
+        return self.backend.query(check_readonly(sql), readonly=True)
+
+    def count(self, table: str) -> int:
+        """Rows in `table` as a plain ``SELECT count()`` sees them (no FINAL)."""
+        return self._count(table, "1")
+
+    def _count(self, table: str, where: str) -> int:
+        if table not in (schema.META_TABLE, schema.STREAMS_TABLE, schema.SCENES_TABLE):
+            raise ValueError(f"unknown table {table!r}")
+        return int(self.backend.query(f"SELECT count() FROM {table} WHERE {where}").scalar())
+
+    def close(self) -> None:
+        """Close the backend."""
+        self.backend.close()
+
+    def __enter__(self) -> ClickHouseWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _scene_values(row: SceneRow) -> tuple[Any, ...]:
+    """`row` as a tuple in `schema.SCENE_COLUMNS` order (row_id first)."""
+    return (
+        row.row_id, row.stream_id, row.scene_index, row.start_s, row.end_s, row.start_frame,
+        row.end_frame, row.model_version, row.written_at,
+    )
