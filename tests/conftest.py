@@ -1,0 +1,190 @@
+"""Shared pytest fixtures. Each section is self-contained: its own imports and helpers."""
+
+# --- clickhouse_server --------------------------------------------------------------------------
+# A real ClickHouse server (Debian's clickhouse-server 18.16) as a child process on free loopback
+# ports, with its own data directory and config, so tests never touch a system installation.
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+from xml.sax.saxutils import escape as _xml_escape
+
+import pytest
+
+# A password with URL-special characters, so tests cover percent-decoding of store URLs.
+CLICKHOUSE_TEST_USER = "vstream"
+CLICKHOUSE_TEST_PASSWORD = "t3st:p@ss/w&rd"
+_CLICKHOUSE_START_TIMEOUT_S = 60.0
+
+
+def _clickhouse_server_binary() -> str | None:
+    # Debian installs it as /usr/sbin/clickhouse-server, which is not on a non-root PATH.
+    found = shutil.which("clickhouse-server")
+    if found:
+        return found
+    for candidate in ("/usr/sbin/clickhouse-server", "/usr/bin/clickhouse-server"):
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def _free_loopback_ports(count: int) -> list[int]:
+    # Hold all sockets open until every port is chosen, so the same port is not picked twice.
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _clickhouse_config(root: Path, tcp_port: int, http_port: int, interserver_port: int) -> str:
+    # The 18.16 config format: root element <yandex>, paths ending in '/', ports as elements.
+    return f"""<?xml version="1.0"?>
+<yandex>
+    <logger>
+        <level>information</level>
+        <log>{root}/log/clickhouse-server.log</log>
+        <errorlog>{root}/log/clickhouse-server.err.log</errorlog>
+        <size>100M</size>
+        <count>1</count>
+    </logger>
+    <listen_host>127.0.0.1</listen_host>
+    <tcp_port>{tcp_port}</tcp_port>
+    <http_port>{http_port}</http_port>
+    <interserver_http_port>{interserver_port}</interserver_http_port>
+    <interserver_http_host>127.0.0.1</interserver_http_host>
+    <path>{root}/data/</path>
+    <tmp_path>{root}/tmp/</tmp_path>
+    <user_files_path>{root}/user_files/</user_files_path>
+    <format_schema_path>{root}/format_schemas/</format_schema_path>
+    <users_config>{root}/users.xml</users_config>
+    <default_profile>default</default_profile>
+    <default_database>default</default_database>
+    <timezone>UTC</timezone>
+    <max_concurrent_queries>100</max_concurrent_queries>
+    <mark_cache_size>268435456</mark_cache_size>
+    <uncompressed_cache_size>268435456</uncompressed_cache_size>
+    <mlock_executable>false</mlock_executable>
+</yandex>
+"""
+
+
+def _clickhouse_users(password: str) -> str:
+    loopback = "<networks><ip>127.0.0.1</ip><ip>::1</ip></networks>"
+    return f"""<?xml version="1.0"?>
+<yandex>
+    <profiles>
+        <default></default>
+        <readonly><readonly>1</readonly></readonly>
+    </profiles>
+    <users>
+        <default>
+            <password></password>
+            {loopback}
+            <profile>default</profile>
+            <quota>default</quota>
+        </default>
+        <{CLICKHOUSE_TEST_USER}>
+            <password>{_xml_escape(password)}</password>
+            {loopback}
+            <profile>default</profile>
+            <quota>default</quota>
+        </{CLICKHOUSE_TEST_USER}>
+    </users>
+    <quotas>
+        <default>
+            <interval>
+                <duration>3600</duration>
+                <queries>0</queries>
+                <errors>0</errors>
+                <result_rows>0</result_rows>
+                <read_rows>0</read_rows>
+                <execution_time>0</execution_time>
+            </interval>
+        </default>
+    </quotas>
+</yandex>
+"""
+
+
+def _clickhouse_answers(port: int) -> bool:
+    from clickhouse_driver import Client
+
+    client = Client("127.0.0.1", port=port, connect_timeout=1, send_receive_timeout=5)
+    try:
+        return client.execute("SELECT 1") == [(1,)]
+    except Exception:
+        return False
+    finally:
+        client.disconnect()
+
+
+@pytest.fixture(scope="session")
+def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A running ClickHouse server for this test session; yields its store URL.
+
+    The URL logs in as user ``vstream`` with a password (``CLICKHOUSE_TEST_PASSWORD``,
+    percent-encoded) on database ``default``. User ``default`` (no password, loopback only)
+    exists too.
+    """
+    binary = _clickhouse_server_binary()
+    if binary is None:
+        pytest.fail(
+            "clickhouse-server is not installed: run `sudo scripts/install-clickhouse-server.sh` "
+            "(installs Debian's clickhouse-server 18.16), then rerun the tests",
+            pytrace=False,
+        )
+    root = tmp_path_factory.mktemp("clickhouse-server")
+    for sub in ("data", "tmp", "user_files", "format_schemas", "log"):
+        (root / sub).mkdir()
+    tcp_port, http_port, interserver_port = _free_loopback_ports(3)
+    config = root / "config.xml"
+    config.write_text(_clickhouse_config(root, tcp_port, http_port, interserver_port))
+    (root / "users.xml").write_text(_clickhouse_users(CLICKHOUSE_TEST_PASSWORD))
+
+    console = open(root / "log" / "console.log", "wb")
+    process = subprocess.Popen(
+        [binary, f"--config-file={config}"],
+        cwd=root,
+        stdin=subprocess.DEVNULL,
+        stdout=console,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + _CLICKHOUSE_START_TIMEOUT_S
+        while not _clickhouse_answers(tcp_port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                log = root / "log" / "clickhouse-server.err.log"
+                tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+                console.flush()
+                tail += (root / "log" / "console.log").read_text(errors="replace")[-2000:]
+                exited = process.poll() is not None
+                state = f"exited with {process.returncode}" if exited else "timed out"
+                pytest.fail(
+                    f"clickhouse-server {state} before answering on port {tcp_port}:\n{tail}",
+                    pytrace=False,
+                )
+            time.sleep(0.2)
+        password = quote(CLICKHOUSE_TEST_PASSWORD, safe="")
+        yield f"clickhouse://{CLICKHOUSE_TEST_USER}:{password}@127.0.0.1:{tcp_port}/default"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        console.close()
+
+
+# --- end clickhouse_server ----------------------------------------------------------------------
