@@ -95,7 +95,7 @@ def index_video(
     on_frames: Callable[[int], None] | None = None,
 ) -> IndexResult:
     """Index one video into `store`: its `streams` row and its `scenes` rows (idempotent)."""
-    from vstream.store.rows import SceneRow, StreamRow, row_id_for
+    from vstream.store.rows import SceneRow, StreamRow
 
     stream_id = stream_id or stream_id_for(source)
     started = time.perf_counter()
@@ -118,7 +118,6 @@ def index_video(
     )
     rows = [
         SceneRow(
-            row_id=row_id_for(stream_id, "scene", s.start_frame, version),
             stream_id=stream_id,
             scene_index=s.index,
             start_s=s.start_s,

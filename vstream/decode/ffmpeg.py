@@ -6,6 +6,7 @@ import logging
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from vstream.chunk import GopChunk
 from vstream.decode.frames import FrameBatch
@@ -31,6 +32,9 @@ class FfmpegDecoder:
         self.threads = threads
         self._ctx: av.CodecContext | None = None
         self._ctx_key: tuple[str, bytes] | None = None
+        # One reformatter for the decoder's life: frame.to_ndarray(width=...) builds a new
+        # swscale context per frame, which costs more than decoding a small frame.
+        self._scaler = VideoReformatter()
         self.frames_decoded = 0
         self.frames_missing = 0
 
@@ -77,7 +81,7 @@ class FfmpegDecoder:
             idx = index_of.get(frame.pts)
             if idx is None:  # a frame whose pts no packet of this chunk carried
                 continue
-            images[n] = frame.to_ndarray(format="rgb24", width=width, height=height)
+            images[n] = self._scaler.reformat(frame, width, height, "rgb24").to_ndarray()
             pts[n], frame_index[n] = frame.pts, idx
             n += 1
         missing = len(order) - n

@@ -223,6 +223,19 @@ class ContentShotDetector:
         """Forget the stream, ready for a new one."""
         self._st = _State()
 
+    def decided_until(self) -> int:
+        """Stream frame index below which every boundary has been returned: a boundary this
+        detector will still report lies at or after it (a fuser waits for this frontier)."""
+        st = self._st
+        if st.n == 0:
+            return 0
+        frontier = self._horizon()
+        if st.heap:
+            frontier = min(frontier, st.heap[0].frame)
+        if st.held is not None:
+            frontier = min(frontier, st.held.frame)
+        return frontier + (st.offset or 0)
+
     def recent_scores(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per-frame scores of the frames still buffered (the last few seconds), for a
         detector that fuses them with its own: (frame_index (m,) int64, cut score (m,),
