@@ -9,7 +9,7 @@ from vstream.chunk import MAGIC, VERSION, GopChunk, Packet
 from vstream.chunker import Chunker
 from vstream.errors import ChunkFormatError
 
-from media import sample_video
+from vstream.weights import test_video_path
 
 
 def make_chunk(**kw) -> GopChunk:
@@ -42,7 +42,7 @@ def test_round_trip_keeps_every_field() -> None:
 
 
 def test_round_trip_of_real_chunks() -> None:
-    chunks = list(Chunker(str(sample_video()), "test"))
+    chunks = list(Chunker(str(test_video_path()), "test"))
     assert len(chunks) == 100  # the test video has 100 keyframes
     for chunk in chunks:
         assert chunk.packets[0].keyframe

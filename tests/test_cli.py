@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -41,23 +40,6 @@ def bad_inputs(tmp_path_factory) -> dict[str, Path]:
         for p in s.encode():
             out.mux(p)
     return {"missing": d / "nope.mp4", "text": text, "truncated": truncated, "audio": audio}
-
-
-@pytest.fixture(scope="module")
-def short_video(tmp_path_factory) -> Path:
-    """The first 400 frames of the real test video, as its own file."""
-    path = tmp_path_factory.mktemp("good") / "short.mp4"
-    with av.open(str(test_video_path())) as src, av.open(str(path), "w") as out:
-        s = out.add_stream("libx264", rate=25)
-        s.width, s.height, s.pix_fmt = 160, 90, "yuv420p"
-        for i, frame in enumerate(src.decode(video=0)):
-            if i == 400:
-                break
-            for p in s.encode(av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"), format="rgb24")):
-                out.mux(p)
-        for p in s.encode():
-            out.mux(p)
-    return path
 
 
 def test_bad_inputs_get_one_line_each_and_the_good_file_is_still_indexed(bad_inputs, short_video, tmp_path) -> None:

@@ -8,13 +8,13 @@ from vstream.chunk import GopChunk
 from vstream.chunker import Chunker
 from vstream.decode.ffmpeg import FfmpegDecoder
 
-from media import sample_video
+from vstream.weights import test_video_path
 
 
 @pytest.fixture(scope="module")
 def reference() -> tuple[list[int], np.ndarray]:
     """pts and 48x27 RGB frames from a plain PyAV decode of the whole test video."""
-    with av.open(str(sample_video())) as c:
+    with av.open(str(test_video_path())) as c:
         frames = list(c.decode(video=0))
         return [f.pts for f in frames], np.stack(
             [f.to_ndarray(format="rgb24", width=48, height=27) for f in frames]
@@ -25,7 +25,7 @@ def test_chunked_decode_gives_every_frame_with_exact_timestamps(reference) -> No
     ref_pts, ref_images = reference
     decoder = FfmpegDecoder((48, 27))
     pts, index, images = [], [], []
-    for chunk in Chunker(str(sample_video()), "test"):
+    for chunk in Chunker(str(test_video_path()), "test"):
         batch = decoder.decode(chunk)
         assert batch.time_base == chunk.time_base
         pts += batch.pts.tolist()
@@ -40,7 +40,7 @@ def test_chunked_decode_gives_every_frame_with_exact_timestamps(reference) -> No
 
 def test_a_chunk_decodes_alone_from_its_bytes(reference) -> None:
     ref_pts, ref_images = reference
-    chunks = list(Chunker(str(sample_video()), "test"))
+    chunks = list(Chunker(str(test_video_path()), "test"))
     chunk = GopChunk.from_bytes(chunks[57].to_bytes())
     batch = FfmpegDecoder((48, 27)).decode(chunk)  # a fresh decoder: no state from chunk 56
     lo = chunk.first_frame
@@ -50,7 +50,7 @@ def test_a_chunk_decodes_alone_from_its_bytes(reference) -> None:
 
 
 def test_decode_size_is_respected() -> None:
-    chunk = next(iter(Chunker(str(sample_video()), "test")))
+    chunk = next(iter(Chunker(str(test_video_path()), "test")))
     batch = FfmpegDecoder((64, 36)).decode(chunk)
     assert batch.images.shape == (chunk.frame_count, 36, 64, 3)
     assert batch.size == (64, 36)

@@ -1,0 +1,48 @@
+"""`vstream index` end to end on both store back ends: same rows, no duplicates."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+import pytest
+
+from vstream.pipeline import index_video
+from vstream.store import StoreURL, open_backend, open_store
+
+
+@pytest.fixture
+def server_store_url(clickhouse_server: str):
+    base = StoreURL.parse(clickhouse_server)
+    database = f"idx_{uuid.uuid4().hex[:10]}"
+    with open_backend(base) as admin:
+        admin.execute(f"CREATE DATABASE {database}")
+    yield dataclasses.replace(base, database=database)
+    with open_backend(base) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {database}")
+
+
+def _scene_tuples(store, stream_id: str) -> list[tuple]:
+    return [(r.scene_index, r.start_frame, r.end_frame, round(r.start_s, 6), round(r.end_s, 6), r.row_id)
+            for r in store.scenes_of(stream_id)]
+
+
+def test_chdb_and_clickhouse_server_get_the_same_scene_rows_and_no_duplicates(
+    short_video, tmp_path, server_store_url
+) -> None:
+    results = {}
+    for name, url in (("chdb", f"chdb://{tmp_path / 'store'}"), ("server", server_store_url)):
+        with open_store(url) as store:
+            first = index_video(str(short_video), store, shots="fast")
+            assert first.new_rows == len(first.scenes) >= 3
+            again = index_video(str(short_video), store, shots="fast")
+            assert again.new_rows == 0
+            # a plain count, no FINAL: what a user's own query sees
+            assert store.query_readonly("SELECT count() FROM scenes").rows[0][0] == len(first.scenes)
+            assert store.query_readonly("SELECT count() FROM streams").rows[0][0] == 1
+            results[name] = _scene_tuples(store, "short")
+    assert results["chdb"] == results["server"]
+    starts = [r[3] for r in results["chdb"]]
+    ends = [r[4] for r in results["chdb"]]
+    assert starts[0] == 0.0 and ends[-1] == pytest.approx(16.0)
+    assert starts[1:] == ends[:-1]  # scenes tile the video
