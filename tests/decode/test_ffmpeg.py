@@ -23,7 +23,7 @@ def reference() -> tuple[list[int], np.ndarray]:
 
 def test_chunked_decode_gives_every_frame_with_exact_timestamps(reference) -> None:
     ref_pts, ref_images = reference
-    decoder = FfmpegDecoder((48, 27))
+    decoder = FfmpegDecoder((48, 27), deblock=True, interpolation="BILINEAR")
     pts, index, images = [], [], []
     for chunk in Chunker(str(test_video_path()), "test"):
         batch = decoder.decode(chunk)
@@ -42,7 +42,7 @@ def test_a_chunk_decodes_alone_from_its_bytes(reference) -> None:
     ref_pts, ref_images = reference
     chunks = list(Chunker(str(test_video_path()), "test"))
     chunk = GopChunk.from_bytes(chunks[57].to_bytes())
-    batch = FfmpegDecoder((48, 27)).decode(chunk)  # a fresh decoder: no state from chunk 56
+    batch = FfmpegDecoder((48, 27), deblock=True, interpolation="BILINEAR").decode(chunk)  # fresh: no state from chunk 56
     lo = chunk.first_frame
     assert batch.frame_index.tolist() == list(range(lo, lo + chunk.frame_count))
     assert batch.pts.tolist() == ref_pts[lo : lo + chunk.frame_count]
@@ -78,3 +78,12 @@ def test_b_frames_keep_presentation_order(tmp_path) -> None:
     assert np.concatenate([b.frame_index for b in batches]).tolist() == list(range(40))
     means = np.concatenate([b.images.reshape(len(b), -1).mean(1) for b in batches])
     assert (np.diff(means) > 0).sum() >= 38  # brightness rises frame by frame: order is right
+
+
+def test_analysis_decode_stays_close_to_a_players_frames(reference) -> None:
+    """The default (no in-loop deblocking, area downscale) differs by a few levels only."""
+    _, ref_images = reference
+    decoder = FfmpegDecoder((48, 27))
+    images = np.concatenate([decoder.decode(c).images for c in Chunker(str(test_video_path()), "test")])
+    diff = np.abs(images.astype(np.int16) - ref_images.astype(np.int16))
+    assert 0 < diff.mean() < 3.0

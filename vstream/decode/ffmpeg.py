@@ -25,11 +25,19 @@ class FfmpegDecoder:
     frame the decoder cannot produce (an open-GOP leading picture) leaves a gap, never a shift.
     """
 
-    def __init__(self, size: tuple[int, int], threads: int = 0) -> None:
+    def __init__(self, size: tuple[int, int], threads: int = 0, deblock: bool = False,
+                 interpolation: str = "AREA") -> None:
         if size[0] <= 0 or size[1] <= 0:
             raise ValueError(f"decode size must be positive (width, height), got {size}")
         self.size = size
         self.threads = threads
+        # H.264/HEVC's in-loop deblocking filter smooths block edges a viewer would see; after
+        # the downscale to an analysis size they are invisible, and skipping the filter saves
+        # ~20% of decode time. deblock=True decodes bit-exactly like any FFmpeg player.
+        self.deblock = deblock
+        # Area averaging is the right filter for shrinking a frame 10-40x (no aliasing) and the
+        # cheapest swscale filter that is not point sampling. "BILINEAR" is PyAV's default.
+        self.interpolation = interpolation
         self._ctx: av.CodecContext | None = None
         self._ctx_key: tuple[str, bytes] | None = None
         # One reformatter for the decoder's life: frame.to_ndarray(width=...) builds a new
@@ -50,6 +58,8 @@ class FfmpegDecoder:
             ctx.width, ctx.height = chunk.width, chunk.height
             ctx.thread_type = "AUTO"
             ctx.thread_count = self.threads
+            if not self.deblock:
+                ctx.options = {"skip_loop_filter": "all"}
             self._ctx, self._ctx_key = ctx, key
         return self._ctx
 
@@ -81,7 +91,7 @@ class FfmpegDecoder:
             idx = index_of.get(frame.pts)
             if idx is None:  # a frame whose pts no packet of this chunk carried
                 continue
-            images[n] = self._scaler.reformat(frame, width, height, "rgb24").to_ndarray()
+            images[n] = self._scaler.reformat(frame, width, height, "rgb24", interpolation=self.interpolation).to_ndarray()
             pts[n], frame_index[n] = frame.pts, idx
             n += 1
         missing = len(order) - n

@@ -174,8 +174,12 @@ class ContentShotDetector:
 
     # ---------------------------------------------------------------- ShotDetector interface
 
-    def push(self, frames: FrameBatch) -> list[Boundary]:
-        """Consume the next frames of the stream; return the boundaries now decided, in order."""
+    def push(self, frames: FrameBatch, features: FrameFeatures | None = None) -> list[Boundary]:
+        """Consume the next frames of the stream; return the boundaries now decided, in order.
+
+        `features` are `self.features(frames)` when the caller has them already (the combined
+        detector runs two content detectors on the same frames and computes them once).
+        """
         if len(frames) == 0:
             return []
         if frames.size != self.input_size:
@@ -196,6 +200,7 @@ class ContentShotDetector:
                         frames.time_base,
                     )
                     st.first = None
+                    features = None  # they described the batch without the joined frame
                 if len(frames) < 2:
                     st.first = frames  # the frame rate needs two pts; nothing to decide yet
                     return []
@@ -203,7 +208,7 @@ class ContentShotDetector:
             else:
                 st.fps = float(self._fps_override)
             self._build(st.fps)
-        feats = frame_features(frames.images, self._bins, self._edge_threshold)
+        feats = features if features is not None else self.features(frames)
         # Work in chunks of at most half the ring, so a chunk never overwrites frames its own
         # look-back still needs; decisions do not depend on where chunks (or batches) end.
         for lo in range(0, len(frames), self._chunk):
@@ -211,6 +216,10 @@ class ContentShotDetector:
             self._ingest(feats, frames.frame_index, lo, hi)
             self._decide(final=False)
         return self._emit(final=False)
+
+    def features(self, frames: FrameBatch) -> FrameFeatures:
+        """The per-frame features this detector decides on."""
+        return frame_features(frames.images, self._bins, self._edge_threshold)
 
     def flush(self) -> list[Boundary]:
         """End of stream: decide what look-ahead was waiting for and return it."""
@@ -222,6 +231,11 @@ class ContentShotDetector:
     def reset(self) -> None:
         """Forget the stream, ready for a new one."""
         self._st = _State()
+
+    @property
+    def min_scene_frames(self) -> int:
+        """The minimum scene length in frames (known once the stream's frame rate is)."""
+        return getattr(self, "_min_len", 0)
 
     def decided_until(self) -> int:
         """Stream frame index below which every boundary has been returned: a boundary this
