@@ -17,3 +17,8 @@ __all__ = [
     "mean_abs_difference",
     "rolling_median_mad",
 ]
+
+from .iou import iou_matrix  # noqa: E402
+from .kalman import kalman_predict, kalman_update  # noqa: E402
+
+__all__ += ["iou_matrix", "kalman_predict", "kalman_update"]

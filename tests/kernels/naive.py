@@ -91,3 +91,53 @@ def blend_fit(planes: np.ndarray):
     fit = first + alpha[:, None] * span
     residual = np.sqrt(((p - fit) ** 2).sum(axis=1) / span2)
     return alpha, residual
+
+
+# ------------------------------------------------------------------ tracking (iou, kalman)
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a.astype(np.float64)[:, None, :]
+    b = b.astype(np.float64)[None, :, :]
+    iw = np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0])
+    ih = np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1])
+    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
+
+    def area(x):
+        return np.clip(x[..., 2] - x[..., 0], 0, None) * np.clip(x[..., 3] - x[..., 1], 0, None)
+
+    union = area(a) + area(b) - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+    nan = np.isnan(a).any(axis=-1) | np.isnan(b).any(axis=-1)
+    return np.where(nan, np.nan, out).astype(np.float32)
+
+
+_F = np.eye(8)
+_F[:4, 4:] = np.eye(4)
+_H = np.eye(4, 8)
+
+
+def kalman_predict(mean, cov, wp=1 / 20, wv=1 / 160):
+    # ByteTrack's KalmanFilter.multi_predict, written with full matrices.
+    out_mean = mean @ _F.T
+    out_cov = np.empty_like(cov)
+    for t in range(len(mean)):
+        h = mean[t, 3]
+        q = np.diag(np.square([wp * h, wp * h, 1e-2, wp * h, wv * h, wv * h, 1e-5, wv * h]))
+        out_cov[t] = _F @ cov[t] @ _F.T + q
+    return out_mean, out_cov
+
+
+def kalman_update(mean, cov, z, wp=1 / 20):
+    # ByteTrack's KalmanFilter.update (project, then gain with an explicit inverse).
+    out_mean = np.empty_like(mean)
+    out_cov = np.empty_like(cov)
+    for t in range(len(mean)):
+        h = mean[t, 3]
+        r = np.diag(np.square([wp * h, wp * h, 1e-1, wp * h]))
+        s = _H @ cov[t] @ _H.T + r
+        k = cov[t] @ _H.T @ np.linalg.inv(s)
+        out_mean[t] = mean[t] + k @ (z[t] - _H @ mean[t])
+        out_cov[t] = cov[t] - k @ s @ k.T
+    return out_mean, out_cov
