@@ -64,7 +64,7 @@ class ConvBNReLU(nn.Sequential):
 
 
 class InvertedResidual(nn.Module):
-    """1x1 expand (skipped when t=1), 3x3 depthwise, 1x1 linear projection; residual if shapes match."""
+    """1x1 expand (none when t=1), 3x3 depthwise, 1x1 linear projection; residual if same shape."""
 
     def __init__(self, cin: int, cout: int, stride: int, expand: int) -> None:
         super().__init__()
