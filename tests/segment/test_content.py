@@ -8,10 +8,7 @@ tuned (see each test), so a change that loses detections fails loudly but noise 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,20 +17,9 @@ from vstream.decode.frames import FrameBatch
 from vstream.segment.content import Candidate, ContentParams, ContentShotDetector
 from vstream.segment.detector import Boundary
 from vstream.weights import test_video_path
+import transition_clips as clips  # tests/ is on pythonpath (pyproject)
 
 
-def _load_clips():
-    # tests/ is not a package and pytest runs with --import-mode=importlib: load by path.
-    name = "vstream_tests_segment_clips"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("clips.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-clips = _load_clips()
 
 #: Stretches of test.mp4 inside shots (6 frames clear of every cut), 45-115 frames long.
 SHOTS = [

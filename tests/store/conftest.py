@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from vstream.store import ClickHouseWriter, StoreURL, open_backend, open_store
+from vstream.store import ClickHouseWriter, StoreURL, open_store
 
 BACKENDS = ["chdb", "server"]
-
-
-@pytest.fixture
-def server_url(clickhouse_server: str) -> Iterator[StoreURL]:
-    """A fresh, empty database on the test server, dropped afterwards."""
-    base = StoreURL.parse(clickhouse_server)
-    database = f"t_{uuid.uuid4().hex[:12]}"
-    with open_backend(base) as admin:
-        admin.execute(f"CREATE DATABASE {database}")
-    yield dataclasses.replace(base, database=database)
-    with open_backend(base) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {database}")
 
 
 @pytest.fixture(params=BACKENDS)
