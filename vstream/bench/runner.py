@@ -208,7 +208,8 @@ def bench_shots(work_dir: Path) -> Table:
     return table
 
 
-def run_bench(what: str, *, video: str | None, work_dir: str, markdown: str | None) -> int:
+def run_bench(what: str, *, video: str | None, work_dir: str, markdown: str | None,
+              soak_minutes: float = 60.0) -> int:
     tables = []
     work = Path(work_dir)
     print(f"vstream bench on {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs", flush=True)
@@ -218,6 +219,11 @@ def run_bench(what: str, *, video: str | None, work_dir: str, markdown: str | No
         print(tables[-1].text(), flush=True)
     if what in ("all", "shots"):
         tables.append(bench_shots(work))
+        print(tables[-1].text(), flush=True)
+    if what == "soak":  # long: not part of "all"
+        from vstream.bench.soak import bench_soak
+
+        tables.append(bench_soak(work, minutes=soak_minutes))
         print(tables[-1].text(), flush=True)
     if what in ("all", "tracking"):
         from vstream.bench.tracking import bench_tracking

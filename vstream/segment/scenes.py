@@ -116,20 +116,14 @@ class Segmenter:
     def __init__(self, detector: ShotDetector) -> None:
         self.detector = detector
         self.assembler = SceneAssembler()
-        self.boundaries: list[Boundary] = []
 
     def push(self, frames: FrameBatch) -> list[Scene]:
         self.assembler.observe(frames)
-        found = self.detector.push(frames)
-        self.boundaries.extend(found)
-        return self.assembler.cut(found)
+        return self.assembler.cut(self.detector.push(frames))
 
     def finish(self) -> list[Scene]:
-        found = self.detector.flush()
-        self.boundaries.extend(found)
-        return self.assembler.cut(found) + self.assembler.finish()
+        return self.assembler.cut(self.detector.flush()) + self.assembler.finish()
 
     def reset(self) -> None:
         self.detector.reset()
         self.assembler.reset()
-        self.boundaries = []
