@@ -94,8 +94,8 @@ _STRING_ESCAPES = str.maketrans(
 def sql_literal(value: Any) -> str:
     """`value` as a ClickHouse SQL literal, for values the engine cannot take as parameters.
 
-    Handles what vstream stores: None, bool, int, float (incl. inf/nan), str, and aware
-    datetimes (written as a UTC 'YYYY-MM-DD hh:mm:ss' string, which a DateTime('UTC')
+    Handles what vstream stores: None, bool, int, float (incl. inf/nan), str, lists/tuples of
+    those (arrays), and aware datetimes (written as a UTC 'YYYY-MM-DD hh:mm:ss' string, which a DateTime('UTC')
     column parses exactly).
     """
     if value is None:
@@ -112,6 +112,8 @@ def sql_literal(value: Any) -> str:
         return repr(value)  # shortest repr that round-trips exactly
     if isinstance(value, str):
         return "'" + value.translate(_STRING_ESCAPES) + "'"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(sql_literal(v) for v in value) + "]"
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value}: pass a timezone-aware one")

@@ -116,10 +116,13 @@ class SceneRow:
     model_version: str
     written_at: datetime | None = None
     row_id: int | None = None  # always an int after construction
+    #: readable tags of the scene, strongest first (schema version 2)
+    tags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.stream_id:
             raise ValueError("stream_id must be a non-empty string")
+        object.__setattr__(self, "tags", tuple(self.tags))
         if self.scene_index < 0:
             raise ValueError(f"scene_index must be >= 0, got {self.scene_index}")
         if self.end_s < self.start_s:

@@ -26,7 +26,7 @@ enters/leaves, scene starts, counts change). Adding one bumps `SCHEMA_VERSION`.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 META_TABLE = "vstream_meta"
 STREAMS_TABLE = "streams"
@@ -73,11 +73,18 @@ CREATE TABLE IF NOT EXISTS {SCENES_TABLE} (
     start_frame UInt64,
     end_frame UInt64,
     model_version String,
-    written_at DateTime('UTC')
+    written_at DateTime('UTC'),
+    tags Array(String)
 ) ENGINE = ReplacingMergeTree(written_at)
 PARTITION BY tuple()
 ORDER BY (stream_id, model_version, start_frame)
 """
+
+#: Statements that bring a store from version N-1 to N, keyed by N. Version 2 added the
+#: scene tags (a store written by version 1 reads back with no tags).
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: (f"ALTER TABLE {SCENES_TABLE} ADD COLUMN tags Array(String)",),
+}
 
 CREATE_STATEMENTS: tuple[str, ...] = (CREATE_META, CREATE_STREAMS, CREATE_SCENES)
 
@@ -87,5 +94,5 @@ STREAM_COLUMNS: tuple[str, ...] = (
 )
 SCENE_COLUMNS: tuple[str, ...] = (
     "row_id", "stream_id", "scene_index", "start_s", "end_s", "start_frame", "end_frame",
-    "model_version", "written_at",
+    "model_version", "written_at", "tags",
 )

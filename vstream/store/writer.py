@@ -57,28 +57,36 @@ class ClickHouseWriter:
         Raises StoreError when the store was made by a newer vstream (a higher version), since
         this code would not know its tables.
         """
-        for statement in schema.CREATE_STATEMENTS:
-            self.backend.execute(statement)
+        # The version check comes first: CREATE ... IF NOT EXISTS leaves an older table as it is,
+        # and the migrations below bring it up to date.
+        self.backend.execute(schema.CREATE_META)
         stored = self._stored_schema_version()
-        if stored is None:
-            self.backend.insert(
-                schema.META_TABLE,
-                ("key", "value", "updated_at"),
-                [("schema_version", str(schema.SCHEMA_VERSION), utc_now())],
-            )
-            return schema.SCHEMA_VERSION
-        if stored > schema.SCHEMA_VERSION:
+        if stored is not None and stored > schema.SCHEMA_VERSION:
             raise StoreError(
                 f"store {self.backend.url} has schema version {stored}, newer than this vstream's "
                 f"{schema.SCHEMA_VERSION}: upgrade vstream"
             )
-        # stored < SCHEMA_VERSION cannot happen yet (there is one version); migrations go here.
-        return stored
+        for statement in schema.CREATE_STATEMENTS:
+            self.backend.execute(statement)
+        if stored == schema.SCHEMA_VERSION:
+            return stored
+        if stored is not None:
+            for version in range(stored + 1, schema.SCHEMA_VERSION + 1):
+                for statement in schema.MIGRATIONS.get(version, ()):
+                    self.backend.execute(statement)
+        self.backend.insert(
+            schema.META_TABLE,
+            ("key", "value", "updated_at"),
+            [("schema_version", str(schema.SCHEMA_VERSION), utc_now())],
+        )
+        return schema.SCHEMA_VERSION
 
     def _stored_schema_version(self) -> int | None:
+        # Versions only grow; the highest is the store's (two rows written within one second
+        # would tie on updated_at).
         result = self.backend.query(
             f"SELECT value FROM {schema.META_TABLE} WHERE key = 'schema_version' "
-            f"ORDER BY updated_at DESC LIMIT 1"
+            f"ORDER BY toUInt32(value) DESC LIMIT 1"
         )
         if not result.rows:
             return None
@@ -237,5 +245,5 @@ def _scene_values(row: SceneRow) -> tuple[Any, ...]:
     """`row` as a tuple in `schema.SCENE_COLUMNS` order (row_id first)."""
     return (
         row.row_id, row.stream_id, row.scene_index, row.start_s, row.end_s, row.start_frame,
-        row.end_frame, row.model_version, row.written_at,
+        row.end_frame, row.model_version, row.written_at, list(row.tags),
     )

@@ -1,0 +1,51 @@
+"""A store written by an older vstream is brought up to date in place, on both back ends."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from vstream.store import SCHEMA_VERSION, SceneRow, StoreURL, open_backend, open_store
+
+# The scenes table and version record exactly as schema version 1 made them.
+V1_STATEMENTS = (
+    """CREATE TABLE IF NOT EXISTS vstream_meta (key String, value String, updated_at DateTime('UTC'))
+       ENGINE = ReplacingMergeTree(updated_at) PARTITION BY tuple() ORDER BY key""",
+    """CREATE TABLE IF NOT EXISTS scenes (row_id UInt64, stream_id String, scene_index UInt32,
+       start_s Float64, end_s Float64, start_frame UInt64, end_frame UInt64, model_version String,
+       written_at DateTime('UTC'))
+       ENGINE = ReplacingMergeTree(written_at) PARTITION BY tuple()
+       ORDER BY (stream_id, model_version, start_frame)""",
+)
+
+
+def test_version_1_store_gains_scene_tags_and_keeps_its_rows(store_url: StoreURL) -> None:
+    old = SceneRow("cam", 0, 0.0, 2.0, 0, 49, "v1")
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    with open_backend(store_url) as backend:
+        for statement in V1_STATEMENTS:
+            backend.execute(statement)
+        backend.insert("vstream_meta", ("key", "value", "updated_at"), [("schema_version", "1", when)])
+        backend.insert(
+            "scenes",
+            ("row_id", "stream_id", "scene_index", "start_s", "end_s", "start_frame", "end_frame",
+             "model_version", "written_at"),
+            [(old.row_id, "cam", 0, 0.0, 2.0, 0, 49, "v1", when)],
+        )
+    with open_store(store_url) as store:
+        assert store.ensure_schema() == SCHEMA_VERSION == 2
+        [stored] = store.scenes_of("cam", "v1")
+        assert stored.row_id == old.row_id and stored.tags == ()
+        new = SceneRow("cam", 1, 2.0, 4.0, 50, 99, "v1", tags=("stage", "microphone"))
+        assert store.write_scenes([new]) == 1
+        assert [s.tags for s in store.scenes_of("cam", "v1")] == [(), ("stage", "microphone")]
+    with open_store(store_url) as again:  # a second open migrates nothing twice
+        assert again.ensure_schema() == SCHEMA_VERSION
+
+
+@pytest.mark.parametrize("tags", [(), ("outdoor",), ("it's", "a \\ tag", "ünïcode")])
+def test_tags_round_trip(store_url: StoreURL, tags: tuple[str, ...]) -> None:
+    with open_store(store_url) as store:
+        store.write_scenes([SceneRow("s", 0, 0.0, 1.0, 0, 24, "v", tags=tags)])
+        assert store.scenes_of("s", "v")[0].tags == tags
