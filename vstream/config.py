@@ -25,6 +25,10 @@ class Settings:
     shots: str = "combined"
     #: FFmpeg decoder threads (0: FFmpeg picks)
     threads: int = 0
+    #: Kafka bootstrap address (HOST:PORT[,HOST:PORT...]) for ingest and workers
+    kafka: str = "127.0.0.1:9092"
+    #: Kafka topic the GOP chunks travel on
+    topic: str = "vstream.chunks"
 
     def __post_init__(self) -> None:
         if self.shots not in SHOT_DETECTORS:

@@ -1,0 +1,167 @@
+"""Ingest: demux a source into GopChunks and hand them to a producer. Never decodes.
+
+Stored files are VOD: chunks go as fast as the producer takes them, or paced to the video's own
+clock with `realtime=True`. Live sources (rtsp, udp, tcp, http, ... URLs) stamp each chunk with its
+wall-clock capture time and are reopened forever when they drop or stall, with exponential back-off
+and jitter; every gap is logged with its length and kept in `IngestStats.gaps`. A reopened stream
+continues the chunk and frame numbering, so consumers see one stream with a hole in time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from vstream.chunk import GopChunk
+from vstream.chunker import Chunker, redact_url
+from vstream.errors import VideoOpenError
+
+log = logging.getLogger(__name__)
+
+LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "udp", "rtp", "tcp", "srt", "http", "https")
+#: a live source with no packet for this long is treated as dropped and reopened
+STALL_TIMEOUT_S = 10.0
+
+
+class ChunkSink(Protocol):
+    def send(self, chunk: GopChunk) -> None: ...
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Wall-clock time a live stream delivered no chunks: from the last chunk to the next one."""
+
+    start: float  # Unix seconds
+    seconds: float
+    reason: str
+
+
+@dataclass
+class IngestStats:
+    chunks: int = 0
+    frames: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    reconnects: int = 0
+    gaps: list[Gap] = field(default_factory=list)
+
+    def summary(self) -> str:
+        gap_s = sum(g.seconds for g in self.gaps)
+        return (f"{self.chunks} chunks, {self.frames} frames, {self.bytes} bytes in "
+                f"{self.seconds:.1f} s, {len(self.gaps)} gaps ({gap_s:.1f} s)")
+
+
+def is_live(source: str) -> bool:
+    """True for network URLs (rtsp://, udp://, http://, ...); False for paths and file:// URLs."""
+    scheme, sep, _ = source.partition("://")
+    return bool(sep) and scheme.lower() in LIVE_SCHEMES
+
+
+def live_options(source: str, stall_timeout_s: float = STALL_TIMEOUT_S) -> dict[str, str]:
+    """FFmpeg options for a live URL: TCP for RTSP, and a read timeout so a stall ends the read."""
+    micros = str(int(stall_timeout_s * 1_000_000))
+    if source.lower().startswith(("rtsp://", "rtsps://")):
+        return {"rtsp_transport": "tcp", "timeout": micros}
+    return {"rw_timeout": micros}
+
+
+def backoff_s(attempt: int, *, base: float = 0.5, cap: float = 30.0,
+              rand: Callable[[], float] = random.random) -> float:
+    """Exponential back-off with full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
+    return rand() * min(cap, base * 2 ** min(attempt, 30))
+
+
+def ingest(source: str, stream_id: str, producer: ChunkSink, *, realtime: bool = False,
+           live: bool | None = None, options: dict[str, str] | None = None,
+           stall_timeout_s: float = STALL_TIMEOUT_S, max_backoff_s: float = 30.0,
+           stop: threading.Event | None = None,
+           chunks_of: Callable[[str, str, dict[str, str] | None], Iterable[GopChunk]] | None = None,
+           ) -> IngestStats:
+    """Send every chunk of `source` to `producer.send`; return counts once the source ends.
+
+    `live` defaults to `is_live(source)`. A live source runs until `stop` is set (or forever);
+    a VOD source that fails to open or demux raises VideoOpenError. `options` are extra FFmpeg
+    options (for live URLs they are added to `live_options`). `chunks_of(source, stream_id,
+    options)` replaces the Chunker (tests).
+    """
+    live = is_live(source) if live is None else live
+    stop = stop or threading.Event()
+    if live:
+        options = {**live_options(source, stall_timeout_s), **(options or {})}
+    chunks_of = chunks_of or (lambda src, sid, opts: Chunker(src, sid, options=opts))
+    shown = redact_url(source)
+    stats = IngestStats()
+    started = time.monotonic()
+    next_seq = next_frame = 0
+    attempt = 0
+    last_chunk_at: float | None = None  # wall clock of the last chunk sent
+    lost: str | None = None  # why the stream dropped, while it is down
+    while not stop.is_set():
+        opened = time.monotonic()
+        try:
+            base_seq, base_frame = next_seq, next_frame
+            for chunk in chunks_of(source, stream_id, options):
+                now = time.time()
+                if lost is not None:
+                    gap_start = last_chunk_at if last_chunk_at is not None else now
+                    gap = Gap(gap_start, now - gap_start, lost)
+                    stats.gaps.append(gap)
+                    log.warning("%s: stream %s back after a %.1f s gap (%s)", shown, stream_id,
+                                gap.seconds, lost)
+                    lost, attempt = None, 0
+                if live:
+                    chunk = dataclasses.replace(
+                        chunk, seq=base_seq + chunk.seq, first_frame=base_frame + chunk.first_frame,
+                        capture_time=now - _duration_s(chunk))
+                elif realtime:
+                    _pace(opened, chunk, stop)
+                producer.send(chunk)
+                last_chunk_at = now
+                next_seq, next_frame = chunk.seq + 1, chunk.first_frame + chunk.frame_count
+                stats.chunks += 1
+                stats.frames += chunk.frame_count
+                stats.bytes += chunk.nbytes
+                if stop.is_set():
+                    break
+            if not live:
+                break
+            reason = "source ended"
+        except VideoOpenError as ex:
+            if not live:
+                raise
+            reason = str(ex)
+        if stop.is_set():
+            break
+        if lost is None:  # the gap keeps the reason the stream dropped, not each retry's
+            log.warning("%s: stream %s lost (%s); reopening", shown, stream_id, reason)
+            lost = reason
+        delay = backoff_s(attempt, cap=max_backoff_s)
+        attempt += 1
+        stats.reconnects += 1
+        log.info("%s: reopen attempt %d in %.1f s", shown, attempt, delay)
+        stop.wait(delay)
+    stats.seconds = time.monotonic() - started
+    return stats
+
+
+def _duration_s(chunk: GopChunk) -> float:
+    ticks = sum(p.duration for p in chunk.packets)
+    if ticks > 0:
+        return float(ticks * chunk.time_base)
+    return float(chunk.frame_count / chunk.frame_rate) if chunk.frame_rate else 0.0
+
+
+def _pace(opened: float, chunk: GopChunk, stop: threading.Event) -> None:
+    """Wait until the video clock reaches the end of `chunk` (when a camera would have sent it)."""
+    if not chunk.frame_rate:
+        return
+    due = opened + float((chunk.first_frame + chunk.frame_count) / chunk.frame_rate)
+    delay = due - time.monotonic()
+    if delay > 0:
+        stop.wait(delay)

@@ -1,0 +1,61 @@
+"""Topic names and explicit topic creation.
+
+Create topics explicitly: a broker that auto-creates them picks its own partition count (Tansu:
+4), and co-partitioned topics must agree on it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from vstream.kafka.errors import BrokerUnavailableError, KafkaError
+
+log = logging.getLogger(__name__)
+
+#: GOP chunks, key = stream_id, value = GopChunk.to_bytes()
+CHUNKS_TOPIC = "vstream.chunks"
+#: pipeline events (scene closed, stream gap, ...) for other consumers
+EVENTS_TOPIC = "vstream.events"
+DEFAULT_PARTITIONS = 4
+
+
+def dlq_topic(topic: str) -> str:
+    """The dead-letter topic for messages of `topic` that a worker cannot process."""
+    return f"{topic}.dlq"
+
+
+def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int = DEFAULT_PARTITIONS,
+                  *, replication: int = 1, timeout_s: float = 10.0) -> list[str]:
+    """Create the topics in `names` that do not exist yet; return those created.
+
+    Existing topics are left as they are (their partition count is not checked: kafka-python's
+    admin metadata call fails against Tansu 0.6, which reports ACL operations it does not know).
+    """
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+    from kafka.errors import KafkaError as _ClientError
+    from kafka.errors import NoBrokersAvailable, TopicAlreadyExistsError
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vstream-admin",
+                                 request_timeout_ms=int(timeout_s * 1000))
+    except NoBrokersAvailable as ex:
+        raise BrokerUnavailableError(
+            f"no Kafka broker answers at {bootstrap} (start one, or point --kafka / VSTREAM_KAFKA "
+            "at it)") from ex
+    created = []
+    try:
+        for name in dict.fromkeys(names):
+            try:
+                admin.create_topics([NewTopic(name, partitions, replication)],
+                                    timeout_ms=int(timeout_s * 1000))
+            except TopicAlreadyExistsError:
+                continue
+            except _ClientError as ex:
+                raise KafkaError(f"could not create topic {name!r} on {bootstrap}: {ex}") from ex
+            log.info("created topic %s (%d partitions)", name, partitions)
+            created.append(name)
+    finally:
+        admin.close()
+    return created
