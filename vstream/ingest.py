@@ -104,6 +104,7 @@ def ingest(source: str, stream_id: str, producer: ChunkSink, *, realtime: bool =
     lost: str | None = None  # why the stream dropped, while it is down
     while not stop.is_set():
         opened = time.monotonic()
+        first_pts: int | None = None
         try:
             base_seq, base_frame = next_seq, next_frame
             for chunk in chunks_of(source, stream_id, options):
@@ -120,7 +121,9 @@ def ingest(source: str, stream_id: str, producer: ChunkSink, *, realtime: bool =
                         chunk, seq=base_seq + chunk.seq, first_frame=base_frame + chunk.first_frame,
                         capture_time=now - _duration_s(chunk))
                 elif realtime:
-                    _pace(opened, chunk, stop)
+                    if first_pts is None:
+                        first_pts = min((p.pts for p in chunk.packets if p.pts is not None), default=0)
+                    _pace(opened, chunk, first_pts, stop)
                 producer.send(chunk)
                 last_chunk_at = now
                 next_seq, next_frame = chunk.seq + 1, chunk.first_frame + chunk.frame_count
@@ -157,11 +160,15 @@ def _duration_s(chunk: GopChunk) -> float:
     return float(chunk.frame_count / chunk.frame_rate) if chunk.frame_rate else 0.0
 
 
-def _pace(opened: float, chunk: GopChunk, stop: threading.Event) -> None:
-    """Wait until the video clock reaches the end of `chunk` (when a camera would have sent it)."""
-    if not chunk.frame_rate:
+def _pace(opened: float, chunk: GopChunk, first_pts: int, stop: threading.Event) -> None:
+    """Wait until the video clock (pts) reaches the end of `chunk`, when a camera would send it."""
+    ends = [p.pts + p.duration for p in chunk.packets if p.pts is not None]
+    if ends and chunk.time_base:
+        due_s = float((max(ends) - first_pts) * chunk.time_base)
+    elif chunk.frame_rate:
+        due_s = float((chunk.first_frame + chunk.frame_count) / chunk.frame_rate)
+    else:
         return
-    due = opened + float((chunk.first_frame + chunk.frame_count) / chunk.frame_rate)
-    delay = due - time.monotonic()
+    delay = opened + due_s - time.monotonic()
     if delay > 0:
         stop.wait(delay)

@@ -180,3 +180,21 @@ def test_cli_closed_port_fails_fast_and_clearly() -> None:
     assert run.returncode == 7
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and f"no Kafka broker answers at 127.0.0.1:{port}" in lines[0]
+
+
+def test_a_consumer_group_receives_the_chunks(kafka_broker: str, short_video) -> None:
+    """What the worker will do: join a group (kafka-python 2.3 joins Tansu's in about 5 s)."""
+    topic = _topic(kafka_broker)
+    with ChunkProducer(kafka_broker, topic) as producer:
+        stats = ingest(str(short_video), "grp", producer)
+    consumer = KafkaConsumer(topic, bootstrap_servers=kafka_broker, group_id=f"g-{topic}",
+                             auto_offset_reset="earliest", consumer_timeout_ms=20_000)
+    try:
+        seqs = []
+        for record in consumer:
+            seqs.append(GopChunk.from_bytes(record.value).seq)
+            if len(seqs) == stats.chunks:
+                break
+    finally:
+        consumer.close()
+    assert seqs == list(range(stats.chunks))
