@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream-id", help="stream ID to store rows under (one file only; default: the "
                    "file name without extension)")
     p.add_argument("--threads", type=int, help="FFmpeg decoder threads (default: FFmpeg decides)")
+    p.add_argument("--no-tags", action="store_true", help="do not tag scenes (skips the image "
+                   "classifier: faster, scenes get no tags)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--quiet", action="store_true", help="print no timeline, only the summary line")
 
@@ -125,6 +127,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     args.paths = [str(test_video_path())]
     args.stream_id, args.threads, args.no_progress, args.quiet = "sample", None, False, False
+    args.no_tags = False
     return cmd_index(args)
 
 
@@ -150,7 +153,8 @@ def cmd_index(args: argparse.Namespace) -> int:
                        file=sys.stderr, mininterval=0.5)
             try:
                 result = index_video(path, store, stream_id=stream_id, shots=settings.shots,
-                                     threads=settings.threads, on_frames=bar.update)
+                                     threads=settings.threads, tags=not args.no_tags,
+                                     on_frames=bar.update)
             except VStreamError as ex:
                 failures += 1
                 bar.close()
@@ -212,7 +216,8 @@ def cmd_scenes(args: argparse.Namespace) -> int:
                            "vstream sql \"SELECT stream_id FROM streams\")")
     print(f"stream {args.stream_id!r}: {len(rows)} scenes ({rows[0].model_version})")
     for r in rows:
-        print("  " + Scene(r.scene_index, r.start_frame, r.end_frame, r.start_s, r.end_s).timeline())
+        scene = Scene(r.scene_index, r.start_frame, r.end_frame, r.start_s, r.end_s, r.tags)
+        print("  " + scene.timeline())
     return 0
 
 

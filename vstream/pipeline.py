@@ -15,6 +15,7 @@ from vstream import __version__
 from vstream.chunker import Chunker, VideoInfo, redact_url
 from vstream.decode.ffmpeg import FfmpegDecoder
 from vstream.decode.frames import FrameBatch
+from vstream.describe.scene_tags import SAMPLE_SIZE, SceneTagger
 from vstream.errors import VideoOpenError
 from vstream.segment.factory import make_shot_detector
 from vstream.segment.scenes import Scene, Segmenter
@@ -39,9 +40,10 @@ class IndexResult:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
-def model_version(shots: str) -> str:
-    """What produced a row: vstream's version and the shot detector."""
-    return f"vstream-{__version__}/shots-{shots}"
+def model_version(shots: str, tags: bool = True) -> str:
+    """What produced a row: vstream's version, the shot detector and the scene tagger."""
+    version = f"vstream-{__version__}/shots-{shots}"
+    return f"{version}/tags-mobilenetv2" if tags else version
 
 
 def stream_id_for(path: str) -> str:
@@ -55,25 +57,37 @@ def segment_video(
     shots: str = "combined",
     *,
     threads: int = 0,
+    tags: bool = False,
     on_frames: Callable[[int], None] | None = None,
 ) -> tuple[Chunker, list[Scene], int]:
-    """Chunk, decode and segment one video; return its chunker, scenes and frame count."""
+    """Chunk, decode and segment one video (and tag its scenes when `tags`); return its
+    chunker, scenes and frame count."""
     chunker = Chunker(source, stream_id)
     segmenter = Segmenter(make_shot_detector(shots))
-    decoder = FfmpegDecoder(segmenter.detector.input_size, threads=threads)
+    tagger = SceneTagger() if tags else None
+    decoder = FfmpegDecoder(
+        segmenter.detector.input_size, threads=threads,
+        sample_size=SAMPLE_SIZE if tags else None,
+        # 5 samples a second: every scene of the 0.4 s minimum length gets at least one
+        sample_every=max(1, round(float(chunker.info.frame_rate) / 5)) if tags else 0,
+    )
 
-    def batches() -> Iterator[FrameBatch]:
+    def batches() -> Iterator[tuple[FrameBatch, FrameBatch | None]]:
         for chunk in chunker:
-            yield decoder.decode(chunk)
+            yield decoder.decode_sampled(chunk)
 
     scenes: list[Scene] = []
     frames = 0
-    for batch in read_ahead(batches, depth=4, name=f"decode-{stream_id}"):
-        scenes += segmenter.push(batch)
+    for batch, samples in read_ahead(batches, depth=4, name=f"decode-{stream_id}"):
+        if tagger is not None:
+            tagger.observe(samples)
+        closed = segmenter.push(batch)
+        scenes += tagger.tag(closed) if tagger is not None else closed
         frames += len(batch)
         if on_frames:
             on_frames(len(batch))
-    scenes += segmenter.finish()
+    closed = segmenter.finish()
+    scenes += tagger.tag(closed) + tagger.flush() if tagger is not None else closed
     if frames == 0:
         raise VideoOpenError(f"{redact_url(source)}: no decodable video frames")
     declared = chunker.info.declared_frames
@@ -92,6 +106,7 @@ def index_video(
     stream_id: str | None = None,
     shots: str = "combined",
     threads: int = 0,
+    tags: bool = True,
     on_frames: Callable[[int], None] | None = None,
 ) -> IndexResult:
     """Index one video into `store`: its `streams` row and its `scenes` rows (idempotent)."""
@@ -99,9 +114,10 @@ def index_video(
 
     stream_id = stream_id or stream_id_for(source)
     started = time.perf_counter()
-    chunker, scenes, frames = segment_video(source, stream_id, shots, threads=threads, on_frames=on_frames)
+    chunker, scenes, frames = segment_video(source, stream_id, shots, threads=threads, tags=tags,
+                                            on_frames=on_frames)
     elapsed = time.perf_counter() - started
-    version = model_version(shots)
+    version = model_version(shots, tags)
     info = chunker.info
     store.write_stream(
         StreamRow(
@@ -125,6 +141,7 @@ def index_video(
             start_frame=s.start_frame,
             end_frame=s.end_frame,
             model_version=version,
+            tags=s.tags,
         )
         for s in scenes
     ]

@@ -26,9 +26,17 @@ class FfmpegDecoder:
     """
 
     def __init__(self, size: tuple[int, int], threads: int = 0, deblock: bool = False,
-                 interpolation: str = "AREA") -> None:
+                 interpolation: str = "AREA", sample_size: tuple[int, int] | None = None,
+                 sample_every: int = 0) -> None:
         if size[0] <= 0 or size[1] <= 0:
             raise ValueError(f"decode size must be positive (width, height), got {size}")
+        if (sample_size is None) != (sample_every <= 0):
+            raise ValueError("give sample_size and a positive sample_every together, or neither")
+        # Every `sample_every`-th frame (by stream frame index) is also scaled to `sample_size`
+        # for the frame-level models, from the same decoded picture.
+        self.sample_size = sample_size
+        self.sample_every = sample_every
+        self._sample_scaler = VideoReformatter()
         self.size = size
         self.threads = threads
         # H.264/HEVC's in-loop deblocking filter smooths block edges a viewer would see; after
@@ -65,6 +73,10 @@ class FfmpegDecoder:
 
     def decode(self, chunk: GopChunk) -> FrameBatch:
         """All frames of `chunk`, in presentation order, resized to `self.size`, RGB uint8."""
+        return self.decode_sampled(chunk)[0]
+
+    def decode_sampled(self, chunk: GopChunk) -> tuple[FrameBatch, FrameBatch | None]:
+        """`decode(chunk)`, plus the sampled frames at `sample_size` (None when not sampling)."""
         ctx = self._context(chunk)
         width, height = self.size
         frames: list[av.VideoFrame] = []
@@ -86,21 +98,38 @@ class FfmpegDecoder:
         images = np.empty((len(frames), height, width, 3), np.uint8)
         pts = np.empty(len(frames), np.int64)
         frame_index = np.empty(len(frames), np.int64)
+        samples: list[tuple[int, int, np.ndarray]] = []
         n = 0
         for frame in sorted(frames, key=lambda f: f.pts if f.pts is not None else -1):
             idx = index_of.get(frame.pts)
             if idx is None:  # a frame whose pts no packet of this chunk carried
                 continue
-            images[n] = self._scaler.reformat(frame, width, height, "rgb24", interpolation=self.interpolation).to_ndarray()
+            images[n] = self._scaler.reformat(
+                frame, width, height, "rgb24", interpolation=self.interpolation).to_ndarray()
             pts[n], frame_index[n] = frame.pts, idx
             n += 1
+            if self.sample_size is not None and idx % self.sample_every == 0:
+                sw, sh = self.sample_size
+                samples.append((idx, frame.pts, self._sample_scaler.reformat(
+                    frame, sw, sh, "rgb24", interpolation=self.interpolation).to_ndarray()))
         missing = len(order) - n
         if missing:
             self.frames_missing += missing
             log.warning("chunk %d of %s: %d of %d frames could not be decoded",
                         chunk.seq, chunk.stream_id, missing, len(order))
         self.frames_decoded += n
-        return FrameBatch(chunk.stream_id, images[:n], frame_index[:n], pts[:n], chunk.time_base)
+        batch = FrameBatch(chunk.stream_id, images[:n], frame_index[:n], pts[:n], chunk.time_base)
+        if self.sample_size is None:
+            return batch, None
+        if not samples:
+            return batch, FrameBatch.empty(chunk.stream_id, self.sample_size, chunk.time_base)
+        return batch, FrameBatch(
+            chunk.stream_id,
+            np.stack([image for _, _, image in samples]),
+            np.array([idx for idx, _, _ in samples], np.int64),
+            np.array([p for _, p, _ in samples], np.int64),
+            chunk.time_base,
+        )
 
     def reset(self) -> None:
         self._ctx = None

@@ -28,17 +28,20 @@ class Scene:
     end_frame: int
     start_s: float
     end_s: float
+    #: readable tags, strongest first (filled by vstream.describe; empty when not described)
+    tags: tuple[str, ...] = ()
 
     @property
     def frames(self) -> int:
         return self.end_frame - self.start_frame + 1
 
     def timeline(self) -> str:
-        """One line: `scene 3  00:01:05.0–00:01:40.2  (875 frames)`."""
-        return (
+        """One line: `scene 3   00:01:05.0–00:01:40.2  (875 frames)  tags stage, microphone`."""
+        line = (
             f"scene {self.index:<3d} {format_timecode(self.start_s)}–{format_timecode(self.end_s)}"
             f"  ({self.frames} frames)"
         )
+        return f"{line}  tags {', '.join(self.tags)}" if self.tags else line
 
 
 class SceneAssembler:

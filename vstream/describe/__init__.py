@@ -1,0 +1,1 @@
+"""Scene descriptions: what each scene shows (tags today; people and events next)."""
