@@ -198,3 +198,25 @@ def test_a_consumer_group_receives_the_chunks(kafka_broker: str, short_video) ->
     finally:
         consumer.close()
     assert seqs == list(range(stats.chunks))
+
+
+def test_failed_close_really_closes_the_client(own_kafka_broker) -> None:
+    import gc
+    import warnings
+
+    from vstream.chunker import Chunker
+
+    topic = _topic(own_kafka_broker.bootstrap)
+    producer = ChunkProducer(own_kafka_broker.bootstrap, topic, block_timeout_s=1.0)
+    chunks = iter(Chunker(str(test_video_path()), "s"))
+    producer.send(next(chunks))
+    producer.flush(10)  # topic metadata is cached: the next send queues instead of failing
+    own_kafka_broker.stop()
+    producer.send(next(chunks))
+    with pytest.raises(DeliveryError):
+        producer.close(timeout_s=0.5)
+    assert producer._producer._closed and producer.pending_bytes == 0 and producer.failed == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        del producer
+        gc.collect()

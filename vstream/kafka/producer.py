@@ -136,10 +136,18 @@ class ChunkProducer:
             self.flush(timeout_s)
             delivered = True
         finally:
-            try:  # after a failed flush, waiting longer only delays the error that says what was lost
+            if not delivered:
+                # kafka-python 2.3's close() flushes first and raises on timeout, never reaching
+                # its own force-close; abort the sender ourselves (undelivered batches then fail,
+                # and are counted by _on_error) so the client is really closed.
+                sender = getattr(self._producer, "_sender", None)
+                if sender is not None:
+                    sender.force_close()
+                    sender.join(5)
+            try:
                 self._producer.close(timeout=5 if delivered else 0)
             except _ClientError:
-                log.debug("kafka-python close failed", exc_info=True)
+                log.warning("Kafka client did not close cleanly", exc_info=True)
 
     def __enter__(self) -> ChunkProducer:
         return self
