@@ -83,10 +83,13 @@ class Chunker:
     """Iterates the GopChunks of one source: each starts at a keyframe, in decode order.
 
     Packets before the first keyframe cannot be decoded alone and are dropped (counted in
-    `dropped_leading`). The container stays open only while iterating.
+    `dropped_leading`). The container stays open only while iterating, unless `keep_open`: then
+    the connection made to read `info` is the one the first iteration reads (a live source is
+    connected to once, not twice; the caller must iterate, which closes it).
     """
 
-    def __init__(self, source: str, stream_id: str, *, options: dict[str, str] | None = None) -> None:
+    def __init__(self, source: str, stream_id: str, *, options: dict[str, str] | None = None,
+                 keep_open: bool = False) -> None:
         self.source = source
         self.stream_id = stream_id
         self.options = options
@@ -94,10 +97,13 @@ class Chunker:
         self.packets_read = 0
         container, stream = open_video(source, options)
         self.info = video_info(stream)
-        container.close()
+        self._held = (container, stream) if keep_open else None
+        if not keep_open:
+            container.close()
 
     def __iter__(self) -> Iterator[GopChunk]:
-        container, stream = open_video(self.source, self.options)
+        held, self._held = self._held, None
+        container, stream = held or open_video(self.source, self.options)
         extradata = bytes(stream.codec_context.extradata or b"")
         seq = 0
         first_frame = 0

@@ -94,7 +94,9 @@ def ingest(source: str, stream_id: str, producer: ChunkSink, *, realtime: bool =
     stop = stop or threading.Event()
     if live:
         options = {**live_options(source, stall_timeout_s), **(options or {})}
-    chunks_of = chunks_of or (lambda src, sid, opts: Chunker(src, sid, options=opts))
+    if chunks_of is None:  # a live source is connected to once per attempt, not twice
+        def chunks_of(src: str, sid: str, opts: dict[str, str] | None) -> Iterable[GopChunk]:
+            return Chunker(src, sid, options=opts, keep_open=live)
     shown = redact_url(source)
     stats = IngestStats()
     started = time.monotonic()
@@ -110,11 +112,13 @@ def ingest(source: str, stream_id: str, producer: ChunkSink, *, realtime: bool =
             for chunk in chunks_of(source, stream_id, options):
                 now = time.time()
                 if lost is not None:
-                    gap_start = last_chunk_at if last_chunk_at is not None else now
-                    gap = Gap(gap_start, now - gap_start, lost)
-                    stats.gaps.append(gap)
-                    log.warning("%s: stream %s back after a %.1f s gap (%s)", shown, stream_id,
-                                gap.seconds, lost)
+                    if last_chunk_at is None:  # waiting for a source to come up is not a gap
+                        log.warning("%s: stream %s up after %d attempts", shown, stream_id, attempt)
+                    else:
+                        gap = Gap(last_chunk_at, now - last_chunk_at, lost)
+                        stats.gaps.append(gap)
+                        log.warning("%s: stream %s back after a %.1f s gap (%s)", shown,
+                                    stream_id, gap.seconds, lost)
                     lost, attempt = None, 0
                 if live:
                     chunk = dataclasses.replace(

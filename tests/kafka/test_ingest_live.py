@@ -80,3 +80,66 @@ def test_helpers() -> None:
     assert live_options("udp://x:1", 2.0) == {"rw_timeout": "2000000"}
     assert backoff_s(0, rand=lambda: 1.0) == 0.5 and backoff_s(3, rand=lambda: 1.0) == 4.0
     assert backoff_s(50, cap=30.0, rand=lambda: 1.0) == 30.0
+
+
+_SERVER = """
+import sys, time, av
+port, clip, rounds = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+for _ in range(rounds):
+    url = f"tcp://127.0.0.1:{port}?listen=1&listen_timeout=30000"
+    with av.open(clip) as src, av.open(url, "w", format="mpegts") as out:
+        ins = src.streams.video[0]
+        outs = out.add_stream_from_template(ins)
+        n = 0
+        for packet in src.demux(ins):
+            if packet.dts is None:
+                continue
+            packet.stream = outs
+            out.mux(packet)
+            n += 1
+    print(n, flush=True)
+    time.sleep(0.5)  # the hang-up: nobody listening for a moment
+"""
+
+
+def test_real_tcp_stream_that_drops_is_reopened_and_numbering_continues(short_video) -> None:
+    """A real FFmpeg TCP (MPEG-TS) server that serves the clip, hangs up, and serves it again.
+
+    The server is a child process: PyAV's listening open blocks other threads of this one.
+    """
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    stop = threading.Event()
+
+    class Sink(_Sink):
+        def send(self, chunk: GopChunk) -> None:
+            super().send(chunk)
+            if sum(c.frame_count for c in self.sent) >= 800:
+                stop.set()
+
+    server = subprocess.Popen([sys.executable, "-c", _SERVER, str(port), str(short_video), "2"],
+                              stdout=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(60, stop.set)
+    watchdog.start()
+    sink = Sink()
+    try:
+        stats = ingest(f"tcp://127.0.0.1:{port}", "tcpcam", sink, stop=stop, stall_timeout_s=3,
+                       max_backoff_s=0.2)
+        served, _ = server.communicate(timeout=30)
+    finally:
+        watchdog.cancel()
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert served.split() == ["400", "400"]
+    assert stats.frames == 800
+    assert [c.seq for c in sink.sent] == list(range(len(sink.sent)))
+    firsts = [c.first_frame for c in sink.sent]
+    assert firsts == [sum(c.frame_count for c in sink.sent[:i]) for i in range(len(sink.sent))]
+    assert all(c.capture_time is not None for c in sink.sent)
+    assert len(stats.gaps) == 1 and stats.gaps[0].seconds > 0 and stats.reconnects >= 1
