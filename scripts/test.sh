@@ -12,6 +12,6 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 "${pip[@]}" click platformdirs pillow pandas scikit-image
 # supervision's ByteTrack, the tracker baseline (0.31 moved it out); --no-deps keeps the GUI OpenCV out.
 "${pip[@]}" --no-deps "supervision==0.30.*"
-"${pip[@]}" pydeprecate requests pyyaml defusedxml
+"${pip[@]}" "pydeprecate>=0.9,<0.14" requests pyyaml defusedxml
 bash scripts/install-clickhouse-server.sh
 exec .venv/bin/python -m pytest "$@"
