@@ -54,6 +54,8 @@ class Candidate(Boundary):
 
     start: int = -1
     end: int = -1
+    #: the boundary a run of flat (black or white) frames reports for a whole fade
+    fade: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -447,7 +449,7 @@ class ContentShotDetector:
                 run = self._series(self._mean, start, t)
                 extreme = run.min() if run.min() <= self.params.flat_luma else run.max()
                 first = start + 1 + int(np.flatnonzero(np.abs(run - extreme) <= 1.0)[-1])
-                heapq.heappush(st.heap, Candidate(first, 0.95, "gradual", start, t))
+                heapq.heappush(st.heap, Candidate(first, 0.95, "gradual", start, t, fade=True))
         if final and st.flat_start is not None:
             # The stream ends flat (a closing fade-out): no new shot, but fold what touches it.
             st.flat_runs.append((st.flat_start, hi))
@@ -569,7 +571,7 @@ class ContentShotDetector:
         # A fade ramp long enough can also pass for a dissolve of its own: allow a whole span.
         slack = self._flash if c.kind == "cut" else self._span
         for start, end in self._st.flat_runs:
-            if c.kind == "gradual" and c.score == 0.95 and c.start == start and c.end == end:
+            if c.fade and c.start == start and c.end == end:
                 continue  # the run's own boundary
             if c.start <= end + slack and c.end >= start - slack:
                 return True
