@@ -77,6 +77,10 @@ def test_index_prints_timeline_and_reindex_adds_nothing(short_video, tmp_path) -
     assert ", 0 new rows in " in again.stdout
     count = vstream("sql", "SELECT count() AS n FROM scenes", "--format", "json", store=store, cwd=tmp_path)
     assert json.loads(count.stdout)["n"] == len(timeline)
+    listed = vstream("streams", "--format", "json", store=store, cwd=tmp_path)
+    [stream] = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert stream["stream_id"] == "short" and stream["scenes"] == len(timeline)
+    assert stream["source"] == str(short_video.resolve()) and stream["length"] == "00:00:16.0"
     shown = vstream("scenes", "short", store=store, cwd=tmp_path)
     assert shown.returncode == 0
     assert [line.split()[:3] for line in shown.stdout.splitlines()[1:]] == [t.split()[:3] for t in timeline]

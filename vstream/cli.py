@@ -78,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "csv", "json"), default="table",
                    help="output format (default: table)")
 
+    p = sub.add_parser("streams", help="list the streams in the store",
+                       description="One line per stream: its scenes, length, source (credentials "
+                       "removed), the model that indexed it and when.")
+    _store_flag(p)
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                   help="output format (default: table)")
+
     p = sub.add_parser("scenes", help="print the stored scene timeline of a stream")
     p.add_argument("stream_id", help="the stream ID (for a file: its name without extension)")
     _store_flag(p)
@@ -202,6 +209,31 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_streams(args: argparse.Namespace) -> int:
+    from vstream.store import open_store
+
+    store = open_store(_settings(args).store)
+    try:
+        streams = store.query_readonly(
+            "SELECT stream_id, frames, duration_s, model_version, indexed_at, source "
+            "FROM streams ORDER BY stream_id").rows
+        counts = dict(store.query_readonly(
+            "SELECT concat(stream_id, '|', model_version), count() FROM scenes "
+            "GROUP BY stream_id, model_version").rows)
+    finally:
+        store.close()
+    from vstream.media import format_timecode
+
+    columns = ["stream_id", "scenes", "length", "frames", "model_version", "indexed_at", "source"]
+    rows = [(sid, counts.get(f"{sid}|{version}", 0), format_timecode(duration), frames, version,
+             indexed_at, source) for sid, frames, duration, version, indexed_at, source in streams]
+    if not rows and args.format == "table":
+        print("no streams yet: index a file with `vstream index FILE`")
+        return 0
+    print(_render(columns, rows, args.format))
+    return 0
+
+
 def cmd_scenes(args: argparse.Namespace) -> int:
     from vstream.segment.scenes import Scene
     from vstream.store import open_store
@@ -259,7 +291,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                      soak_minutes=args.minutes)
 
 
-COMMANDS = {"demo": cmd_demo, "index": cmd_index, "sql": cmd_sql, "scenes": cmd_scenes, "bench": cmd_bench,
+COMMANDS = {"demo": cmd_demo, "index": cmd_index, "sql": cmd_sql, "scenes": cmd_scenes,
+            "streams": cmd_streams, "bench": cmd_bench,
             "ingest": cmd_ingest}
 
 

@@ -113,6 +113,8 @@ def index_video(
     from vstream.store.rows import SceneRow, StreamRow
 
     stream_id = stream_id or stream_id_for(source)
+    # a file is recorded by its absolute path, so the row still finds it from any directory
+    recorded = redact_url(source) if "://" in source else str(Path(source).resolve())
     started = time.perf_counter()
     chunker, scenes, frames = segment_video(source, stream_id, shots, threads=threads, tags=tags,
                                             on_frames=on_frames)
@@ -122,7 +124,7 @@ def index_video(
     store.write_stream(
         StreamRow(
             stream_id=stream_id,
-            source=redact_url(source),
+            source=recorded,
             codec=info.codec,
             width=info.width,
             height=info.height,
