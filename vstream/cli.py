@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="benchmarks: decode, shot detection, tracking against baselines",
                        description="Measure vstream against baselines in one run and print "
                        "ratios (see docs/benchmarks.md).")
-    p.add_argument("what", nargs="?", choices=("all", "decode", "shots", "tracking", "soak"),
+    p.add_argument("what", nargs="?", choices=("all", "decode", "shots", "network", "tracking", "soak"),
                    default="all", help="which benchmark (default: all but soak, which is long)")
     p.add_argument("--minutes", type=float, default=60.0,
                    help="soak: minutes of video to stream (default: 60)")

@@ -225,6 +225,11 @@ def run_bench(what: str, *, video: str | None, work_dir: str, markdown: str | No
 
         tables.append(bench_soak(work, minutes=soak_minutes))
         print(tables[-1].text(), flush=True)
+    if what in ("all", "network"):
+        from vstream.bench.network import bench_network
+
+        tables.append(bench_network())
+        print(tables[-1].text(), flush=True)
     if what in ("all", "tracking"):
         from vstream.bench.tracking import bench_tracking
 
