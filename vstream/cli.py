@@ -108,6 +108,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--realtime", action="store_true", help="send a file at its own frame rate, as a "
                    "camera would (live sources are always real time)")
 
+    p = sub.add_parser("worker", help="consume GOP chunks from Kafka: decode, cut scenes, store rows",
+                       description="Join a consumer group on the chunk topic and run, per stream, the "
+                       "same stages as `vstream index` (decode, shot detection, scene tags) on each "
+                       "chunk in order, writing each closed scene to the store. Offsets are "
+                       "committed only after the rows are written, so a crash replays chunks "
+                       "(the store skips rows it has) and never loses one. Messages that are not "
+                       "chunks, or that FFmpeg cannot decode, go to <topic>.dlq with a reason "
+                       "header; a chunk sent twice (producer retry) is skipped. Start several "
+                       "workers with the same --group to share the topic's partitions.",
+                       epilog=WORKER_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--kafka", metavar="HOST:PORT", help="Kafka bootstrap servers (default: "
+                   "127.0.0.1:9092; env VSTREAM_KAFKA)")
+    p.add_argument("--topic", help="topic to consume (default: vstream.chunks; env VSTREAM_TOPIC)")
+    _store_flag(p)
+    p.add_argument("--group", default="vstream-workers", help="consumer group: workers in one group "
+                   "share the partitions, and its committed offsets say where a restart resumes "
+                   "(default: vstream-workers)")
+    p.add_argument("--idle-exit", type=float, metavar="SECONDS", help="finish every stream (last "
+                   "scene and streams row) and exit once no chunk came for SECONDS; default: run "
+                   "until Ctrl-C (Kafka streams never end on their own)")
+    p.add_argument("--shots", choices=SHOT_DETECTORS, help="shot detector (default: combined)")
+    p.add_argument("--no-tags", action="store_true", help="do not tag scenes (faster, no tags)")
+
     p = sub.add_parser("bench", help="benchmarks: decode, shot detection, tracking against baselines",
                        description="Measure vstream against baselines in one run and print "
                        "ratios (see docs/benchmarks.md).")
@@ -284,6 +307,54 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+WORKER_EXAMPLES = """\
+examples:
+  vstream worker                                   consume vstream.chunks at 127.0.0.1:9092 forever
+  vstream worker --kafka kafka:9092 --store clickhouse://user:pass@db:9000/video
+  vstream worker --idle-exit 30                    stop, finishing every stream, after 30 s idle
+
+Logs (-v) say what happened: streams started and finished, duplicates skipped, dead letters and
+why; it ends with one line: chunks, frames, duplicates, DLQ count, rows written.
+Ctrl-C stops at once: the offsets of written rows are committed, open scenes are NOT finished
+(their streams have no streams row yet); a restarted worker resumes from the committed offsets.
+"""
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from vstream.kafka import dlq_topic, ensure_topics
+    from vstream.store import open_store
+    from vstream.worker import ChunkWorker
+
+    if args.verbose < 2:  # kafka-python logs every refused connect; our errors say what matters
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    settings = load_settings({"kafka": args.kafka, "topic": args.topic, "store": args.store,
+                              "shots": args.shots})
+    ensure_topics(settings.kafka, [settings.topic, dlq_topic(settings.topic)])
+    stop = threading.Event()
+
+    def on_sigint(signum, frame):  # first Ctrl-C: stop after this batch; second: now
+        log.warning("interrupted: committing what was written, then stopping")
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    store = open_store(settings.store)
+    try:
+        worker = ChunkWorker(settings.kafka, settings.topic, store, group=args.group,
+                             shots=settings.shots, tags=not args.no_tags)
+        log.warning("worker: group %s on %s at %s, rows to %s", args.group, settings.topic,
+                    settings.kafka, store.url)
+        stats = worker.run(stop_event=stop, max_idle_s=args.idle_exit)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        store.close()
+    print(f"worker {args.group} on {settings.topic}: {stats.summary()}")
+    return 130 if stop.is_set() else 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from vstream.bench.runner import run_bench
 
@@ -293,7 +364,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 COMMANDS = {"demo": cmd_demo, "index": cmd_index, "sql": cmd_sql, "scenes": cmd_scenes,
             "streams": cmd_streams, "bench": cmd_bench,
-            "ingest": cmd_ingest}
+            "ingest": cmd_ingest, "worker": cmd_worker}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

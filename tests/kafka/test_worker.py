@@ -1,0 +1,221 @@
+"""The Kafka worker against a real broker (Tansu) and real stores (chDB in tmp, ClickHouse server).
+
+The worker's rows must equal the batch driver's (`index_video`) for the same file: one core, two
+drivers. Fast shot detector and no tags keep these tests quick.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+import threading
+import time
+import uuid
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from vstream.chunk import GopChunk
+from vstream.ingest import ingest
+from vstream.kafka import ChunkProducer, dlq_topic, ensure_topics
+from vstream.pipeline import index_video
+from vstream.store import open_store
+from vstream.weights import test_video_path
+from vstream.worker import ChunkWorker
+
+PARTITIONS = 4
+IDLE_S = 3.0
+
+
+def _topic(bootstrap: str) -> str:
+    name = f"test.worker.{uuid.uuid4().hex[:8]}"
+    ensure_topics(bootstrap, [name, dlq_topic(name)], PARTITIONS)
+    return name
+
+
+def _scene_key(rows) -> list[tuple]:
+    return [(r.start_frame, r.end_frame, round(r.start_s, 6), round(r.end_s, 6), r.row_id)
+            for r in sorted(rows, key=lambda r: r.start_frame)]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> list[tuple]:
+    """The batch driver's scenes for the test video (fast detector, no tags)."""
+    with open_store(f"chdb://{tmp_path_factory.mktemp('ref')}/store") as store:
+        index_video(str(test_video_path()), store, stream_id="music", shots="fast", tags=False)
+        rows = store.scenes_of("music")
+    assert len(rows) > 10
+    return _scene_key(rows)
+
+
+def _run_worker(bootstrap: str, topic: str, store, group: str):
+    worker = ChunkWorker(bootstrap, topic, store, group=group, shots="fast", tags=False)
+    stop = threading.Event()
+    timer = threading.Timer(120, stop.set)  # a hung test fails instead of hanging
+    timer.start()
+    try:
+        return worker.run(stop_event=stop, max_idle_s=IDLE_S)
+    finally:
+        timer.cancel()
+
+
+def _read_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 30.0) -> list:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        parts = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        out: list = []
+        deadline = time.monotonic() + timeout_s
+        while len(out) < expected and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=500).values():
+                out.extend(records)
+        return out
+    finally:
+        consumer.close()
+
+
+def test_worker_rows_equal_index_video_and_a_second_run_reads_nothing(
+        kafka_broker: str, tmp_path, reference) -> None:
+    topic = _topic(kafka_broker)
+    with ChunkProducer(kafka_broker, topic) as producer:
+        assert ingest(str(test_video_path()), "music", producer).chunks == 100
+    with open_store(f"chdb://{tmp_path}/store") as store:
+        stats = _run_worker(kafka_broker, topic, store, "g1")
+        assert stats.chunks == 100 and stats.frames == 5301
+        assert stats.dead_letters == 0 and stats.duplicates == 0 and stats.streams_finished == 1
+        rows = store.scenes_of("music")
+        assert _scene_key(rows) == reference
+        assert stats.rows_written == len(reference)
+        stream = store.stream("music")
+        assert stream is not None and stream.frames == 5301 and stream.codec == "h264"
+
+        # Same group again: the offsets were committed, so nothing is consumed or written.
+        again = _run_worker(kafka_broker, topic, store, "g1")
+        assert again.chunks == 0 and again.rows_written == 0 and again.streams_finished == 0
+        assert store.count("scenes") == len(reference)
+
+
+def _bad_messages(good: bytes) -> list[tuple[bytes, str]]:
+    """20 malformed values and the reason prefix each must get in the DLQ."""
+    rnd = random.Random(7)
+    bad = [(rnd.randbytes(rnd.randint(0, 4000)), "ChunkFormatError") for _ in range(16)]
+    bad.append((good[: len(good) // 2], "ChunkFormatError"))  # truncated
+    bad.append((good[:-1], "ChunkFormatError"))  # truncated by one byte
+    wrong_version = bytearray(good)
+    struct.pack_into("<H", wrong_version, 4, 9)
+    bad.append((bytes(wrong_version), "ChunkFormatError: chunk format version 9"))
+    bad.append((b"", "ChunkFormatError"))
+    return bad
+
+
+class _RetryingSink:
+    """Sends chunk 5 twice in a row, and again after chunk 7: what producer retries look like."""
+
+    def __init__(self, producer: ChunkProducer) -> None:
+        self.producer = producer
+        self.five: GopChunk | None = None
+
+    def send(self, chunk: GopChunk) -> None:
+        self.producer.send(chunk)
+        if chunk.seq == 5:
+            self.five = chunk
+            self.producer.send(chunk)
+        if chunk.seq == 7:
+            self.producer.send(self.five)
+
+
+def test_malformed_messages_go_to_the_dlq_and_duplicates_change_nothing(
+        kafka_broker: str, tmp_path, reference) -> None:
+    from vstream.chunker import Chunker
+
+    topic = _topic(kafka_broker)
+    good = next(iter(Chunker(str(test_video_path()), "music"))).to_bytes()
+    bad = _bad_messages(good)
+    raw = KafkaProducer(bootstrap_servers=kafka_broker, acks="all")
+    for value, _ in bad:  # same key, so same partition, before the good chunks
+        raw.send(topic, key=b"music", value=value)
+    raw.flush()
+    raw.close()
+    with ChunkProducer(kafka_broker, topic) as producer:
+        ingest(str(test_video_path()), "music", _RetryingSink(producer))
+
+    with open_store(f"chdb://{tmp_path}/store") as store:
+        stats = _run_worker(kafka_broker, topic, store, "g1")
+        assert stats.dead_letters == 20 and stats.duplicates == 2
+        assert stats.chunks == 100 and stats.frames == 5301
+        assert _scene_key(store.scenes_of("music")) == reference
+        assert store.count("scenes") == len(reference)
+
+    letters = sorted(_read_all(kafka_broker, dlq_topic(topic), 20), key=lambda r: r.offset)
+    assert len(letters) == 20
+    for letter, (value, reason) in zip(letters, bad):
+        headers = dict(letter.headers)
+        assert letter.value == value
+        assert headers["reason"].decode().startswith(reason)
+        assert b"\n" not in headers["reason"]
+        assert headers["source_topic"] == topic.encode()
+    # all sent with key "music": one source partition, offsets 0..19 before the good chunks
+    assert len({dict(r.headers)["source_partition"] for r in letters}) == 1
+    offsets = [int(dict(r.headers)["source_offset"]) for r in letters]
+    assert offsets == list(range(20))
+
+
+def test_worker_into_a_clickhouse_server(kafka_broker: str, server_url, reference) -> None:
+    topic = _topic(kafka_broker)
+    with ChunkProducer(kafka_broker, topic) as producer:
+        ingest(str(test_video_path()), "music", producer)
+    with open_store(server_url) as store:
+        stats = _run_worker(kafka_broker, topic, store, "g-server")
+        assert stats.chunks == 100 and stats.streams_finished == 1
+        assert _scene_key(store.scenes_of("music")) == reference
+        assert store.query_readonly("SELECT count() FROM scenes").rows[0][0] == len(reference)
+
+
+class _StopAfterFirstWrite:
+    """A store that sets `stop` once the first scene rows are written (a Ctrl-C mid-stream)."""
+
+    def __init__(self, store, stop: threading.Event) -> None:
+        self.store, self.stop = store, stop
+
+    def write_scenes(self, rows) -> int:
+        written = self.store.write_scenes(rows)
+        self.stop.set()
+        return written
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+
+def test_stop_commits_what_was_written_and_a_restart_resumes_there(kafka_broker: str,
+                                                                   tmp_path) -> None:
+    topic = _topic(kafka_broker)
+    with ChunkProducer(kafka_broker, topic) as producer:
+        ingest(str(test_video_path()), "music", producer)
+    with open_store(f"chdb://{tmp_path}/store") as store:
+        stop = threading.Event()
+        worker = ChunkWorker(kafka_broker, topic, _StopAfterFirstWrite(store, stop), group="g1",
+                             shots="fast", tags=False, max_poll_records=10)
+        first = worker.run(stop_event=stop, max_idle_s=IDLE_S)
+        assert 0 < first.chunks < 100 and first.rows_written > 0 and first.commits >= 1
+        assert first.streams_finished == 0 and store.stream("music") is None  # not finished
+        # The restart resumes at the committed offset: no chunk is consumed twice.
+        second = _run_worker(kafka_broker, topic, store, "g1")
+        assert first.chunks + second.chunks == 100 and second.streams_finished == 1
+
+
+def test_cli_worker_idle_exit(kafka_broker: str, short_video, tmp_path, capsys) -> None:
+    from vstream.cli import main
+
+    topic = _topic(kafka_broker)
+    with ChunkProducer(kafka_broker, topic) as producer:
+        sent = ingest(str(short_video), "short", producer)
+    store = f"chdb://{tmp_path}/store"
+    code = main(["worker", "--kafka", kafka_broker, "--topic", topic, "--store", store,
+                 "--group", "cli", "--idle-exit", str(IDLE_S), "--shots", "fast", "--no-tags"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert f"{sent.chunks} chunks, {sent.frames} frames, 0 duplicates skipped, 0 to the DLQ" in out
+    assert "1 streams finished" in out
+    with open_store(store) as s:
+        assert s.stream("short").frames == sent.frames and s.count("scenes") >= 1
