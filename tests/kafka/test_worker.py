@@ -219,3 +219,36 @@ def test_cli_worker_idle_exit(kafka_broker: str, short_video, tmp_path, capsys) 
     assert "1 streams finished" in out
     with open_store(store) as s:
         assert s.stream("short").frames == sent.frames and s.count("scenes") >= 1
+
+
+def test_ctrl_c_commits_and_exits_without_finishing_streams(kafka_broker: str, tmp_path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    topic = _topic(kafka_broker)
+    with ChunkProducer(kafka_broker, topic) as producer:
+        ingest(str(test_video_path()), "music", producer)
+    store = f"chdb://{tmp_path}/store"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vstream", "-v", "worker", "--kafka", kafka_broker, "--topic", topic,
+         "--store", store, "--group", "ctrl-c", "--shots", "fast", "--no-tags"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + 60
+        for line in proc.stderr:  # wait until it is consuming
+            if "first chunk" in line or time.monotonic() > deadline:
+                break
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
+    assert "0 streams finished" in out
+    with open_store(store) as s:
+        assert s.stream("music") is None  # not finished on Ctrl-C
