@@ -9,12 +9,13 @@ import time
 import uuid
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 
 from vstream.chunk import GopChunk
 from vstream.ingest import ingest
 from vstream.kafka import ChunkProducer, DeliveryError, ProducerBlockedError, ensure_topics
 from vstream.weights import test_video_path
+from kafka_messages import read_all  # tests/ is on pythonpath (pyproject)
 
 PARTITIONS = 4
 
@@ -23,24 +24,6 @@ def _topic(kafka_broker: str) -> str:
     name = f"test.chunks.{uuid.uuid4().hex[:8]}"
     assert ensure_topics(kafka_broker, [name], PARTITIONS) == [name]
     return name
-
-
-def _read_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 30.0) -> list:
-    """Every message of `topic`, by direct partition assignment (no group join to wait for)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                             enable_auto_commit=False)
-    try:
-        parts = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        out: list = []
-        deadline = time.monotonic() + timeout_s
-        while len(out) < expected and time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=500).values():
-                out.extend(records)
-        return out
-    finally:
-        consumer.close()
 
 
 def test_ensure_topics_is_idempotent(kafka_broker: str) -> None:
@@ -55,7 +38,7 @@ def test_vod_file_lands_in_order_on_one_partition(kafka_broker: str) -> None:
     assert producer.acked == stats.chunks == 100 and producer.failed == 0
     assert stats.frames == 5301 and stats.gaps == []
 
-    records = _read_all(kafka_broker, topic, 100)
+    records = read_all(kafka_broker, topic, 100)
     assert len(records) == 100
     assert {r.key for r in records} == {b"music"}
     assert len({r.partition for r in records}) == 1
@@ -80,7 +63,7 @@ def test_two_streams_at_once_stay_in_order_per_key(kafka_broker: str, short_vide
         for t in threads:
             t.join()
     total = sum(results.values())
-    records = _read_all(kafka_broker, topic, total)
+    records = read_all(kafka_broker, topic, total)
     assert len(records) == total
     for key in (b"a", b"b"):
         mine = sorted((r for r in records if r.key == key), key=lambda r: r.offset)
@@ -158,7 +141,7 @@ def test_cli_ingest_prints_a_summary(kafka_broker: str, short_video) -> None:
     run = _cli(str(short_video), "--stream-id", "cli", "--kafka", kafka_broker, "--topic", topic)
     assert run.returncode == 0, run.stderr
     assert "frames" in run.stdout and "gaps" in run.stdout and "400 frames" in run.stdout
-    assert len(_read_all(kafka_broker, topic, 1)) >= 1
+    assert len(read_all(kafka_broker, topic, 1)) >= 1
 
 
 def test_cli_missing_file_is_one_line(kafka_broker: str) -> None:

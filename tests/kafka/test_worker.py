@@ -13,7 +13,7 @@ import time
 import uuid
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 
 from vstream.chunk import GopChunk
 from vstream.ingest import ingest
@@ -21,6 +21,7 @@ from vstream.kafka import ChunkProducer, dlq_topic, ensure_topics
 from vstream.pipeline import index_video
 from vstream.store import open_store
 from vstream.weights import test_video_path
+from kafka_messages import read_all  # tests/ is on pythonpath (pyproject)
 from vstream.worker import ChunkWorker
 
 PARTITIONS = 4
@@ -57,22 +58,6 @@ def _run_worker(bootstrap: str, topic: str, store, group: str):
         return worker.run(stop_event=stop, max_idle_s=IDLE_S)
     finally:
         timer.cancel()
-
-
-def _read_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 30.0) -> list:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-        parts = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        out: list = []
-        deadline = time.monotonic() + timeout_s
-        while len(out) < expected and time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=500).values():
-                out.extend(records)
-        return out
-    finally:
-        consumer.close()
 
 
 def test_worker_rows_equal_index_video_and_a_second_run_reads_nothing(
@@ -147,7 +132,7 @@ def test_malformed_messages_go_to_the_dlq_and_duplicates_change_nothing(
         assert _scene_key(store.scenes_of("music")) == reference
         assert store.count("scenes") == len(reference)
 
-    letters = sorted(_read_all(kafka_broker, dlq_topic(topic), 20), key=lambda r: r.offset)
+    letters = sorted(read_all(kafka_broker, dlq_topic(topic), 20), key=lambda r: r.offset)
     assert len(letters) == 20
     for letter, (value, reason) in zip(letters, bad):
         headers = dict(letter.headers)

@@ -99,9 +99,6 @@ class FakeScorer:
         out = [np.convolve(np.pad(w, 3, mode="edge"), kernel, mode="valid") for w in level]
         return np.asarray(out, np.float32)
 
-    def probabilities_many(self, clips):  # pragma: no cover - the detector's API delegates here
-        raise NotImplementedError
-
 
 def level_frames(levels: np.ndarray) -> np.ndarray:
     """Constant frames whose pixel value is the given level."""
