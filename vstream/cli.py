@@ -221,11 +221,8 @@ def _render(columns: list[str], rows: list[tuple], fmt: str) -> str:
 def cmd_sql(args: argparse.Namespace) -> int:
     from vstream.store import open_store
 
-    store = open_store(_settings(args).store)
-    try:
+    with open_store(_settings(args).store) as store:
         result = store.query_readonly(args.query)
-    finally:
-        store.close()
     out = _render(result.columns, result.rows, args.format)
     if out:
         print(out)
@@ -235,17 +232,15 @@ def cmd_sql(args: argparse.Namespace) -> int:
 def cmd_streams(args: argparse.Namespace) -> int:
     from vstream.store import open_store
 
-    store = open_store(_settings(args).store)
-    try:
+    from vstream.media import format_timecode
+
+    with open_store(_settings(args).store) as store:
         streams = store.query_readonly(
             "SELECT stream_id, frames, duration_s, model_version, indexed_at, source "
             "FROM streams ORDER BY stream_id").rows
         counts = dict(store.query_readonly(
             "SELECT concat(stream_id, '|', model_version), count() FROM scenes "
             "GROUP BY stream_id, model_version").rows)
-    finally:
-        store.close()
-    from vstream.media import format_timecode
 
     columns = ["stream_id", "scenes", "length", "frames", "model_version", "indexed_at", "source"]
     rows = [(sid, counts.get(f"{sid}|{version}", 0), format_timecode(duration), frames, version,
@@ -261,11 +256,8 @@ def cmd_scenes(args: argparse.Namespace) -> int:
     from vstream.segment.scenes import Scene
     from vstream.store import open_store
 
-    store = open_store(_settings(args).store)
-    try:
+    with open_store(_settings(args).store) as store:
         rows = store.scenes_of(args.stream_id)
-    finally:
-        store.close()
     if not rows:
         raise VStreamError(f"no scenes stored for stream {args.stream_id!r} (list streams with: "
                            "vstream sql \"SELECT stream_id FROM streams\")")
