@@ -34,7 +34,7 @@ def test_version_1_store_gains_scene_tags_and_keeps_its_rows(store_url: StoreURL
             [(old.row_id, "cam", 0, 0.0, 2.0, 0, 49, "v1", when)],
         )
     with open_store(store_url) as store:
-        assert store.ensure_schema() == SCHEMA_VERSION == 2
+        assert store.ensure_schema() == SCHEMA_VERSION == 3
         [stored] = store.scenes_of("cam", "v1")
         assert stored.row_id == old.row_id and stored.tags == ()
         new = SceneRow("cam", 1, 2.0, 4.0, 50, 99, "v1", tags=("stage", "microphone"))
@@ -49,3 +49,18 @@ def test_tags_round_trip(store_url: StoreURL, tags: tuple[str, ...]) -> None:
     with open_store(store_url) as store:
         store.write_scenes([SceneRow("s", 0, 0.0, 1.0, 0, 24, "v", tags=tags)])
         assert store.scenes_of("s", "v")[0].tags == tags
+
+
+def test_version_1_store_gains_people_and_description(store_url: StoreURL) -> None:
+    with open_backend(store_url) as backend:
+        for statement in V1_STATEMENTS:
+            backend.execute(statement)
+        backend.insert("vstream_meta", ("key", "value", "updated_at"),
+                       [("schema_version", "1", datetime(2026, 1, 2, tzinfo=timezone.utc))])
+    with open_store(store_url) as store:
+        store.ensure_schema()
+        row = SceneRow("cam", 0, 0.0, 2.0, 0, 49, "v", tags=("stage",), people=("p1", "p2"),
+                       description="p2 enters at 00:00:01.")
+        store.write_scenes([row])
+        [back] = store.scenes_of("cam", "v")
+        assert (back.people, back.description) == (("p1", "p2"), "p2 enters at 00:00:01.")

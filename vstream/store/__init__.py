@@ -9,7 +9,9 @@
 from __future__ import annotations
 
 from vstream.store.backend import Backend, QueryResult
-from vstream.store.rows import SceneRow, StreamRow, row_id_for
+from vstream.store.rows import (
+    DetectionRow, EventRow, PersonRow, SceneRow, StreamRow, TrackRow, row_id_for,
+)
 from vstream.store.schema import SCHEMA_VERSION
 from vstream.store.url import StoreURL, default_store_url
 from vstream.store.writer import ClickHouseWriter
@@ -18,8 +20,12 @@ __all__ = [
     "SCHEMA_VERSION",
     "Backend",
     "ClickHouseWriter",
+    "DetectionRow",
+    "EventRow",
+    "PersonRow",
     "QueryResult",
     "SceneRow",
+    "TrackRow",
     "StoreURL",
     "StreamRow",
     "default_store_url",

@@ -14,21 +14,30 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urlsplit, urlunsplit
 
-# Kinds of row, mixed into the row ID so a scene and (later) a detection at the same position
-# never share an ID.
+# Kinds of row, mixed into the row ID so a scene and a detection at the same position never
+# share an ID.
 KIND_SCENE = "scene"
+KIND_DETECTION = "detection"
+KIND_TRACK = "track"
+KIND_EVENT = "event"
+
+Position = int | tuple[int | str, ...]
 
 
-def row_id_for(stream_id: str, kind: str, position: int, model_version: str) -> int:
+def row_id_for(stream_id: str, kind: str, position: Position, model_version: str) -> int:
     """A deterministic UInt64 row ID for the row of `kind` at `position` in a stream.
 
-    `position` is the row's place within its stream and kind (a scene's index, later a frame
-    number). The four parts are JSON-encoded before hashing so no two different tuples can
-    produce the same bytes (plain concatenation would make ("ab", "c") equal ("a", "bc")).
+    `position` is the row's place within its stream and kind: an int (a scene's start frame) or
+    a tuple of ints and strings (a detection's frame and rank). The parts are JSON-encoded
+    before hashing so no two different tuples can produce the same bytes (plain concatenation
+    would make ("ab", "c") equal ("a", "bc")).
     """
-    if not isinstance(position, int) or isinstance(position, bool):
-        raise TypeError(f"position must be an int, got {type(position).__name__}")
-    key = json.dumps([stream_id, kind, position, model_version], ensure_ascii=False)
+    parts = position if isinstance(position, tuple) else (position,)
+    for part in parts:
+        if isinstance(part, bool) or not isinstance(part, (int, str)):
+            raise TypeError(f"position must be an int or a tuple of ints and strings, got {position!r}")
+    key = json.dumps([stream_id, kind, position if isinstance(position, int) else list(position),
+                      model_version], ensure_ascii=False)
     digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "big")
 
@@ -118,11 +127,16 @@ class SceneRow:
     row_id: int | None = None  # always an int after construction
     #: readable tags of the scene, strongest first (schema version 2)
     tags: tuple[str, ...] = ()
+    #: person IDs seen in the scene, by first appearance, and a paragraph saying what happens
+    #: (schema version 3)
+    people: tuple[str, ...] = ()
+    description: str = ""
 
     def __post_init__(self) -> None:
         if not self.stream_id:
             raise ValueError("stream_id must be a non-empty string")
         object.__setattr__(self, "tags", tuple(self.tags))
+        object.__setattr__(self, "people", tuple(self.people))
         if self.scene_index < 0:
             raise ValueError(f"scene_index must be >= 0, got {self.scene_index}")
         if self.end_s < self.start_s:
@@ -139,3 +153,139 @@ class SceneRow:
                 f"row_id_for(stream_id, 'scene', start_frame, model_version) = {expected}"
             )
         object.__setattr__(self, "row_id", expected)
+
+
+def _identify(row: object, kind: str, position: Position) -> None:
+    """Set `row.row_id` from its identity, refusing a passed-in ID that disagrees with it."""
+    expected = row_id_for(row.stream_id, kind, position, row.model_version)  # type: ignore[attr-defined]
+    given = row.row_id  # type: ignore[attr-defined]
+    if given is not None and given != expected:
+        raise ValueError(f"row_id {given} does not match the {kind} row: leave it out to have it computed")
+    if not row.stream_id:  # type: ignore[attr-defined]
+        raise ValueError("stream_id must be a non-empty string")
+    object.__setattr__(row, "row_id", expected)
+    object.__setattr__(row, "written_at", _utc_seconds(row.written_at, "written_at"))  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class DetectionRow:
+    """One detection on an analysed frame: the `detections` table.
+
+    Boxes are fractions of the frame (0..1). `rank` is the detection's place in its frame's
+    output; identity is (frame, rank). `track_id` 0 means no confirmed track.
+    """
+
+    stream_id: str
+    frame: int
+    rank: int
+    t_s: float
+    class_name: str
+    score: float
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    track_id: int
+    model_version: str
+    written_at: datetime | None = None
+    row_id: int | None = None
+
+    def __post_init__(self) -> None:
+        _identify(self, KIND_DETECTION, (self.frame, self.rank))
+
+    def values(self) -> tuple:
+        return (self.row_id, self.stream_id, self.frame, self.rank, self.t_s, self.class_name,
+                self.score, self.x1, self.y1, self.x2, self.y2, self.track_id,
+                self.model_version, self.written_at)
+
+
+@dataclass(frozen=True)
+class TrackRow:
+    """One track within one scene (a tracklet): the `tracks` table. Identity: the tracklet's
+    first frame and track ID."""
+
+    stream_id: str
+    track_id: int
+    scene_index: int
+    class_name: str
+    person_id: str
+    first_frame: int
+    last_frame: int
+    first_s: float
+    last_s: float
+    detections: int
+    model_version: str
+    written_at: datetime | None = None
+    row_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.last_frame < self.first_frame:
+            raise ValueError(f"track ends before it starts: {self.first_frame}..{self.last_frame}")
+        _identify(self, KIND_TRACK, (self.first_frame, self.track_id))
+
+    def values(self) -> tuple:
+        return (self.row_id, self.stream_id, self.track_id, self.scene_index, self.class_name,
+                self.person_id, self.first_frame, self.last_frame, self.first_s, self.last_s,
+                self.detections, self.model_version, self.written_at)
+
+
+#: what an event row can say
+EVENT_KINDS = ("enter", "leave", "count")
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """Something that happens in a scene: the `events` table. Identity: (frame, kind, person)."""
+
+    stream_id: str
+    scene_index: int
+    frame: int
+    t_s: float
+    kind: str
+    person_id: str
+    people: int
+    model_version: str
+    written_at: datetime | None = None
+    row_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in EVENT_KINDS:
+            raise ValueError(f"event kind must be one of {EVENT_KINDS}, got {self.kind!r}")
+        _identify(self, KIND_EVENT, (self.frame, self.kind, self.person_id))
+
+    def values(self) -> tuple:
+        return (self.row_id, self.stream_id, self.scene_index, self.frame, self.t_s, self.kind,
+                self.person_id, self.people, self.model_version, self.written_at)
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    """One person of a model's people gallery: the `people` table (see vstream.track.gallery).
+
+    `exemplars` is (k, dim) float32, flattened in the table. `version` grows with every
+    tracklet seen, so the newest row of a person wins.
+    """
+
+    model_version: str
+    person_id: str
+    exemplars: tuple[tuple[float, ...], ...]
+    tracklets: int
+    first_stream: str
+    first_s: float
+    last_stream: str
+    last_s: float
+    version: int
+    updated_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "updated_at", _utc_seconds(self.updated_at, "updated_at"))
+
+    @property
+    def dim(self) -> int:
+        return len(self.exemplars[0]) if self.exemplars else 0
+
+    def values(self) -> tuple:
+        flat = [float(v) for e in self.exemplars for v in e]
+        return (self.model_version, self.person_id, flat, self.dim, self.tracklets,
+                self.first_stream, self.first_s, self.last_stream, self.last_s, self.version,
+                self.updated_at)

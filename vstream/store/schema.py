@@ -17,20 +17,24 @@ it skips rows already stored. Partitioning is ``tuple()`` (none) on purpose: Rep
 only collapses within a partition, and a time-based partition would put a re-written row in a
 different partition from the original.
 
-Tables still to come, each with ``stream_id``, media time in seconds, wall-clock time for live
-sources, ``model_version`` and a deterministic ``row_id``:
-``detections`` (per sampled frame: box, class, score, track), ``tracks`` (first/last seen per
-track), ``people`` (stable person IDs: first/last seen, embedding) and ``events`` (person
-enters/leaves, scene starts, counts change). Adding one bumps `SCHEMA_VERSION`.
+The analysis tables (schema version 3) follow the same rules. Times are media seconds (``t_s``,
+``start_s``); boxes are fractions of the frame (0..1), so they mean the same at any decode size.
+A person ID (``p1``, ``p2``, ...) names a cluster of the people gallery of one model
+(`vstream.track.gallery`); the same ID means the same person across scenes, streams and runs
+of that model.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 META_TABLE = "vstream_meta"
 STREAMS_TABLE = "streams"
 SCENES_TABLE = "scenes"
+DETECTIONS_TABLE = "detections"
+TRACKS_TABLE = "tracks"
+EVENTS_TABLE = "events"
+PEOPLE_TABLE = "people"
 
 # Key/value facts about the store itself; today only schema_version.
 CREATE_META = f"""
@@ -74,19 +78,113 @@ CREATE TABLE IF NOT EXISTS {SCENES_TABLE} (
     end_frame UInt64,
     model_version String,
     written_at DateTime('UTC'),
-    tags Array(String)
+    tags Array(String),
+    people Array(String),
+    description String
 ) ENGINE = ReplacingMergeTree(written_at)
 PARTITION BY tuple()
 ORDER BY (stream_id, model_version, start_frame)
 """
 
+# One row per detection on an analysed frame; `rank` orders the detections of one frame.
+# track_id 0: the detection joined no confirmed track.
+CREATE_DETECTIONS = f"""
+CREATE TABLE IF NOT EXISTS {DETECTIONS_TABLE} (
+    row_id UInt64,
+    stream_id String,
+    frame UInt64,
+    rank UInt32,
+    t_s Float64,
+    class String,
+    score Float32,
+    x1 Float32,
+    y1 Float32,
+    x2 Float32,
+    y2 Float32,
+    track_id UInt64,
+    model_version String,
+    written_at DateTime('UTC')
+) ENGINE = ReplacingMergeTree(written_at)
+PARTITION BY tuple()
+ORDER BY (stream_id, model_version, frame, rank)
+"""
+
+# One row per track and scene it appears in (a track crossing a cut is split at the cut, so a
+# row never spans two scenes), with the person the tracklet was identified as ('' if none).
+CREATE_TRACKS = f"""
+CREATE TABLE IF NOT EXISTS {TRACKS_TABLE} (
+    row_id UInt64,
+    stream_id String,
+    track_id UInt64,
+    scene_index UInt32,
+    class String,
+    person_id String,
+    first_frame UInt64,
+    last_frame UInt64,
+    first_s Float64,
+    last_s Float64,
+    detections UInt32,
+    model_version String,
+    written_at DateTime('UTC')
+) ENGINE = ReplacingMergeTree(written_at)
+PARTITION BY tuple()
+ORDER BY (stream_id, model_version, first_frame, track_id)
+"""
+
+# What happens in a scene: a person enters or leaves ('enter', 'leave'), the number of people
+# in view changes ('count'; person_id empty, people = the new count).
+CREATE_EVENTS = f"""
+CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} (
+    row_id UInt64,
+    stream_id String,
+    scene_index UInt32,
+    frame UInt64,
+    t_s Float64,
+    kind String,
+    person_id String,
+    people UInt32,
+    model_version String,
+    written_at DateTime('UTC')
+) ENGINE = ReplacingMergeTree(written_at)
+PARTITION BY tuple()
+ORDER BY (stream_id, model_version, frame, kind, person_id)
+"""
+
+# The people gallery: one row per person of a model, replaced as the person is seen again.
+# `version` (the tracklets seen so far) picks the newest row: FINAL or argMax(..., version).
+# `exemplars` holds up to K appearance vectors, flattened (K x dim; 18.16 has no nested arrays
+# in inserts from clickhouse-driver worth trusting).
+CREATE_PEOPLE = f"""
+CREATE TABLE IF NOT EXISTS {PEOPLE_TABLE} (
+    model_version String,
+    person_id String,
+    exemplars Array(Float32),
+    dim UInt32,
+    tracklets UInt64,
+    first_stream String,
+    first_s Float64,
+    last_stream String,
+    last_s Float64,
+    version UInt64,
+    updated_at DateTime('UTC')
+) ENGINE = ReplacingMergeTree(version)
+PARTITION BY tuple()
+ORDER BY (model_version, person_id)
+"""
+
 #: Statements that bring a store from version N-1 to N, keyed by N. Version 2 added the
-#: scene tags (a store written by version 1 reads back with no tags).
+#: scene tags (a store written by version 1 reads back with no tags); version 3 the people and
+#: description of a scene and the analysis tables (created by CREATE_STATEMENTS).
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: (f"ALTER TABLE {SCENES_TABLE} ADD COLUMN tags Array(String)",),
+    3: (f"ALTER TABLE {SCENES_TABLE} ADD COLUMN people Array(String)",
+        f"ALTER TABLE {SCENES_TABLE} ADD COLUMN description String"),
 }
 
-CREATE_STATEMENTS: tuple[str, ...] = (CREATE_META, CREATE_STREAMS, CREATE_SCENES)
+CREATE_STATEMENTS: tuple[str, ...] = (
+    CREATE_META, CREATE_STREAMS, CREATE_SCENES, CREATE_DETECTIONS, CREATE_TRACKS, CREATE_EVENTS,
+    CREATE_PEOPLE,
+)
 
 STREAM_COLUMNS: tuple[str, ...] = (
     "stream_id", "source", "codec", "width", "height", "fps", "frames", "duration_s",
@@ -94,5 +192,23 @@ STREAM_COLUMNS: tuple[str, ...] = (
 )
 SCENE_COLUMNS: tuple[str, ...] = (
     "row_id", "stream_id", "scene_index", "start_s", "end_s", "start_frame", "end_frame",
-    "model_version", "written_at", "tags",
+    "model_version", "written_at", "tags", "people", "description",
 )
+DETECTION_COLUMNS: tuple[str, ...] = (
+    "row_id", "stream_id", "frame", "rank", "t_s", "class", "score", "x1", "y1", "x2", "y2",
+    "track_id", "model_version", "written_at",
+)
+TRACK_COLUMNS: tuple[str, ...] = (
+    "row_id", "stream_id", "track_id", "scene_index", "class", "person_id", "first_frame",
+    "last_frame", "first_s", "last_s", "detections", "model_version", "written_at",
+)
+EVENT_COLUMNS: tuple[str, ...] = (
+    "row_id", "stream_id", "scene_index", "frame", "t_s", "kind", "person_id", "people",
+    "model_version", "written_at",
+)
+PERSON_COLUMNS: tuple[str, ...] = (
+    "model_version", "person_id", "exemplars", "dim", "tracklets", "first_stream", "first_s",
+    "last_stream", "last_s", "version", "updated_at",
+)
+#: tables whose rows carry a deterministic row_id (the writer skips IDs already stored)
+ROW_ID_TABLES: tuple[str, ...] = (SCENES_TABLE, DETECTIONS_TABLE, TRACKS_TABLE, EVENTS_TABLE)

@@ -22,7 +22,9 @@ from vstream.errors import StoreError
 from vstream.store import schema
 from vstream.store.backend import Backend, QueryResult, sql_literal
 from vstream.store.readonly import check_readonly
-from vstream.store.rows import SceneRow, StreamRow, utc_now
+from vstream.store.rows import (
+    DetectionRow, EventRow, PersonRow, SceneRow, StreamRow, TrackRow, utc_now,
+)
 
 DEFAULT_BATCH_SIZE = 1000
 # How long write_stream waits for the server to apply the DELETE of a replaced stream row.
@@ -150,8 +152,24 @@ class ClickHouseWriter:
         `batch_size`; a failure part-way leaves earlier batches stored, and calling again with
         the same rows completes the write without duplicating them.
         """
+        return self._write_new(schema.SCENES_TABLE, schema.SCENE_COLUMNS, rows, _scene_values)
+
+    def write_detections(self, rows: Iterable[DetectionRow]) -> int:
+        """Store detections, skipping stored row IDs (as `write_scenes`); return how many were new."""
+        return self._write_new(schema.DETECTIONS_TABLE, schema.DETECTION_COLUMNS, rows,
+                               DetectionRow.values)
+
+    def write_tracks(self, rows: Iterable[TrackRow]) -> int:
+        """Store tracklets, skipping stored row IDs (as `write_scenes`); return how many were new."""
+        return self._write_new(schema.TRACKS_TABLE, schema.TRACK_COLUMNS, rows, TrackRow.values)
+
+    def write_events(self, rows: Iterable[EventRow]) -> int:
+        """Store events, skipping stored row IDs (as `write_scenes`); return how many were new."""
+        return self._write_new(schema.EVENTS_TABLE, schema.EVENT_COLUMNS, rows, EventRow.values)
+
+    def _write_new(self, table: str, columns: Sequence[str], rows: Iterable, values) -> int:
         now = utc_now()
-        pending: dict[int, SceneRow] = {}
+        pending: dict[int, Any] = {}
         for row in rows:
             # Same row_id twice in one call: keep the first, like a second call would.
             pending.setdefault(row.row_id, row if row.written_at else replace(row, written_at=now))
@@ -159,15 +177,13 @@ class ClickHouseWriter:
         batch_rows = list(pending.values())
         for start in range(0, len(batch_rows), self.batch_size):
             batch = batch_rows[start : start + self.batch_size]
-            stored = self._stored_row_ids(schema.SCENES_TABLE, batch)
+            stored = self._stored_row_ids(table, batch)
             new = [row for row in batch if row.row_id not in stored]
             if new:
-                written += self.backend.insert(
-                    schema.SCENES_TABLE, schema.SCENE_COLUMNS, [_scene_values(row) for row in new]
-                )
+                written += self.backend.insert(table, columns, [values(row) for row in new])
         return written
 
-    def _stored_row_ids(self, table: str, batch: Sequence[SceneRow]) -> set[int]:
+    def _stored_row_ids(self, table: str, batch: Sequence[Any]) -> set[int]:
         # Filtering on stream_id too lets ClickHouse use the ORDER BY key's first column.
         stream_ids = ", ".join(sql_literal(s) for s in sorted({row.stream_id for row in batch}))
         row_ids = ", ".join(str(row.row_id) for row in batch)
@@ -211,6 +227,55 @@ class ClickHouseWriter:
         )
         return result.rows[0][0] if result.rows else None
 
+    # -- people -------------------------------------------------------------------------------
+
+    def write_people(self, rows: Iterable[PersonRow]) -> int:
+        """Store the newest state of gallery people; a person's row with a higher `version`
+        supersedes the older ones (read through `people`). Returns the rows written."""
+        now = utc_now()
+        rows = [row if row.updated_at else replace(row, updated_at=now) for row in rows]
+        if not rows:
+            return 0
+        return self.backend.insert(schema.PEOPLE_TABLE, schema.PERSON_COLUMNS,
+                                   [row.values() for row in rows])
+
+    def people(self, model_version: str) -> list[PersonRow]:
+        """The gallery of `model_version`: the newest row of each person, ordered by number."""
+        fields = [c for c in schema.PERSON_COLUMNS if c not in ("model_version", "person_id", "version")]
+        picks = ", ".join(f"argMax({c}, version)" for c in fields)
+        result = self.backend.query(
+            f"SELECT person_id, {picks}, max(version) FROM {schema.PEOPLE_TABLE} "
+            f"WHERE model_version = {sql_literal(model_version)} GROUP BY person_id"
+        )
+        people = []
+        for values in result.rows:
+            named = dict(zip(["person_id", *fields, "version"], values, strict=True))
+            flat, dim = list(named.pop("exemplars")), int(named.pop("dim"))
+            exemplars = tuple(tuple(flat[i : i + dim]) for i in range(0, len(flat), dim)) if dim else ()
+            people.append(PersonRow(model_version=model_version, exemplars=exemplars, **named))
+        return sorted(people, key=lambda p: (len(p.person_id), p.person_id))
+
+    # -- analysis reads -----------------------------------------------------------------------
+
+    def tracks_of(self, stream_id: str, model_version: str) -> list[TrackRow]:
+        """The tracklets of a stream by one model, in time order."""
+        return [TrackRow(**r) for r in self._select(schema.TRACKS_TABLE, schema.TRACK_COLUMNS,
+                                                    stream_id, model_version, "first_frame, track_id")]
+
+    def events_of(self, stream_id: str, model_version: str) -> list[EventRow]:
+        """The events of a stream by one model, in time order."""
+        return [EventRow(**r) for r in self._select(schema.EVENTS_TABLE, schema.EVENT_COLUMNS,
+                                                    stream_id, model_version, "frame, kind, person_id")]
+
+    def _select(self, table: str, columns: Sequence[str], stream_id: str, model_version: str,
+                order: str) -> list[dict[str, Any]]:
+        result = self.backend.query(
+            f"SELECT {', '.join(columns)} FROM {table} WHERE stream_id = {sql_literal(stream_id)} "
+            f"AND model_version = {sql_literal(model_version)} ORDER BY {order}"
+        )
+        renamed = ["class_name" if c == "class" else c for c in columns]
+        return [dict(zip(renamed, values, strict=True)) for values in result.rows]
+
     # -- user SQL -----------------------------------------------------------------------------
 
     def query_readonly(self, sql: str) -> QueryResult:
@@ -226,7 +291,7 @@ class ClickHouseWriter:
         return self._count(table, "1")
 
     def _count(self, table: str, where: str) -> int:
-        if table not in (schema.META_TABLE, schema.STREAMS_TABLE, schema.SCENES_TABLE):
+        if table not in (schema.META_TABLE, schema.STREAMS_TABLE, schema.PEOPLE_TABLE, *schema.ROW_ID_TABLES):
             raise ValueError(f"unknown table {table!r}")
         return int(self.backend.query(f"SELECT count() FROM {table} WHERE {where}").scalar())
 
@@ -245,5 +310,6 @@ def _scene_values(row: SceneRow) -> tuple[Any, ...]:
     """`row` as a tuple in `schema.SCENE_COLUMNS` order (row_id first)."""
     return (
         row.row_id, row.stream_id, row.scene_index, row.start_s, row.end_s, row.start_frame,
-        row.end_frame, row.model_version, row.written_at, list(row.tags),
+        row.end_frame, row.model_version, row.written_at, list(row.tags), list(row.people),
+        row.description,
     )
