@@ -1,0 +1,106 @@
+"""UnifiedNet and UnifiedModel: output shapes, one backbone pass, frozen backbone, input checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vstream.detect.analysis import EMBED_DIM, FrameModel
+from vstream.detect.labels import ANALYSIS_SIZE, CLASS_NAMES
+from vstream.detect.mobilenet import preprocess
+from vstream.detect.network import UnifiedModel, UnifiedNet
+from vstream.detect.tags import default_tag_map
+
+W, H = ANALYSIS_SIZE
+
+
+@pytest.fixture(scope="module")
+def net() -> UnifiedNet:
+    torch.manual_seed(0)
+    return UnifiedNet().eval()
+
+
+def _frames(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, H, W, 3), dtype=np.uint8)
+
+
+def test_dense_output_shapes_and_one_backbone_pass(net: UnifiedNet) -> None:
+    calls = []
+    hook = net.backbone.features[0].register_forward_hook(lambda *a: calls.append(1))
+    try:
+        with torch.inference_mode():
+            out = net.dense(preprocess(_frames(3), None))
+    finally:
+        hook.remove()
+    assert calls == [1]
+    n_tags = len(default_tag_map().tags)
+    assert out.features.shape == (3, 64, H // 8, W // 8)
+    assert out.heatmap.shape == (3, len(CLASS_NAMES), H // 8, W // 8)
+    assert out.size.shape == out.offset.shape == (3, 2, H // 8, W // 8)
+    assert out.mask.shape == (3, 1, H // 8, W // 8)
+    assert out.tag_scores.shape == (3, n_tags)
+    assert torch.all((out.tag_scores >= 0) & (out.tag_scores <= 1))
+
+
+def test_tag_scores_are_the_imagenet_head_through_the_tag_map(net: UnifiedNet) -> None:
+    x = preprocess(_frames(2), None)
+    with torch.inference_mode():
+        probs = net.backbone.classify(x).softmax(dim=1)
+        want = (probs @ torch.from_numpy(default_tag_map().matrix)).clamp(0, 1)
+        torch.testing.assert_close(net.dense(x).tag_scores, want, rtol=1e-4, atol=1e-5)
+
+
+def test_backbone_is_frozen_and_stays_in_eval_mode(net: UnifiedNet) -> None:
+    net.train()
+    try:
+        assert not net.backbone.training and net.fpn.training
+        assert not any(p.requires_grad for p in net.backbone.parameters())
+        assert all(p.requires_grad for p in net.embed.parameters())
+        assert not any(k.startswith("backbone.") for k in net.head_state_dict())
+    finally:
+        net.eval()
+
+
+def test_unified_model_analyze(net: UnifiedNet) -> None:
+    # an untrained head with threshold 0 reports top_k boxes per frame: exercises every field
+    model = UnifiedModel(net, "test", score_threshold=0.0, top_k=7, batch_size=2)
+    typed: FrameModel = model  # the interface, checked by type checkers
+    assert typed.input_size == ANALYSIS_SIZE and typed.model_version == "test"
+    frames = _frames(3)
+    result = model.analyze(frames)
+    assert len(result) == 3
+    for fa in result:
+        d = fa.detections
+        assert len(d) == 7 and d.embedding.shape == (7, EMBED_DIM)
+        np.testing.assert_allclose(np.linalg.norm(d.embedding, axis=1), 1.0, rtol=1e-5)
+        assert np.all(d.xyxy >= 0) and np.all(d.xyxy[:, [2, 3]] <= [W, H])
+        assert set(d.class_id.tolist()) <= set(range(len(CLASS_NAMES)))
+        assert fa.tag_scores.shape == (len(net.tags),)
+        assert fa.person_mask.shape == (H // 8, W // 8)
+        assert fa.person_mask.min() >= 0 and fa.person_mask.max() <= 1
+    # batching does not change the result
+    alone = model.analyze(frames[2:])[0].detections
+    np.testing.assert_allclose(alone.xyxy, result[2].detections.xyxy, atol=1e-3)
+    np.testing.assert_allclose(alone.embedding, result[2].detections.embedding, atol=1e-4)
+    # threshold 1 keeps nothing, and empty detections still carry (0, 128) embeddings
+    none = UnifiedModel(net, "test", score_threshold=1.0).analyze(frames[:1])[0].detections
+    assert len(none) == 0 and none.embedding.shape == (0, EMBED_DIM)
+    assert model.analyze(frames[:0]) == []
+
+
+@pytest.mark.parametrize(
+    "images",
+    [np.zeros((1, 90, 160, 3), np.uint8), np.zeros((1, H, W, 3), np.float32),
+     np.zeros((H, W, 3), np.uint8)],
+)
+def test_analyze_rejects_frames_not_at_input_size(net: UnifiedNet, images: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="input_size"):
+        UnifiedModel(net, "test").analyze(images)
+
+
+def test_bad_options(net: UnifiedNet) -> None:
+    with pytest.raises(ValueError, match="fp16 needs a CUDA"):
+        UnifiedModel(net, "test", precision="fp16")
+    with pytest.raises(ValueError, match="score_threshold"):
+        UnifiedModel(net, "test", score_threshold=1.5)

@@ -1,0 +1,77 @@
+"""The task heads of the unified network, all reading the shared stride-8 pyramid features.
+
+- `DetectionHead`: anchor-free, CenterNet-style (Zhou et al., "Objects as Points"): a heatmap per
+  class, box size and sub-cell centre offset per cell (decoding is in `vstream.detect.centernet`).
+- `MaskHead`: person mask logits per cell.
+- `EmbeddingHead`: RoIAlign of a box on the features + an MLP -> an L2-normalised appearance
+  vector (distilled to reproduce dlib's 128-d face embedding).
+
+The ImageNet classification head is not here: it is the backbone's own pretrained classifier on
+c5 (`MobileNetV2.classifier`), kept frozen.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vstream.detect.roi_align import roi_align
+
+#: initial heatmap probability: sigmoid(bias) = 0.1 keeps the focal loss of the first steps from
+#: being swamped by the many background cells (CenterNet's -2.19)
+_HEATMAP_PRIOR = 0.1
+
+
+class DetectionHead(nn.Module):
+    """Shared 3x3 conv trunk, then 1x1 outputs: heatmap logits (B, n_classes, h, w), log box
+    size in cells (B, 2, h, w: log(w / stride), log(h / stride)) and centre offset within the
+    cell (B, 2, h, w, in [0, 1) when trained)."""
+
+    def __init__(self, channels: int, n_classes: int, hidden: int = 64) -> None:
+        super().__init__()
+        self.trunk = nn.Sequential(nn.Conv2d(channels, hidden, 3, padding=1), nn.ReLU(inplace=True))
+        self.heatmap = nn.Conv2d(hidden, n_classes, 1)
+        self.size = nn.Conv2d(hidden, 2, 1)
+        self.offset = nn.Conv2d(hidden, 2, 1)
+        nn.init.constant_(self.heatmap.bias, -math.log((1 - _HEATMAP_PRIOR) / _HEATMAP_PRIOR))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """features -> (heatmap logits, log size, offset)."""
+        t = self.trunk(x)
+        return self.heatmap(t), self.size(t), self.offset(t)
+
+
+class MaskHead(nn.Module):
+    """Person mask logits (B, 1, h, w) on the feature grid."""
+
+    def __init__(self, channels: int, hidden: int = 32) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, hidden, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(hidden, 1, 1)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """features -> mask logits."""
+        return self.net(x)
+
+
+class EmbeddingHead(nn.Module):
+    """RoIAlign (`pool` x `pool` bins) on the shared features + a 2-layer MLP -> unit vectors."""
+
+    def __init__(self, channels: int, stride: int, embed_dim: int, pool: int = 4, hidden: int = 256) -> None:
+        super().__init__()
+        self.stride = stride
+        self.pool = pool
+        self.mlp = nn.Sequential(
+            nn.Flatten(), nn.Linear(channels * pool * pool, hidden), nn.ReLU(inplace=True),
+            nn.Linear(hidden, embed_dim),
+        )
+
+    def forward(self, features: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
+        """features (B, C, h, w), rois (K, 5) of (batch_index, x1, y1, x2, y2) in input pixels
+        -> (K, embed_dim) L2-normalised embeddings."""
+        pooled = roi_align(features, rois, self.pool, 1.0 / self.stride, sampling_ratio=2)
+        return F.normalize(self.mlp(pooled).float(), dim=1)
