@@ -1,0 +1,95 @@
+"""Checkpoints: save/load roundtrip, and clear errors for missing, foreign or altered files."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from vstream.detect.checkpoint import (
+    BACKBONE_WEIGHTS,
+    CheckpointError,
+    load_unified,
+    read_unified,
+    save_unified,
+)
+from vstream.detect.labels import ANALYSIS_SIZE
+from vstream.detect.network import UnifiedNet
+
+W, H = ANALYSIS_SIZE
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory: pytest.TempPathFactory) -> tuple[UnifiedNet, pathlib.Path, str]:
+    torch.manual_seed(1)
+    net = UnifiedNet().eval()
+    path = tmp_path_factory.mktemp("ckpt") / "unified.safetensors"
+    version = save_unified(net, path, training={"epochs": 0})
+    return net, path, version
+
+
+def test_roundtrip_gives_identical_outputs(saved: tuple[UnifiedNet, pathlib.Path, str]) -> None:
+    net, path, version = saved
+    assert version.startswith("unified-mnv2-") and len(version) == len("unified-mnv2-") + 8
+    # only the heads are stored: the file is small
+    assert path.stat().st_size < 2_000_000
+    assert not any(k.startswith("backbone.") for k in load_file(str(path)))
+    frames = np.random.default_rng(2).integers(0, 256, (2, H, W, 3), dtype=np.uint8)
+    from vstream.detect.network import UnifiedModel
+
+    want = UnifiedModel(net, version, score_threshold=0.0, top_k=5).analyze(frames)
+    model = load_unified(path, score_threshold=0.0, top_k=5)
+    assert model.model_version == version
+    got = model.analyze(frames)
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a.detections.xyxy, b.detections.xyxy)
+        np.testing.assert_array_equal(a.detections.embedding, b.detections.embedding)
+        np.testing.assert_array_equal(a.person_mask, b.person_mask)
+        np.testing.assert_array_equal(a.tag_scores, b.tag_scores)
+    assert read_unified(path).training == {"epochs": 0}
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path: pathlib.Path) -> None:
+    with pytest.raises(CheckpointError, match="no unified-network checkpoint at .*distill"):
+        load_unified(tmp_path / "nope.safetensors")
+
+
+def _rewrite(src: pathlib.Path, dst: pathlib.Path, **changes: str) -> pathlib.Path:
+    with safe_open(str(src), framework="pt") as f:
+        meta = dict(f.metadata())
+    meta.update(changes)
+    save_file(load_file(str(src)), str(dst), metadata=meta)
+    return dst
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"backbone_weights": "mobilenet_v3_large-8738ca79.pth"}, "trained on backbone"),
+        ({"backbone_sha256": "0" * 64}, "trained on backbone"),
+        ({"format": "something-else"}, "not a unified-network checkpoint"),
+        ({"model_version": "unified-mnv2-00000000"}, "do not match model_version"),
+        ({"input_size": json.dumps([640, 360])}, "input size"),
+    ],
+)
+def test_rejects_foreign_checkpoints(saved: tuple[UnifiedNet, pathlib.Path, str], tmp_path: pathlib.Path,
+                                     changes: dict[str, str], message: str) -> None:
+    bad = _rewrite(saved[1], tmp_path / "bad.safetensors", **changes)
+    with pytest.raises(CheckpointError, match=message):
+        load_unified(bad)
+
+
+def test_rejects_a_file_that_is_not_safetensors(tmp_path: pathlib.Path) -> None:
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable safetensors"):
+        load_unified(bad)
+
+
+def test_backbone_name_is_the_wheel_file() -> None:
+    assert BACKBONE_WEIGHTS == "mobilenet_v2-b0353104.pth"
