@@ -11,15 +11,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from vstream import __version__
 from vstream.chunker import Chunker, VideoInfo, redact_url
-from vstream.decode.ffmpeg import FfmpegDecoder
-from vstream.decode.frames import FrameBatch
-from vstream.describe.scene_tags import SAMPLE_SIZE, SceneTagger
+from vstream.detect.models import DEFAULT_MODEL, load_frame_model, match_threshold
 from vstream.errors import VideoOpenError
-from vstream.segment.factory import make_shot_detector
-from vstream.segment.scenes import Scene, Segmenter
+from vstream.segment.scenes import Scene
+from vstream.stages import DEFAULT_ANALYSIS_FPS, StageOutput, StreamStages, row_version
 from vstream.threads import read_ahead
+from vstream.track.gallery import PeopleGallery
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +32,11 @@ class IndexResult:
     frames: int
     seconds: float
     new_rows: int
+    frames_analysed: int = 0
 
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
-
-
-def model_version(shots: str, tags: bool = True) -> str:
-    """What produced a row: vstream's version, the shot detector and the scene tagger."""
-    version = f"vstream-{__version__}/shots-{shots}"
-    return f"{version}/tags-mobilenetv2" if tags else version
 
 
 def stream_id_for(path: str) -> str:
@@ -51,52 +44,47 @@ def stream_id_for(path: str) -> str:
     return Path(path).stem or Path(path).name
 
 
-def segment_video(
-    source: str,
-    stream_id: str,
-    shots: str = "combined",
-    *,
-    threads: int = 0,
-    tags: bool = False,
-    on_frames: Callable[[int], None] | None = None,
-) -> tuple[Chunker, list[Scene], int]:
-    """Chunk, decode and segment one video (and tag its scenes when `tags`); return its
-    chunker, scenes and frame count."""
+def run_stages(source: str, stream_id: str, stages_for: Callable[[Chunker], StreamStages], *,
+               on_output: Callable[[StageOutput], None],
+               on_frames: Callable[[int], None] | None = None) -> tuple[Chunker, StreamStages]:
+    """Chunk one video and run its stages, decoding a few chunks ahead on a thread; hand each
+    push's rows to `on_output`. Raises VideoOpenError for a video with no (or too few)
+    decodable frames."""
     chunker = Chunker(source, stream_id)
-    segmenter = Segmenter(make_shot_detector(shots))
-    tagger = SceneTagger() if tags else None
-    decoder = FfmpegDecoder(
-        segmenter.detector.input_size, threads=threads,
-        sample_size=SAMPLE_SIZE if tags else None,
-        # 5 samples a second: every scene of the 0.4 s minimum length gets at least one
-        sample_every=max(1, round(float(chunker.info.frame_rate) / 5)) if tags else 0,
-    )
+    stages = stages_for(chunker)
 
-    def batches() -> Iterator[tuple[FrameBatch, FrameBatch | None]]:
+    def batches() -> Iterator:
         for chunk in chunker:
-            yield decoder.decode_sampled(chunk)
+            yield stages.decode(chunk)
 
-    scenes: list[Scene] = []
-    frames = 0
     for batch, samples in read_ahead(batches, depth=4, name=f"decode-{stream_id}"):
-        if tagger is not None:
-            tagger.observe(samples)
-        closed = segmenter.push(batch)
-        scenes += tagger.tag(closed) if tagger is not None else closed
-        frames += len(batch)
+        on_output(stages.process(batch, samples))
         if on_frames:
             on_frames(len(batch))
-    closed = segmenter.finish()
-    scenes += tagger.tag(closed) + tagger.flush() if tagger is not None else closed
+    on_output(stages.finish())
+    frames = stages.frames
     if frames == 0:
         raise VideoOpenError(f"{redact_url(source)}: no decodable video frames")
     declared = chunker.info.declared_frames
-    if declared and frames + decoder.frames_missing < declared * 0.98:
+    if declared and frames + stages.decoder.frames_missing < declared * 0.98:
         raise VideoOpenError(
             f"{redact_url(source)}: truncated or damaged: only {frames} of the {declared} "
             "frames its header declares could be read"
         )
-    return chunker, scenes, frames
+    return chunker, stages
+
+
+def segment_video(source: str, stream_id: str, shots: str = "combined", *, threads: int = 0,
+                  on_frames: Callable[[int], None] | None = None) -> tuple[Chunker, list[Scene], int]:
+    """Shots only: chunk, decode and segment one video; return its chunker, scenes and frame
+    count (the benchmarks' path)."""
+    scenes: list[Scene] = []
+    chunker, stages = run_stages(
+        source, stream_id,
+        lambda c: StreamStages(stream_id, float(c.info.frame_rate), shots=shots, model=None,
+                               gallery=None, threads=threads),
+        on_output=lambda out: scenes.extend(a.scene for a in out.scenes), on_frames=on_frames)
+    return chunker, scenes, stages.frames
 
 
 def index_video(
@@ -106,20 +94,55 @@ def index_video(
     stream_id: str | None = None,
     shots: str = "combined",
     threads: int = 0,
-    tags: bool = True,
+    model: str = DEFAULT_MODEL,
+    checkpoint: str | None = None,
+    analysis_fps: float = DEFAULT_ANALYSIS_FPS,
+    tags: bool = True,  # False: the same as model="none" (kept for callers of the shots-only path)
     on_frames: Callable[[int], None] | None = None,
 ) -> IndexResult:
-    """Index one video into `store`: its `streams` row and its `scenes` rows (idempotent)."""
+    """Index one video into `store` (idempotent): its `streams` row, `scenes`, and with a
+    frame model its `detections`, `tracks`, `events` and the people it shows."""
     from vstream.store.rows import SceneRow, StreamRow
 
+    if not tags:
+        model = "none"
     stream_id = stream_id or stream_id_for(source)
     # a file is recorded by its absolute path, so the row still finds it from any directory
     recorded = redact_url(source) if "://" in source else str(Path(source).resolve())
+    frame_model = load_frame_model(model, checkpoint)
+    gallery = None
+    if frame_model is not None:
+        gallery = PeopleGallery(frame_model.model_version, match_threshold(model))
+        gallery.load(store.people(frame_model.model_version))
+    version = row_version(shots, frame_model)
+    scenes: list[Scene] = []
+    new_rows = 0
+
+    def write(out: StageOutput) -> None:
+        nonlocal new_rows
+        new_rows += store.write_detections(out.detections)
+        if not out.scenes:
+            return
+        scenes.extend(a.scene for a in out.scenes)
+        new_rows += store.write_tracks([t for a in out.scenes for t in a.tracks])
+        new_rows += store.write_events([e for a in out.scenes for e in a.events])
+        new_rows += store.write_scenes(
+            SceneRow(stream_id=stream_id, scene_index=a.scene.index, start_s=a.scene.start_s,
+                     end_s=a.scene.end_s, start_frame=a.scene.start_frame,
+                     end_frame=a.scene.end_frame, model_version=version, tags=a.scene.tags,
+                     people=a.scene.people, description=a.scene.description)
+            for a in out.scenes)
+        if gallery is not None:
+            store.write_people(gallery.rows())
+
     started = time.perf_counter()
-    chunker, scenes, frames = segment_video(source, stream_id, shots, threads=threads, tags=tags,
-                                            on_frames=on_frames)
+    chunker, stages = run_stages(
+        source, stream_id,
+        lambda c: StreamStages(stream_id, float(c.info.frame_rate), shots=shots,
+                               model=frame_model, gallery=gallery, analysis_fps=analysis_fps,
+                               threads=threads),
+        on_output=write, on_frames=on_frames)
     elapsed = time.perf_counter() - started
-    version = model_version(shots, tags)
     info = chunker.info
     store.write_stream(
         StreamRow(
@@ -129,25 +152,18 @@ def index_video(
             width=info.width,
             height=info.height,
             fps=float(info.frame_rate),
-            frames=frames,
+            frames=stages.frames,
             duration_s=scenes[-1].end_s if scenes else info.duration_s,
             model_version=version,
         )
     )
-    rows = [
-        SceneRow(
-            stream_id=stream_id,
-            scene_index=s.index,
-            start_s=s.start_s,
-            end_s=s.end_s,
-            start_frame=s.start_frame,
-            end_frame=s.end_frame,
-            model_version=version,
-            tags=s.tags,
-        )
-        for s in scenes
-    ]
-    new_rows = store.write_scenes(rows)
-    log.info("indexed %s as %s: %d scenes, %d frames, %.1f s", redact_url(source), stream_id,
-             len(scenes), frames, elapsed)
-    return IndexResult(stream_id, redact_url(source), info, version, scenes, frames, elapsed, new_rows)
+    analysed = stages.analyzer.frames_analysed if stages.analyzer is not None else 0
+    log.info("indexed %s as %s: %d scenes, %d frames (%d analysed), %.1f s", redact_url(source),
+             stream_id, len(scenes), stages.frames, analysed, elapsed)
+    return IndexResult(stream_id, redact_url(source), info, version, scenes, stages.frames,
+                       elapsed, new_rows, analysed)
+
+
+def model_version(shots: str, tags: bool = True) -> str:
+    """The row version of the shots-only path (tags=False) or the default model."""
+    return row_version(shots, load_frame_model(DEFAULT_MODEL) if tags else None)

@@ -28,20 +28,29 @@ class Scene:
     end_frame: int
     start_s: float
     end_s: float
-    #: readable tags, strongest first (filled by vstream.describe; empty when not described)
+    #: filled by the analysis (empty when not analysed): readable tags, strongest first; the
+    #: person IDs seen, by first appearance; a paragraph saying what happens
     tags: tuple[str, ...] = ()
+    people: tuple[str, ...] = ()
+    description: str = ""
+    #: (time, "p4 enters") notes for the one-line timeline
+    moves: tuple[str, ...] = ()
 
     @property
     def frames(self) -> int:
         return self.end_frame - self.start_frame + 1
 
     def timeline(self) -> str:
-        """One line: `scene 3   00:01:05.0–00:01:40.2  (875 frames)  tags stage, microphone`."""
-        line = (
-            f"scene {self.index:<3d} {format_timecode(self.start_s)}–{format_timecode(self.end_s)}"
-            f"  ({self.frames} frames)"
-        )
-        return f"{line}  tags {', '.join(self.tags)}" if self.tags else line
+        """One line: `scene 3   00:01:05.0–00:01:40.2  people p1 p4  tags stage, microphone
+        — p4 enters at 00:01:12.0` (the frame count when nothing was analysed)."""
+        line = f"scene {self.index:<3d} {format_timecode(self.start_s)}–{format_timecode(self.end_s)}"
+        if self.people:
+            line += f"  people {' '.join(self.people)}"
+        if self.tags:
+            line += f"  tags {', '.join(self.tags)}"
+        if not self.people and not self.tags:
+            line += f"  ({self.frames} frames)"
+        return f"{line} — {'; '.join(self.moves)}" if self.moves else line
 
 
 class SceneAssembler:

@@ -1,0 +1,193 @@
+"""`StreamAnalyzer`: the analysis of one stream, between the decoder and the store.
+
+Sampled frames (at the analysis rate) go through the frame model in batches; detections are
+tracked (one ByteTracker per class, sharing one ID counter, appearance-gated by the model's
+embeddings); when the segmenter closes a scene, the tracks inside it are cut into tracklets,
+identified against the people gallery and described. Shots run on every frame; only the
+network runs at the analysis rate, and tracks carry identities between analysed frames.
+
+Both drivers use it: `vstream.pipeline` (files) and `vstream.worker` (Kafka).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from vstream.decode.frames import FrameBatch
+from vstream.describe.scene_story import describe, moves
+from vstream.detect.analysis import FrameModel
+from vstream.detect.labels import CLASS_NAMES, FACE, PERSON
+from vstream.detections import Detections
+from vstream.segment.scenes import Scene
+from vstream.store.rows import DetectionRow, EventRow, TrackRow
+from vstream.track.byte_tracker import ByteTracker
+from vstream.track.gallery import PeopleGallery
+from vstream.track.tracklets import FrameRecord, Tracklet, build_tracklets, containment
+
+#: frames per forward pass: full batches keep oneDNN on one set of kernels
+BATCH = 16
+#: a face tracklet needs this many detections to found a new person (one frame is too little
+#: evidence: a false face would become a person); a body-only tracklet needs BODY_MIN
+FACE_MIN, BODY_MIN = 2, 4
+#: a body tracklet inherits the identity of a face tracklet whose centre lies in it this often
+FACE_IN_BODY = 0.5
+
+
+@dataclass(frozen=True)
+class SceneAnalysis:
+    """A described scene and its tracklet and event rows."""
+
+    scene: Scene
+    tracks: list[TrackRow]
+    events: list[EventRow]
+
+
+class StreamAnalyzer:
+    """Frame model, trackers, people gallery and scene stories for one stream.
+
+    `observe(samples)` with the analysis-rate frames in stream order (returns detection rows as
+    they are made); `describe(scenes)` with the scenes the segmenter closed (returns the
+    described ones, in order, once all their frames are analysed); `finish()` at the end.
+    `row_version` is the model_version written into rows.
+    """
+
+    def __init__(self, stream_id: str, model: FrameModel, gallery: PeopleGallery, *,
+                 analysis_fps: float, row_version: str, batch_size: int = BATCH) -> None:
+        self.stream_id = stream_id
+        self.model = model
+        self.gallery = gallery
+        self.row_version = row_version
+        self.batch_size = batch_size
+        ids = itertools.count(1)  # one counter: a track ID names one track of any class
+        self._trackers = {c: ByteTracker(frame_rate=analysis_fps, id_counter=ids)
+                          for c in range(len(CLASS_NAMES))}
+        self._pending: list[tuple[int, float, np.ndarray]] = []
+        self._records: deque[FrameRecord] = deque()
+        self._scenes: deque[Scene] = deque()
+        self._analysed_until = -1
+        self._tagger = None
+        self.frames_analysed = 0
+
+    @property
+    def tag_names(self) -> tuple[str, ...]:
+        from vstream.detect.tags import default_tag_map
+
+        return default_tag_map().tags
+
+    def observe(self, samples: FrameBatch) -> list[DetectionRow]:
+        """Queue analysis-rate frames; analyse full batches. Returns new detection rows."""
+        if len(samples) and samples.size != self.model.input_size:
+            raise ValueError(f"frames must be {self.model.input_size}, got {samples.size}")
+        for idx, t, image in zip(samples.frame_index.tolist(), samples.seconds().tolist(),
+                                 samples.images):
+            self._pending.append((idx, t, image))
+        rows: list[DetectionRow] = []
+        while len(self._pending) >= self.batch_size:
+            rows += self._analyse(self.batch_size)
+        return rows
+
+    def describe(self, scenes: list[Scene]) -> list[SceneAnalysis]:
+        """Take closed scenes; return those whose frames are all analysed, described."""
+        self._scenes.extend(scenes)
+        out = []
+        while self._scenes and self._scenes[0].end_frame <= self._analysed_until:
+            out.append(self._describe(self._scenes.popleft()))
+        return out
+
+    def finish(self) -> tuple[list[DetectionRow], list[SceneAnalysis]]:
+        """End of stream: analyse the frames left and describe every scene left."""
+        rows = self._analyse(len(self._pending)) if self._pending else []
+        self._analysed_until = 1 << 62
+        return rows, self.describe([])
+
+    # -- analysis ---------------------------------------------------------------------------
+
+    def _analyse(self, n: int) -> list[DetectionRow]:
+        batch, self._pending = self._pending[:n], self._pending[n:]
+        images = np.stack([image for _, _, image in batch])
+        results = self.model.analyze(images)
+        tag_scores = [r.tag_scores for r in results]
+        if any(s is None for s in tag_scores):  # a model without a tag head (the teachers)
+            tag_scores = list(self._frame_tagger().scores(images))
+        w, h = self.model.input_size
+        rows = []
+        for (idx, t, _), result, tags in zip(batch, results, tag_scores):
+            tracked = self._track(result.detections)
+            self._records.append(FrameRecord(idx, t, tracked, (w, h), np.asarray(tags, np.float32)))
+            scale = np.array([w, h, w, h], np.float32)
+            for rank in range(len(tracked)):
+                x1, y1, x2, y2 = (tracked.xyxy[rank] / scale).clip(0, 1).tolist()
+                tid = int(tracked.tracker_id[rank])
+                rows.append(DetectionRow(
+                    self.stream_id, idx, rank, t, CLASS_NAMES[int(tracked.class_id[rank])],
+                    float(tracked.confidence[rank]), x1, y1, x2, y2, max(tid, 0), self.row_version))
+            self._analysed_until = idx
+        self.frames_analysed += len(batch)
+        return rows
+
+    def _track(self, detections: Detections) -> Detections:
+        """All detections of the frame, with tracker_id set where a confirmed track took them."""
+        n = len(detections)
+        tracker_id = np.full(n, -1, np.int64)
+        for class_id, tracker in self._trackers.items():
+            rows = np.flatnonzero(detections.class_id == class_id)
+            mine = detections[rows]
+            mine = Detections(mine.xyxy, mine.confidence, mine.class_id, None, mine.embedding,
+                              {"row": rows})
+            kept = tracker.update(mine)
+            tracker_id[kept.data["row"]] = kept.tracker_id
+        return detections.with_tracker_id(tracker_id)
+
+    def _frame_tagger(self):
+        if self._tagger is None:
+            from vstream.detect.tags import FrameTagger
+
+            self._tagger = FrameTagger(size=None, batch_size=self.batch_size)
+        return self._tagger
+
+    # -- scenes -----------------------------------------------------------------------------
+
+    def _describe(self, scene: Scene) -> SceneAnalysis:
+        records = []
+        while self._records and self._records[0].frame_index <= scene.end_frame:
+            records.append(self._records.popleft())
+        if not records:  # shorter than the analysis step: the nearest analysed frame's tags
+            nearest = self._records[0] if self._records else None
+            records_for_tags = [nearest] if nearest is not None else []
+        else:
+            records_for_tags = records
+        tracklets = build_tracklets(records)
+        self._identify(tracklets, scene)
+        story = describe(scene.start_s, scene.end_s, tracklets, records, self.tag_names)
+        tags = story.tags or describe(scene.start_s, scene.end_s, [], records_for_tags,
+                                      self.tag_names).tags
+        described = replace(scene, tags=tags, people=story.people, description=story.description,
+                            moves=moves(story.events, scene.start_s, scene.end_s))
+        tracks = [TrackRow(self.stream_id, t.track_id, scene.index, CLASS_NAMES[t.class_id],
+                           t.person_id, t.first_frame, t.last_frame, t.times[0], t.times[-1],
+                           len(t.frames), self.row_version) for t in tracklets]
+        events = [EventRow(self.stream_id, scene.index, e.frame, e.t_s, e.kind, e.person_id,
+                           e.people, self.row_version) for e in story.events]
+        return SceneAnalysis(described, tracks, events)
+
+    def _identify(self, tracklets: list[Tracklet], scene: Scene) -> None:
+        """Person IDs: faces from the gallery; a body from the face inside it, else from the
+        gallery by its own appearance."""
+        faces = [t for t in tracklets if t.class_id == FACE]
+        for t in faces:
+            t.person_id = self.gallery.identify(
+                np.array(t.embeddings), self.stream_id, t.times[0],
+                may_create=len(t.frames) >= FACE_MIN) or ""
+        for body in (t for t in tracklets if t.class_id == PERSON):
+            inside = [(containment(f, body), f) for f in faces if f.person_id]
+            share, face = max(inside, key=lambda x: x[0], default=(0.0, None))
+            if face is not None and share >= FACE_IN_BODY:
+                body.person_id = face.person_id
+            elif body.embeddings:
+                body.person_id = self.gallery.identify(
+                    np.array(body.embeddings), self.stream_id, body.times[0],
+                    may_create=len(body.frames) >= BODY_MIN) or ""

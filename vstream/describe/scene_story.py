@@ -1,0 +1,129 @@
+"""What happens in a scene: who is in it, its tags, its events and a paragraph saying so.
+
+Pure functions over a closed scene's identified tracklets and analysed frames; the analyzer
+(`vstream.analyzer`) calls them when a scene closes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from vstream.media import format_timecode
+from vstream.track.tracklets import FrameRecord, Tracklet
+
+
+@dataclass(frozen=True)
+class SceneEvent:
+    """A person enters or leaves (kind 'enter'/'leave'), or the number of people in view
+    changes ('count', person_id '')."""
+
+    frame: int
+    t_s: float
+    kind: str
+    person_id: str
+    people: int
+
+
+@dataclass(frozen=True)
+class SceneStory:
+    people: tuple[str, ...]
+    tags: tuple[str, ...]
+    events: tuple[SceneEvent, ...]
+    description: str
+
+
+def scene_tags(records: Sequence[FrameRecord], tag_names: Sequence[str], top_k: int = 3,
+               min_score: float = 0.15) -> tuple[str, ...]:
+    """The `top_k` tags by mean score over the scene's analysed frames: those scoring at least
+    `min_score`, and always the best one (a scene is never left untagged)."""
+    scores = [r.tag_scores for r in records if r.tag_scores is not None]
+    if not scores:
+        return ()
+    mean = np.mean(scores, axis=0)
+    order = np.argsort(-mean, kind="stable")[:top_k]
+    return tuple(tag_names[j] for k, j in enumerate(order) if k == 0 or mean[j] >= min_score)
+
+
+def scene_people(tracklets: Sequence[Tracklet]) -> tuple[str, ...]:
+    """Person IDs of the identified tracklets, in order of first appearance."""
+    seen: dict[str, int] = {}
+    for t in sorted(tracklets, key=lambda t: t.first_frame):
+        if t.person_id:
+            seen.setdefault(t.person_id, t.first_frame)
+    return tuple(seen)
+
+
+def scene_events(tracklets: Sequence[Tracklet], records: Sequence[FrameRecord],
+                 settle: int = 2) -> tuple[SceneEvent, ...]:
+    """Enter and leave events of each person (first and last analysed frame they are seen in),
+    and count events when the number of people in view changes and stays changed for `settle`
+    analysed frames (a missed detection in one frame is not someone leaving)."""
+    frames = [r.frame_index for r in records]
+    time_of = {r.frame_index: r.t_s for r in records}
+    present: dict[int, set[str]] = {f: set() for f in frames}
+    for t in tracklets:
+        if t.person_id:
+            for f in t.frames:
+                present.setdefault(f, set()).add(t.person_id)
+    events: list[SceneEvent] = []
+    spans: dict[str, list[int]] = {}
+    for f in sorted(present):
+        for p in present[f]:
+            spans.setdefault(p, []).append(f)
+    counts = [len(present[f]) for f in frames]
+    for p, fs in spans.items():
+        events.append(SceneEvent(fs[0], time_of.get(fs[0], 0.0), "enter", p, counts[frames.index(fs[0])]))
+        events.append(SceneEvent(fs[-1], time_of.get(fs[-1], 0.0), "leave", p, counts[frames.index(fs[-1])]))
+    shown = 0
+    for i, (f, c) in enumerate(zip(frames, counts)):
+        if c != shown and all(c == x for x in counts[i : i + settle]):
+            events.append(SceneEvent(f, time_of[f], "count", "", c))
+            shown = c
+    order = {"enter": 0, "count": 1, "leave": 2}
+    return tuple(sorted(events, key=lambda e: (e.frame, order[e.kind], e.person_id)))
+
+
+#: an enter this close to the start of a scene (or a leave to its end) is just the cut
+EDGE_S = 0.5
+
+
+def moves(events: Sequence[SceneEvent], start_s: float, end_s: float) -> tuple[str, ...]:
+    """"p4 enters at 00:01:12.0" for each enter or leave away from the scene's edges."""
+    return tuple(f"{e.person_id} {'enters' if e.kind == 'enter' else 'leaves'} at {format_timecode(e.t_s)}"
+                 for e in events if (e.kind == "enter" and e.t_s > start_s + EDGE_S)
+                 or (e.kind == "leave" and e.t_s < end_s - EDGE_S))
+
+
+def describe(start_s: float, end_s: float, tracklets: Sequence[Tracklet],
+             records: Sequence[FrameRecord], tag_names: Sequence[str]) -> SceneStory:
+    """The scene's people, tags, events and one paragraph of text."""
+    people = scene_people(tracklets)
+    tags = scene_tags(records, tag_names)
+    events = scene_events(tracklets, records)
+    return SceneStory(people, tags, events, _text(start_s, end_s, people, tags, events))
+
+
+def _text(start_s: float, end_s: float, people: tuple[str, ...], tags: tuple[str, ...],
+          events: tuple[SceneEvent, ...]) -> str:
+    span = f"{format_timecode(start_s)}–{format_timecode(end_s)} ({end_s - start_s:.1f} s)"
+    counts = [e.people for e in events if e.kind == "count"]
+    if not people:
+        who = "No one is seen."
+    elif len(people) == 1:
+        who = f"{people[0]} is on screen."
+    else:
+        who = f"{_join(people)} appear, at most {max(counts, default=len(people))} at once."
+    sentences = [f"{span}.", who]
+    if tags:
+        sentences.append(f"It looks like: {', '.join(tags)}.")
+    moved = moves(events, start_s, end_s)
+    if moved:
+        sentences.append(_join(moved) + ".")
+    return " ".join(sentences)
+
+
+def _join(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"

@@ -1,0 +1,40 @@
+"""Choosing the frame model by name (`--model`), and the people-gallery threshold of each."""
+
+from __future__ import annotations
+
+import functools
+
+from vstream.detect.analysis import FrameModel
+
+#: `--model` choices: the distilled unified network (default), its teachers, or no analysis
+#: (shots only)
+MODEL_CHOICES = ("unified", "teachers", "none")
+DEFAULT_MODEL = "unified"
+
+#: cosine similarity a tracklet needs to its closest gallery exemplar to be that person,
+#: measured per model by `vstream train eval` (`calibrate_threshold`: the value that best
+#: reproduces dlib's own clustering on the training split); docs/models.md has the numbers
+MATCH_THRESHOLDS = {"unified": 0.5, "teachers": 0.5}
+
+
+@functools.lru_cache(maxsize=4)
+def load_frame_model(name: str, checkpoint: str | None = None) -> FrameModel | None:
+    """The frame model called `name` (None for "none"); `checkpoint` overrides the unified
+    network's shipped weights. Loaded once per process: models are shared, like the
+    backbone."""
+    if name == "unified":
+        from vstream.detect.checkpoint import load_unified
+
+        return load_unified(checkpoint)
+    if name == "teachers":
+        from vstream.detect.teachers.model import TeacherModel
+
+        return TeacherModel()
+    if name == "none":
+        return None
+    raise ValueError(f"unknown model {name!r}: choose one of {', '.join(MODEL_CHOICES)}")
+
+
+def match_threshold(name: str) -> float:
+    """The gallery threshold measured for model `name`."""
+    return MATCH_THRESHOLDS[name]

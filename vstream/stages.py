@@ -1,0 +1,102 @@
+"""`StreamStages`: the stages one stream runs, chunk by chunk, in either driver.
+
+Decoder → segmenter (every frame) and → analyzer (the analysis-rate samples: frame model,
+trackers, people gallery, scene stories). `vstream.pipeline` feeds it the chunks of a file;
+`vstream.worker` the chunks of a Kafka topic. Same stages, same rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vstream import __version__
+from vstream.analyzer import SceneAnalysis, StreamAnalyzer
+from vstream.chunk import GopChunk
+from vstream.decode.ffmpeg import FfmpegDecoder
+from vstream.decode.frames import FrameBatch
+from vstream.detect.analysis import FrameModel
+from vstream.segment.factory import make_shot_detector
+from vstream.segment.scenes import Segmenter
+from vstream.store.rows import DetectionRow
+from vstream.track.gallery import PeopleGallery
+
+#: frames per second the frame model analyses by default (see docs/models.md, "Analysis rate")
+DEFAULT_ANALYSIS_FPS = 5.0
+
+
+def row_version(shots: str, model: FrameModel | None) -> str:
+    """What produced a row: vstream's version, the shot detector and the frame model."""
+    version = f"vstream-{__version__}/shots-{shots}"
+    return f"{version}/{model.model_version}" if model is not None else version
+
+
+def sample_every(frame_rate: float, analysis_fps: float) -> int:
+    """Analyse every n-th frame: the analysis rate rounded to a whole step (at least 1)."""
+    if analysis_fps <= 0:
+        raise ValueError(f"analysis fps must be > 0, got {analysis_fps}")
+    return max(1, round(frame_rate / analysis_fps))
+
+
+@dataclass
+class StageOutput:
+    """Rows a push made: detections of the frames analysed, and the scenes described."""
+
+    detections: list[DetectionRow] = field(default_factory=list)
+    scenes: list[SceneAnalysis] = field(default_factory=list)
+
+
+class StreamStages:
+    """Decoder, segmenter and (with a model) analyzer of one stream."""
+
+    def __init__(self, stream_id: str, frame_rate: float, *, shots: str, model: FrameModel | None,
+                 gallery: PeopleGallery | None, analysis_fps: float = DEFAULT_ANALYSIS_FPS,
+                 threads: int = 0) -> None:
+        self.stream_id = stream_id
+        self.version = row_version(shots, model)
+        self.segmenter = Segmenter(make_shot_detector(shots))
+        step = sample_every(frame_rate, analysis_fps)
+        self.decoder = FfmpegDecoder(
+            self.segmenter.detector.input_size, threads=threads,
+            sample_size=model.input_size if model is not None else None,
+            sample_every=step if model is not None else 0,
+        )
+        self.analyzer = None
+        if model is not None:
+            if gallery is None:
+                raise ValueError("a frame model needs a people gallery")
+            # the trackers see one frame per step: their notion of time is the analysis rate
+            self.analyzer = StreamAnalyzer(stream_id, model, gallery,
+                                           analysis_fps=frame_rate / step, row_version=self.version)
+        self.frames = 0
+
+    def decode(self, chunk: GopChunk) -> tuple[FrameBatch, FrameBatch | None]:
+        """Every frame at the shot detector's size, and the analysis-rate samples."""
+        return self.decoder.decode_sampled(chunk)
+
+    def process(self, batch: FrameBatch, samples: FrameBatch | None) -> StageOutput:
+        """Feed one chunk's decoded frames on; return the rows they completed."""
+        out = StageOutput()
+        if self.analyzer is not None and samples is not None:
+            out.detections = self.analyzer.observe(samples)
+        closed = self.segmenter.push(batch)
+        self.frames += len(batch)
+        out.scenes = self._describe(closed)
+        return out
+
+    def push(self, chunk: GopChunk) -> StageOutput:
+        """Decode and process one chunk."""
+        return self.process(*self.decode(chunk))
+
+    def finish(self) -> StageOutput:
+        """End of stream: close the last scene and describe everything left."""
+        closed = self.segmenter.finish()
+        if self.analyzer is None:
+            return StageOutput([], [SceneAnalysis(s, [], []) for s in closed])
+        described = self.analyzer.describe(closed)
+        detections, rest = self.analyzer.finish()
+        return StageOutput(detections, described + rest)
+
+    def _describe(self, closed):
+        if self.analyzer is None:
+            return [SceneAnalysis(s, [], []) for s in closed]
+        return self.analyzer.describe(closed)

@@ -1,0 +1,180 @@
+"""`PeopleGallery`: stable person IDs (p1, p2, ...) across scenes, streams and runs.
+
+A person is a handful of exemplar appearance vectors (unit-norm embeddings from the frame
+model: a face's when one was seen, the body's otherwise). A tracklet (one track within one
+scene) is identified by its mean embedding: the person whose closest exemplar is most similar,
+if that similarity reaches `match_threshold`, else a new person. Several exemplars per person,
+not one centroid, because one face looks different with and without sunglasses, lit from the
+left or the right: a centroid between the looks would match neither well (DESIGN.md saw a
+fixed-threshold, one-centroid clustering split the lead singer in two).
+
+`match_threshold` is measured, not guessed: `calibrate_threshold` picks the value that best
+reproduces a reference clustering (dlib's face embeddings clustered at dlib's own 0.6 distance)
+on the training video; docs/models.md gives the measurement.
+
+The gallery is persisted in the `people` table (`rows` / `load`), so a later run, on another
+video or camera, re-identifies known people.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from vstream.store.rows import PersonRow
+
+#: an exemplar this similar to one the person already has adds nothing new
+_NOVELTY = 0.92
+
+
+class PeopleGallery:
+    """People of one model, matched by cosine similarity of unit-norm embeddings.
+
+    match_threshold: least cosine similarity between a tracklet and a person's closest exemplar
+        for the tracklet to be that person.
+    max_exemplars: appearance vectors kept per person (the most distinct ones).
+    """
+
+    def __init__(self, model_version: str, match_threshold: float, max_exemplars: int = 8) -> None:
+        if not -1.0 <= match_threshold <= 1.0:
+            raise ValueError(f"match_threshold must be a cosine similarity in [-1, 1], got {match_threshold}")
+        if max_exemplars < 1:
+            raise ValueError(f"max_exemplars must be >= 1, got {max_exemplars}")
+        self.model_version = model_version
+        self.match_threshold = match_threshold
+        self.max_exemplars = max_exemplars
+        self._people: dict[str, _Person] = {}
+        self._changed: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self._people)
+
+    @property
+    def person_ids(self) -> list[str]:
+        return list(self._people)
+
+    def load(self, rows: Iterable[PersonRow]) -> None:
+        """Add stored people (from `ClickHouseWriter.people(model_version)`)."""
+        for row in rows:
+            if row.model_version != self.model_version:
+                raise ValueError(f"person {row.person_id} belongs to model {row.model_version}, "
+                                 f"not {self.model_version}")
+            self._people[row.person_id] = _Person(
+                np.asarray(row.exemplars, np.float32).reshape(len(row.exemplars), -1),
+                row.tracklets, row.first_stream, row.first_s, row.last_stream, row.last_s, row.version)
+
+    def identify(self, embeddings: np.ndarray, stream_id: str, t_s: float, *,
+                 may_create: bool = True) -> str | None:
+        """The person ID of a tracklet whose detections have `embeddings` (k, d); updates the
+        person (or creates one when none matches and `may_create`). Zero rows (no appearance)
+        are ignored; None when nothing is left or no person matches."""
+        e = np.asarray(embeddings, np.float32)
+        e = e[np.linalg.norm(e, axis=1) > 1e-6] if e.ndim == 2 else e[:0]
+        if not len(e):
+            return None
+        mean = _unit(e.mean(axis=0))
+        person_id, similarity = self.best_match(mean)
+        if person_id is None or similarity < self.match_threshold:
+            if not may_create:
+                return None
+            person_id = f"p{self._next_number()}"
+            self._people[person_id] = _Person(mean[None, :], 0, stream_id, t_s, stream_id, t_s, 0)
+        person = self._people[person_id]
+        person.add(mean, self.max_exemplars)
+        person.last_stream, person.last_s = stream_id, t_s
+        self._changed.add(person_id)
+        return person_id
+
+    def best_match(self, embedding: np.ndarray) -> tuple[str | None, float]:
+        """(person ID, cosine similarity) of the person with the most similar exemplar."""
+        best, best_sim = None, -2.0
+        for person_id, person in self._people.items():
+            sim = float((person.exemplars @ embedding).max())
+            if sim > best_sim:
+                best, best_sim = person_id, sim
+        return best, best_sim
+
+    def rows(self, changed_only: bool = True) -> list[PersonRow]:
+        """People as `people` table rows: those changed since the last call (or all)."""
+        ids = sorted(self._changed if changed_only else self._people, key=lambda p: int(p[1:]))
+        self._changed.clear()
+        return [self._people[i].row(self.model_version, i) for i in ids]
+
+    def _next_number(self) -> int:
+        return 1 + max((int(p[1:]) for p in self._people), default=0)
+
+
+class _Person:
+    def __init__(self, exemplars: np.ndarray, tracklets: int, first_stream: str, first_s: float,
+                 last_stream: str, last_s: float, version: int) -> None:
+        self.exemplars = exemplars
+        self.tracklets, self.version = tracklets, version
+        self.first_stream, self.first_s = first_stream, first_s
+        self.last_stream, self.last_s = last_stream, last_s
+
+    def add(self, embedding: np.ndarray, max_exemplars: int) -> None:
+        self.tracklets += 1
+        self.version += 1
+        if float((self.exemplars @ embedding).max()) >= _NOVELTY:
+            return
+        self.exemplars = np.vstack([self.exemplars, embedding[None, :]])
+        if len(self.exemplars) > max_exemplars:
+            # drop the exemplar most similar to another: the set stays as varied as it can
+            sim = self.exemplars @ self.exemplars.T
+            np.fill_diagonal(sim, -2.0)
+            self.exemplars = np.delete(self.exemplars, int(sim.max(axis=1).argmax()), axis=0)
+
+    def row(self, model_version: str, person_id: str) -> PersonRow:
+        return PersonRow(model_version, person_id, tuple(map(tuple, self.exemplars.tolist())),
+                         self.tracklets, self.first_stream, self.first_s, self.last_stream,
+                         self.last_s, self.version)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
+
+
+def cluster_agreement(ids: list[str | None], reference: list[int]) -> float:
+    """Fraction of items whose ID maps to their reference cluster under the best one-to-one
+    mapping of IDs to clusters (Hungarian assignment on the contingency table). Items with no
+    ID count as disagreeing."""
+    from scipy.optimize import linear_sum_assignment
+
+    if len(ids) != len(reference):
+        raise ValueError(f"need one reference label per ID, got {len(ids)} and {len(reference)}")
+    if not ids:
+        return 1.0
+    names = sorted({i for i in ids if i is not None})
+    clusters = sorted(set(reference))
+    table = np.zeros((len(names), len(clusters)), np.int64)
+    for i, c in zip(ids, reference):
+        if i is not None:
+            table[names.index(i), clusters.index(c)] += 1
+    rows, cols = linear_sum_assignment(-table)
+    return float(table[rows, cols].sum()) / len(ids)
+
+
+def reference_clusters(embeddings: np.ndarray, max_distance: float = 0.6) -> list[int]:
+    """Average-linkage agglomerative clustering of raw dlib face embeddings (n, 128) cut at
+    dlib's same-person distance, 0.6: the reference people IDs are measured against."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    if len(embeddings) < 2:
+        return [0] * len(embeddings)
+    z = linkage(np.asarray(embeddings, np.float64), method="average", metric="euclidean")
+    return [int(c) for c in fcluster(z, t=max_distance, criterion="distance")]
+
+
+def calibrate_threshold(tracklet_embeddings: list[np.ndarray], reference: list[int],
+                        candidates: Iterable[float] = np.arange(0.30, 0.96, 0.02)) -> tuple[float, float]:
+    """The match threshold whose gallery, fed the tracklets in order, best agrees with the
+    `reference` clustering; returns (threshold, agreement)."""
+    best = (0.0, -1.0)
+    for threshold in candidates:
+        gallery = PeopleGallery("calibration", float(threshold))
+        ids = [gallery.identify(e, "calibration", 0.0) for e in tracklet_embeddings]
+        score = cluster_agreement(ids, reference)
+        if score > best[1] + 1e-9:
+            best = (round(float(threshold), 4), score)
+    return best
