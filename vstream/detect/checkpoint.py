@@ -48,9 +48,10 @@ def weights_hash(state: dict[str, torch.Tensor]) -> str:
     """SHA-256 hex of the tensors (names, dtypes, shapes and bytes, in name order)."""
     h = hashlib.sha256()
     for name in sorted(state):
-        t = state[name].detach().cpu().contiguous()
+        t = state[name].detach().cpu()
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        # numpy's tobytes is in C order whatever the strides (channels-last weights included)
+        h.update(t.float().numpy().tobytes())
     return h.hexdigest()
 
 
@@ -76,7 +77,8 @@ class UnifiedCheckpoint:
 
 def save_unified(net: UnifiedNet, path: str | pathlib.Path, training: dict[str, Any] | None = None) -> str:
     """Write the non-backbone weights of `net` and metadata to `path`; return the model_version."""
-    state = {k: v.detach().float().cpu().contiguous() for k, v in net.head_state_dict().items()}
+    state = {k: v.detach().float().cpu().clone(memory_format=torch.contiguous_format)
+             for k, v in net.head_state_dict().items()}
     version = f"unified-mnv2-{weights_hash(state)[:8]}"
     metadata = {
         "format": FORMAT,
@@ -139,8 +141,11 @@ def read_unified(path: str | pathlib.Path | None = None) -> UnifiedCheckpoint:
 def load_unified(path: str | pathlib.Path | None = None, **options: Any) -> UnifiedModel:
     """The unified network as a FrameModel, from `path` or the shipped default checkpoint.
 
-    `options` go to `UnifiedModel` (score_threshold, top_k, batch_size, device, precision).
+    `options` go to `UnifiedModel` (score_threshold, top_k, batch_size, device, precision);
+    score_threshold defaults to the one the distillation recorded ("score_thresholds").
     Raises CheckpointError (never falls back to random weights) when the checkpoint is unusable.
     """
     ckpt = read_unified(path)
+    if "score_thresholds" in ckpt.training:
+        options.setdefault("score_threshold", ckpt.training["score_thresholds"])
     return UnifiedModel(ckpt.net, ckpt.model_version, **options)

@@ -1,0 +1,321 @@
+"""Distillation of the unified network from the teacher models on real video.
+
+    videos ─▶ frames at sample_fps, 384x224 ─┬─▶ teacher (once, cached) ─▶ boxes, classes, embeddings
+                                             └─▶ frozen backbone (once, + horizontal flip) ─▶ c3/c4/c5
+    train frames only (time-block split, `video_samples`) ─▶ Adam on FPN + detection, mask and
+    embedding heads ─▶ safetensors checkpoint (`checkpoint.save_unified`)
+
+Losses (weights in `LossWeights`):
+- heatmap: CenterNet's penalty-reduced focal loss on Gaussian heatmaps, per positive;
+- size, offset: L1 at the centre cell of each teacher box (log size in cells, offset in cells);
+- mask: BCE of the person mask logits against the teacher person boxes filled (a cell is in a
+  person when its centre lies in one of the boxes; the boxes are head-and-shoulders or HOG
+  bodies, so the mask is boxy: it says where people are, not their outline);
+- embedding: 1 - cosine between the embedding of a teacher box (RoIAlign on that box, jittered
+  by up to 10% of its size so the head sees boxes as imprecise as its own detections) and the
+  teacher's embedding, for faces and for person boxes whose teacher embedding is non-zero (a
+  body crop learns the identity of the face inside it). A flipped frame keeps the unflipped
+  target: a person's identity does not change in a mirror (dlib's vector moves a little).
+
+The backbone is frozen (eval-mode BatchNorm), so its features are computed once per frame and
+flip and reused every epoch: an epoch costs only the small heads. Deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import pathlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vstream.detect.analysis import EMBED_DIM, FrameModel
+from vstream.detect.centernet import encode_targets
+from vstream.detect.checkpoint import save_unified
+from vstream.detect.labels import ANALYSIS_SIZE, CLASS_NAMES, PERSON
+from vstream.detect.mobilenet import preprocess
+from vstream.detect.network import STRIDE, UnifiedNet
+from vstream.detect.teacher_cache import teacher_detections
+from vstream.detect.video_samples import HOLDOUT_BLOCK_S, HOLDOUT_EVERY, sample_frames
+from vstream.detections import Detections
+
+log = logging.getLogger(__name__)
+
+#: frames per backbone pass when caching features
+_FEATURE_BATCH = 16
+#: largest random shift of each edge of a box given to the embedding head, as a fraction of its side
+_ROI_JITTER = 0.1
+
+
+class LossWeights(NamedTuple):
+    """Weights of the loss terms (the defaults bring each to a similar size early in training)."""
+
+    heatmap: float = 1.0
+    size: float = 0.5
+    offset: float = 1.0
+    mask: float = 1.0
+    embedding: float = 2.0
+
+
+@dataclass(frozen=True)
+class DistillResult:
+    """What a distillation run made."""
+
+    path: pathlib.Path
+    model_version: str
+    train_frames: int
+    held_out_frames: int
+    epoch_losses: list[dict[str, float]] = field(default_factory=list)
+    loss_before: float = float("nan")  # mean total loss over all training rows, before training
+    loss_after: float = float("nan")  # the same after training (same boxes, same jitter)
+    seconds: float = 0.0
+
+
+@dataclass
+class _TrainSet:
+    """Cached backbone taps and teacher targets, one row per (frame, flip)."""
+
+    taps: dict[str, torch.Tensor]  # name -> (N, C, h, w) float16
+    heatmap: torch.Tensor  # (N, n_classes, h, w)
+    mask: torch.Tensor  # (N, 1, h, w)
+    box_sample: torch.Tensor  # (M,) row of each teacher box
+    box_class: torch.Tensor  # (M,)
+    box_cell: torch.Tensor  # (M,) flat centre cell
+    box_size: torch.Tensor  # (M, 2)
+    box_offset: torch.Tensor  # (M, 2)
+    box_xyxy: torch.Tensor  # (M, 4) input pixels
+    box_embedding: torch.Tensor  # (M, EMBED_DIM), zero where the teacher knows no appearance
+
+    def __len__(self) -> int:
+        return len(self.heatmap)
+
+
+def _flip(dets: Detections, width: int) -> Detections:
+    xyxy = dets.xyxy.copy()
+    xyxy[:, 0], xyxy[:, 2] = width - dets.xyxy[:, 2], width - dets.xyxy[:, 0]
+    return Detections(xyxy, dets.confidence, dets.class_id, embedding=dets.embedding)
+
+
+def _person_mask(dets: Detections, grid: tuple[int, int]) -> np.ndarray:
+    h, w = grid
+    cy = (np.arange(h) + 0.5) * STRIDE
+    cx = (np.arange(w) + 0.5) * STRIDE
+    mask = np.zeros((h, w), np.float32)
+    for x1, y1, x2, y2 in dets.xyxy[dets.class_id == PERSON]:
+        inside = ((cy[:, None] >= y1) & (cy[:, None] <= y2)) & ((cx[None, :] >= x1) & (cx[None, :] <= x2))
+        if not inside.any():  # smaller than a cell: its centre cell
+            inside[min(int((y1 + y2) / 2 / STRIDE), h - 1), min(int((x1 + x2) / 2 / STRIDE), w - 1)] = True
+        mask[inside] = 1.0
+    return mask
+
+
+def _build_train_set(net: UnifiedNet, images: np.ndarray, dets: list[Detections], bf16: bool) -> _TrainSet:
+    width, height = ANALYSIS_SIZE
+    grid = (math.ceil(height / STRIDE), math.ceil(width / STRIDE))
+    taps: dict[str, list[torch.Tensor]] = {"c3": [], "c4": [], "c5": []}
+    rows: list[Detections] = []
+    start = time.perf_counter()
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        for flip in (False, True):
+            batch_images = np.ascontiguousarray(images[:, :, ::-1]) if flip else images
+            for i in range(0, len(images), _FEATURE_BATCH):
+                out = net.backbone.forward_features(preprocess(batch_images[i:i + _FEATURE_BATCH], None))
+                for name in taps:
+                    # float16 keeps 3 more mantissa bits than bfloat16 at half of float32's memory
+                    taps[name].append(out[name].float().contiguous().half())
+            rows.extend(_flip(d, width) if flip else d for d in dets)
+    log.info("backbone features of %d frames x 2 flips in %.0f s", len(images), time.perf_counter() - start)
+    heat, masks = [], []
+    box: dict[str, list[np.ndarray]] = {k: [] for k in ("sample", "class", "cell", "size", "offset", "xyxy", "emb")}
+    for r, d in enumerate(rows):
+        t = encode_targets(d.xyxy, d.class_id, len(net.classes), grid, STRIDE)
+        heat.append(t.heatmap)
+        masks.append(_person_mask(d, grid)[None])
+        box["sample"].append(np.full(len(d), r, np.int64))
+        box["class"].append(d.class_id.astype(np.int64))
+        box["cell"].append(t.index)
+        box["size"].append(t.size)
+        box["offset"].append(t.offset)
+        box["xyxy"].append(d.xyxy)
+        emb = d.embedding if d.embedding is not None else np.zeros((len(d), EMBED_DIM), np.float32)
+        norm = np.linalg.norm(emb, axis=1, keepdims=True)
+        box["emb"].append(np.where(norm > 0, emb / np.maximum(norm, 1e-12), 0.0).astype(np.float32))
+    cat = {k: torch.from_numpy(np.concatenate(v)) for k, v in box.items()}
+    return _TrainSet(
+        {k: torch.cat(v) for k, v in taps.items()}, torch.from_numpy(np.stack(heat)),
+        torch.from_numpy(np.stack(masks)), cat["sample"], cat["class"], cat["cell"], cat["size"],
+        cat["offset"], cat["xyxy"], cat["emb"],
+    )
+
+
+def focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """CenterNet's penalty-reduced focal loss (alpha 2, beta 4), summed and divided by the
+    number of positives (cells where target == 1), at least 1."""
+    p = logits.sigmoid().clamp(1e-4, 1 - 1e-4)
+    pos = target.eq(1).float()
+    pos_loss = torch.log(p) * (1 - p) ** 2 * pos
+    neg_loss = torch.log(1 - p) * p**2 * (1 - target) ** 4 * (1 - pos)
+    return -(pos_loss.sum() + neg_loss.sum()) / pos.sum().clamp(min=1)
+
+
+def _batch_loss(net: UnifiedNet, data: _TrainSet, rows: torch.Tensor, weights: LossWeights,
+                gen: torch.Generator, bf16: bool) -> dict[str, torch.Tensor]:
+    # channels-last: oneDNN's convolutions (forward and backward) are ~2x faster on it
+    taps = {k: v[rows].float().contiguous(memory_format=torch.channels_last) for k, v in data.taps.items()}
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        out = net.heads_from_taps(taps)
+    out = type(out)(*(t.float() for t in out))
+    # where each batch row sits in the batch, for the boxes that belong to it
+    position = torch.full((len(data),), -1, dtype=torch.long)
+    position[rows] = torch.arange(len(rows))
+    in_batch = position[data.box_sample] >= 0
+    b = position[data.box_sample[in_batch]]
+    cell = data.box_cell[in_batch]
+    n_boxes = max(len(b), 1)
+    size = out.size.flatten(2)[b, :, cell]  # (m, 2)
+    offset = out.offset.flatten(2)[b, :, cell]
+    losses = {
+        "heatmap": focal_loss(out.heatmap, data.heatmap[rows]),
+        "size": F.l1_loss(size, data.box_size[in_batch], reduction="sum") / n_boxes,
+        "offset": F.l1_loss(offset, data.box_offset[in_batch], reduction="sum") / n_boxes,
+        "mask": F.binary_cross_entropy_with_logits(out.mask, data.mask[rows]),
+    }
+    target = data.box_embedding[in_batch]
+    known = target.norm(dim=1) > 0
+    if known.any():
+        xyxy = data.box_xyxy[in_batch][known]
+        wh = (xyxy[:, 2:] - xyxy[:, :2]).repeat(1, 2)
+        jitter = (torch.rand(xyxy.shape, generator=gen) * 2 - 1) * _ROI_JITTER * wh
+        rois = torch.cat((b[known, None].float(), xyxy + jitter), dim=1)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            emb = net.embed(out.features, rois)
+        losses["embedding"] = (1 - (emb * target[known]).sum(dim=1)).mean()
+    else:
+        losses["embedding"] = out.features.new_zeros(())
+    losses["total"] = sum(getattr(weights, k) * v for k, v in losses.items())
+    return losses
+
+
+def _mean_loss(net: UnifiedNet, data: _TrainSet, weights: LossWeights, seed: int, bf16: bool,
+               batch_size: int) -> float:
+    """Mean total loss over all rows in eval mode, with the roi jitter of a fixed seed."""
+    was_training = net.training
+    net.eval()
+    gen = torch.Generator().manual_seed(seed)
+    total = 0.0
+    with torch.no_grad():
+        for i in range(0, len(data), batch_size):
+            rows = torch.arange(i, min(i + batch_size, len(data)))
+            total += float(_batch_loss(net, data, rows, weights, gen, bf16)["total"]) * len(rows)
+    net.train(was_training)
+    return total / len(data)
+
+
+def distill(
+    videos: Sequence[str | pathlib.Path],
+    out_path: str | pathlib.Path,
+    teacher: FrameModel,
+    *,
+    sample_fps: float = 4.0,
+    epochs: int = 40,
+    seed: int = 0,
+    batch_size: int = 32,
+    lr: float = 2e-3,
+    max_frames: int | None = None,
+    cache_dir: pathlib.Path | None = None,
+    weights: LossWeights = LossWeights(),
+    channels: int = 64,
+    score_threshold: float | Sequence[float] = 0.3,
+    bf16: bool | None = None,
+) -> DistillResult:
+    """Train the unified heads on the teacher's outputs for the training frames of `videos`
+    (held-out time blocks excluded) and save a checkpoint to `out_path`.
+
+    sample_fps: frames per second of video taken (the teacher runs once per sampled frame and its
+    outputs are cached in `cache_dir`, default `teacher_cache.default_cache_dir()`);
+    max_frames: take at most this many frames per video (quick runs); epochs over all training
+    frames and their mirror images, Adam at `lr` with cosine decay; `seed` fixes the head
+    initialisation, batch order and box jitter; `score_threshold` is stored as the checkpoint's
+    default detection threshold (one value, or one per class); `bf16`: run the frozen backbone
+    and the heads' forward/backward under bfloat16 autocast (weights and Adam stay float32), ~2-3x
+    faster; default where the CPU has native bfloat16.
+    """
+    if bf16 is None:
+        bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    start = time.perf_counter()
+    if epochs < 1 or batch_size < 1:
+        raise ValueError(f"epochs and batch_size must be >= 1, got {epochs}, {batch_size}")
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    net = UnifiedNet(CLASS_NAMES, channels=channels).to(memory_format=torch.channels_last)
+    images: list[np.ndarray] = []
+    dets: list[Detections] = []
+    held_out = 0
+    teacher_counts = np.zeros(len(CLASS_NAMES), np.int64)
+    for video in videos:
+        frames = sample_frames(video, sample_fps, ANALYSIS_SIZE, max_frames=max_frames)
+        truth = teacher_detections(frames, teacher, cache_dir, max_frames)
+        train = np.flatnonzero(~frames.held_out)
+        held_out += int(frames.held_out.sum())
+        images.append(frames.images[train])
+        dets.extend(truth[i] for i in train)
+        log.info("%s: %d sampled frames, %d for training", frames.video.name, len(frames), len(train))
+    for d in dets:
+        teacher_counts += np.bincount(d.class_id, minlength=len(CLASS_NAMES))[: len(CLASS_NAMES)]
+    if not dets:
+        raise ValueError("no training frames: give longer videos, a higher sample_fps or more max_frames")
+    data = _build_train_set(net, np.concatenate(images), dets, bf16)
+
+    params = [p for p in net.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=lr)
+    steps = epochs * math.ceil(len(data) / batch_size)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(s / steps, 1.0))))
+    loss_before = _mean_loss(net, data, weights, seed, bf16, batch_size)
+    net.train()
+    epoch_losses: list[dict[str, float]] = []
+    for epoch in range(epochs):
+        t0 = time.perf_counter()
+        order = torch.randperm(len(data), generator=gen)
+        sums: dict[str, float] = {}
+        n_batches = 0
+        for i in range(0, len(data), batch_size):
+            losses = _batch_loss(net, data, order[i:i + batch_size], weights, gen, bf16)
+            optimizer.zero_grad(set_to_none=True)
+            losses["total"].backward()
+            optimizer.step()
+            schedule.step()
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
+            n_batches += 1
+        mean = {k: round(v / n_batches, 5) for k, v in sums.items()}
+        epoch_losses.append(mean)
+        log.info("epoch %d/%d: %s (%.1f s)", epoch + 1, epochs, mean, time.perf_counter() - t0)
+    loss_after = _mean_loss(net, data, weights, seed, bf16, batch_size)
+    log.info("mean training loss %.4f before, %.4f after", loss_before, loss_after)
+    net.eval()
+    thresholds = np.broadcast_to(np.asarray(score_threshold, np.float64), (len(CLASS_NAMES),))
+    summary = {
+        "videos": [pathlib.Path(v).name for v in videos],
+        "sample_fps": sample_fps, "max_frames": max_frames, "epochs": epochs, "seed": seed,
+        "batch_size": batch_size, "lr": lr, "bf16": bf16, "loss_weights": weights._asdict(),
+        "train_frames": len(dets), "held_out_frames": held_out,
+        "held_out_rule": f"{HOLDOUT_BLOCK_S:g}-s blocks with index % {HOLDOUT_EVERY} == {HOLDOUT_EVERY - 1}",
+        "teacher": teacher.model_version,
+        "teacher_train_boxes": dict(zip(CLASS_NAMES, teacher_counts.tolist())),
+        "final_losses": epoch_losses[-1],
+        "loss_before": round(loss_before, 5), "loss_after": round(loss_after, 5),
+        "score_thresholds": thresholds.tolist(),
+    }
+    out_path = pathlib.Path(out_path)
+    version = save_unified(net, out_path, training=summary)
+    seconds = time.perf_counter() - start
+    log.info("saved %s (%s) after %.0f s", out_path, version, seconds)
+    return DistillResult(out_path, version, len(dets), held_out, epoch_losses, loss_before, loss_after,
+                         seconds)
