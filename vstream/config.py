@@ -29,8 +29,12 @@ class Settings:
     kafka: str = "127.0.0.1:9092"
     #: Kafka topic the GOP chunks travel on
     topic: str = "vstream.chunks"
+    #: port for Prometheus /metrics of ingest and worker (0: not served)
+    metrics_port: int = 0
 
     def __post_init__(self) -> None:
+        if not 0 <= self.metrics_port < 65536:
+            raise VStreamError(f"metrics_port must be 0 (off) or a port 1..65535, got {self.metrics_port}")
         if self.shots not in SHOT_DETECTORS:
             raise VStreamError(f"unknown shot detector {self.shots!r}: choose one of {', '.join(SHOT_DETECTORS)}")
 
@@ -69,3 +73,15 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         if value is not None:
             values[name] = value
     return replace(Settings(), **values)
+
+
+def is_configured(name: str, overrides: dict[str, Any] | None = None) -> bool:
+    """True when setting `name` is given by a flag in `overrides`, a VSTREAM_* variable or the
+    TOML file, rather than left at its default (e.g. `vstream streams` asks Kafka only then)."""
+    if (overrides or {}).get(name) is not None or f"VSTREAM_{name.upper()}" in os.environ:
+        return True
+    path = Path(os.environ.get("VSTREAM_CONFIG", "vstream.toml"))
+    try:
+        return path.is_file() and name in tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as ex:
+        raise VStreamError(f"{path}: not a valid TOML config ({ex})") from ex
