@@ -19,6 +19,16 @@ not a chunk (ChunkFormatError) or that FFmpeg cannot decode (DecodeError) goes t
 with headers `reason`, `source_topic`, `source_partition`, `source_offset`; the worker carries on.
 A chunk whose seq is not above the last seq seen for its stream is a producer retry: skipped.
 
+Store outages: a write that fails with StoreError (server down, connection lost) is retried with
+exponential back-off and jitter (capped at `max_store_backoff_s`), each failure logged, for as
+long as the store stays down; meanwhile the worker's partitions are paused and the consumer keeps
+polling, so it stays in its group without fetching more. Nothing is committed until the rows are
+written, so stopping the worker during an outage loses nothing either (the chunks are replayed).
+
+Metrics (`vstream.metrics.Metrics`, served by `vstream worker --metrics-port`): chunks and frames
+per stream, rows written, consumer lag per partition, capture-to-row latency, drops and dead
+letters by reason, store retries, commits.
+
 Limits of this first slice: per-stream state (decoder, open scene) lives in memory only; a worker
 restarted mid-stream resumes at the last committed offset with a fresh state, so the scene open at
 the restart is cut there. Streams never end on Kafka: `finish_stream` closes one (last scene and
@@ -30,15 +40,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from vstream.chunk import GopChunk
 from vstream.chunker import redact_url
 from vstream.decode.ffmpeg import FfmpegDecoder
 from vstream.describe.scene_tags import SAMPLE_SIZE, SceneTagger
-from vstream.errors import ChunkFormatError, DecodeError
+from vstream.errors import ChunkFormatError, DecodeError, StoreError
+from vstream.ingest import backoff_s
 from vstream.kafka.errors import BrokerUnavailableError
 from vstream.kafka.topics import dlq_topic
+from vstream.metrics import Metrics
 from vstream.pipeline import model_version
 from vstream.segment.factory import make_shot_detector
 from vstream.segment.scenes import Scene, Segmenter
@@ -46,6 +61,16 @@ from vstream.segment.scenes import Scene, Segmenter
 log = logging.getLogger(__name__)
 
 DEFAULT_GROUP = "vstream-workers"
+#: how often the consumer lag gauge is refreshed (one ListOffsets request per refresh)
+LAG_INTERVAL_S = 2.0
+#: chunks per stream whose capture times are kept to date the frames of closing scenes
+_CAPTURE_ANCHORS = 256
+
+T = TypeVar("T")
+
+
+class _Stopped(Exception):
+    """stop_event was set while a store write was being retried: leave without committing."""
 
 
 @dataclass
@@ -61,6 +86,9 @@ class StreamState:
     frames: int = 0
     chunks: int = 0
     last_end_s: float = 0.0
+    #: (first_frame, capture_time, frame_rate) of the stream's recent chunks that carry a
+    #: capture time, oldest first: a scene closes chunks after its last frame arrived
+    captures: deque = field(default_factory=lambda: deque(maxlen=_CAPTURE_ANCHORS))
 
     @classmethod
     def start(cls, chunk: GopChunk, shots: str, tags: bool) -> StreamState:
@@ -78,6 +106,8 @@ class StreamState:
 
         Raises DecodeError (the stream's state is unchanged but for the decoder's reset)."""
         batch, samples = self.decoder.decode_sampled(chunk)
+        if chunk.capture_time is not None and chunk.frame_rate:
+            self.captures.append((chunk.first_frame, chunk.capture_time, float(chunk.frame_rate)))
         if self.tagger is not None:
             self.tagger.observe(samples)
         closed = self.segmenter.push(batch)
@@ -89,6 +119,14 @@ class StreamState:
         closed = self.segmenter.finish()
         return self.tagger.tag(closed) + self.tagger.flush() if self.tagger is not None else closed
 
+    def captured_at(self, frame: int) -> float | None:
+        """Wall-clock time frame `frame` (of this stream) was captured by: the end of that frame
+        (None when its chunk carried no capture time, as for a VOD file sent at full speed)."""
+        for first_frame, capture_time, rate in reversed(self.captures):
+            if first_frame <= frame:
+                return capture_time + (frame - first_frame + 1) / rate
+        return None
+
 
 @dataclass
 class WorkerStats:
@@ -99,24 +137,45 @@ class WorkerStats:
     rows_written: int = 0  # new scene rows (replays that the store already had are not counted)
     streams_finished: int = 0
     commits: int = 0
+    store_retries: int = 0  # store writes retried after a StoreError
     dlq_reasons: list[str] = field(default_factory=list)
+    #: monotonic times of the first record received and of the last commit or stream finish
+    #: (the window the worker was busy in, for throughput)
+    first_record_at: float | None = None
+    last_commit_at: float | None = None
+    #: capture-to-row seconds of recent scene rows (live and --realtime chunks only; not the
+    #: last scene of a finished stream, which waited for the stream's end, not for the worker)
+    latencies: deque = field(default_factory=lambda: deque(maxlen=100_000))
+    #: capture-to-commit seconds of recent chunks (live and --realtime chunks only)
+    chunk_latencies: deque = field(default_factory=lambda: deque(maxlen=100_000))
+
+    @property
+    def busy_s(self) -> float:
+        """Seconds from the first record received to the last commit (0 before both)."""
+        if self.first_record_at is None or self.last_commit_at is None:
+            return 0.0
+        return max(0.0, self.last_commit_at - self.first_record_at)
 
     def summary(self) -> str:
         return (f"{self.chunks} chunks, {self.frames} frames, {self.duplicates} duplicates skipped, "
                 f"{self.dead_letters} to the DLQ, {self.rows_written} scene rows written, "
-                f"{self.streams_finished} streams finished, {self.commits} offset commits")
+                f"{self.streams_finished} streams finished, {self.commits} offset commits, "
+                f"{self.store_retries} store retries")
 
 
 class ChunkWorker:
     """Consumes the chunk topic in a consumer group and stores each stream's scenes.
 
     `store` is a `vstream.store.ClickHouseWriter` (see `open_store`). `shots` and `tags` pick the
-    stages as `vstream index` does, and with them the rows' model_version.
+    stages as `vstream index` does, and with them the rows' model_version. `metrics` receives the
+    worker's counters (a private, unserved `Metrics` when None). A failed store write is retried
+    after `backoff_s(attempt, cap=max_store_backoff_s)` seconds.
     """
 
     def __init__(self, bootstrap: str, topic: str, store, *, group: str = DEFAULT_GROUP,
                  shots: str = "combined", tags: bool = True, poll_timeout_s: float = 0.5,
-                 max_poll_records: int = 50) -> None:
+                 max_poll_records: int = 50, metrics: Metrics | None = None,
+                 max_store_backoff_s: float = 10.0) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self.dlq = dlq_topic(topic)
@@ -129,6 +188,12 @@ class ChunkWorker:
         self.max_poll_records = max_poll_records
         self.streams: dict[str, StreamState] = {}
         self.stats = WorkerStats()
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.max_store_backoff_s = max_store_backoff_s
+        self._stop = threading.Event()
+        #: set once the group has given this worker its partitions (it is consuming)
+        self.ready = threading.Event()
+        self._lag_at = 0.0
         self._consumer = None
         self._producer = None
 
@@ -174,7 +239,7 @@ class ChunkWorker:
         (counted from when the group gave this worker its partitions): finishes every stream
         (last scenes and `streams` rows), commits, returns. Returns the running stats.
         """
-        stop_event = stop_event or threading.Event()
+        stop_event = self._stop = stop_event or threading.Event()
         self._connect()
         idle_since: float | None = None
         try:
@@ -182,10 +247,16 @@ class ChunkWorker:
                 polled = self._consumer.poll(timeout_ms=int(self.poll_timeout_s * 1000))
                 if polled:
                     idle_since = None
+                    if self.stats.first_record_at is None:
+                        self.stats.first_record_at = time.monotonic()
+                    self.ready.set()
                     self._handle(polled)
+                    self._update_lag()
                     continue
                 if not self._consumer.assignment():  # still joining the group
                     continue
+                self.ready.set()
+                self._update_lag()
                 now = time.monotonic()
                 idle_since = idle_since or now
                 if max_idle_s is not None and now - idle_since >= max_idle_s:
@@ -194,6 +265,9 @@ class ChunkWorker:
                     for stream_id in list(self.streams):
                         self.finish_stream(stream_id)
                     break
+        except _Stopped:
+            log.warning("stopped while the store was down: the chunks since the last commit "
+                        "will be consumed again")
         finally:
             self._close_clients()
         log.info("worker stops: %s", self.stats.summary())
@@ -203,29 +277,131 @@ class ChunkWorker:
         """Process one poll batch, write its rows, then commit its offsets."""
         from kafka.structs import OffsetAndMetadata
 
-        rows = []
+        rows: list[tuple] = []
         offsets = {}
+        captured: list[float] = []  # capture times of this batch's chunks
         for tp, records in polled.items():
             for record in records:
-                rows += self._process(record)
+                rows += self._process(record, captured)
                 offsets[tp] = record.offset + 1
         if rows:
-            self.stats.rows_written += self.store.write_scenes(rows)
+            self._write_rows(rows)
         self._producer.flush()  # dead letters acknowledged before their offsets are committed
         self._consumer.commit({tp: OffsetAndMetadata(off, "", -1) for tp, off in offsets.items()})
         self.stats.commits += 1
+        self.metrics.commits.inc()
+        self.stats.last_commit_at = time.monotonic()
+        now = time.time()
+        for capture_time in captured:
+            self.metrics.chunk_latency.observe(max(0.0, now - capture_time))
+            self.stats.chunk_latencies.append(max(0.0, now - capture_time))
         log.debug("committed %s", {f"{tp.topic}/{tp.partition}": o for tp, o in offsets.items()})
 
-    def _process(self, record) -> list:
-        """One message: the SceneRows it closed (none for a duplicate or a dead letter)."""
+    def _write_rows(self, rows: list[tuple], *, stream_end: bool = False) -> int:
+        """Write (SceneRow, captured_at) pairs, retrying while the store is down; count new ones.
+
+        `stream_end`: the rows were closed by finishing a stream, so their latency measures how
+        long the stream stayed quiet, not the worker: not observed."""
+        new = self._retry_store(lambda: self.store.write_scenes([row for row, _ in rows]),
+                                f"writing {len(rows)} scene rows")
+        self.stats.rows_written += new
+        now = time.time()
+        for row, captured_at in rows:
+            if captured_at is not None and not stream_end:
+                latency = max(0.0, now - captured_at)
+                self.metrics.capture_to_row.observe(latency)
+                self.stats.latencies.append(latency)
+        # Per stream, rows handed to the store: write_scenes counts only new rows, in total.
+        for stream_id in {row.stream_id for row, _ in rows}:
+            self.metrics.rows_written.labels(stream_id).inc(
+                sum(1 for row, _ in rows if row.stream_id == stream_id))
+        return new
+
+    def _retry_store(self, write: Callable[[], T], what: str) -> T:
+        """Run `write` until it succeeds; on StoreError wait (back-off with jitter) and retry.
+
+        While waiting, this worker's partitions are paused and the consumer polled, so the group
+        does not evict it (max.poll.interval) and nothing new is fetched. Raises _Stopped when
+        the stop event is set during an outage (the caller then commits nothing).
+        """
+        attempt = 0
+        down_since: float | None = None
+        while True:
+            try:
+                result = write()
+            except StoreError as ex:
+                down_since = down_since or time.monotonic()
+                delay = backoff_s(attempt, cap=self.max_store_backoff_s)
+                attempt += 1
+                self.stats.store_retries += 1
+                self.metrics.store_retries.inc()
+                log.warning("store error while %s (attempt %d, down %.1f s): %s; retrying in "
+                            "%.1f s, offsets not committed", what, attempt,
+                            time.monotonic() - down_since, ex, delay)
+                self._wait_paused(delay)
+                continue
+            if down_since is not None:
+                log.warning("store back after %.1f s and %d retries: %s done",
+                            time.monotonic() - down_since, attempt, what)
+            return result
+
+    def _wait_paused(self, seconds: float) -> None:
+        consumer = self._consumer
+        deadline = time.monotonic() + seconds
+        if consumer is None:  # finish_stream called outside run()
+            if self._stop.wait(seconds):
+                raise _Stopped
+            return
+        paused = consumer.assignment()
+        consumer.pause(*paused)
+        try:
+            while True:
+                if self._stop.is_set():
+                    raise _Stopped
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                # Paused partitions return nothing (and records already fetched for them are
+                # dropped, not skipped: the position has not moved past them). A partition
+                # assigned by a rebalance meanwhile is not paused: rewind what it returns.
+                got = consumer.poll(timeout_ms=int(min(left, 0.5) * 1000))
+                for tp, records in got.items():
+                    consumer.seek(tp, records[0].offset)
+        finally:
+            consumer.resume(*paused)
+
+    def _update_lag(self) -> None:
+        """Refresh the consumer lag gauge (end offset - position per assigned partition)."""
+        now = time.monotonic()
+        if now - self._lag_at < LAG_INTERVAL_S:
+            return
+        self._lag_at = now
+        from kafka.errors import KafkaError as _ClientError
+
+        assigned = self._consumer.assignment()
+        if not assigned:
+            return
+        try:
+            ends = self._consumer.end_offsets(list(assigned))
+            for tp in assigned:
+                position = self._consumer.position(tp)
+                self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
+                    max(0, ends.get(tp, position) - position))
+        except _ClientError as ex:  # a metric is not worth stopping for; next refresh retries
+            log.debug("consumer lag not updated: %s", ex)
+
+    def _process(self, record, captured: list[float]) -> list[tuple]:
+        """One message: (SceneRow, captured_at) for the scenes it closed (none for a duplicate or
+        a dead letter). A chunk's capture time is appended to `captured`."""
         try:
             chunk = GopChunk.from_bytes(record.value or b"")
         except ChunkFormatError as ex:
-            self._dead_letter(record, f"ChunkFormatError: {ex}")
+            self._dead_letter(record, "ChunkFormatError", f"ChunkFormatError: {ex}")
             return []
         state = self.streams.get(chunk.stream_id)
         if state is not None and chunk.seq <= state.last_seq:
             self.stats.duplicates += 1
+            self.metrics.chunks_dropped.labels("duplicate").inc()
             log.info("%s: chunk %d again (last seen %d): a producer retry, skipped",
                      chunk.stream_id, chunk.seq, state.last_seq)
             return []
@@ -237,26 +413,32 @@ class ChunkWorker:
         try:
             scenes = state.push(chunk)
         except DecodeError as ex:
-            self._dead_letter(record, f"DecodeError: {ex}")
+            self._dead_letter(record, "DecodeError", f"DecodeError: {ex}")
             return []
         self.stats.chunks += 1
         self.stats.frames += len(chunk.packets)
-        return self._rows(chunk.stream_id, scenes)
+        self.metrics.chunks_processed.labels(chunk.stream_id).inc()
+        self.metrics.frames_processed.labels(chunk.stream_id).inc(len(chunk.packets))
+        if chunk.capture_time is not None:
+            captured.append(chunk.capture_time)
+        return self._rows(state, scenes)
 
-    def _rows(self, stream_id: str, scenes: list[Scene]) -> list:
+    def _rows(self, state: StreamState, scenes: list[Scene]) -> list[tuple]:
         from vstream.store.rows import SceneRow
 
-        state = self.streams.get(stream_id)
-        if state is not None and scenes:
+        if scenes:
             state.last_end_s = scenes[-1].end_s
-        return [SceneRow(stream_id=stream_id, scene_index=s.index, start_s=s.start_s,
-                         end_s=s.end_s, start_frame=s.start_frame, end_frame=s.end_frame,
-                         model_version=self.model_version, tags=s.tags) for s in scenes]
+        return [(SceneRow(stream_id=state.stream_id, scene_index=s.index, start_s=s.start_s,
+                          end_s=s.end_s, start_frame=s.start_frame, end_frame=s.end_frame,
+                          model_version=self.model_version, tags=s.tags),
+                 state.captured_at(s.end_frame)) for s in scenes]
 
-    def _dead_letter(self, record, reason: str) -> None:
+    def _dead_letter(self, record, kind: str, reason: str) -> None:
         reason = " ".join(reason.split())[:500]  # one line
         self.stats.dead_letters += 1
         self.stats.dlq_reasons.append(reason)
+        self.metrics.dlq_messages.labels(kind).inc()
+        self.metrics.chunks_dropped.labels("format" if kind == "ChunkFormatError" else "decode").inc()
         log.warning("%s/%d@%d to %s: %s", record.topic, record.partition, record.offset, self.dlq,
                     reason)
         headers = [("reason", reason.encode()), ("source_topic", record.topic.encode()),
@@ -268,16 +450,18 @@ class ChunkWorker:
         """Close `stream_id`: write its last scenes and its `streams` row; return new scene rows."""
         from vstream.store.rows import StreamRow
 
-        state = self.streams.pop(stream_id)
-        rows = self._rows(stream_id, state.finish())
-        new = self.store.write_scenes(rows) if rows else 0
-        self.stats.rows_written += new
+        state = self.streams[stream_id]
+        rows = self._rows(state, state.finish())
+        new = self._write_rows(rows, stream_end=True) if rows else 0
         first = state.first
-        self.store.write_stream(StreamRow(
+        row = StreamRow(
             stream_id=stream_id, source=redact_url(first.source), codec=first.codec,
             width=first.width, height=first.height, fps=float(first.frame_rate),
-            frames=state.frames, duration_s=rows[-1].end_s if rows else state.last_end_s,
-            model_version=self.model_version))
+            frames=state.frames, duration_s=rows[-1][0].end_s if rows else state.last_end_s,
+            model_version=self.model_version)
+        self._retry_store(lambda: self.store.write_stream(row), f"the streams row of {stream_id}")
+        del self.streams[stream_id]
+        self.stats.last_commit_at = time.monotonic()
         self.stats.streams_finished += 1
         log.info("stream %s finished: %d chunks, %d frames", stream_id, state.chunks, state.frames)
         return new
