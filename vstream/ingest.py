@@ -21,6 +21,7 @@ from typing import Protocol
 from vstream.chunk import GopChunk
 from vstream.chunker import Chunker, redact_url
 from vstream.errors import VideoOpenError
+from vstream.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ def backoff_s(attempt: int, *, base: float = 0.5, cap: float = 30.0,
 def ingest(source: str, stream_id: str, producer: ChunkSink, *, realtime: bool = False,
            live: bool | None = None, options: dict[str, str] | None = None,
            stall_timeout_s: float = STALL_TIMEOUT_S, max_backoff_s: float = 30.0,
-           stop: threading.Event | None = None,
+           stop: threading.Event | None = None, metrics: Metrics | None = None,
            chunks_of: Callable[[str, str, dict[str, str] | None], Iterable[GopChunk]] | None = None,
            ) -> IngestStats:
     """Send every chunk of `source` to `producer.send`; return counts once the source ends.
@@ -88,7 +89,12 @@ def ingest(source: str, stream_id: str, producer: ChunkSink, *, realtime: bool =
     `live` defaults to `is_live(source)`. A live source runs until `stop` is set (or forever);
     a VOD source that fails to open or demux raises VideoOpenError. `options` are extra FFmpeg
     options (for live URLs they are added to `live_options`). `chunks_of(source, stream_id,
-    options)` replaces the Chunker (tests).
+    options)` replaces the Chunker (tests). `metrics` counts reconnects and gaps, and shows the
+    source (redacted) as `vstream_ingest_source_info`.
+
+    Chunks of a live source, and of a file sent with `realtime`, carry `capture_time`: the wall
+    clock at which their first frame was (or, for a paced file, would have been) captured, so
+    the worker can measure capture-to-row latency.
     """
     live = is_live(source) if live is None else live
     stop = stop or threading.Event()
@@ -98,6 +104,8 @@ def ingest(source: str, stream_id: str, producer: ChunkSink, *, realtime: bool =
         def chunks_of(src: str, sid: str, opts: dict[str, str] | None) -> Iterable[GopChunk]:
             return Chunker(src, sid, options=opts, keep_open=live)
     shown = redact_url(source)
+    if metrics is not None:  # never the raw URL: it may hold a password
+        metrics.source_info.labels(stream_id).info({"source": shown, "live": str(live).lower()})
     stats = IngestStats()
     started = time.monotonic()
     next_seq = next_frame = 0
@@ -117,6 +125,8 @@ def ingest(source: str, stream_id: str, producer: ChunkSink, *, realtime: bool =
                     else:
                         gap = Gap(last_chunk_at, now - last_chunk_at, lost)
                         stats.gaps.append(gap)
+                        if metrics is not None:
+                            metrics.gaps.labels(stream_id).inc()
                         log.warning("%s: stream %s back after a %.1f s gap (%s)", shown,
                                     stream_id, gap.seconds, lost)
                     lost, attempt = None, 0
@@ -128,6 +138,8 @@ def ingest(source: str, stream_id: str, producer: ChunkSink, *, realtime: bool =
                     if first_pts is None:
                         first_pts = min((p.pts for p in chunk.packets if p.pts is not None), default=0)
                     _pace(opened, chunk, first_pts, stop)
+                    # paced like a camera: its frames are "captured" as the clock reaches them
+                    chunk = dataclasses.replace(chunk, capture_time=time.time() - _duration_s(chunk))
                 producer.send(chunk)
                 last_chunk_at = now
                 next_seq, next_frame = chunk.seq + 1, chunk.first_frame + chunk.frame_count
@@ -151,6 +163,8 @@ def ingest(source: str, stream_id: str, producer: ChunkSink, *, realtime: bool =
         delay = backoff_s(attempt, cap=max_backoff_s)
         attempt += 1
         stats.reconnects += 1
+        if metrics is not None:
+            metrics.reconnects.labels(stream_id).inc()
         log.info("%s: reopen attempt %d in %.1f s", shown, attempt, delay)
         stop.wait(delay)
     stats.seconds = time.monotonic() - started

@@ -22,6 +22,7 @@ from functools import partial
 
 from vstream.chunk import VERSION, GopChunk
 from vstream.kafka.errors import BrokerUnavailableError, DeliveryError, ProducerBlockedError
+from vstream.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,8 @@ class ChunkProducer:
 
     def __init__(self, bootstrap: str, topic: str, *, max_buffer_bytes: int = 64 * MiB,
                  block_timeout_s: float = 30.0, delivery_timeout_s: float = 120.0,
-                 max_request_bytes: int = 16 * MiB, idempotent: bool = False) -> None:
+                 max_request_bytes: int = 16 * MiB, idempotent: bool = False,
+                 metrics: Metrics | None = None) -> None:
         from kafka import KafkaProducer
         from kafka.errors import NoBrokersAvailable
 
@@ -59,6 +61,11 @@ class ChunkProducer:
         self._errors: list[str] = []
         self._cond = threading.Condition()
         self._closed = False
+        self.metrics = metrics
+        if metrics is not None:
+            metrics.producer_buffer_limit.set(max_buffer_bytes)
+            # read at scrape time, on the HTTP thread: an int read needs no lock
+            metrics.producer_buffer.set_function(lambda: self._pending_bytes)
         try:
             self._producer = KafkaProducer(
                 bootstrap_servers=bootstrap,
@@ -92,6 +99,7 @@ class ChunkProducer:
         value = chunk.to_bytes()
         size = len(value)
         if size > self.max_buffer_bytes:
+            self._count_drop("too_big")
             raise DeliveryError(f"chunk {chunk.stream_id}/{chunk.seq} is {size} bytes, more than "
                                 f"the {self.max_buffer_bytes}-byte send buffer")
         self._reserve(size, chunk)
@@ -103,14 +111,16 @@ class ChunkProducer:
         except KafkaTimeoutError as ex:
             self._release(size)
             self.blocked += 1
+            self._count_drop("no_metadata")
             raise BrokerUnavailableError(
                 f"no metadata for topic {self.topic!r} from {self.bootstrap} within "
                 f"{self.block_timeout_s:g} s (broker down, or the topic does not exist)") from ex
         except _ClientError as ex:
             self._release(size)
             self.failed += 1
+            self._count_drop("delivery_failed")
             raise DeliveryError(f"chunk {chunk.stream_id}/{chunk.seq} refused: {ex}") from ex
-        future.add_callback(partial(self._on_ack, size))
+        future.add_callback(partial(self._on_ack, size, chunk.stream_id))
         future.add_errback(partial(self._on_error, size, f"{chunk.stream_id}/{chunk.seq}"))
 
     def flush(self, timeout_s: float | None = None) -> None:
@@ -170,6 +180,7 @@ class ChunkProducer:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     self.blocked += 1
+                    self._count_drop("buffer_full")
                     log.error("send buffer full for %.1f s (%d chunks, %d bytes unacknowledged by "
                               "%s); refusing chunk %s/%d (%d refused so far)", self.block_timeout_s,
                               self._pending, self._pending_bytes, self.bootstrap,
@@ -189,18 +200,25 @@ class ChunkProducer:
             self._pending_bytes -= size
             self._cond.notify_all()
 
-    def _on_ack(self, size: int, _metadata: object) -> None:
+    def _on_ack(self, size: int, stream_id: str, _metadata: object) -> None:
         self._release(size)
         with self._cond:
             self.acked += 1
             self.acked_bytes += size
+        if self.metrics is not None:
+            self.metrics.chunks_produced.labels(stream_id).inc()
 
     def _on_error(self, size: int, which: str, ex: BaseException) -> None:
         self._release(size)
         with self._cond:
             self.failed += 1
             self._errors.append(f"chunk {which}: {ex}")
+        self._count_drop("delivery_failed")
         log.error("Kafka delivery failed for chunk %s (%d failed so far): %s", which, self.failed, ex)
+
+    def _count_drop(self, reason: str) -> None:
+        if self.metrics is not None:
+            self.metrics.chunks_dropped.labels(reason).inc()
 
     def _raise_failures(self) -> None:
         with self._cond:
