@@ -129,6 +129,75 @@ def _clickhouse_answers(port: int) -> bool:
         client.disconnect()
 
 
+class ClickHouseServer:
+    """A clickhouse-server child process with its own data directory and loopback ports.
+
+    `stop()` and `start()` again keep the ports and the data, so a test can take the server
+    away for a while (an outage) and bring back the same store.
+    """
+
+    def __init__(self, root: Path) -> None:
+        binary = _clickhouse_server_binary()
+        if binary is None:
+            pytest.fail(
+                "clickhouse-server is not installed: run `sudo scripts/install-clickhouse-server.sh` "
+                "(installs Debian's clickhouse-server 18.16), then rerun the tests",
+                pytrace=False,
+            )
+        self.binary, self.root = binary, root
+        for sub in ("data", "tmp", "user_files", "format_schemas", "log"):
+            (root / sub).mkdir()
+        self.tcp_port, http_port, interserver_port = _free_loopback_ports(3)
+        self.config = root / "config.xml"
+        self.config.write_text(_clickhouse_config(root, self.tcp_port, http_port, interserver_port))
+        (root / "users.xml").write_text(_clickhouse_users(CLICKHOUSE_TEST_PASSWORD))
+        password = quote(CLICKHOUSE_TEST_PASSWORD, safe="")
+        #: store URL as user ``vstream`` on database ``default``
+        self.url = f"clickhouse://{CLICKHOUSE_TEST_USER}:{password}@127.0.0.1:{self.tcp_port}/default"
+        self.process: subprocess.Popen | None = None
+        self._console = None
+        self.start()
+
+    def start(self) -> None:
+        """Start the server and wait until it answers a query."""
+        self._console = open(self.root / "log" / "console.log", "ab")
+        self.process = subprocess.Popen(
+            [self.binary, f"--config-file={self.config}"],
+            cwd=self.root,
+            stdin=subprocess.DEVNULL,
+            stdout=self._console,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + _CLICKHOUSE_START_TIMEOUT_S
+        while not _clickhouse_answers(self.tcp_port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                log = self.root / "log" / "clickhouse-server.err.log"
+                tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+                self._console.flush()
+                tail += (self.root / "log" / "console.log").read_text(errors="replace")[-2000:]
+                exited = self.process.poll() is not None
+                state = f"exited with {self.process.returncode}" if exited else "timed out"
+                self.stop()
+                pytest.fail(
+                    f"clickhouse-server {state} before answering on port {self.tcp_port}:\n{tail}",
+                    pytrace=False,
+                )
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        """Stop the server (idempotent); its data stays for the next `start()`."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._console is not None:
+            self._console.close()
+            self._console = None
+
+
 @pytest.fixture(scope="session")
 def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A running ClickHouse server for this test session; yields its store URL.
@@ -137,54 +206,22 @@ def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     percent-encoded) on database ``default``. User ``default`` (no password, loopback only)
     exists too.
     """
-    binary = _clickhouse_server_binary()
-    if binary is None:
-        pytest.fail(
-            "clickhouse-server is not installed: run `sudo scripts/install-clickhouse-server.sh` "
-            "(installs Debian's clickhouse-server 18.16), then rerun the tests",
-            pytrace=False,
-        )
-    root = tmp_path_factory.mktemp("clickhouse-server")
-    for sub in ("data", "tmp", "user_files", "format_schemas", "log"):
-        (root / sub).mkdir()
-    tcp_port, http_port, interserver_port = _free_loopback_ports(3)
-    config = root / "config.xml"
-    config.write_text(_clickhouse_config(root, tcp_port, http_port, interserver_port))
-    (root / "users.xml").write_text(_clickhouse_users(CLICKHOUSE_TEST_PASSWORD))
-
-    console = open(root / "log" / "console.log", "wb")
-    process = subprocess.Popen(
-        [binary, f"--config-file={config}"],
-        cwd=root,
-        stdin=subprocess.DEVNULL,
-        stdout=console,
-        stderr=subprocess.STDOUT,
-    )
+    server = ClickHouseServer(tmp_path_factory.mktemp("clickhouse-server"))
     try:
-        deadline = time.monotonic() + _CLICKHOUSE_START_TIMEOUT_S
-        while not _clickhouse_answers(tcp_port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                log = root / "log" / "clickhouse-server.err.log"
-                tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-                console.flush()
-                tail += (root / "log" / "console.log").read_text(errors="replace")[-2000:]
-                exited = process.poll() is not None
-                state = f"exited with {process.returncode}" if exited else "timed out"
-                pytest.fail(
-                    f"clickhouse-server {state} before answering on port {tcp_port}:\n{tail}",
-                    pytrace=False,
-                )
-            time.sleep(0.2)
-        password = quote(CLICKHOUSE_TEST_PASSWORD, safe="")
-        yield f"clickhouse://{CLICKHOUSE_TEST_USER}:{password}@127.0.0.1:{tcp_port}/default"
+        yield server.url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        console.close()
+        server.stop()
+
+
+@pytest.fixture
+def own_clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseServer]:
+    """A ClickHouse server for one test alone, which the test may `stop()` and `start()` again
+    (same port, same data) to take the store away for a while."""
+    server = ClickHouseServer(tmp_path_factory.mktemp("clickhouse-own"))
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 # --- end clickhouse_server ----------------------------------------------------------------------

@@ -1,0 +1,242 @@
+"""Operating ingest and worker: Prometheus metrics over HTTP, a ClickHouse outage mid-run.
+
+Real broker (Tansu), real stores (chDB in tmp, a ClickHouse 18.16 server this test may stop).
+Fast shot detector and no tags keep these tests quick.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+import urllib.request
+import uuid
+
+import av
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
+
+from vstream.ingest import ingest
+from vstream.kafka import ChunkProducer, dlq_topic, ensure_topics
+from vstream.metrics import Metrics
+from vstream.pipeline import index_video
+from vstream.store import open_store
+from vstream.weights import test_video_path
+from vstream.worker import ChunkWorker
+
+PARTITIONS = 4
+IDLE_S = 3.0
+
+
+def _topic(bootstrap: str) -> str:
+    name = f"test.ops.{uuid.uuid4().hex[:8]}"
+    ensure_topics(bootstrap, [name, dlq_topic(name)], PARTITIONS)
+    return name
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _scrape(url: str) -> dict[tuple[str, tuple], float]:
+    """GET /metrics and parse it: {(sample name, sorted label items): value}."""
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def _scene_key(rows) -> list[tuple]:
+    return [(r.start_frame, r.end_frame, round(r.start_s, 6), round(r.end_s, 6), r.row_id)
+            for r in sorted(rows, key=lambda r: r.start_frame)]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> list[tuple]:
+    """`vstream index` (index_video) on the test video: fast detector, no tags."""
+    with open_store(f"chdb://{tmp_path_factory.mktemp('ref')}/store") as store:
+        index_video(str(test_video_path()), store, stream_id="music", shots="fast", tags=False)
+        rows = store.scenes_of("music")
+    assert len(rows) > 10
+    return _scene_key(rows)
+
+
+class _StopAfterFirstWrite:
+    """A store that sets `stop` once the first scene rows are written."""
+
+    def __init__(self, store, stop: threading.Event) -> None:
+        self.store, self.stop = store, stop
+
+    def write_scenes(self, rows) -> int:
+        written = self.store.write_scenes(rows)
+        self.stop.set()
+        return written
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+
+def _committed(bootstrap: str, topic: str, group: str) -> dict[int, int]:
+    """The group's committed offset per partition (OffsetFetch; does not join the group)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
+                             enable_auto_commit=False)
+    try:
+        return {p: consumer.committed(TopicPartition(topic, p)) or 0 for p in range(PARTITIONS)}
+    finally:
+        consumer.close()
+
+
+def test_metrics_over_http_match_what_the_worker_did(kafka_broker: str, tmp_path) -> None:
+    topic = _topic(kafka_broker)
+    produced = Metrics()
+    with ChunkProducer(kafka_broker, topic, metrics=produced) as producer:
+        sent = ingest(str(test_video_path()), "music", producer, metrics=produced)
+    assert produced.value("vstream_chunks_produced_total", stream_id="music") == sent.chunks == 100
+    assert produced.value("vstream_producer_buffer_bytes") == 0  # all acknowledged
+    assert produced.value("vstream_producer_buffer_limit_bytes") == producer.max_buffer_bytes
+
+    with open_store(f"chdb://{tmp_path}/store") as store:
+        # Run 1 stops after its first write: its lag gauge shows the chunks left behind.
+        first_metrics = Metrics()
+        stop = threading.Event()
+        first = ChunkWorker(kafka_broker, topic, _StopAfterFirstWrite(store, stop), group="m",
+                            shots="fast", tags=False, max_poll_records=10,
+                            metrics=first_metrics).run(stop_event=stop, max_idle_s=IDLE_S)
+        committed = sum(_committed(kafka_broker, topic, "m").values())
+        assert 0 < first.chunks == committed < 100
+        lag = sum(s.value for family in first_metrics.registry.collect()
+                  if family.name == "vstream_consumer_lag" for s in family.samples)
+        assert lag == 100 - committed
+
+        # Run 2, served over HTTP and scraped while it runs and after it has finished.
+        metrics = Metrics()
+        url = metrics.serve(_free_port(), addr="127.0.0.1")
+        worker = ChunkWorker(kafka_broker, topic, store, group="m", shots="fast", tags=False,
+                             max_poll_records=10, metrics=metrics)
+        result = {}
+        thread = threading.Thread(target=lambda: result.update(
+            stats=worker.run(max_idle_s=IDLE_S)))
+        try:
+            thread.start()
+            during = {}
+            deadline = time.monotonic() + 120
+            while thread.is_alive() and time.monotonic() < deadline:
+                during = _scrape(url)
+                if during.get(("vstream_chunks_processed_total", (("stream_id", "music"),)), 0):
+                    break
+                time.sleep(0.2)
+            thread.join(120)
+            assert not thread.is_alive()
+            after = _scrape(url)
+        finally:
+            metrics.close()
+        stats = result["stats"]
+
+    music = (("stream_id", "music"),)
+    assert ("vstream_chunks_processed_total", music) in during  # served while running
+    assert first.chunks + stats.chunks == 100 and stats.streams_finished == 1
+    assert after[("vstream_chunks_processed_total", music)] == stats.chunks
+    assert after[("vstream_frames_processed_total", music)] == stats.frames
+    assert first.frames + stats.frames == 5301
+    assert after[("vstream_offset_commits_total", ())] == stats.commits
+    assert after[("vstream_scene_rows_stored_total", music)] >= stats.rows_written > 0
+    assert all(v == 0 for (name, _), v in after.items() if name == "vstream_consumer_lag")
+    assert any(name == "vstream_consumer_lag" for name, _ in after)
+    # A file sent at full speed has no capture times: no latency samples.
+    assert after[("vstream_capture_to_row_seconds_count", ())] == 0
+    assert after.get(("vstream_chunks_dropped_total", (("reason", "duplicate"),)), 0) == 0
+
+
+def test_realtime_chunks_give_latency_samples(kafka_broker: str, tmp_path) -> None:
+    # 12 s at 25 fps, a keyframe every 25 frames: the fast detector closes its first scenes
+    # about 5 s after they end, so a shorter clip would have all its scenes closed by its end
+    clip = tmp_path / "clip.mp4"
+    with av.open(str(test_video_path())) as src, av.open(str(clip), "w") as out:
+        stream = out.add_stream("libx264", rate=25, options={"g": "25"})
+        stream.width, stream.height, stream.pix_fmt = 160, 90, "yuv420p"
+        for i, frame in enumerate(src.decode(video=0)):
+            if i == 300:
+                break
+            img = av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"), format="rgb24")
+            for packet in stream.encode(img):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    topic = _topic(kafka_broker)
+    started = time.time()
+    with ChunkProducer(kafka_broker, topic) as producer:
+        sent = ingest(str(clip), "clip", producer, realtime=True)
+    metrics = Metrics()
+    with open_store(f"chdb://{tmp_path}/store") as store:
+        stats = ChunkWorker(kafka_broker, topic, store, group="lat", shots="fast", tags=False,
+                            metrics=metrics).run(max_idle_s=IDLE_S)
+        rows = store.count("scenes")
+    elapsed = time.time() - started
+    assert stats.chunks == sent.chunks >= 12  # x264 adds keyframes at cuts
+    assert metrics.value("vstream_chunk_latency_seconds_count") == sent.chunks
+    assert len(stats.chunk_latencies) == sent.chunks
+    # Scenes closed while the stream ran have a latency sample; those that only the stream's
+    # end closed (finish, after the idle wait, which is not the worker's latency) have none.
+    samples = metrics.value("vstream_capture_to_row_seconds_count")
+    assert 0 < samples == len(stats.latencies) < rows
+    # capture times are real wall-clock times: every latency is within this test's run
+    assert all(0 <= s <= elapsed for s in [*stats.latencies, *stats.chunk_latencies])
+
+
+def test_clickhouse_outage_retries_commits_nothing_unwritten_and_catches_up(
+        kafka_broker: str, own_clickhouse_server, reference, caplog) -> None:
+    topic = _topic(kafka_broker)
+    with ChunkProducer(kafka_broker, topic) as producer:
+        assert ingest(str(test_video_path()), "music", producer).chunks == 100
+    caplog.set_level(logging.WARNING, logger="vstream.worker")
+    metrics = Metrics()
+    with open_store(own_clickhouse_server.url) as store:
+        worker = ChunkWorker(kafka_broker, topic, store, group="outage", shots="fast", tags=False,
+                             max_poll_records=5, metrics=metrics, max_store_backoff_s=2.0)
+        result = {}
+        stop = threading.Event()
+        timer = threading.Timer(240, stop.set)  # a hung worker fails the test, not the session
+        timer.start()
+        thread = threading.Thread(target=lambda: result.update(
+            stats=worker.run(stop_event=stop, max_idle_s=IDLE_S)))
+        thread.start()
+        try:
+            deadline = time.monotonic() + 60
+            while worker.stats.rows_written == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert worker.stats.rows_written > 0, "the worker wrote nothing before the outage"
+            own_clickhouse_server.stop()
+            time.sleep(1.0)  # a commit in flight when the server went away lands first
+            before = _committed(kafka_broker, topic, "outage")
+            chunks_before = worker.stats.chunks
+            time.sleep(15)
+            during = _committed(kafka_broker, topic, "outage")
+            retries = worker.stats.store_retries
+            stuck_chunks = worker.stats.chunks
+            own_clickhouse_server.start()
+            thread.join(180)
+            assert not thread.is_alive(), "the worker did not catch up"
+        finally:
+            stop.set()
+            timer.cancel()
+            thread.join(30)
+        stats = result["stats"]
+        # No commit while the rows could not be written, and the worker waited for the store
+        # instead of running ahead (at most the batch it was writing was decoded).
+        assert during == before and sum(before.values()) < 100
+        assert stuck_chunks - chunks_before <= 5
+        assert retries >= 3  # back-off capped at 2 s over 15 s
+        assert metrics.value("vstream_store_write_retries_total") == stats.store_retries >= retries
+        # Caught up: every chunk once, rows equal to `vstream index`, no duplicates.
+        assert stats.chunks == 100 and stats.frames == 5301 and stats.streams_finished == 1
+        assert stats.duplicates == 0 and stats.dead_letters == 0
+        assert sum(_committed(kafka_broker, topic, "outage").values()) == 100
+        assert _scene_key(store.scenes_of("music")) == reference
+        assert store.query_readonly("SELECT count() FROM scenes").rows[0][0] == len(reference)
+    messages = [r.getMessage() for r in caplog.records if r.name == "vstream.worker"]
+    assert any("store error while writing" in m and "retrying in" in m for m in messages)
+    assert any(m.startswith("store back after") for m in messages)
