@@ -1,0 +1,91 @@
+"""TeacherModel (`--model teachers`) on real frames of the test video."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vstream.detect import labels
+from vstream.detect.analysis import EMBED_DIM, FrameAnalysis
+from vstream.detect.teachers.model import TeacherModel, face_coverage, head_and_shoulders
+
+
+@pytest.fixture(scope="module")
+def model() -> TeacherModel:
+    return TeacherModel()
+
+
+@pytest.fixture(scope="module")
+def analysed(model: TeacherModel, teacher_frames: dict[int, np.ndarray]) -> dict[int, FrameAnalysis]:
+    frames = [636, 638, 530, 901]
+    return dict(zip(frames, model.analyze(np.stack([teacher_frames[i] for i in frames]))))
+
+
+def test_interface() -> None:
+    assert TeacherModel.model_version == "teachers-mtcnn-hog-dlib"
+    assert TeacherModel.input_size == labels.ANALYSIS_SIZE == (384, 224)
+
+
+def test_every_frame_has_the_columns(analysed: dict[int, FrameAnalysis]) -> None:
+    for result in analysed.values():
+        d = result.detections
+        n = len(d)
+        assert result.tag_scores is None and result.person_mask is None
+        assert set(np.unique(d.class_id)) <= {labels.PERSON, labels.FACE}
+        assert d.embedding is not None and d.embedding.shape == (n, EMBED_DIM)
+        norms = np.linalg.norm(d.embedding, axis=1)
+        assert np.all((np.abs(norms - 1) < 1e-5) | (norms == 0))
+        raw = d.data["dlib_embedding"]
+        # the unit vector is the raw dlib vector, scaled
+        np.testing.assert_allclose(d.embedding * np.linalg.norm(raw, axis=1, keepdims=True), raw, atol=1e-5)
+        x1, y1, x2, y2 = d.xyxy.T
+        assert np.all((0 <= x1) & (x1 < x2) & (x2 <= 384) & (0 <= y1) & (y1 < y2) & (y2 <= 224))
+
+
+def test_faces_and_their_persons(analysed: dict[int, FrameAnalysis]) -> None:
+    for i in (636, 638, 530):
+        d = analysed[i].detections
+        faces = np.flatnonzero(d.class_id == labels.FACE)
+        persons = np.flatnonzero(d.class_id == labels.PERSON)
+        assert len(faces) == 1, f"frame {i}: the singer's face"
+        # a close-up: HOG sees no body, so the person is the head-and-shoulders box of the face
+        carrying = persons[d.data["face_row"][persons] == faces[0]]
+        assert len(carrying) == 1
+        p = carrying[0]
+        assert face_coverage(d.xyxy[faces], d.xyxy[[p]])[0, 0] == pytest.approx(1.0)
+        np.testing.assert_array_equal(d.embedding[p], d.embedding[faces[0]])
+        assert np.all(np.isnan(d.data["landmarks"][p])) and not np.any(np.isnan(d.data["landmarks"][faces[0]]))
+    # the singer in two frames of one shot: same person by dlib's rule
+    a, b = (analysed[i].detections for i in (636, 638))
+    fa, fb = (d.class_id == labels.FACE for d in (a, b))
+    assert np.linalg.norm(a.data["dlib_embedding"][fa] - b.data["dlib_embedding"][fb]) < 0.6
+
+
+def test_hog_person_without_face_has_zero_embedding(analysed: dict[int, FrameAnalysis]) -> None:
+    d = analysed[901].detections
+    assert (d.class_id == labels.FACE).sum() == 0
+    persons = d.class_id == labels.PERSON
+    assert persons.sum() >= 1 and not d.data["from_face"][persons].any()
+    assert np.all(d.embedding[persons] == 0) and np.all(d.data["face_row"][persons] == -1)
+
+
+def test_head_and_shoulders_geometry() -> None:
+    faces = np.array([[100, 50, 140, 100],    # mid-frame: 3 face widths, 0.5 above, 2 below
+                      [0, 150, 40, 200]], np.float32)  # at the bottom-left corner: clipped
+    boxes = head_and_shoulders(faces, 384, 224)
+    np.testing.assert_array_equal(boxes[0], [60, 25, 180, 200])
+    np.testing.assert_array_equal(boxes[1], [0, 125, 80, 224])
+    assert np.all(face_coverage(faces, boxes).diagonal() == 1.0)
+    assert head_and_shoulders(np.zeros((0, 4), np.float32), 384, 224).shape == (0, 4)
+
+
+def test_blank_frame_has_empty_detections_with_embeddings(model: TeacherModel) -> None:
+    (result,) = model.analyze(np.full((1, 224, 384, 3), 90, np.uint8))
+    assert len(result.detections) == 0
+    assert result.detections.embedding is not None and result.detections.embedding.shape == (0, EMBED_DIM)
+
+
+@pytest.mark.parametrize("shape", [(1, 90, 160, 3), (224, 384, 3), (1, 384, 224, 3)])
+def test_rejects_frames_of_the_wrong_size(model: TeacherModel, shape: tuple[int, ...]) -> None:
+    with pytest.raises(ValueError, match="input_size"):
+        model.analyze(np.zeros(shape, np.uint8))
