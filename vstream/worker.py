@@ -41,7 +41,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -57,10 +57,13 @@ from vstream.metrics import Metrics
 from vstream.pipeline import model_version
 from vstream.segment.factory import make_shot_detector
 from vstream.segment.scenes import Scene, Segmenter
+from vstream.threads import read_ahead
 
 log = logging.getLogger(__name__)
 
 DEFAULT_GROUP = "vstream-workers"
+#: bound of one fetch response (all partitions)
+FETCH_MAX_BYTES = 64 * 1024 * 1024
 #: how often the consumer lag gauge is refreshed (one ListOffsets request per refresh)
 LAG_INTERVAL_S = 2.0
 #: chunks per stream whose capture times are kept to date the frames of closing scenes
@@ -105,7 +108,15 @@ class StreamState:
         """Decode one chunk and feed it on; return the scenes it closed (tagged when tagging).
 
         Raises DecodeError (the stream's state is unchanged but for the decoder's reset)."""
-        batch, samples = self.decoder.decode_sampled(chunk)
+        return self.feed(chunk, *self.decode(chunk))
+
+    def decode(self, chunk: GopChunk) -> tuple:
+        """Decode one chunk: (FrameBatch, samples). Touches only the decoder, so the worker runs
+        it on its decode-ahead thread. Raises DecodeError."""
+        return self.decoder.decode_sampled(chunk)
+
+    def feed(self, chunk: GopChunk, batch, samples) -> list[Scene]:
+        """Feed a decoded chunk to the segmenter (and tagger); return the scenes it closed."""
         if chunk.capture_time is not None and chunk.frame_rate:
             self.captures.append((chunk.first_frame, chunk.capture_time, float(chunk.frame_rate)))
         if self.tagger is not None:
@@ -210,6 +221,12 @@ class ChunkWorker:
                 auto_offset_reset="earliest", max_poll_records=self.max_poll_records,
                 # one GOP is well under 1 MB, but allow big ones
                 max_partition_fetch_bytes=16 * 1024 * 1024,
+                fetch_max_bytes=FETCH_MAX_BYTES,
+                # kafka-python 2.3 drops any response over 1 MB by default ("Invalid frame
+                # length"), and a fetch of many GOPs over several partitions is bigger (seen:
+                # 2.2 MB from Tansu); allow headroom as brokers may overshoot fetch_max_bytes by
+                # a partition's worth.
+                receive_message_max_bytes=FETCH_MAX_BYTES + 16 * 1024 * 1024,
             )
             self._producer = KafkaProducer(
                 bootstrap_servers=self.bootstrap, client_id="vstream-worker-dlq", acks="all",
@@ -278,12 +295,13 @@ class ChunkWorker:
         from kafka.structs import OffsetAndMetadata
 
         rows: list[tuple] = []
-        offsets = {}
+        offsets = {tp: records[-1].offset + 1 for tp, records in polled.items() if records}
         captured: list[float] = []  # capture times of this batch's chunks
-        for tp, records in polled.items():
-            for record in records:
-                rows += self._process(record, captured)
-                offsets[tp] = record.offset + 1
+        records = [record for batch in polled.values() for record in batch]
+        # As in `vstream index`: FFmpeg decodes the next chunks on a thread (it releases the
+        # GIL) while this one is segmented; each stream's chunks stay in order on both sides.
+        for item in read_ahead(lambda: self._decoded(records), depth=4, name="worker-decode"):
+            rows += self._segment(item, captured)
         if rows:
             self._write_rows(rows)
         self._producer.flush()  # dead letters acknowledged before their offsets are committed
@@ -390,31 +408,48 @@ class ChunkWorker:
         except _ClientError as ex:  # a metric is not worth stopping for; next refresh retries
             log.debug("consumer lag not updated: %s", ex)
 
-    def _process(self, record, captured: list[float]) -> list[tuple]:
-        """One message: (SceneRow, captured_at) for the scenes it closed (none for a duplicate or
-        a dead letter). A chunk's capture time is appended to `captured`."""
-        try:
-            chunk = GopChunk.from_bytes(record.value or b"")
-        except ChunkFormatError as ex:
-            self._dead_letter(record, "ChunkFormatError", f"ChunkFormatError: {ex}")
+    def _decoded(self, records: list) -> Iterator[tuple]:
+        """Parse, deduplicate and decode messages in order (on the decode-ahead thread).
+
+        Yields ("dead", record, kind, reason) for a message to dead-letter and ("ok", record,
+        chunk, state, batch, samples) for a decoded chunk; a duplicate yields nothing. Only the
+        decoders and `last_seq` are touched here; segmenters only on the caller's thread.
+        """
+        for record in records:
+            try:
+                chunk = GopChunk.from_bytes(record.value or b"")
+            except ChunkFormatError as ex:
+                yield ("dead", record, "ChunkFormatError", f"ChunkFormatError: {ex}")
+                continue
+            state = self.streams.get(chunk.stream_id)
+            if state is not None and chunk.seq <= state.last_seq:
+                self.stats.duplicates += 1
+                self.metrics.chunks_dropped.labels("duplicate").inc()
+                log.info("%s: chunk %d again (last seen %d): a producer retry, skipped",
+                         chunk.stream_id, chunk.seq, state.last_seq)
+                continue
+            if state is None:
+                state = self.streams[chunk.stream_id] = StreamState.start(chunk, self.shots,
+                                                                          self.tags)
+                log.info("stream %s: first chunk (seq %d, %s %dx%d)", chunk.stream_id, chunk.seq,
+                         chunk.codec, chunk.width, chunk.height)
+            state.last_seq = chunk.seq
+            try:
+                batch, samples = state.decode(chunk)
+            except DecodeError as ex:
+                yield ("dead", record, "DecodeError", f"DecodeError: {ex}")
+                continue
+            yield ("ok", record, chunk, state, batch, samples)
+
+    def _segment(self, item: tuple, captured: list[float]) -> list[tuple]:
+        """One item of `_decoded`: (SceneRow, captured_at) for the scenes it closed. A chunk's
+        capture time is appended to `captured`."""
+        if item[0] == "dead":
+            _, record, kind, reason = item
+            self._dead_letter(record, kind, reason)
             return []
-        state = self.streams.get(chunk.stream_id)
-        if state is not None and chunk.seq <= state.last_seq:
-            self.stats.duplicates += 1
-            self.metrics.chunks_dropped.labels("duplicate").inc()
-            log.info("%s: chunk %d again (last seen %d): a producer retry, skipped",
-                     chunk.stream_id, chunk.seq, state.last_seq)
-            return []
-        if state is None:
-            state = self.streams[chunk.stream_id] = StreamState.start(chunk, self.shots, self.tags)
-            log.info("stream %s: first chunk (seq %d, %s %dx%d)", chunk.stream_id, chunk.seq,
-                     chunk.codec, chunk.width, chunk.height)
-        state.last_seq = chunk.seq
-        try:
-            scenes = state.push(chunk)
-        except DecodeError as ex:
-            self._dead_letter(record, "DecodeError", f"DecodeError: {ex}")
-            return []
+        _, record, chunk, state, batch, samples = item
+        scenes = state.feed(chunk, batch, samples)
         self.stats.chunks += 1
         self.stats.frames += len(chunk.packets)
         self.metrics.chunks_processed.labels(chunk.stream_id).inc()
