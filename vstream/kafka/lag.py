@@ -77,7 +77,9 @@ def stream_lags(bootstrap: str, topic: str, group: str, stream_ids: Iterable[str
         consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
                                  enable_auto_commit=False, client_id="vstream-streams",
                                  request_timeout_ms=int(timeout_s * 1000),
-                                 max_partition_fetch_bytes=16 * 1024 * 1024)
+                                 max_partition_fetch_bytes=16 * 1024 * 1024,
+                                 # kafka-python 2.3 refuses responses over 1 MB by default
+                                 receive_message_max_bytes=48 * 1024 * 1024)
     except NoBrokersAvailable as ex:
         raise BrokerUnavailableError(
             f"no Kafka broker answers at {bootstrap} (start one, or point --kafka / "
