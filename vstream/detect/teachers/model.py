@@ -17,9 +17,13 @@ Per frame (384x224, `labels.ANALYSIS_SIZE`):
   64x128 whole-body detector cannot see. A person box carries the embedding of the face it
   contains (largest overlap) or an all-zero row when it contains none.
 
-Speed on this machine (2 CPU cores, shared): about 5 frames/s for the whole model on the test
-video (MTCNN about 30 frames/s, HOG at upscale 1.5 about 13 frames/s, dlib about 50-100 ms per
-face embedded); see the module's tests and the report of the commit that added it.
+Speed at 384x224 on the development machine (2 CPU cores shared with other jobs, so the numbers
+moved 3-5x with the load): MTCNN 25-40 frames/s in batches of 16 with the machine nearly idle,
+HOG (upscale 1.5) 13 frames/s, dlib's detector (upsample 1) 26 frames/s; the whole model 2.6
+frames/s at load 5 and 1.7 frames/s at load 8.6 (MTCNN 4.7, HOG 7.4 frames/s, 200 ms per dlib
+embedding then). dlib's embedding (shape predictor + ResNet, one call per frame) and HOG dominate.
+On every 26th frame of the test video (160 frames): 0.59 faces and 0.94 persons per frame
+(0.36 HOG boxes, of which about half are walls and doorways; 56 person rows carry no face).
 """
 
 from __future__ import annotations
