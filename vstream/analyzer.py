@@ -71,6 +71,8 @@ class StreamAnalyzer:
         self._analysed_until = -1
         self._tagger = None
         self.frames_analysed = 0
+        #: called with each scene's identified tracklets (evaluation reads them here)
+        self.on_tracklets = None
 
     @property
     def tag_names(self) -> tuple[str, ...]:
@@ -162,6 +164,8 @@ class StreamAnalyzer:
             records_for_tags = records
         tracklets = build_tracklets(records)
         self._identify(tracklets, scene)
+        if self.on_tracklets is not None:
+            self.on_tracklets(tracklets)
         story = describe(scene.start_s, scene.end_s, tracklets, records, self.tag_names)
         tags = story.tags or describe(scene.start_s, scene.end_s, [], records_for_tags,
                                       self.tag_names).tags

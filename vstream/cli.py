@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from vstream import __version__
-from vstream.config import SHOT_DETECTORS, Settings, load_settings
+from vstream.config import SHOT_DETECTORS, Settings, is_configured, load_settings
 from vstream.errors import VStreamError
 
 log = logging.getLogger("vstream")
@@ -34,6 +34,32 @@ $XDG_DATA_HOME/vstream/store: no server to install.
 def _store_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", metavar="URL", help="chdb:///dir (default: embedded, under "
                    "$XDG_DATA_HOME/vstream/store) or clickhouse://user:pass@host:9000/db")
+
+
+def _model_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", choices=MODELS, help="frame model: unified (default; one network "
+                   "for people, faces, tags, person masks and appearance, distilled from the "
+                   "teachers), teachers (MTCNN + OpenCV HOG + dlib: slower), none (scenes only)")
+    p.add_argument("--analysis-fps", type=float, metavar="FPS", help="frames per second the model "
+                   "analyses (default 5; shots always see every frame; tracks carry people "
+                   "between analysed frames)")
+    p.add_argument("--checkpoint", metavar="FILE", help="unified-network weights (.safetensors) "
+                   "made by `vstream train distill` (default: the shipped ones)")
+
+
+def _metrics_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics at "
+                   "http://HOST:PORT/metrics (default: off; env VSTREAM_METRICS_PORT)")
+
+
+def _serve_metrics(port: int):
+    """A `Metrics` for this process, served on `port` (not served when 0); logs its URL."""
+    from vstream.metrics import Metrics
+
+    metrics = Metrics()
+    if port:
+        log.warning("metrics at %s", metrics.serve(port))
+    return metrics
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,8 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream-id", help="stream ID to store rows under (one file only; default: the "
                    "file name without extension)")
     p.add_argument("--threads", type=int, help="FFmpeg decoder threads (default: FFmpeg decides)")
-    p.add_argument("--no-tags", action="store_true", help="do not tag scenes (skips the image "
-                   "classifier: faster, scenes get no tags)")
+    _model_flags(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--quiet", action="store_true", help="print no timeline, only the summary line")
 
@@ -69,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "Same as: vstream index <that file>.")
     _store_flag(p)
     p.add_argument("--shots", choices=SHOT_DETECTORS, help="shot detector (default: combined)")
+    _model_flags(p)
 
     p = sub.add_parser("sql", help="run a read-only SQL query against the store",
                        description="Run one read-only query (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN). "
@@ -78,15 +104,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "csv", "json"), default="table",
                    help="output format (default: table)")
 
-    p = sub.add_parser("streams", help="list the streams in the store",
+    p = sub.add_parser("streams", help="list the streams in the store (and their Kafka lag)",
                        description="One line per stream: its scenes, length, source (credentials "
-                       "removed), the model that indexed it and when.")
+                       "removed), the model that indexed it and when. With Kafka (--kafka, or "
+                       "VSTREAM_KAFKA / vstream.toml) also, per stream, its partition, its lag "
+                       "(chunks produced for it that the worker group has not committed, i.e. "
+                       "whose rows are not stored yet; '>=N' when the backlog is longer than the "
+                       "part read) and last_chunk_at (when its newest chunk reached Kafka); "
+                       "streams still being worked on, with no streams row yet, are listed too.")
     _store_flag(p)
     p.add_argument("--format", choices=("table", "csv", "json"), default="table",
                    help="output format (default: table)")
+    p.add_argument("--kafka", metavar="HOST:PORT", help="also show each stream's lag on this "
+                   "broker (env VSTREAM_KAFKA)")
+    p.add_argument("--topic", help="chunk topic (default: vstream.chunks; env VSTREAM_TOPIC)")
+    p.add_argument("--group", default="vstream-workers", help="the workers' consumer group "
+                   "(default: vstream-workers)")
 
     p = sub.add_parser("scenes", help="print the stored scene timeline of a stream")
     p.add_argument("stream_id", help="the stream ID (for a file: its name without extension)")
+    p.add_argument("--describe", action="store_true", help="also print each scene's description")
     _store_flag(p)
 
     p = sub.add_parser("ingest", help="demux a file or live URL into GOP chunks on Kafka (no decoding)",
@@ -107,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topic", help="topic for the chunks (default: vstream.chunks; env VSTREAM_TOPIC)")
     p.add_argument("--realtime", action="store_true", help="send a file at its own frame rate, as a "
                    "camera would (live sources are always real time)")
+    _metrics_flag(p)
 
     p = sub.add_parser("worker", help="consume GOP chunks from Kafka: decode, cut scenes, store rows",
                        description="Join a consumer group on the chunk topic and run, per stream, the "
@@ -130,14 +168,17 @@ def build_parser() -> argparse.ArgumentParser:
                    "until Ctrl-C (Kafka streams never end on their own)")
     p.add_argument("--shots", choices=SHOT_DETECTORS, help="shot detector (default: combined)")
     p.add_argument("--no-tags", action="store_true", help="do not tag scenes (faster, no tags)")
+    _metrics_flag(p)
 
     p = sub.add_parser("bench", help="benchmarks: decode, shot detection, tracking against baselines",
                        description="Measure vstream against baselines in one run and print "
                        "ratios (see docs/benchmarks.md).")
-    p.add_argument("what", nargs="?", choices=("all", "decode", "shots", "network", "tracking", "soak"),
-                   default="all", help="which benchmark (default: all but soak, which is long)")
+    p.add_argument("what", nargs="?", choices=("all", "decode", "shots", "network", "index", "tracking", "soak", "kafka"),
+                   default="all", help="which benchmark (default: all but soak and kafka, which are long)")
     p.add_argument("--minutes", type=float, default=60.0,
                    help="soak: minutes of video to stream (default: 60)")
+    p.add_argument("--realtime-seconds", type=float, default=60.0, help="kafka: seconds of "
+                   "real-time ingest for the latency measurement (default: 60)")
     p.add_argument("--video", help="video for the decode benchmark (default: the test video)")
     p.add_argument("--work-dir", default="bench-data", help="where generated benchmark videos go")
     p.add_argument("--markdown", metavar="FILE", help="also write the results as Markdown to FILE")
@@ -149,6 +190,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         "store": getattr(args, "store", None),
         "shots": getattr(args, "shots", None),
         "threads": getattr(args, "threads", None),
+        "model": getattr(args, "model", None),
+        "analysis_fps": getattr(args, "analysis_fps", None),
     })
 
 
@@ -157,7 +200,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     args.paths = [str(test_video_path())]
     args.stream_id, args.threads, args.no_progress, args.quiet = "sample", None, False, False
-    args.no_tags = False
     return cmd_index(args)
 
 
@@ -183,8 +225,9 @@ def cmd_index(args: argparse.Namespace) -> int:
                        file=sys.stderr, mininterval=0.5)
             try:
                 result = index_video(path, store, stream_id=stream_id, shots=settings.shots,
-                                     threads=settings.threads, tags=not args.no_tags,
-                                     on_frames=bar.update)
+                                     threads=settings.threads, model=settings.model,
+                                     checkpoint=args.checkpoint,
+                                     analysis_fps=settings.analysis_fps, on_frames=bar.update)
             except VStreamError as ex:
                 failures += 1
                 bar.close()
@@ -245,6 +288,9 @@ def cmd_streams(args: argparse.Namespace) -> int:
     columns = ["stream_id", "scenes", "length", "frames", "model_version", "indexed_at", "source"]
     rows = [(sid, counts.get(f"{sid}|{version}", 0), format_timecode(duration), frames, version,
              indexed_at, source) for sid, frames, duration, version, indexed_at, source in streams]
+    if is_configured("kafka", {"kafka": args.kafka}):
+        columns, rows = _with_lag(args, columns, rows, sorted(
+            {key.rsplit("|", 1)[0] for key in counts}))
     if not rows and args.format == "table":
         print("no streams yet: index a file with `vstream index FILE`")
         return 0
@@ -252,19 +298,53 @@ def cmd_streams(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_lag(args: argparse.Namespace, columns: list[str], rows: list[tuple],
+              scene_streams: list[str]) -> tuple[list[str], list[tuple]]:
+    """Add partition, lag and last_chunk_at to the streams table (see vstream.kafka.lag).
+
+    Streams known to Kafka or with scenes but no streams row yet (still being worked on) get a
+    line of their own, with blanks where the store has nothing to say.
+    """
+    from vstream.kafka.lag import stream_lags
+
+    if args.verbose < 2:  # kafka-python logs every refused connect; our errors say what matters
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    settings = load_settings({"kafka": args.kafka, "topic": args.topic})
+    known = [r[0] for r in rows]
+    lags = {lag.stream_id: lag for lag in stream_lags(
+        settings.kafka, settings.topic, args.group, dict.fromkeys(known + scene_streams))}
+    blank = ("",) * (len(columns) - 1)
+    by_id = {r[0]: r for r in rows}
+    for sid in sorted(set(lags) | set(scene_streams)):
+        by_id.setdefault(sid, (sid, *blank))
+    out = []
+    for sid, row in sorted(by_id.items()):
+        lag = lags.get(sid)
+        when = lag.last_chunk_at.isoformat(timespec="seconds") if lag and lag.last_chunk_at else ""
+        shown = (lag.lag if args.format == "json" and lag.exact else lag.shown) if lag else ""
+        out.append((*row, lag.partition if lag else "", shown, when))
+    return columns + ["partition", "lag", "last_chunk_at"], out
+
+
 def cmd_scenes(args: argparse.Namespace) -> int:
+    from vstream.describe.scene_story import moves
     from vstream.segment.scenes import Scene
     from vstream.store import open_store
 
     with open_store(_settings(args).store) as store:
         rows = store.scenes_of(args.stream_id)
+        events = store.events_of(args.stream_id, rows[0].model_version) if rows else []
     if not rows:
         raise VStreamError(f"no scenes stored for stream {args.stream_id!r} (list streams with: "
                            "vstream sql \"SELECT stream_id FROM streams\")")
     print(f"stream {args.stream_id!r}: {len(rows)} scenes ({rows[0].model_version})")
     for r in rows:
-        scene = Scene(r.scene_index, r.start_frame, r.end_frame, r.start_s, r.end_s, r.tags)
+        notes = moves([e for e in events if e.scene_index == r.scene_index], r.start_s, r.end_s)
+        scene = Scene(r.scene_index, r.start_frame, r.end_frame, r.start_s, r.end_s, r.tags,
+                      r.people, r.description, notes)
         print("  " + scene.timeline())
+        if args.describe and r.description:
+            print("      " + r.description)
     return 0
 
 
@@ -287,13 +367,19 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     if args.verbose < 2:  # kafka-python logs every refused connect; our errors say what matters
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
-    settings = load_settings({"kafka": args.kafka, "topic": args.topic})
+    settings = load_settings({"kafka": args.kafka, "topic": args.topic,
+                              "metrics_port": args.metrics_port})
     if not is_live(args.source):  # a bad file fails before any broker is contacted
         container, _ = open_video(args.source)
         container.close()
     ensure_topics(settings.kafka, [settings.topic, dlq_topic(settings.topic)])
-    with ChunkProducer(settings.kafka, settings.topic) as producer:
-        stats = ingest(args.source, args.stream_id, producer, realtime=args.realtime)
+    metrics = _serve_metrics(settings.metrics_port)
+    try:
+        with ChunkProducer(settings.kafka, settings.topic, metrics=metrics) as producer:
+            stats = ingest(args.source, args.stream_id, producer, realtime=args.realtime,
+                           metrics=metrics)
+    finally:
+        metrics.close()
     print(f"{redact_url(args.source)}: stream {args.stream_id!r} -> {settings.topic} at "
           f"{settings.kafka}: {stats.summary()}")
     return 0
@@ -323,8 +409,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if args.verbose < 2:  # kafka-python logs every refused connect; our errors say what matters
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
     settings = load_settings({"kafka": args.kafka, "topic": args.topic, "store": args.store,
-                              "shots": args.shots})
+                              "shots": args.shots, "metrics_port": args.metrics_port})
     ensure_topics(settings.kafka, [settings.topic, dlq_topic(settings.topic)])
+    metrics = _serve_metrics(settings.metrics_port)
     stop = threading.Event()
 
     def on_sigint(signum, frame):  # first Ctrl-C: stop after this batch; second: now
@@ -336,13 +423,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
     store = open_store(settings.store)
     try:
         worker = ChunkWorker(settings.kafka, settings.topic, store, group=args.group,
-                             shots=settings.shots, tags=not args.no_tags)
+                             shots=settings.shots, tags=not args.no_tags, metrics=metrics)
         log.warning("worker: group %s on %s at %s, rows to %s", args.group, settings.topic,
                     settings.kafka, store.url)
         stats = worker.run(stop_event=stop, max_idle_s=args.idle_exit)
     finally:
         signal.signal(signal.SIGINT, previous)
         store.close()
+        metrics.close()
     print(f"worker {args.group} on {settings.topic}: {stats.summary()}")
     return 130 if stop.is_set() else 0
 
@@ -351,7 +439,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from vstream.bench.runner import run_bench
 
     return run_bench(args.what, video=args.video, work_dir=args.work_dir, markdown=args.markdown,
-                     soak_minutes=args.minutes)
+                     soak_minutes=args.minutes, kafka_realtime_s=args.realtime_seconds)
 
 
 COMMANDS = {"demo": cmd_demo, "index": cmd_index, "sql": cmd_sql, "scenes": cmd_scenes,

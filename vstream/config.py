@@ -15,6 +15,8 @@ from typing import Any
 from vstream.errors import VStreamError
 
 SHOT_DETECTORS = ("combined", "fast", "neural")
+#: frame models (`vstream.detect.models.MODEL_CHOICES`; repeated so reading settings imports no torch)
+MODELS = ("unified", "teachers", "none")
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,10 @@ class Settings:
     shots: str = "combined"
     #: FFmpeg decoder threads (0: FFmpeg picks)
     threads: int = 0
+    #: frame model: unified (default, the distilled network), teachers, or none (shots only)
+    model: str = "unified"
+    #: frames per second the frame model analyses (shots always see every frame)
+    analysis_fps: float = 5.0
     #: Kafka bootstrap address (HOST:PORT[,HOST:PORT...]) for ingest and workers
     kafka: str = "127.0.0.1:9092"
     #: Kafka topic the GOP chunks travel on
@@ -35,12 +41,21 @@ class Settings:
     def __post_init__(self) -> None:
         if not 0 <= self.metrics_port < 65536:
             raise VStreamError(f"metrics_port must be 0 (off) or a port 1..65535, got {self.metrics_port}")
+        if self.model not in MODELS:
+            raise VStreamError(f"unknown model {self.model!r}: choose one of {', '.join(MODELS)}")
+        if not 0 < self.analysis_fps <= 1000:
+            raise VStreamError(f"analysis_fps must be > 0, got {self.analysis_fps}")
         if self.shots not in SHOT_DETECTORS:
             raise VStreamError(f"unknown shot detector {self.shots!r}: choose one of {', '.join(SHOT_DETECTORS)}")
 
 
 def _coerce(name: str, value: Any) -> Any:
     kind = {f.name: f.type for f in fields(Settings)}[name]
+    if "float" in str(kind):
+        try:
+            return float(value)
+        except (TypeError, ValueError) as ex:
+            raise VStreamError(f"setting {name} must be a number, got {value!r}") from ex
     if "int" in str(kind):
         try:
             return int(value)

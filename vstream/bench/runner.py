@@ -209,7 +209,7 @@ def bench_shots(work_dir: Path) -> Table:
 
 
 def run_bench(what: str, *, video: str | None, work_dir: str, markdown: str | None,
-              soak_minutes: float = 60.0) -> int:
+              soak_minutes: float = 60.0, kafka_realtime_s: float = 60.0) -> int:
     tables = []
     work = Path(work_dir)
     print(f"vstream bench on {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs", flush=True)
@@ -230,10 +230,21 @@ def run_bench(what: str, *, video: str | None, work_dir: str, markdown: str | No
 
         tables.append(bench_network())
         print(tables[-1].text(), flush=True)
+    if what in ("all", "index"):
+        from vstream.bench.index import bench_index
+
+        videos = make_transition_videos(work)
+        tables.append(bench_index(videos["cut"], videos["warmup"]))
+        print(tables[-1].text(), flush=True)
     if what in ("all", "tracking"):
         from vstream.bench.tracking import bench_tracking
 
         tables.append(bench_tracking())
+        print(tables[-1].text(), flush=True)
+    if what == "kafka":  # starts a broker and streams in real time: not part of "all"
+        from vstream.bench.kafka import bench_kafka
+
+        tables.append(bench_kafka(work, realtime_s=kafka_realtime_s))
         print(tables[-1].text(), flush=True)
     if markdown:
         Path(markdown).write_text("\n".join(t.markdown() for t in tables))

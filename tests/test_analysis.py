@@ -1,0 +1,86 @@
+"""`vstream index` with the default model on the real test video: who is in each scene, and
+what happens (issue acceptance: one ID for the recurring lead singer, tags and a description on
+every scene, enter/leave events inside their scenes, a SQL answer to "scenes with the most
+frequent person")."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from vstream.pipeline import index_video
+from vstream.store import open_store
+from vstream.weights import test_video_path
+
+TOP_PERSON_SCENES = """
+WITH (SELECT person FROM (SELECT arrayJoin(people) AS person, count() AS n FROM scenes
+      WHERE stream_id = 'music' GROUP BY person ORDER BY n DESC, person LIMIT 1)) AS top
+SELECT scene_index FROM scenes WHERE stream_id = 'music' AND has(people, top)
+ORDER BY scene_index
+"""
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory):
+    url = f"chdb://{tmp_path_factory.mktemp('analysis') / 'store'}"
+    with open_store(url) as store:
+        result = index_video(str(test_video_path()), store, stream_id="music")
+        again = index_video(str(test_video_path()), store, stream_id="music")
+        yield store, result, again
+
+
+def test_every_scene_has_tags_and_a_description(indexed) -> None:
+    store, result, _ = indexed
+    rows = store.scenes_of("music")
+    assert len(rows) == len(result.scenes) > 100
+    assert all(r.tags for r in rows), [r.scene_index for r in rows if not r.tags]
+    assert all(r.description.startswith(("00:", "0")) and r.description.endswith(".") for r in rows)
+
+
+def test_the_lead_singer_is_one_person_across_scenes(indexed) -> None:
+    store, result, _ = indexed
+    version = result.model_version
+    faces = store.query_readonly(
+        f"SELECT DISTINCT scene_index FROM tracks WHERE stream_id = 'music' AND class = 'face' "
+        f"AND model_version = '{version}'").rows
+    scenes_with_face = {s for (s,) in faces}
+    counts = Counter(p for r in store.scenes_of("music") for p in r.people)
+    top, top_scenes = counts.most_common(1)[0]
+    assert len(scenes_with_face) >= 20
+    assert top_scenes >= len(scenes_with_face) / 2, (top, top_scenes, len(scenes_with_face), counts)
+
+
+def test_sql_lists_the_scenes_of_the_most_frequent_person(indexed) -> None:
+    store, _, _ = indexed
+    got = [s for (s,) in store.query_readonly(TOP_PERSON_SCENES).rows]
+    rows = store.scenes_of("music")
+    counts = Counter(p for r in rows for p in r.people)
+    top = min(counts, key=lambda p: (-counts[p], p))
+    assert got and got == [r.scene_index for r in rows if top in r.people]
+
+
+def test_events_lie_inside_their_scenes(indexed) -> None:
+    store, result, _ = indexed
+    scenes = {r.scene_index: r for r in store.scenes_of("music")}
+    events = store.events_of("music", result.model_version)
+    kinds = Counter(e.kind for e in events)
+    assert kinds["enter"] == kinds["leave"] > 0 and kinds["count"] > 0
+    for e in events:
+        s = scenes[e.scene_index]
+        assert s.start_s <= e.t_s < s.end_s and s.start_frame <= e.frame <= s.end_frame
+        if e.kind != "count":
+            assert e.person_id in s.people
+
+
+def test_reindex_adds_no_rows_and_people_are_persisted(indexed) -> None:
+    store, result, again = indexed
+    assert again.new_rows == 0
+    assert [s.people for s in again.scenes] == [s.people for s in result.scenes]
+    for table in ("detections", "tracks", "events", "scenes"):
+        (n,), = store.query_readonly(f"SELECT count() FROM {table}").rows
+        (d,), = store.query_readonly(f"SELECT uniqExact(row_id) FROM {table}").rows
+        assert n == d > 0, table
+    model = result.model_version.split("/", 2)[2]
+    people = store.people(model)
+    assert {p for s in result.scenes for p in s.people} <= {p.person_id for p in people}
