@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from vstream import __version__
-from vstream.config import SHOT_DETECTORS, Settings, is_configured, load_settings
+from vstream.config import MODELS, SHOT_DETECTORS, Settings, is_configured, load_settings
 from vstream.errors import VStreamError
 
 log = logging.getLogger("vstream")
@@ -148,8 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("worker", help="consume GOP chunks from Kafka: decode, cut scenes, store rows",
                        description="Join a consumer group on the chunk topic and run, per stream, the "
-                       "same stages as `vstream index` (decode, shot detection, scene tags) on each "
-                       "chunk in order, writing each closed scene to the store. Offsets are "
+                       "same stages as `vstream index` (decode, shot detection, the frame model, "
+                       "tracking, people, scene descriptions) on each chunk in order, writing "
+                       "the rows of each closed scene to the store. Offsets are "
                        "committed only after the rows are written, so a crash replays chunks "
                        "(the store skips rows it has) and never loses one. Messages that are not "
                        "chunks, or that FFmpeg cannot decode, go to <topic>.dlq with a reason "
@@ -167,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "scene and streams row) and exit once no chunk came for SECONDS; default: run "
                    "until Ctrl-C (Kafka streams never end on their own)")
     p.add_argument("--shots", choices=SHOT_DETECTORS, help="shot detector (default: combined)")
-    p.add_argument("--no-tags", action="store_true", help="do not tag scenes (faster, no tags)")
+    _model_flags(p)
     _metrics_flag(p)
 
     p = sub.add_parser("bench", help="benchmarks: decode, shot detection, tracking against baselines",
@@ -409,7 +410,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if args.verbose < 2:  # kafka-python logs every refused connect; our errors say what matters
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
     settings = load_settings({"kafka": args.kafka, "topic": args.topic, "store": args.store,
-                              "shots": args.shots, "metrics_port": args.metrics_port})
+                              "shots": args.shots, "metrics_port": args.metrics_port,
+                              "model": args.model, "analysis_fps": args.analysis_fps})
     ensure_topics(settings.kafka, [settings.topic, dlq_topic(settings.topic)])
     metrics = _serve_metrics(settings.metrics_port)
     stop = threading.Event()
@@ -423,7 +425,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     store = open_store(settings.store)
     try:
         worker = ChunkWorker(settings.kafka, settings.topic, store, group=args.group,
-                             shots=settings.shots, tags=not args.no_tags, metrics=metrics)
+                             shots=settings.shots, model=settings.model,
+                             checkpoint=args.checkpoint, analysis_fps=settings.analysis_fps,
+                             metrics=metrics)
         log.warning("worker: group %s on %s at %s, rows to %s", args.group, settings.topic,
                     settings.kafka, store.url)
         stats = worker.run(stop_event=stop, max_idle_s=args.idle_exit)

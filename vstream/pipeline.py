@@ -15,9 +15,10 @@ from vstream.chunker import Chunker, VideoInfo, redact_url
 from vstream.detect.models import DEFAULT_MODEL, load_frame_model, match_threshold
 from vstream.errors import VideoOpenError
 from vstream.segment.scenes import Scene
-from vstream.stages import DEFAULT_ANALYSIS_FPS, StageOutput, StreamStages, row_version
+from vstream.stages import (
+    DEFAULT_ANALYSIS_FPS, StageOutput, StreamStages, load_gallery, row_version, write_output,
+)
 from vstream.threads import read_ahead
-from vstream.track.gallery import PeopleGallery
 
 log = logging.getLogger(__name__)
 
@@ -97,43 +98,25 @@ def index_video(
     model: str = DEFAULT_MODEL,
     checkpoint: str | None = None,
     analysis_fps: float = DEFAULT_ANALYSIS_FPS,
-    tags: bool = True,  # False: the same as model="none" (kept for callers of the shots-only path)
     on_frames: Callable[[int], None] | None = None,
 ) -> IndexResult:
     """Index one video into `store` (idempotent): its `streams` row, `scenes`, and with a
     frame model its `detections`, `tracks`, `events` and the people it shows."""
-    from vstream.store.rows import SceneRow, StreamRow
+    from vstream.store.rows import StreamRow
 
-    if not tags:
-        model = "none"
     stream_id = stream_id or stream_id_for(source)
     # a file is recorded by its absolute path, so the row still finds it from any directory
     recorded = redact_url(source) if "://" in source else str(Path(source).resolve())
     frame_model = load_frame_model(model, checkpoint)
-    gallery = None
-    if frame_model is not None:
-        gallery = PeopleGallery(frame_model.model_version, match_threshold(model))
-        gallery.load(store.people(frame_model.model_version))
+    gallery = load_gallery(store, frame_model, match_threshold(model))
     version = row_version(shots, frame_model)
     scenes: list[Scene] = []
     new_rows = 0
 
     def write(out: StageOutput) -> None:
         nonlocal new_rows
-        new_rows += store.write_detections(out.detections)
-        if not out.scenes:
-            return
         scenes.extend(a.scene for a in out.scenes)
-        new_rows += store.write_tracks([t for a in out.scenes for t in a.tracks])
-        new_rows += store.write_events([e for a in out.scenes for e in a.events])
-        new_rows += store.write_scenes(
-            SceneRow(stream_id=stream_id, scene_index=a.scene.index, start_s=a.scene.start_s,
-                     end_s=a.scene.end_s, start_frame=a.scene.start_frame,
-                     end_frame=a.scene.end_frame, model_version=version, tags=a.scene.tags,
-                     people=a.scene.people, description=a.scene.description)
-            for a in out.scenes)
-        if gallery is not None:
-            store.write_people(gallery.rows())
+        new_rows += write_output(store, stream_id, version, out, gallery)
 
     started = time.perf_counter()
     chunker, stages = run_stages(
@@ -163,7 +146,3 @@ def index_video(
     return IndexResult(stream_id, redact_url(source), info, version, scenes, stages.frames,
                        elapsed, new_rows, analysed)
 
-
-def model_version(shots: str, tags: bool = True) -> str:
-    """The row version of the shots-only path (tags=False) or the default model."""
-    return row_version(shots, load_frame_model(DEFAULT_MODEL) if tags else None)

@@ -17,7 +17,7 @@ from vstream.decode.frames import FrameBatch
 from vstream.detect.analysis import FrameModel
 from vstream.segment.factory import make_shot_detector
 from vstream.segment.scenes import Segmenter
-from vstream.store.rows import DetectionRow
+from vstream.store.rows import DetectionRow, SceneRow
 from vstream.track.gallery import PeopleGallery
 
 #: frames per second the frame model analyses by default (see docs/models.md, "Analysis rate")
@@ -100,3 +100,37 @@ class StreamStages:
         if self.analyzer is None:
             return [SceneAnalysis(s, [], []) for s in closed]
         return self.analyzer.describe(closed)
+
+
+def load_gallery(store, model: FrameModel | None, threshold: float | None) -> PeopleGallery | None:
+    """The people gallery of `model` as stored (None without a model)."""
+    if model is None or threshold is None:
+        return None
+    gallery = PeopleGallery(model.model_version, threshold)
+    gallery.load(store.people(model.model_version))
+    return gallery
+
+
+def scene_rows(stream_id: str, version: str, scenes: list[SceneAnalysis]) -> list[SceneRow]:
+    """The `scenes` rows of described scenes."""
+    return [SceneRow(stream_id=stream_id, scene_index=a.scene.index, start_s=a.scene.start_s,
+                     end_s=a.scene.end_s, start_frame=a.scene.start_frame,
+                     end_frame=a.scene.end_frame, model_version=version, tags=a.scene.tags,
+                     people=a.scene.people, description=a.scene.description) for a in scenes]
+
+
+def write_output(store, stream_id: str, version: str, out: StageOutput,
+                 gallery: PeopleGallery | None) -> int:
+    """Write one push's rows (idempotent: rows already stored are skipped) and the gallery's
+    changed people; return the new rows. Scenes go last, so a stored scene row means its
+    tracks and events are stored too."""
+    new = store.write_detections(out.detections)
+    if out.scenes:
+        new += store.write_tracks([t for a in out.scenes for t in a.tracks])
+        new += store.write_events([e for a in out.scenes for e in a.events])
+        new += store.write_scenes(scene_rows(stream_id, version, out.scenes))
+    if gallery is not None:
+        people = gallery.rows()
+        if people:
+            store.write_people(people)
+    return new

@@ -6,11 +6,12 @@
         worker = ChunkWorker("127.0.0.1:9092", "vstream.chunks", store)
         stats = worker.run(max_idle_s=10)      # until 10 s without messages, then finish streams
 
-Same stages as `vstream.pipeline.segment_video` (one core, two drivers): per stream an
-FfmpegDecoder (`decode_sampled`), a Segmenter and, with `tags`, a SceneTagger, fed chunk by chunk
-in the stream's order; closed scenes become the same SceneRows (same row_id, same model_version)
-that `index_video` writes, so a file indexed in-process and the same file streamed through Kafka
-give the same rows.
+Same stages as `vstream index` (one core, two drivers): per stream a `vstream.stages.StreamStages`
+(decoder, segmenter, and with a frame model the analyzer: network, trackers, people, scene
+stories), fed chunk by chunk in the stream's order; its output becomes the same rows (same
+row_id, same model_version) that `index_video` writes, so a file indexed in-process and the same
+file streamed through Kafka give the same rows. One people gallery per worker, shared by its
+streams, loaded from the store at start.
 
 Delivery: one consumer group (`group`), offsets committed by hand only after the rows of the
 polled chunks are written (and their dead letters acknowledged), so a crash replays chunks rather
@@ -47,16 +48,15 @@ from typing import TypeVar
 
 from vstream.chunk import GopChunk
 from vstream.chunker import redact_url
-from vstream.decode.ffmpeg import FfmpegDecoder
-from vstream.describe.scene_tags import SAMPLE_SIZE, SceneTagger
 from vstream.errors import ChunkFormatError, DecodeError, StoreError
 from vstream.ingest import backoff_s
 from vstream.kafka.errors import BrokerUnavailableError
 from vstream.kafka.topics import dlq_topic
 from vstream.metrics import Metrics
-from vstream.pipeline import model_version
-from vstream.segment.factory import make_shot_detector
-from vstream.segment.scenes import Scene, Segmenter
+from vstream.detect.models import DEFAULT_MODEL, load_frame_model, match_threshold
+from vstream.stages import (
+    DEFAULT_ANALYSIS_FPS, StageOutput, StreamStages, load_gallery, row_version, write_output,
+)
 from vstream.threads import read_ahead
 
 log = logging.getLogger(__name__)
@@ -81,9 +81,7 @@ class StreamState:
     """What the worker keeps for one stream between its chunks (built on the stream's first chunk)."""
 
     stream_id: str
-    segmenter: Segmenter
-    tagger: SceneTagger | None
-    decoder: FfmpegDecoder
+    stages: StreamStages
     first: GopChunk  # codec, size, rate and source of the stream, for its `streams` row
     last_seq: int = -1
     frames: int = 0
@@ -93,19 +91,8 @@ class StreamState:
     #: capture time, oldest first: a scene closes chunks after its last frame arrived
     captures: deque = field(default_factory=lambda: deque(maxlen=_CAPTURE_ANCHORS))
 
-    @classmethod
-    def start(cls, chunk: GopChunk, shots: str, tags: bool) -> StreamState:
-        # Built exactly as segment_video builds its stages.
-        segmenter = Segmenter(make_shot_detector(shots))
-        decoder = FfmpegDecoder(
-            segmenter.detector.input_size,
-            sample_size=SAMPLE_SIZE if tags else None,
-            sample_every=max(1, round(float(chunk.frame_rate) / 5)) if tags else 0,
-        )
-        return cls(chunk.stream_id, segmenter, SceneTagger() if tags else None, decoder, chunk)
-
-    def push(self, chunk: GopChunk) -> list[Scene]:
-        """Decode one chunk and feed it on; return the scenes it closed (tagged when tagging).
+    def push(self, chunk: GopChunk) -> StageOutput:
+        """Decode one chunk and feed it on; return the rows it completed.
 
         Raises DecodeError (the stream's state is unchanged but for the decoder's reset)."""
         return self.feed(chunk, *self.decode(chunk))
@@ -113,22 +100,19 @@ class StreamState:
     def decode(self, chunk: GopChunk) -> tuple:
         """Decode one chunk: (FrameBatch, samples). Touches only the decoder, so the worker runs
         it on its decode-ahead thread. Raises DecodeError."""
-        return self.decoder.decode_sampled(chunk)
+        return self.stages.decode(chunk)
 
-    def feed(self, chunk: GopChunk, batch, samples) -> list[Scene]:
-        """Feed a decoded chunk to the segmenter (and tagger); return the scenes it closed."""
+    def feed(self, chunk: GopChunk, batch, samples) -> StageOutput:
+        """Feed a decoded chunk to the segmenter and analyzer; return the rows it completed."""
         if chunk.capture_time is not None and chunk.frame_rate:
             self.captures.append((chunk.first_frame, chunk.capture_time, float(chunk.frame_rate)))
-        if self.tagger is not None:
-            self.tagger.observe(samples)
-        closed = self.segmenter.push(batch)
+        out = self.stages.process(batch, samples)
         self.frames += len(batch)
         self.chunks += 1
-        return self.tagger.tag(closed) if self.tagger is not None else closed
+        return out
 
-    def finish(self) -> list[Scene]:
-        closed = self.segmenter.finish()
-        return self.tagger.tag(closed) + self.tagger.flush() if self.tagger is not None else closed
+    def finish(self) -> StageOutput:
+        return self.stages.finish()
 
     def captured_at(self, frame: int) -> float | None:
         """Wall-clock time frame `frame` (of this stream) was captured by: the end of that frame
@@ -177,14 +161,17 @@ class WorkerStats:
 class ChunkWorker:
     """Consumes the chunk topic in a consumer group and stores each stream's scenes.
 
-    `store` is a `vstream.store.ClickHouseWriter` (see `open_store`). `shots` and `tags` pick the
-    stages as `vstream index` does, and with them the rows' model_version. `metrics` receives the
+    `store` is a `vstream.store.ClickHouseWriter` (see `open_store`). `shots`, `model` (a
+    `--model` name), `checkpoint` and `analysis_fps` pick the stages as `vstream index` does,
+    and with them the rows' model_version. `metrics` receives the
     worker's counters (a private, unserved `Metrics` when None). A failed store write is retried
     after `backoff_s(attempt, cap=max_store_backoff_s)` seconds.
     """
 
     def __init__(self, bootstrap: str, topic: str, store, *, group: str = DEFAULT_GROUP,
-                 shots: str = "combined", tags: bool = True, poll_timeout_s: float = 0.5,
+                 shots: str = "combined", model: str = DEFAULT_MODEL,
+                 checkpoint: str | None = None, analysis_fps: float = DEFAULT_ANALYSIS_FPS,
+                 poll_timeout_s: float = 0.5,
                  max_poll_records: int = 50, metrics: Metrics | None = None,
                  max_store_backoff_s: float = 10.0) -> None:
         self.bootstrap = bootstrap
@@ -193,8 +180,11 @@ class ChunkWorker:
         self.store = store
         self.group = group
         self.shots = shots
-        self.tags = tags
-        self.model_version = model_version(shots, tags)
+        self.model = model
+        self.frame_model = load_frame_model(model, checkpoint)
+        self.analysis_fps = analysis_fps
+        self.model_version = row_version(shots, self.frame_model)
+        self.gallery = None  # loaded from the store when run() starts
         self.poll_timeout_s = poll_timeout_s
         self.max_poll_records = max_poll_records
         self.streams: dict[str, StreamState] = {}
@@ -257,6 +247,10 @@ class ChunkWorker:
         (last scenes and `streams` rows), commits, returns. Returns the running stats.
         """
         stop_event = self._stop = stop_event or threading.Event()
+        if self.frame_model is not None and self.gallery is None:
+            self.gallery = self._retry_store(
+                lambda: load_gallery(self.store, self.frame_model, match_threshold(self.model)),
+                "loading the people gallery")
         self._connect()
         idle_since: float | None = None
         try:
@@ -294,7 +288,7 @@ class ChunkWorker:
         """Process one poll batch, write its rows, then commit its offsets."""
         from kafka.structs import OffsetAndMetadata
 
-        rows: list[tuple] = []
+        rows: list[tuple[StreamState, StageOutput]] = []
         offsets = {tp: records[-1].offset + 1 for tp, records in polled.items() if records}
         captured: list[float] = []  # capture times of this batch's chunks
         records = [record for batch in polled.values() for record in batch]
@@ -315,24 +309,31 @@ class ChunkWorker:
             self.stats.chunk_latencies.append(max(0.0, now - capture_time))
         log.debug("committed %s", {f"{tp.topic}/{tp.partition}": o for tp, o in offsets.items()})
 
-    def _write_rows(self, rows: list[tuple], *, stream_end: bool = False) -> int:
-        """Write (SceneRow, captured_at) pairs, retrying while the store is down; count new ones.
+    def _write_rows(self, rows: list[tuple[StreamState, StageOutput]], *,
+                    stream_end: bool = False) -> int:
+        """Write the rows of (stream, stage output) pairs, retrying while the store is down;
+        return the new rows.
 
         `stream_end`: the rows were closed by finishing a stream, so their latency measures how
         long the stream stayed quiet, not the worker: not observed."""
-        new = self._retry_store(lambda: self.store.write_scenes([row for row, _ in rows]),
-                                f"writing {len(rows)} scene rows")
+        new = self._retry_store(
+            lambda: sum(write_output(self.store, state.stream_id, self.model_version, out,
+                                     self.gallery) for state, out in rows),
+            f"writing the rows of {len(rows)} chunks")
         self.stats.rows_written += new
         now = time.time()
-        for row, captured_at in rows:
-            if captured_at is not None and not stream_end:
-                latency = max(0.0, now - captured_at)
-                self.metrics.capture_to_row.observe(latency)
-                self.stats.latencies.append(latency)
-        # Per stream, rows handed to the store: write_scenes counts only new rows, in total.
-        for stream_id in {row.stream_id for row, _ in rows}:
-            self.metrics.rows_written.labels(stream_id).inc(
-                sum(1 for row, _ in rows if row.stream_id == stream_id))
+        for state, out in rows:
+            if out.scenes:
+                state.last_end_s = out.scenes[-1].scene.end_s
+            for analysed in out.scenes:
+                captured_at = state.captured_at(analysed.scene.end_frame)
+                if captured_at is not None and not stream_end:
+                    latency = max(0.0, now - captured_at)
+                    self.metrics.capture_to_row.observe(latency)
+                    self.stats.latencies.append(latency)
+            # Per stream, scene rows handed to the store (the store counts only new ones).
+            if out.scenes:
+                self.metrics.rows_written.labels(state.stream_id).inc(len(out.scenes))
         return new
 
     def _retry_store(self, write: Callable[[], T], what: str) -> T:
@@ -429,8 +430,10 @@ class ChunkWorker:
                          chunk.stream_id, chunk.seq, state.last_seq)
                 continue
             if state is None:
-                state = self.streams[chunk.stream_id] = StreamState.start(chunk, self.shots,
-                                                                          self.tags)
+                stages = StreamStages(chunk.stream_id, float(chunk.frame_rate), shots=self.shots,
+                                      model=self.frame_model, gallery=self.gallery,
+                                      analysis_fps=self.analysis_fps)
+                state = self.streams[chunk.stream_id] = StreamState(chunk.stream_id, stages, chunk)
                 log.info("stream %s: first chunk (seq %d, %s %dx%d)", chunk.stream_id, chunk.seq,
                          chunk.codec, chunk.width, chunk.height)
             state.last_seq = chunk.seq
@@ -441,32 +444,22 @@ class ChunkWorker:
                 continue
             yield ("ok", record, chunk, state, batch, samples)
 
-    def _segment(self, item: tuple, captured: list[float]) -> list[tuple]:
-        """One item of `_decoded`: (SceneRow, captured_at) for the scenes it closed. A chunk's
-        capture time is appended to `captured`."""
+    def _segment(self, item: tuple, captured: list[float]) -> list[tuple[StreamState, StageOutput]]:
+        """One item of `_decoded`: [(stream, the rows it completed)]. A chunk's capture time is
+        appended to `captured`."""
         if item[0] == "dead":
             _, record, kind, reason = item
             self._dead_letter(record, kind, reason)
             return []
         _, record, chunk, state, batch, samples = item
-        scenes = state.feed(chunk, batch, samples)
+        out = state.feed(chunk, batch, samples)
         self.stats.chunks += 1
         self.stats.frames += len(chunk.packets)
         self.metrics.chunks_processed.labels(chunk.stream_id).inc()
         self.metrics.frames_processed.labels(chunk.stream_id).inc(len(chunk.packets))
         if chunk.capture_time is not None:
             captured.append(chunk.capture_time)
-        return self._rows(state, scenes)
-
-    def _rows(self, state: StreamState, scenes: list[Scene]) -> list[tuple]:
-        from vstream.store.rows import SceneRow
-
-        if scenes:
-            state.last_end_s = scenes[-1].end_s
-        return [(SceneRow(stream_id=state.stream_id, scene_index=s.index, start_s=s.start_s,
-                          end_s=s.end_s, start_frame=s.start_frame, end_frame=s.end_frame,
-                          model_version=self.model_version, tags=s.tags),
-                 state.captured_at(s.end_frame)) for s in scenes]
+        return [(state, out)]
 
     def _dead_letter(self, record, kind: str, reason: str) -> None:
         reason = " ".join(reason.split())[:500]  # one line
@@ -486,13 +479,13 @@ class ChunkWorker:
         from vstream.store.rows import StreamRow
 
         state = self.streams[stream_id]
-        rows = self._rows(state, state.finish())
-        new = self._write_rows(rows, stream_end=True) if rows else 0
+        out = state.finish()
+        new = self._write_rows([(state, out)], stream_end=True)
         first = state.first
         row = StreamRow(
             stream_id=stream_id, source=redact_url(first.source), codec=first.codec,
             width=first.width, height=first.height, fps=float(first.frame_rate),
-            frames=state.frames, duration_s=rows[-1][0].end_s if rows else state.last_end_s,
+            frames=state.frames, duration_s=state.last_end_s,
             model_version=self.model_version)
         self._retry_store(lambda: self.store.write_stream(row), f"the streams row of {stream_id}")
         del self.streams[stream_id]

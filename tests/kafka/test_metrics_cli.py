@@ -50,7 +50,7 @@ def test_cli_ingest_and_worker_serve_metrics(kafka_broker: str, short_video, tmp
     worker = subprocess.Popen(
         [sys.executable, "-m", "vstream", "worker", "--kafka", kafka_broker, "--topic", topic,
          "--store", f"chdb://{tmp_path}/store", "--group", "mcli", "--idle-exit", "4",
-         "--shots", "fast", "--no-tags", "--metrics-port", str(port)],
+         "--shots", "fast", "--model", "none", "--metrics-port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         url = f"http://127.0.0.1:{port}/metrics"

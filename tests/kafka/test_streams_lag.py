@@ -70,7 +70,7 @@ def test_lag_counts_each_streams_own_chunks_then_drops_to_zero(
 
     with open_store(store) as s:
         stats = ChunkWorker(kafka_broker, topic, s, group="g", shots="fast",
-                            tags=False).run(max_idle_s=3.0)
+                            model="none").run(max_idle_s=3.0)
     assert stats.chunks == sum(sent.values()) and stats.streams_finished == 3
     listed = _cli_streams(capsys, "--store", store, "--kafka", kafka_broker, "--topic", topic,
                           "--group", "g")

@@ -43,14 +43,14 @@ def _scene_key(rows) -> list[tuple]:
 def reference(tmp_path_factory) -> list[tuple]:
     """The batch driver's scenes for the test video (fast detector, no tags)."""
     with open_store(f"chdb://{tmp_path_factory.mktemp('ref')}/store") as store:
-        index_video(str(test_video_path()), store, stream_id="music", shots="fast", tags=False)
+        index_video(str(test_video_path()), store, stream_id="music", shots="fast", model="none")
         rows = store.scenes_of("music")
     assert len(rows) > 10
     return _scene_key(rows)
 
 
 def _run_worker(bootstrap: str, topic: str, store, group: str):
-    worker = ChunkWorker(bootstrap, topic, store, group=group, shots="fast", tags=False)
+    worker = ChunkWorker(bootstrap, topic, store, group=group, shots="fast", model="none")
     stop = threading.Event()
     timer = threading.Timer(120, stop.set)  # a hung test fails instead of hanging
     timer.start()
@@ -180,7 +180,7 @@ def test_stop_commits_what_was_written_and_a_restart_resumes_there(kafka_broker:
     with open_store(f"chdb://{tmp_path}/store") as store:
         stop = threading.Event()
         worker = ChunkWorker(kafka_broker, topic, _StopAfterFirstWrite(store, stop), group="g1",
-                             shots="fast", tags=False, max_poll_records=10)
+                             shots="fast", model="none", max_poll_records=10)
         first = worker.run(stop_event=stop, max_idle_s=IDLE_S)
         assert 0 < first.chunks < 100 and first.rows_written > 0 and first.commits >= 1
         assert first.streams_finished == 0 and store.stream("music") is None  # not finished
@@ -197,7 +197,7 @@ def test_cli_worker_idle_exit(kafka_broker: str, short_video, tmp_path, capsys) 
         sent = ingest(str(short_video), "short", producer)
     store = f"chdb://{tmp_path}/store"
     code = main(["worker", "--kafka", kafka_broker, "--topic", topic, "--store", store,
-                 "--group", "cli", "--idle-exit", str(IDLE_S), "--shots", "fast", "--no-tags"])
+                 "--group", "cli", "--idle-exit", str(IDLE_S), "--shots", "fast", "--model", "none"])
     out = capsys.readouterr().out
     assert code == 0
     assert f"{sent.chunks} chunks, {sent.frames} frames, 0 duplicates skipped, 0 to the DLQ" in out
@@ -218,7 +218,7 @@ def test_ctrl_c_commits_and_exits_without_finishing_streams(kafka_broker: str, t
     store = f"chdb://{tmp_path}/store"
     proc = subprocess.Popen(
         [sys.executable, "-m", "vstream", "-v", "worker", "--kafka", kafka_broker, "--topic", topic,
-         "--store", store, "--group", "ctrl-c", "--shots", "fast", "--no-tags"],
+         "--store", store, "--group", "ctrl-c", "--shots", "fast", "--model", "none"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:

@@ -59,7 +59,7 @@ def _scene_key(rows) -> list[tuple]:
 def reference(tmp_path_factory) -> list[tuple]:
     """`vstream index` (index_video) on the test video: fast detector, no tags."""
     with open_store(f"chdb://{tmp_path_factory.mktemp('ref')}/store") as store:
-        index_video(str(test_video_path()), store, stream_id="music", shots="fast", tags=False)
+        index_video(str(test_video_path()), store, stream_id="music", shots="fast", model="none")
         rows = store.scenes_of("music")
     assert len(rows) > 10
     return _scene_key(rows)
@@ -104,7 +104,7 @@ def test_metrics_over_http_match_what_the_worker_did(kafka_broker: str, tmp_path
         first_metrics = Metrics()
         stop = threading.Event()
         first = ChunkWorker(kafka_broker, topic, _StopAfterFirstWrite(store, stop), group="m",
-                            shots="fast", tags=False, max_poll_records=10,
+                            shots="fast", model="none", max_poll_records=10,
                             metrics=first_metrics).run(stop_event=stop, max_idle_s=IDLE_S)
         committed = sum(_committed(kafka_broker, topic, "m").values())
         assert 0 < first.chunks == committed < 100
@@ -115,7 +115,7 @@ def test_metrics_over_http_match_what_the_worker_did(kafka_broker: str, tmp_path
         # Run 2, served over HTTP and scraped while it runs and after it has finished.
         metrics = Metrics()
         url = metrics.serve(_free_port(), addr="127.0.0.1")
-        worker = ChunkWorker(kafka_broker, topic, store, group="m", shots="fast", tags=False,
+        worker = ChunkWorker(kafka_broker, topic, store, group="m", shots="fast", model="none",
                              max_poll_records=10, metrics=metrics)
         result = {}
         thread = threading.Thread(target=lambda: result.update(
@@ -172,7 +172,7 @@ def test_realtime_chunks_give_latency_samples(kafka_broker: str, tmp_path) -> No
         sent = ingest(str(clip), "clip", producer, realtime=True)
     metrics = Metrics()
     with open_store(f"chdb://{tmp_path}/store") as store:
-        stats = ChunkWorker(kafka_broker, topic, store, group="lat", shots="fast", tags=False,
+        stats = ChunkWorker(kafka_broker, topic, store, group="lat", shots="fast", model="none",
                             metrics=metrics).run(max_idle_s=IDLE_S)
         rows = store.count("scenes")
     elapsed = time.time() - started
@@ -195,7 +195,7 @@ def test_clickhouse_outage_retries_commits_nothing_unwritten_and_catches_up(
     caplog.set_level(logging.WARNING, logger="vstream.worker")
     metrics = Metrics()
     with open_store(own_clickhouse_server.url) as store:
-        worker = ChunkWorker(kafka_broker, topic, store, group="outage", shots="fast", tags=False,
+        worker = ChunkWorker(kafka_broker, topic, store, group="outage", shots="fast", model="none",
                              max_poll_records=5, metrics=metrics, max_store_backoff_s=2.0)
         result = {}
         stop = threading.Event()

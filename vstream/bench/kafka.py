@@ -10,10 +10,10 @@
    a camera, chunks stamped with capture times) for `realtime_s` seconds; p50/p95/max of
    capture-of-a-scene's-last-frame to its row written, and of chunk capture to offset commit.
 
-Both drivers use the same stages (`shots`, `tags`) and write the same rows to the same store
+Both drivers use the same stages (`shots`, `model`) and write the same rows to the same store
 (different stream IDs); the worker's rows are checked against the index's. The default is the
-shots-only path (`tags=False`, `vstream index --no-tags`): the worker does not run the frame
-model of `vstream index`'s default path yet, so that is the path both drivers share.
+shots-only path (`model="none"`, `vstream index --model none`), where the driver, not the
+network, is what is measured.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def _scene_ids(store, stream_id: str) -> list[tuple[int, int, int]]:
 
 
 def bench_kafka(work_dir: Path, *, realtime_s: float = 60.0, shots: str = "combined",
-                tags: bool = False, repeat: int = 2) -> Table:
+                model: str = "none", repeat: int = 2) -> Table:
     # kafka-python warns about every refused connect and group-less consumer: noise in a report
     logging.getLogger("kafka").setLevel(logging.ERROR)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -85,15 +85,15 @@ def bench_kafka(work_dir: Path, *, realtime_s: float = 60.0, shots: str = "combi
     scratch = Path(tempfile.mkdtemp(prefix="kafka-bench-", dir=work_dir))
     warmup = _clip(video, scratch / "warmup.mp4", 250)
     table = Table(f"Kafka driver vs `vstream index` on the test video (shots={shots}, "
-                  f"tags={'on' if tags else 'off'})", ["measurement", "value"])
+                  f"model={model})", ["measurement", "value"])
     try:
-        return _run(table, scratch, video, warmup, realtime_s, shots, tags, repeat)
+        return _run(table, scratch, video, warmup, realtime_s, shots, model, repeat)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _run(table: Table, scratch: Path, video: Path, warmup: Path, realtime_s: float, shots: str,
-         tags: bool, repeat: int) -> Table:
+         model: str, repeat: int) -> Table:
     from vstream.ingest import ingest
     from vstream.kafka import ChunkProducer, dlq_topic, ensure_topics
     from vstream.metrics import Metrics
@@ -106,7 +106,7 @@ def _run(table: Table, scratch: Path, video: Path, warmup: Path, realtime_s: flo
         topic = f"bench.chunks.{uuid.uuid4().hex[:8]}"
         ensure_topics(broker.bootstrap, [topic, dlq_topic(topic)], PARTITIONS)
         print("  warm-up ...", flush=True)
-        index_video(str(warmup), store, stream_id="warmup", shots=shots, tags=tags)
+        index_video(str(warmup), store, stream_id="warmup", shots=shots, model=model)
 
         print("  ingest (VOD) ...", flush=True)
         t = time.perf_counter()
@@ -121,11 +121,11 @@ def _run(table: Table, scratch: Path, video: Path, warmup: Path, realtime_s: flo
         for i in range(repeat):
             print(f"  vstream index ({i + 1}/{repeat}) ...", flush=True)
             indexed = index_video(str(video), store, stream_id="bench-index", shots=shots,
-                                  tags=tags)
+                                  model=model)
             index_fps.append(indexed.fps)
             print(f"  worker ({i + 1}/{repeat}) ...", flush=True)
             worker = ChunkWorker(broker.bootstrap, topic, store, group=f"bench-{i}", shots=shots,
-                                 tags=tags)
+                                 model=model)
             stats = worker.run(max_idle_s=IDLE_S)
             if stats.chunks != sent.chunks or stats.frames != indexed.frames:
                 raise VStreamError(f"the worker processed {stats.chunks}/{sent.chunks} chunks, "
@@ -139,7 +139,7 @@ def _run(table: Table, scratch: Path, video: Path, warmup: Path, realtime_s: flo
         ensure_topics(broker.bootstrap, [live_topic, dlq_topic(live_topic)], PARTITIONS)
         metrics = Metrics()
         live = ChunkWorker(broker.bootstrap, live_topic, store, group="bench-live", shots=shots,
-                           tags=tags, metrics=metrics)
+                           model=model, metrics=metrics)
         result: dict = {}
         errors: list[BaseException] = []
         # No idle exit here: a live stream is quiet for a whole GOP between messages (the test

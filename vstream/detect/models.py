@@ -35,6 +35,6 @@ def load_frame_model(name: str, checkpoint: str | None = None) -> FrameModel | N
     raise ValueError(f"unknown model {name!r}: choose one of {', '.join(MODEL_CHOICES)}")
 
 
-def match_threshold(name: str) -> float:
-    """The gallery threshold measured for model `name`."""
-    return MATCH_THRESHOLDS[name]
+def match_threshold(name: str) -> float | None:
+    """The gallery threshold measured for model `name` (None for "none")."""
+    return MATCH_THRESHOLDS.get(name)
