@@ -11,10 +11,12 @@ from vstream.detect.analysis import FrameModel
 MODEL_CHOICES = ("unified", "teachers", "none")
 DEFAULT_MODEL = "unified"
 
-#: cosine similarity a tracklet needs to its closest gallery exemplar to be that person,
-#: measured per model by `vstream train eval` (`calibrate_threshold`: the value that best
-#: reproduces dlib's own clustering on the training split); docs/models.md has the numbers
-MATCH_THRESHOLDS = {"unified": 0.5, "teachers": 0.5}
+#: cosine similarity a tracklet needs to its closest gallery exemplar to be that person, per
+#: model; docs/models.md has the measurements. teachers: dlib's same-person rule (raw distance
+#: < 0.6) on unit vectors, as dlib's raw vectors here have norm 1.43 (1 - (0.6 / 1.43)^2 / 2 =
+#: 0.91), and the calibration against dlib's clustering of the test video's face tracklets
+#: (`vstream.track.people_eval`) agrees: 0.90-0.91.
+MATCH_THRESHOLDS = {"unified": 0.5, "teachers": 0.91}
 
 
 @functools.lru_cache(maxsize=4)

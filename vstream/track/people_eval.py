@@ -3,8 +3,8 @@ makes them agree best.
 
 The video runs through the same stages as `vstream index` (shots, the frame model at the
 analysis rate, trackers, tracklets per scene, the gallery). Every face tracklet also gets a
-reference identity: dlib's face embedding of its middle detection, clustered with average
-linkage at dlib's own same-person distance (0.6). Agreement is the share of face tracklets whose
+reference identity: dlib's face embedding of its middle detection, clustered the way dlib
+clusters faces (Chinese whispers at its same-person distance, 0.6; `reference_clusters`). Agreement is the share of face tracklets whose
 person ID maps to their reference cluster under the best one-to-one mapping.
 
 The threshold is calibrated on the tracklets in training time blocks only
