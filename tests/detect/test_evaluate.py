@@ -45,3 +45,17 @@ def test_compare_counts_and_cosines() -> None:
     assert np.isnan(got["person_cosine"])  # the teacher person has no appearance (zero row)
     # the constant predictor is the normalised mean of the matched teacher faces (e1 only)
     assert got["face_cosine_constant"] == pytest.approx(1.0)
+
+
+def test_pair_correlation_is_one_for_the_teacher_itself_and_nan_for_a_constant() -> None:
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(5, 8)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    boxes = [[10 * i, 0, 10 * i + 8, 8] for i in range(5)]
+    teacher = [Detections(np.array(boxes, np.float32), class_id=np.full(5, FACE, np.int32), embedding=emb)]
+    same = compare(teacher, teacher)
+    assert same["face_pair_correlation"] == pytest.approx(1.0)
+    assert same["face_cosine"] == pytest.approx(1.0)
+    constant = [Detections(np.array(boxes, np.float32), class_id=np.full(5, FACE, np.int32),
+                           embedding=np.tile(emb[:1], (5, 1)))]
+    assert np.isnan(compare(constant, teacher)["face_pair_correlation"])

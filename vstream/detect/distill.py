@@ -7,7 +7,9 @@
 
 Losses (weights in `LossWeights`):
 - heatmap: CenterNet's penalty-reduced focal loss on Gaussian heatmaps, per positive;
-- size, offset: L1 at the centre cell of each teacher box (log size in cells, offset in cells);
+- size, offset: L1 at the centre cell of each teacher box (log size in cells, offset in cells)
+  and, weighted by the heatmap Gaussian, at the 8 cells around it (a peak one cell off then
+  still decodes the right box; the centre cell alone left boxes short even on training frames);
 - mask: BCE of the person mask logits against the teacher person boxes filled (a cell is in a
   person when its centre lies in one of the boxes; the boxes are head-and-shoulders or HOG
   bodies, so the mask is boxy: it says where people are, not their outline);
@@ -23,6 +25,7 @@ flip and reused every epoch: an epoch costs only the small heads. Deterministic 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import pathlib
@@ -36,12 +39,12 @@ import torch
 import torch.nn.functional as F
 
 from vstream.detect.analysis import EMBED_DIM, FrameModel
-from vstream.detect.centernet import encode_targets
-from vstream.detect.checkpoint import save_unified
+from vstream.detect.centernet import MIN_SIGMA, CenterTargets, encode_targets
+from vstream.detect.checkpoint import backbone_sha256, save_unified
 from vstream.detect.labels import ANALYSIS_SIZE, CLASS_NAMES, PERSON
 from vstream.detect.mobilenet import preprocess
 from vstream.detect.network import STRIDE, UnifiedNet
-from vstream.detect.teacher_cache import teacher_detections
+from vstream.detect.teacher_cache import cache_key, default_cache_dir, teacher_detections
 from vstream.detect.video_samples import HOLDOUT_BLOCK_S, HOLDOUT_EVERY, sample_frames
 from vstream.detections import Detections
 
@@ -84,11 +87,12 @@ class _TrainSet:
     taps: dict[str, torch.Tensor]  # name -> (N, C, h, w) float16
     heatmap: torch.Tensor  # (N, n_classes, h, w)
     mask: torch.Tensor  # (N, 1, h, w)
+    reg_sample: torch.Tensor  # (R,) row of each box-regression target
+    reg_cell: torch.Tensor  # (R,) flat cell
+    reg_size: torch.Tensor  # (R, 2)
+    reg_offset: torch.Tensor  # (R, 2) box centre minus the cell, in cells
+    reg_weight: torch.Tensor  # (R,) 1 at box centres, the Gaussian's value at neighbours
     box_sample: torch.Tensor  # (M,) row of each teacher box
-    box_class: torch.Tensor  # (M,)
-    box_cell: torch.Tensor  # (M,) flat centre cell
-    box_size: torch.Tensor  # (M, 2)
-    box_offset: torch.Tensor  # (M, 2)
     box_xyxy: torch.Tensor  # (M, 4) input pixels
     box_embedding: torch.Tensor  # (M, EMBED_DIM), zero where the teacher knows no appearance
 
@@ -115,11 +119,15 @@ def _person_mask(dets: Detections, grid: tuple[int, int]) -> np.ndarray:
     return mask
 
 
-def _build_train_set(net: UnifiedNet, images: np.ndarray, dets: list[Detections], bf16: bool) -> _TrainSet:
-    width, height = ANALYSIS_SIZE
-    grid = (math.ceil(height / STRIDE), math.ceil(width / STRIDE))
+def _backbone_taps(net: UnifiedNet, images: np.ndarray, bf16: bool,
+                   cache: pathlib.Path | None) -> dict[str, torch.Tensor]:
+    """c3/c4/c5 of `images` and then of their mirror images (2n rows), float16 in memory (half
+    of float32's, 3 more mantissa bits than bfloat16), from the npy cache file when there."""
+    if cache is not None and cache.is_file():
+        with np.load(cache) as z:
+            if z["c3"].shape[0] == 2 * len(images):
+                return {k: torch.from_numpy(z[k]) for k in ("c3", "c4", "c5")}
     taps: dict[str, list[torch.Tensor]] = {"c3": [], "c4": [], "c5": []}
-    rows: list[Detections] = []
     start = time.perf_counter()
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         for flip in (False, True):
@@ -127,31 +135,71 @@ def _build_train_set(net: UnifiedNet, images: np.ndarray, dets: list[Detections]
             for i in range(0, len(images), _FEATURE_BATCH):
                 out = net.backbone.forward_features(preprocess(batch_images[i:i + _FEATURE_BATCH], None))
                 for name in taps:
-                    # float16 keeps 3 more mantissa bits than bfloat16 at half of float32's memory
                     taps[name].append(out[name].float().contiguous().half())
-            rows.extend(_flip(d, width) if flip else d for d in dets)
+    result = {k: torch.cat(v) for k, v in taps.items()}
     log.info("backbone features of %d frames x 2 flips in %.0f s", len(images), time.perf_counter() - start)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp.npz")
+        np.savez(tmp, **{k: v.numpy() for k, v in result.items()})
+        tmp.replace(cache)
+    return result
+
+
+def _build_train_set(net: UnifiedNet, taps: list[dict[str, torch.Tensor]],
+                     dets: list[list[Detections]]) -> _TrainSet:
+    """Targets for each video's frames and mirror images, in `_backbone_taps` row order."""
+    width, height = ANALYSIS_SIZE
+    grid = (math.ceil(height / STRIDE), math.ceil(width / STRIDE))
+    rows = [r for video in dets for r in (*video, *(_flip(d, width) for d in video))]
     heat, masks = [], []
-    box: dict[str, list[np.ndarray]] = {k: [] for k in ("sample", "class", "cell", "size", "offset", "xyxy", "emb")}
+    box: dict[str, list[np.ndarray]] = {k: [] for k in ("sample", "xyxy", "emb")}
+    reg: dict[str, list[np.ndarray]] = {k: [] for k in ("sample", "cell", "size", "offset", "weight")}
     for r, d in enumerate(rows):
         t = encode_targets(d.xyxy, d.class_id, len(net.classes), grid, STRIDE)
         heat.append(t.heatmap)
         masks.append(_person_mask(d, grid)[None])
         box["sample"].append(np.full(len(d), r, np.int64))
-        box["class"].append(d.class_id.astype(np.int64))
-        box["cell"].append(t.index)
-        box["size"].append(t.size)
-        box["offset"].append(t.offset)
         box["xyxy"].append(d.xyxy)
         emb = d.embedding if d.embedding is not None else np.zeros((len(d), EMBED_DIM), np.float32)
         norm = np.linalg.norm(emb, axis=1, keepdims=True)
         box["emb"].append(np.where(norm > 0, emb / np.maximum(norm, 1e-12), 0.0).astype(np.float32))
+        for k in range(len(d)):
+            cells, offsets, weights = _regression_cells(t, k, d.xyxy[k], grid)
+            reg["sample"].append(np.full(len(cells), r, np.int64))
+            reg["cell"].append(cells)
+            reg["size"].append(np.repeat(t.size[k:k + 1], len(cells), axis=0))
+            reg["offset"].append(offsets)
+            reg["weight"].append(weights)
     cat = {k: torch.from_numpy(np.concatenate(v)) for k, v in box.items()}
+    rc = {k: torch.from_numpy(np.concatenate(v)) for k, v in reg.items()}
     return _TrainSet(
-        {k: torch.cat(v) for k, v in taps.items()}, torch.from_numpy(np.stack(heat)),
-        torch.from_numpy(np.stack(masks)), cat["sample"], cat["class"], cat["cell"], cat["size"],
-        cat["offset"], cat["xyxy"], cat["emb"],
+        {k: torch.cat([t[k] for t in taps]) for k in ("c3", "c4", "c5")}, torch.from_numpy(np.stack(heat)),
+        torch.from_numpy(np.stack(masks)), rc["sample"], rc["cell"], rc["size"], rc["offset"],
+        rc["weight"], cat["sample"], cat["xyxy"], cat["emb"],
     )
+
+
+def _regression_cells(t: CenterTargets, k: int, xyxy: np.ndarray, grid: tuple[int, int]
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cells that learn box k's size and offset: its centre cell and the 8 around it, so a peak
+    one cell off still decodes the right box. Neighbours are weighted by the heatmap Gaussian."""
+    h, w = grid
+    iy, ix = divmod(int(t.index[k]), w)
+    cx, cy = ix + t.offset[k, 0], iy + t.offset[k, 1]
+    bw = max(xyxy[2] - xyxy[0], 1.0) / STRIDE
+    bh = max(xyxy[3] - xyxy[1], 1.0) / STRIDE
+    sx, sy = max(bw / 6, MIN_SIGMA), max(bh / 6, MIN_SIGMA)
+    cells, offsets, weights = [], [], []
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            y, x = iy + dy, ix + dx
+            if 0 <= y < h and 0 <= x < w:
+                cells.append(y * w + x)
+                offsets.append((cx - x, cy - y))
+                weights.append(np.exp(-dx * dx / (2 * sx * sx) - dy * dy / (2 * sy * sy)))
+    return (np.asarray(cells, np.int64), np.asarray(offsets, np.float32).reshape(-1, 2),
+            np.asarray(weights, np.float32))
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -174,18 +222,21 @@ def _batch_loss(net: UnifiedNet, data: _TrainSet, rows: torch.Tensor, weights: L
     # where each batch row sits in the batch, for the boxes that belong to it
     position = torch.full((len(data),), -1, dtype=torch.long)
     position[rows] = torch.arange(len(rows))
-    in_batch = position[data.box_sample] >= 0
-    b = position[data.box_sample[in_batch]]
-    cell = data.box_cell[in_batch]
-    n_boxes = max(len(b), 1)
-    size = out.size.flatten(2)[b, :, cell]  # (m, 2)
-    offset = out.offset.flatten(2)[b, :, cell]
+    in_reg = position[data.reg_sample] >= 0
+    rb = position[data.reg_sample[in_reg]]
+    cell = data.reg_cell[in_reg]
+    weight = data.reg_weight[in_reg][:, None]
+    norm = weight.sum().clamp(min=1.0)  # a weighted mean over cells
+    size = out.size.flatten(2)[rb, :, cell]  # (r, 2)
+    offset = out.offset.flatten(2)[rb, :, cell]
     losses = {
         "heatmap": focal_loss(out.heatmap, data.heatmap[rows]),
-        "size": F.l1_loss(size, data.box_size[in_batch], reduction="sum") / n_boxes,
-        "offset": F.l1_loss(offset, data.box_offset[in_batch], reduction="sum") / n_boxes,
+        "size": (weight * (size - data.reg_size[in_reg]).abs()).sum() / norm,
+        "offset": (weight * (offset - data.reg_offset[in_reg]).abs()).sum() / norm,
         "mask": F.binary_cross_entropy_with_logits(out.mask, data.mask[rows]),
     }
+    in_batch = position[data.box_sample] >= 0
+    b = position[data.box_sample[in_batch]]
     target = data.box_embedding[in_batch]
     known = target.norm(dim=1) > 0
     if known.any():
@@ -232,7 +283,7 @@ def distill(
     weights: LossWeights = LossWeights(),
     channels: int = 64,
     score_threshold: float | Sequence[float] = 0.3,
-    bf16: bool | None = None,
+    bf16: bool = False,
 ) -> DistillResult:
     """Train the unified heads on the teacher's outputs for the training frames of `videos`
     (held-out time blocks excluded) and save a checkpoint to `out_path`.
@@ -244,33 +295,38 @@ def distill(
     initialisation, batch order and box jitter; `score_threshold` is stored as the checkpoint's
     default detection threshold (one value, or one per class); `bf16`: run the frozen backbone
     and the heads' forward/backward under bfloat16 autocast (weights and Adam stay float32), ~2-3x
-    faster; default where the CPU has native bfloat16.
+    faster, but off by default: MobileNetV2's bf16 features differ from fp32 ones by 12-18% (mean
+    relative error of c3..c5, measured on the test video), and heads trained on them lose most of
+    their accuracy on fp32 features. The backbone features are cached in `cache_dir` too.
     """
-    if bf16 is None:
-        bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    bf16 = bool(bf16)
     start = time.perf_counter()
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch_size must be >= 1, got {epochs}, {batch_size}")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     net = UnifiedNet(CLASS_NAMES, channels=channels).to(memory_format=torch.channels_last)
-    images: list[np.ndarray] = []
-    dets: list[Detections] = []
+    cache_dir = default_cache_dir() if cache_dir is None else pathlib.Path(cache_dir)
+    taps: list[dict[str, torch.Tensor]] = []
+    dets: list[list[Detections]] = []
     held_out = 0
-    teacher_counts = np.zeros(len(CLASS_NAMES), np.int64)
     for video in videos:
         frames = sample_frames(video, sample_fps, ANALYSIS_SIZE, max_frames=max_frames)
         truth = teacher_detections(frames, teacher, cache_dir, max_frames)
         train = np.flatnonzero(~frames.held_out)
         held_out += int(frames.held_out.sum())
-        images.append(frames.images[train])
-        dets.extend(truth[i] for i in train)
+        key = hashlib.sha256(f"{cache_key(frames, teacher, max_frames)}|{backbone_sha256()}|{bf16}".encode())
+        cache = cache_dir / f"{frames.video.stem}-{key.hexdigest()[:16]}-backbone.npz"
+        taps.append(_backbone_taps(net, frames.images[train], bf16, cache))
+        dets.append([truth[i] for i in train])
         log.info("%s: %d sampled frames, %d for training", frames.video.name, len(frames), len(train))
-    for d in dets:
+    flat = [d for video in dets for d in video]
+    teacher_counts = np.zeros(len(CLASS_NAMES), np.int64)
+    for d in flat:
         teacher_counts += np.bincount(d.class_id, minlength=len(CLASS_NAMES))[: len(CLASS_NAMES)]
-    if not dets:
+    if not flat:
         raise ValueError("no training frames: give longer videos, a higher sample_fps or more max_frames")
-    data = _build_train_set(net, np.concatenate(images), dets, bf16)
+    data = _build_train_set(net, taps, dets)
 
     params = [p for p in net.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=lr)
@@ -305,7 +361,7 @@ def distill(
         "videos": [pathlib.Path(v).name for v in videos],
         "sample_fps": sample_fps, "max_frames": max_frames, "epochs": epochs, "seed": seed,
         "batch_size": batch_size, "lr": lr, "bf16": bf16, "loss_weights": weights._asdict(),
-        "train_frames": len(dets), "held_out_frames": held_out,
+        "train_frames": len(flat), "held_out_frames": held_out,
         "held_out_rule": f"{HOLDOUT_BLOCK_S:g}-s blocks with index % {HOLDOUT_EVERY} == {HOLDOUT_EVERY - 1}",
         "teacher": teacher.model_version,
         "teacher_train_boxes": dict(zip(CLASS_NAMES, teacher_counts.tolist())),
@@ -317,5 +373,5 @@ def distill(
     version = save_unified(net, out_path, training=summary)
     seconds = time.perf_counter() - start
     log.info("saved %s (%s) after %.0f s", out_path, version, seconds)
-    return DistillResult(out_path, version, len(dets), held_out, epoch_losses, loss_before, loss_after,
+    return DistillResult(out_path, version, len(flat), held_out, epoch_losses, loss_before, loss_after,
                          seconds)

@@ -6,7 +6,9 @@ one-to-one to the teacher's by IoU (Hungarian assignment, a pair counts at IoU >
 matched / teacher boxes, precision matched / model boxes. For matched faces, the cosine between
 the model's embedding and the teacher's (dlib) embedding; as a yardstick, the cosine a constant
 predictor gets (the mean teacher face embedding of the same frames, normalised): dlib embeddings
-of different people are far from orthogonal, so a high cosine alone proves little.
+of different people are far from orthogonal, so a high cosine alone proves little; the
+correlation between the model's and the teacher's cosines over all pairs of matched faces says
+whether the model separates the same people the teacher does.
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ class Evaluation:
     person: ClassScore
     face_cosine: float  # mean cosine of matched faces (model vs teacher embedding); nan if none
     face_cosine_constant: float  # the same for the mean teacher embedding (a constant predictor)
+    face_pair_correlation: float  # Pearson r of model vs teacher cosines over pairs of matched
+    #   faces: does the model tell the same people apart as the teacher (0 for a constant)
     person_cosine: float  # matched persons whose teacher embedding is non-zero; nan if none
     fps: float  # model frames per second (analyze, whole held-out set, model's batch size)
     model_version: str
@@ -82,7 +86,7 @@ class Evaluation:
             out[f"{name}_recall"] = round(score.recall, 4)
             out[f"{name}_precision"] = round(score.precision, 4)
             out[f"{name}_teacher_boxes"] = score.teacher
-        for k in ("face_cosine", "face_cosine_constant", "person_cosine", "fps"):
+        for k in ("face_cosine", "face_cosine_constant", "face_pair_correlation", "person_cosine", "fps"):
             out[k] = round(float(out[k]), 4)
         return out
 
@@ -93,6 +97,7 @@ def compare(model_dets: Sequence[Detections], teacher_dets: Sequence[Detections]
     counts = {c: [0, 0, 0] for c in (PERSON, FACE)}
     cosines: dict[int, list[float]] = {PERSON: [], FACE: []}
     teacher_faces: list[np.ndarray] = []
+    model_faces: list[np.ndarray] = []
     for m, t in zip(model_dets, teacher_dets, strict=True):
         for c in (PERSON, FACE):
             mi = np.flatnonzero(m.class_id == c)
@@ -109,13 +114,24 @@ def compare(model_dets: Sequence[Detections], teacher_dets: Sequence[Detections]
             cosines[c].extend(_cosine(a[known], b[known]).tolist())
             if c == FACE:
                 teacher_faces.append(b[known])
+                model_faces.append(a[known])
     faces = np.concatenate(teacher_faces) if teacher_faces else np.zeros((0, 1), np.float32)
+    correlation = float("nan")
+    if len(faces) >= 3:
+        mine = np.concatenate(model_faces)
+        mine = mine / np.maximum(np.linalg.norm(mine, axis=1, keepdims=True), 1e-12)
+        theirs = faces / np.maximum(np.linalg.norm(faces, axis=1, keepdims=True), 1e-12)
+        upper = np.triu_indices(len(faces), 1)
+        x, y = (mine @ mine.T)[upper], (theirs @ theirs.T)[upper]
+        if x.std() > 0 and y.std() > 0:
+            correlation = float(np.corrcoef(x, y)[0, 1])
     constant = (float(np.mean(_cosine(np.broadcast_to(faces.mean(0), faces.shape), faces)))
                 if len(faces) else float("nan"))
     return {
         "face": ClassScore(*counts[FACE]), "person": ClassScore(*counts[PERSON]),
         "face_cosine": float(np.mean(cosines[FACE])) if cosines[FACE] else float("nan"),
         "face_cosine_constant": constant,
+        "face_pair_correlation": correlation,
         "person_cosine": float(np.mean(cosines[PERSON])) if cosines[PERSON] else float("nan"),
     }
 

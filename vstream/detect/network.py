@@ -134,9 +134,11 @@ class UnifiedNet(nn.Module):
 class UnifiedModel:
     """The unified network as a `FrameModel`: uint8 frames in, `FrameAnalysis` out.
 
-    Precision: fp32 on CPU unless `precision="bf16"` (bf16 autocast; measured in
-    docs of `vstream.detect.evaluate`); fp16 autocast + channels-last on CUDA.
-    Stateless across frames (no `reset` needed).
+    Precision: fp32 on CPU unless `precision="bf16"`; fp16 autocast + channels-last on CUDA.
+    bf16 autocast is ~3x faster on a CPU with native bf16, but MobileNetV2's bf16 feature maps
+    differ from fp32 ones by 12-18% (mean relative error of c3..c5 on the test video) and the
+    heads were distilled on fp32 features, so detection suffers (see the distillation report);
+    the ImageNet tags survive it (`FrameTagger` uses bf16). Stateless across frames (no `reset`).
     """
 
     input_size: tuple[int, int] = ANALYSIS_SIZE

@@ -7,7 +7,8 @@ integer feature coordinates; the box is cut into `output_size` bins, each bin is
 `sampling_ratio` x `sampling_ratio` evenly spaced points by bilinear interpolation, and the
 points of a bin are averaged. A point outside the map takes the value at the nearest border
 (torchvision clamps too, but returns 0 beyond one cell outside; boxes that far out are not
-produced by our decoder, which clips to the image).
+produced by our decoder, which clips to the image). `rois` of all frames are sampled in one
+`grid_sample` call over the frames laid side by side (see the comment in the code).
 """
 
 from __future__ import annotations
@@ -47,16 +48,24 @@ def roi_align(
     steps_y = (torch.arange(out_h * s, device=features.device, dtype=features.dtype) + 0.5) / s
     px = x1[:, None] + steps_x[None, :] * bin_w[:, None]  # (K, out_w * s) in cells
     py = y1[:, None] + steps_y[None, :] * bin_h[:, None]  # (K, out_h * s)
+    # Border padding done by hand (clamp to the outermost cell centres), so the frames of the
+    # batch can sit side by side in one wide map: one grid_sample over (1, C, H, B * W) samples
+    # every roi from its own frame without copying a feature map per roi, and a clamped point
+    # never blends in the neighbouring frame's columns.
+    batch = features.shape[0]
+    frame = rois[:, 0].round()
+    px = px.clamp(0.0, width - 1.0) + frame[:, None] * width
+    py = py.clamp(0.0, height - 1.0)
     # grid_sample with align_corners=False puts cell i's centre at (2i + 1) / size - 1
-    gx = (2.0 * px + 1.0) / width - 1.0
+    gx = (2.0 * px + 1.0) / (batch * width) - 1.0
     gy = (2.0 * py + 1.0) / height - 1.0
+    k = rois.shape[0]
     grid = torch.stack(
         (gx[:, None, :].expand(-1, out_h * s, -1), gy[:, :, None].expand(-1, -1, out_w * s)), dim=-1
-    )
-    # one feature map per roi: rois of a frame are few, so the gather is cheaper than sampling
-    # every roi from every frame
-    per_roi = features.index_select(0, rois[:, 0].long())
-    sampled = F.grid_sample(per_roi, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    ).reshape(1, k * out_h * s, out_w * s, 2)
+    packed = features.permute(1, 2, 0, 3).reshape(1, channels, height, batch * width)
+    sampled = F.grid_sample(packed, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    sampled = sampled.reshape(channels, k, out_h * s, out_w * s).permute(1, 0, 2, 3)
     if s == 1:
-        return sampled
+        return sampled.contiguous()
     return F.avg_pool2d(sampled, kernel_size=s, stride=s)

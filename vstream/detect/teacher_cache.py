@@ -28,9 +28,10 @@ _TEACHER_BATCH = 16
 
 
 def default_cache_dir() -> pathlib.Path:
-    """`$XDG_CACHE_HOME/vstream/teacher` (~/.cache/vstream/teacher)."""
+    """`$XDG_CACHE_HOME/vstream/distill` (~/.cache/vstream/distill): teacher outputs and backbone
+    features of sampled frames."""
     base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
-    return pathlib.Path(base) / "vstream" / "teacher"
+    return pathlib.Path(base) / "vstream" / "distill"
 
 
 def cache_key(frames: SampledFrames, teacher: FrameModel, max_frames: int | None) -> str:
