@@ -37,7 +37,7 @@ def test_roundtrip_gives_identical_outputs(saved: tuple[UnifiedNet, pathlib.Path
     net, path, version = saved
     assert version.startswith("unified-mnv2-") and len(version) == len("unified-mnv2-") + 8
     # only the heads are stored: the file is small
-    assert path.stat().st_size < 2_000_000
+    assert path.stat().st_size < 5_000_000  # the backbone alone would be 14 MB
     assert not any(k.startswith("backbone.") for k in load_file(str(path)))
     frames = np.random.default_rng(2).integers(0, 256, (2, H, W, 3), dtype=np.uint8)
     from vstream.detect.network import UnifiedModel
