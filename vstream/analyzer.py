@@ -11,7 +11,6 @@ Both drivers use it: `vstream.pipeline` (files) and `vstream.worker` (Kafka).
 
 from __future__ import annotations
 
-import itertools
 from collections import deque
 from dataclasses import dataclass, replace
 
@@ -24,7 +23,7 @@ from vstream.detect.labels import CLASS_NAMES, FACE, PERSON
 from vstream.detections import Detections
 from vstream.segment.scenes import Scene
 from vstream.store.rows import DetectionRow, EventRow, TrackRow
-from vstream.track.byte_tracker import ByteTracker
+from vstream.track.byte_tracker import ByteTracker, IdCounter
 from vstream.track.gallery import PeopleGallery
 from vstream.track.tracklets import FrameRecord, Tracklet, build_tracklets, containment
 
@@ -62,8 +61,9 @@ class StreamAnalyzer:
         self.gallery = gallery
         self.row_version = row_version
         self.batch_size = batch_size
-        ids = itertools.count(1)  # one counter: a track ID names one track of any class
-        self._trackers = {c: ByteTracker(frame_rate=analysis_fps, id_counter=ids)
+        # one counter: a track ID names one track of any class
+        self._ids = IdCounter()
+        self._trackers = {c: ByteTracker(frame_rate=analysis_fps, id_counter=self._ids)
                           for c in range(len(CLASS_NAMES))}
         self._pending: list[tuple[int, float, np.ndarray]] = []
         self._records: deque[FrameRecord] = deque()
@@ -105,6 +105,34 @@ class StreamAnalyzer:
         rows = self._analyse(len(self._pending)) if self._pending else []
         self._analysed_until = 1 << 62
         return rows, self.describe([])
+
+    def state(self) -> dict:
+        """The stream's analysis state as plain data, for a checkpoint at a chunk boundary:
+        trackers and their ID counter, frames waiting for a batch, analysed frames waiting for
+        their scene, closed scenes waiting for their frames. Never the model or the gallery
+        (shared; `load_state` keeps this analyzer's)."""
+        import copy
+
+        return {"next_id": self._ids.value,
+                "trackers": {c: t.state() for c, t in self._trackers.items()},
+                "pending": [(idx, t, image.copy()) for idx, t, image in self._pending],
+                "records": copy.deepcopy(list(self._records)),
+                "scenes": list(self._scenes),
+                "analysed_until": self._analysed_until,
+                "frames_analysed": self.frames_analysed}
+
+    def load_state(self, state: dict) -> None:
+        """Continue the stream `state()` was taken from (same model and settings)."""
+        import copy
+
+        self._ids.value = int(state["next_id"])
+        for c, tracker_state in state["trackers"].items():
+            self._trackers[c].load_state(tracker_state)
+        self._pending = [(idx, t, image.copy()) for idx, t, image in state["pending"]]
+        self._records = deque(copy.deepcopy(state["records"]))
+        self._scenes = deque(state["scenes"])
+        self._analysed_until = int(state["analysed_until"])
+        self.frames_analysed = int(state["frames_analysed"])
 
     # -- analysis ---------------------------------------------------------------------------
 

@@ -7,6 +7,9 @@ trackers, people gallery, scene stories). `vstream.pipeline` feeds it the chunks
 
 from __future__ import annotations
 
+import pickle
+import struct
+import zlib
 from dataclasses import dataclass, field
 
 from vstream import __version__
@@ -15,6 +18,7 @@ from vstream.chunk import GopChunk
 from vstream.decode.ffmpeg import FfmpegDecoder
 from vstream.decode.frames import FrameBatch
 from vstream.detect.analysis import FrameModel
+from vstream.errors import VStreamError
 from vstream.segment.factory import make_shot_detector
 from vstream.segment.scenes import Segmenter
 from vstream.store.rows import DetectionRow, SceneRow
@@ -22,6 +26,40 @@ from vstream.track.gallery import PeopleGallery
 
 #: frames per second the frame model analyses by default (see docs/models.md, "Analysis rate")
 DEFAULT_ANALYSIS_FPS = 5.0
+
+#: snapshot encoding: magic, u16 format version, then zlib-compressed pickle of plain data
+#: (dicts, lists, ints, NumPy arrays, vstream's own small dataclasses; never a model)
+SNAPSHOT_MAGIC = b"VSSS"
+SNAPSHOT_VERSION = 1
+_SNAPSHOT_PREFIX = struct.Struct("<4sH")
+
+
+class SnapshotError(VStreamError):
+    """A stream state snapshot that this vstream cannot restore (other format, other stages)."""
+
+
+def pack_state(state: dict) -> bytes:
+    """`state` (plain data) as snapshot bytes. zlib level 1: the rings of frames and features
+    compress ~3x, and a checkpoint is written per stream at every offset commit."""
+    body = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+    return _SNAPSHOT_PREFIX.pack(SNAPSHOT_MAGIC, SNAPSHOT_VERSION) + zlib.compress(body, 1)
+
+
+def unpack_state(data: bytes) -> dict:
+    """The plain data of `pack_state` bytes. Only for snapshots from our own store: unpickling
+    runs code named in the bytes, so they must come from where vstream wrote them."""
+    if len(data) < _SNAPSHOT_PREFIX.size:
+        raise SnapshotError(f"stream state snapshot too short ({len(data)} bytes)")
+    magic, version = _SNAPSHOT_PREFIX.unpack_from(data)
+    if magic != SNAPSHOT_MAGIC:
+        raise SnapshotError(f"not a stream state snapshot (magic {magic!r})")
+    if version != SNAPSHOT_VERSION:
+        raise SnapshotError(f"stream state snapshot format {version}, this vstream reads "
+                            f"{SNAPSHOT_VERSION}: the stream restarts with a fresh state")
+    try:
+        return pickle.loads(zlib.decompress(data[_SNAPSHOT_PREFIX.size :]))
+    except (zlib.error, pickle.UnpicklingError, EOFError, AttributeError, ImportError) as ex:
+        raise SnapshotError(f"stream state snapshot unreadable: {ex}") from ex
 
 
 def row_version(shots: str, model: FrameModel | None) -> str:
@@ -68,6 +106,42 @@ class StreamStages:
             self.analyzer = StreamAnalyzer(stream_id, model, gallery,
                                            analysis_fps=frame_rate / step, row_version=self.version)
         self.frames = 0
+
+    def snapshot(self) -> bytes:
+        """The stream's state at a chunk boundary (after `process`), as bytes: the segmenter
+        (detector history, open scene), the analyzer (trackers, frames and scenes waiting) and
+        counters. Not the models, the gallery or FFmpeg's context: every chunk starts at a
+        keyframe and the decoder drains at each chunk end, so a fresh context decodes the next
+        chunk exactly as the old one would."""
+        return pack_state({
+            "stream_id": self.stream_id, "version": self.version, "frames": self.frames,
+            "decoder": (self.decoder.frames_decoded, self.decoder.frames_missing),
+            "segmenter": self.segmenter.state(),
+            "analyzer": self.analyzer.state() if self.analyzer is not None else None,
+        })
+
+    @classmethod
+    def restore(cls, data: bytes, frame_rate: float, *, shots: str, model: FrameModel | None,
+                gallery: PeopleGallery | None, analysis_fps: float = DEFAULT_ANALYSIS_FPS,
+                threads: int = 0) -> StreamStages:
+        """Stages that continue the stream `snapshot()` was taken from. The arguments are those
+        a new stream gets (the shared model and gallery are attached, never unpickled); they
+        must make the same row version as the snapshot's, else SnapshotError."""
+        state = unpack_state(data)
+        stages = cls(state["stream_id"], frame_rate, shots=shots, model=model, gallery=gallery,
+                     analysis_fps=analysis_fps, threads=threads)
+        if state["version"] != stages.version:
+            raise SnapshotError(f"stream {state['stream_id']}: the snapshot was made by "
+                                f"{state['version']}, these stages are {stages.version}")
+        if (state["analyzer"] is None) != (stages.analyzer is None):
+            raise SnapshotError(f"stream {state['stream_id']}: snapshot and stages disagree "
+                                "on the frame model")
+        stages.frames = int(state["frames"])
+        stages.decoder.frames_decoded, stages.decoder.frames_missing = state["decoder"]
+        stages.segmenter.load_state(state["segmenter"])
+        if stages.analyzer is not None:
+            stages.analyzer.load_state(state["analyzer"])
+        return stages
 
     def decode(self, chunk: GopChunk) -> tuple[FrameBatch, FrameBatch | None]:
         """Every frame at the shot detector's size, and the analysis-rate samples."""

@@ -66,6 +66,30 @@ class CombinedShotDetector:
         self._pending: list[Candidate] = []  # sensitive candidates not yet judged
         self._last_frame = -1
 
+    def state(self) -> dict:
+        """The stream's state as plain data: both content detectors, the frame ring and the
+        boundaries not yet emitted (never the network: `load_state` keeps this detector's)."""
+        return {
+            "strict": self.strict.state(), "sensitive": self.sensitive.state(),
+            "ring_index": np.array([idx for idx, _ in self._ring], np.int64),
+            "ring": (np.stack([image for _, image in self._ring]) if self._ring
+                     else np.empty((0, INPUT_SIZE[1], INPUT_SIZE[0], 3), np.uint8)),
+            "accepted": list(self._accepted), "pending": list(self._pending),
+            "last_frame": self._last_frame, "clips_confirmed": self.clips_confirmed,
+            "frames_to_network": self.frames_to_network,
+        }
+
+    def load_state(self, state: dict) -> None:
+        """Continue the stream `state()` was taken from."""
+        self.strict.load_state(state["strict"])
+        self.sensitive.load_state(state["sensitive"])
+        self._ring = deque(zip(state["ring_index"].tolist(), state["ring"]), maxlen=RING_FRAMES)
+        self._accepted = list(state["accepted"])
+        self._pending = list(state["pending"])
+        self._last_frame = int(state["last_frame"])
+        self.clips_confirmed = int(state["clips_confirmed"])
+        self.frames_to_network = int(state["frames_to_network"])
+
     def push(self, frames: FrameBatch) -> list[Boundary]:
         if len(frames) == 0:
             return []

@@ -25,6 +25,7 @@ ring buffers a few seconds long, so memory does not grow with the stream.
 
 from __future__ import annotations
 
+import copy
 import heapq
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -233,6 +234,31 @@ class ContentShotDetector:
     def reset(self) -> None:
         """Forget the stream, ready for a new one."""
         self._st = _State()
+
+    #: ring buffers of `_build`, saved by `state()` (only their filled rows)
+    _BUFFERS = ("_hist", "_mean", "_std", "_luma", "_edges", "_score", "_far")
+
+    def state(self) -> dict:
+        """The stream's state as plain data (a checkpoint at a chunk boundary): the decision
+        state and the filled rows of the ring buffers. `load_state` on a detector built with the
+        same settings continues exactly as this one would."""
+        out: dict = {"st": copy.deepcopy(self._st)}
+        if self._st.fps is not None:  # buffers exist once the frame rate is known
+            k = self._st.n - self._base
+            out["base"] = self._base
+            out["buffers"] = {name: getattr(self, name)[:k].copy() for name in self._BUFFERS}
+        return out
+
+    def load_state(self, state: dict) -> None:
+        """Continue the stream `state()` was taken from."""
+        st = copy.deepcopy(state["st"])
+        self._st = st
+        if st.fps is None:
+            return
+        self._build(st.fps)  # same settings, same sizes: the rows go back where they were
+        self._base = int(state["base"])
+        for name, rows in state["buffers"].items():
+            getattr(self, name)[: len(rows)] = rows
 
     @property
     def min_scene_frames(self) -> int:

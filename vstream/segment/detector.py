@@ -45,3 +45,12 @@ class ShotDetector(Protocol):
     def reset(self) -> None:
         """Forget the stream, ready for a new one."""
         ...
+
+    def state(self) -> dict:
+        """The stream's state as plain data (arrays, numbers, lists; never a model), for a
+        checkpoint at a chunk boundary."""
+        ...
+
+    def load_state(self, state: dict) -> None:
+        """Continue the stream `state()` was taken from (same detector kind and settings)."""
+        ...

@@ -192,6 +192,22 @@ class NeuralShotDetector:
         self._frames_seen = 0
         self._runs.reset()
 
+    def state(self) -> dict:
+        """The stream's state as plain data: the filled ring and the open run (never the
+        network: `load_state` keeps this detector's scorer)."""
+        return {"ring": self._ring[: self._fill].copy(),
+                "ring_index": self._ring_index[: self._fill].copy(),
+                "frames_seen": self._frames_seen,
+                "run": (self._runs._run_max, self._runs._run_len)}
+
+    def load_state(self, state: dict) -> None:
+        """Continue the stream `state()` was taken from."""
+        self._fill = len(state["ring"])
+        self._ring[: self._fill] = state["ring"]
+        self._ring_index[: self._fill] = state["ring_index"]
+        self._frames_seen = int(state["frames_seen"])
+        self._runs._run_max, self._runs._run_len = state["run"]
+
     def push(self, frames: FrameBatch) -> list[Boundary]:
         """Consume the next frames; return the boundaries whose probabilities are now known."""
         images = frames.images

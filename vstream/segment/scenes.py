@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
@@ -69,6 +70,14 @@ class SceneAssembler:
         self._last_end_s = 0.0
         self._seen_first = False
         self._frame_s = 0.0  # duration of one frame, from the latest two frames
+
+    def state(self) -> dict:
+        """The open scene and the remembered frame times, as plain data."""
+        return {k: copy.copy(v) for k, v in self.__dict__.items()}
+
+    def load_state(self, state: dict) -> None:
+        """Continue the stream `state()` was taken from."""
+        self.__dict__.update({k: copy.copy(v) for k, v in state.items()})
 
     def observe(self, frames: FrameBatch) -> None:
         """Record the times of the next frames of the stream."""
@@ -139,3 +148,13 @@ class Segmenter:
     def reset(self) -> None:
         self.detector.reset()
         self.assembler.reset()
+
+    def state(self) -> dict:
+        """The stream's segmentation state (detector and open scene) as plain data; the
+        detector must implement `state()`/`load_state()` (every vstream detector does)."""
+        return {"detector": self.detector.state(), "assembler": self.assembler.state()}
+
+    def load_state(self, state: dict) -> None:
+        """Continue the stream `state()` was taken from (same detector kind and settings)."""
+        self.detector.load_state(state["detector"])
+        self.assembler.load_state(state["assembler"])

@@ -7,7 +7,6 @@ all tracks of a frame.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 
 import numpy as np
@@ -16,6 +15,21 @@ from vstream.detections import Detections
 from vstream.track import matching
 from vstream.track.kalman_filter import KalmanFilter, xyxy_to_xyah
 from vstream.track.single_object_track import SingleObjectTrack, TrackState
+
+
+class IdCounter:
+    """Track IDs 1, 2, 3, ...: an iterator like `itertools.count(1)` whose position can be read
+    and set (`value`, the next ID), so a checkpoint can carry it."""
+
+    def __init__(self, start: int = 1) -> None:
+        self.value = start
+
+    def __iter__(self) -> IdCounter:
+        return self
+
+    def __next__(self) -> int:
+        value, self.value = self.value, self.value + 1
+        return value
 
 
 class ByteTracker:
@@ -33,7 +47,7 @@ class ByteTracker:
         matched (0.25 means cosine similarity below 0.5).
     new_track_thresh: least score that starts a track (ByteTrack: track_thresh + 0.1).
     id_counter: an iterator of ints giving public track ids (e.g. `itertools.count(1)`, or one
-        shared by several trackers). None: a private `itertools.count(1)`, restarted by `reset()`;
+        shared by several trackers). None: a private `IdCounter`, restarted by `reset()`;
         an injected counter is left to its owner.
     """
 
@@ -66,7 +80,7 @@ class ByteTracker:
         self.max_time_lost = int(frame_rate / 30.0 * track_buffer)
         self.kalman_filter = KalmanFilter()
         self._own_counter = id_counter is None
-        self._ids: Iterator[int] = itertools.count(1) if id_counter is None else id_counter
+        self._ids: Iterator[int] = IdCounter() if id_counter is None else id_counter
         self.reset()
 
     def reset(self) -> None:
@@ -75,7 +89,28 @@ class ByteTracker:
         self.tracked: list[SingleObjectTrack] = []  # NEW and TRACKED
         self.lost: list[SingleObjectTrack] = []
         if self._own_counter:
-            self._ids = itertools.count(1)
+            self._ids = IdCounter()
+
+    def state(self) -> dict:
+        """The tracks as plain data, for a checkpoint (a private ID counter's position too; an
+        injected counter is its owner's to save)."""
+        import copy
+
+        out = {"frame_id": self.frame_id, "tracked": copy.deepcopy(self.tracked),
+               "lost": copy.deepcopy(self.lost)}
+        if self._own_counter:
+            out["next_id"] = self._ids.value
+        return out
+
+    def load_state(self, state: dict) -> None:
+        """Continue from `state()` of a tracker with the same settings."""
+        import copy
+
+        self.frame_id = int(state["frame_id"])
+        self.tracked = copy.deepcopy(state["tracked"])
+        self.lost = copy.deepcopy(state["lost"])
+        if self._own_counter:
+            self._ids.value = int(state["next_id"])
 
     # ------------------------------------------------------------------ helpers
 
