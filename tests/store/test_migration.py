@@ -34,7 +34,7 @@ def test_version_1_store_gains_scene_tags_and_keeps_its_rows(store_url: StoreURL
             [(old.row_id, "cam", 0, 0.0, 2.0, 0, 49, "v1", when)],
         )
     with open_store(store_url) as store:
-        assert store.ensure_schema() == SCHEMA_VERSION == 3
+        assert store.ensure_schema() == SCHEMA_VERSION == 4
         [stored] = store.scenes_of("cam", "v1")
         assert stored.row_id == old.row_id and stored.tags == ()
         new = SceneRow("cam", 1, 2.0, 4.0, 50, 99, "v1", tags=("stage", "microphone"))
