@@ -43,8 +43,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
 from typing import TypeVar
+
+from kafka import ConsumerRebalanceListener
 
 from vstream.chunk import GopChunk
 from vstream.chunker import redact_url
@@ -55,8 +58,10 @@ from vstream.kafka.topics import dlq_topic
 from vstream.metrics import Metrics
 from vstream.detect.models import DEFAULT_MODEL, load_frame_model, match_threshold
 from vstream.stages import (
-    DEFAULT_ANALYSIS_FPS, StageOutput, StreamStages, load_gallery, row_version, write_output,
+    DEFAULT_ANALYSIS_FPS, SnapshotError, StageOutput, StreamStages, load_gallery, pack_state,
+    row_version, unpack_state, write_output,
 )
+from vstream.store.rows import StreamCheckpoint
 from vstream.threads import read_ahead
 
 log = logging.getLogger(__name__)
@@ -76,13 +81,29 @@ class _Stopped(Exception):
     """stop_event was set while a store write was being retried: leave without committing."""
 
 
+@dataclass(frozen=True)
+class StreamInfo:
+    """What the `streams` row says about a stream, taken from its first chunk."""
+
+    source: str
+    codec: str
+    width: int
+    height: int
+    frame_rate: Fraction
+
+    @classmethod
+    def of(cls, chunk: GopChunk) -> StreamInfo:
+        return cls(chunk.source, chunk.codec, chunk.width, chunk.height, chunk.frame_rate)
+
+
 @dataclass
 class StreamState:
-    """What the worker keeps for one stream between its chunks (built on the stream's first chunk)."""
+    """What the worker keeps for one stream between its chunks (built on the stream's first
+    chunk, or restored from its checkpoint)."""
 
     stream_id: str
     stages: StreamStages
-    first: GopChunk  # codec, size, rate and source of the stream, for its `streams` row
+    info: StreamInfo  # codec, size, rate and source of the stream, for its `streams` row
     last_seq: int = -1
     frames: int = 0
     chunks: int = 0
@@ -90,6 +111,36 @@ class StreamState:
     #: (first_frame, capture_time, frame_rate) of the stream's recent chunks that carry a
     #: capture time, oldest first: a scene closes chunks after its last frame arrived
     captures: deque = field(default_factory=lambda: deque(maxlen=_CAPTURE_ANCHORS))
+    #: where the stream's chunks are: its partition, and the offset after its last chunk seen
+    partition: int = -1
+    next_offset: int = 0
+    #: offset after the last chunk of the checkpoint this state was restored from (-1: none):
+    #: a chunk below it with seq <= last_seq is a replay of an applied chunk, not a retry
+    resume_offset: int = -1
+
+    def snapshot(self) -> bytes:
+        """The state at a chunk boundary (after `feed`) as bytes: the stages' snapshot and the
+        worker's own bookkeeping of the stream."""
+        return pack_state({
+            "stream_id": self.stream_id, "info": asdict(self.info), "last_seq": self.last_seq,
+            "frames": self.frames, "chunks": self.chunks, "last_end_s": self.last_end_s,
+            "captures": list(self.captures), "stages": self.stages.snapshot(),
+        })
+
+    @classmethod
+    def restore(cls, checkpoint: StreamCheckpoint, make_stages: Callable[..., StreamStages]
+                ) -> StreamState:
+        """The state `checkpoint` holds; `make_stages(data, frame_rate)` restores the stages
+        with the worker's shared model and gallery. Raises SnapshotError."""
+        saved = unpack_state(checkpoint.state)
+        info = StreamInfo(**saved["info"])
+        state = cls(saved["stream_id"], make_stages(saved["stages"], float(info.frame_rate)),
+                    info, last_seq=int(saved["last_seq"]), frames=int(saved["frames"]),
+                    chunks=int(saved["chunks"]), last_end_s=float(saved["last_end_s"]),
+                    partition=checkpoint.partition, next_offset=checkpoint.next_offset,
+                    resume_offset=checkpoint.next_offset)
+        state.captures.extend(saved["captures"])
+        return state
 
     def push(self, chunk: GopChunk) -> StageOutput:
         """Decode one chunk and feed it on; return the rows it completed.
@@ -128,6 +179,8 @@ class WorkerStats:
     chunks: int = 0  # chunks decoded and segmented
     frames: int = 0
     duplicates: int = 0  # chunks skipped as producer retries (seq not above the last seen)
+    replayed: int = 0  # chunks skipped as already in a restored checkpoint (a replay)
+    restored: int = 0  # streams continued from their checkpoints
     dead_letters: int = 0  # messages sent to the DLQ
     rows_written: int = 0  # new scene rows (replays that the store already had are not counted)
     streams_finished: int = 0
@@ -155,7 +208,8 @@ class WorkerStats:
         return (f"{self.chunks} chunks, {self.frames} frames, {self.duplicates} duplicates skipped, "
                 f"{self.dead_letters} to the DLQ, {self.rows_written} scene rows written, "
                 f"{self.streams_finished} streams finished, {self.commits} offset commits, "
-                f"{self.store_retries} store retries")
+                f"{self.store_retries} store retries, {self.restored} streams restored from "
+                f"checkpoints, {self.replayed} replayed chunks skipped")
 
 
 class ChunkWorker:
@@ -197,6 +251,8 @@ class ChunkWorker:
         self._lag_at = 0.0
         self._consumer = None
         self._producer = None
+        #: set by the rebalance listener when partitions are assigned (restarts the idle clock)
+        self._rebalanced = False
 
     # -- Kafka clients -------------------------------------------------------------------------
 
@@ -206,7 +262,7 @@ class ChunkWorker:
 
         try:
             self._consumer = KafkaConsumer(
-                self.topic, bootstrap_servers=self.bootstrap, group_id=self.group,
+                bootstrap_servers=self.bootstrap, group_id=self.group,
                 client_id="vstream-worker", enable_auto_commit=False,
                 auto_offset_reset="earliest", max_poll_records=self.max_poll_records,
                 # one GOP is well under 1 MB, but allow big ones
@@ -218,6 +274,7 @@ class ChunkWorker:
                 # a partition's worth.
                 receive_message_max_bytes=FETCH_MAX_BYTES + 16 * 1024 * 1024,
             )
+            self._consumer.subscribe([self.topic], listener=_Rebalance(self))
             self._producer = KafkaProducer(
                 bootstrap_servers=self.bootstrap, client_id="vstream-worker-dlq", acks="all",
                 max_in_flight_requests_per_connection=1, max_request_size=16 * 1024 * 1024)
@@ -242,9 +299,10 @@ class ChunkWorker:
         """Consume until `stop_event` is set, or until `max_idle_s` pass with no message.
 
         Stopped by `stop_event`: commits what was written and returns; open streams are not
-        finished (their open scenes are lost; see the module docstring). Idle for `max_idle_s`
-        (counted from when the group gave this worker its partitions): finishes every stream
-        (last scenes and `streams` rows), commits, returns. Returns the running stats.
+        finished (their checkpoints let the next worker continue them). Idle for `max_idle_s`
+        (counted from when the group last gave this worker partitions): finishes every stream
+        of its partitions, those in memory and those only checkpointed (last scenes and
+        `streams` rows), commits, returns. Returns the running stats.
         """
         stop_event = self._stop = stop_event or threading.Event()
         if self.frame_model is not None and self.gallery is None:
@@ -266,15 +324,14 @@ class ChunkWorker:
                     continue
                 if not self._consumer.assignment():  # still joining the group
                     continue
+                if self._rebalanced:  # new partitions may bring a backlog: idle counts anew
+                    self._rebalanced, idle_since = False, None
                 self.ready.set()
                 self._update_lag()
                 now = time.monotonic()
                 idle_since = idle_since or now
                 if max_idle_s is not None and now - idle_since >= max_idle_s:
-                    log.info("no message for %.1f s: finishing %d streams", max_idle_s,
-                             len(self.streams))
-                    for stream_id in list(self.streams):
-                        self.finish_stream(stream_id)
+                    self._finish_all(max_idle_s)
                     break
         except _Stopped:
             log.warning("stopped while the store was down: the chunks since the last commit "
@@ -288,18 +345,38 @@ class ChunkWorker:
         """Process one poll batch, write its rows, then commit its offsets."""
         from kafka.structs import OffsetAndMetadata
 
+        from kafka.errors import CommitFailedError
+
         rows: list[tuple[StreamState, StageOutput]] = []
         offsets = {tp: records[-1].offset + 1 for tp, records in polled.items() if records}
         captured: list[float] = []  # capture times of this batch's chunks
         records = [record for batch in polled.values() for record in batch]
+        self._load_checkpoints(records)
+        touched: dict[str, StreamState] = {}  # streams whose state this batch moved on
         # As in `vstream index`: FFmpeg decodes the next chunks on a thread (it releases the
         # GIL) while this one is segmented; each stream's chunks stay in order on both sides.
-        for item in read_ahead(lambda: self._decoded(records), depth=4, name="worker-decode"):
+        for item in read_ahead(lambda: self._decoded(records, touched), depth=4,
+                               name="worker-decode"):
             rows += self._segment(item, captured)
+        # The order makes every crash safe. Rows first: a crash before the checkpoint replays
+        # the chunks from the old checkpoint, which makes the same rows (skipped by row_id).
+        # Dead letters next: a chunk in a checkpoint is never replayed, so its letter must be
+        # out. Checkpoints before the commit: a crash before the commit replays chunks that
+        # the checkpoints already hold, skipped by seq.
         if rows:
             self._write_rows(rows)
-        self._producer.flush()  # dead letters acknowledged before their offsets are committed
-        self._consumer.commit({tp: OffsetAndMetadata(off, "", -1) for tp, off in offsets.items()})
+        self._producer.flush()
+        self._write_checkpoints(list(touched.values()))
+        # A partition revoked meanwhile (a rebalance during a store outage) is not ours to
+        # commit: its new owner replays from the last commit and the checkpoints.
+        assigned = self._consumer.assignment()
+        try:
+            self._consumer.commit({tp: OffsetAndMetadata(off, "", -1)
+                                   for tp, off in offsets.items() if tp in assigned})
+        except CommitFailedError as ex:
+            log.warning("offset commit refused (%s): the group rebalanced; the new owners "
+                        "replay these chunks and skip them by their checkpoints",
+                        " ".join(str(ex).split())[:200])
         self.stats.commits += 1
         self.metrics.commits.inc()
         self.stats.last_commit_at = time.monotonic()
@@ -409,12 +486,99 @@ class ChunkWorker:
         except _ClientError as ex:  # a metric is not worth stopping for; next refresh retries
             log.debug("consumer lag not updated: %s", ex)
 
-    def _decoded(self, records: list) -> Iterator[tuple]:
+    # -- checkpoints and rebalancing -------------------------------------------------------------
+
+    def _restore_stages(self, data: bytes, frame_rate: float) -> StreamStages:
+        return StreamStages.restore(data, frame_rate, shots=self.shots, model=self.frame_model,
+                                    gallery=self.gallery, analysis_fps=self.analysis_fps)
+
+    def _load_checkpoint(self, stream_id: str) -> StreamState | None:
+        """The stream's state from its newest checkpoint (None: none, finished, or unreadable,
+        and then the stream starts afresh where its chunks resume)."""
+        checkpoint = self._retry_store(
+            lambda: self.store.checkpoint(self.topic, stream_id, self.model_version),
+            f"reading the checkpoint of {stream_id}")
+        if checkpoint is None or checkpoint.finished:
+            return None
+        try:
+            state = StreamState.restore(checkpoint, self._restore_stages)
+        except SnapshotError as ex:
+            log.warning("stream %s: checkpoint not restored (%s); it starts with a fresh state "
+                        "at the committed offset", stream_id, ex)
+            return None
+        self.stats.restored += 1
+        log.info("stream %s: restored from its checkpoint (seq %d, partition %d offset %d, "
+                 "%d frames)", stream_id, state.last_seq, state.partition, state.next_offset,
+                 state.frames)
+        return state
+
+    def _load_checkpoints(self, records: list) -> None:
+        """Restore the streams of `records` that have no state here from their checkpoints
+        (on this thread: the store is not used from the decode thread)."""
+        seen: set[str] = set()
+        for record in records:
+            if record.key is None:
+                continue
+            stream_id = record.key.decode("utf-8", "replace")  # the producer keys by stream ID
+            if stream_id in self.streams or stream_id in seen:
+                continue
+            seen.add(stream_id)
+            state = self._load_checkpoint(stream_id)
+            if state is not None:
+                self.streams[stream_id] = state
+
+    def _write_checkpoints(self, states: list[StreamState]) -> None:
+        """Write the checkpoints of `states` (those of partitions still ours)."""
+        assigned = {tp.partition for tp in self._consumer.assignment()}
+        checkpoints = [
+            StreamCheckpoint(self.topic, state.stream_id, self.model_version, state.partition,
+                             state.next_offset, state.last_seq, False, state.snapshot())
+            for state in states if state.partition in assigned]
+        if checkpoints:
+            self._retry_store(lambda: [self.store.write_checkpoint(c) for c in checkpoints],
+                              f"writing {len(checkpoints)} stream checkpoints")
+
+    def _revoked(self, partitions) -> None:
+        """The group takes `partitions` away (in poll, between batches: all written and
+        committed). Their streams' states are dropped: the next owner continues them from
+        their checkpoints, and so would this worker if they come back."""
+        gone = {tp.partition for tp in partitions if tp.topic == self.topic}
+        dropped = [sid for sid, state in self.streams.items() if state.partition in gone]
+        for stream_id in dropped:
+            del self.streams[stream_id]
+        if partitions:
+            log.info("partitions %s revoked; %d stream states dropped (checkpointed)",
+                     sorted(gone), len(dropped))
+
+    def _assigned(self, partitions) -> None:
+        """The group gives this worker `partitions`; their streams are restored lazily, from
+        their checkpoints, when their chunks arrive."""
+        self._rebalanced = True
+        log.info("partitions %s assigned", sorted(tp.partition for tp in partitions))
+
+    def _finish_all(self, idle_s: float) -> None:
+        """The topic stayed idle: finish every stream of this worker's partitions, also those
+        known only from a checkpoint (the worker that ran them stopped after their last chunk)."""
+        assigned = {tp.partition for tp in self._consumer.assignment()}
+        waiting = self._retry_store(
+            lambda: self.store.open_checkpoints(self.topic, self.model_version),
+            "listing open stream checkpoints")
+        for stream_id, partition in waiting:
+            if stream_id not in self.streams and partition in assigned:
+                state = self._load_checkpoint(stream_id)
+                if state is not None:
+                    self.streams[stream_id] = state
+        log.info("no message for %.1f s: finishing %d streams", idle_s, len(self.streams))
+        for stream_id in list(self.streams):
+            self.finish_stream(stream_id)
+
+    def _decoded(self, records: list, touched: dict[str, StreamState]) -> Iterator[tuple]:
         """Parse, deduplicate and decode messages in order (on the decode-ahead thread).
 
         Yields ("dead", record, kind, reason) for a message to dead-letter and ("ok", record,
         chunk, state, batch, samples) for a decoded chunk; a duplicate yields nothing. Only the
-        decoders and `last_seq` are touched here; segmenters only on the caller's thread.
+        decoders, `last_seq` and the stream's offsets are touched here; segmenters only on the
+        caller's thread. Streams whose state moves on are added to `touched`.
         """
         for record in records:
             try:
@@ -423,6 +587,12 @@ class ChunkWorker:
                 yield ("dead", record, "ChunkFormatError", f"ChunkFormatError: {ex}")
                 continue
             state = self.streams.get(chunk.stream_id)
+            if (state is not None and chunk.seq <= state.last_seq
+                    and record.partition == state.partition and record.offset < state.resume_offset):
+                # consumed again after a restart or rebalance: its checkpoint holds it already
+                self.stats.replayed += 1
+                log.debug("%s: chunk %d is in the checkpoint, skipped", chunk.stream_id, chunk.seq)
+                continue
             if state is not None and chunk.seq <= state.last_seq:
                 self.stats.duplicates += 1
                 self.metrics.chunks_dropped.labels("duplicate").inc()
@@ -433,10 +603,13 @@ class ChunkWorker:
                 stages = StreamStages(chunk.stream_id, float(chunk.frame_rate), shots=self.shots,
                                       model=self.frame_model, gallery=self.gallery,
                                       analysis_fps=self.analysis_fps)
-                state = self.streams[chunk.stream_id] = StreamState(chunk.stream_id, stages, chunk)
+                state = self.streams[chunk.stream_id] = StreamState(
+                    chunk.stream_id, stages, StreamInfo.of(chunk))
                 log.info("stream %s: first chunk (seq %d, %s %dx%d)", chunk.stream_id, chunk.seq,
                          chunk.codec, chunk.width, chunk.height)
             state.last_seq = chunk.seq
+            state.partition, state.next_offset = record.partition, record.offset + 1
+            touched[chunk.stream_id] = state
             try:
                 batch, samples = state.decode(chunk)
             except DecodeError as ex:
@@ -481,15 +654,35 @@ class ChunkWorker:
         state = self.streams[stream_id]
         out = state.finish()
         new = self._write_rows([(state, out)], stream_end=True)
-        first = state.first
+        first = state.info
         row = StreamRow(
             stream_id=stream_id, source=redact_url(first.source), codec=first.codec,
             width=first.width, height=first.height, fps=float(first.frame_rate),
             frames=state.frames, duration_s=state.last_end_s,
             model_version=self.model_version)
         self._retry_store(lambda: self.store.write_stream(row), f"the streams row of {stream_id}")
+        if state.partition >= 0:
+            # After its rows: a crash before this leaves an open checkpoint, and the next idle
+            # worker finishes the stream again (same rows, skipped by row_id).
+            done = StreamCheckpoint(self.topic, stream_id, self.model_version, state.partition,
+                                    state.next_offset, state.last_seq, True, b"")
+            self._retry_store(lambda: self.store.write_checkpoint(done),
+                              f"the last checkpoint of {stream_id}")
         del self.streams[stream_id]
         self.stats.last_commit_at = time.monotonic()
         self.stats.streams_finished += 1
         log.info("stream %s finished: %d chunks, %d frames", stream_id, state.chunks, state.frames)
         return new
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    """Hands kafka-python's rebalance callbacks (run inside `poll`) to the worker."""
+
+    def __init__(self, worker: ChunkWorker) -> None:
+        self.worker = worker
+
+    def on_partitions_revoked(self, revoked) -> None:
+        self.worker._revoked(revoked)
+
+    def on_partitions_assigned(self, assigned) -> None:
+        self.worker._assigned(assigned)
