@@ -83,3 +83,13 @@ def test_tracklets_split_by_track_and_face_inside_body() -> None:
     face, body, other = tracklets
     assert containment(face, body) == 1.0 and containment(face, other) == 0.0
     np.testing.assert_allclose(face.boxes[0], np.array(FACE_BOX) / 100)
+
+
+def test_detector_tags_person_group_and_close_up() -> None:
+    big_face, body = [30, 0, 70, 40], [0, 0, 100, 100]
+    crowd = [_record(f, [(1, FACE, big_face), (2, PERSON, body), (3, PERSON, body), (4, PERSON, body)],
+                     tags=[0.9, 0.0, 0.0]) for f in range(3)]
+    assert scene_tags(crowd, ("stage", "b", "c")) == ("person", "group", "close-up", "stage")
+    far = [_record(f, [(1, FACE, [0, 0, 5, 5])] + ([(2, PERSON, body)] if f == 0 else []))
+           for f in range(3)]
+    assert scene_tags(far, ("a",)) == ()  # people in 1 of 3 frames, small faces, no tag scores

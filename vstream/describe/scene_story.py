@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vstream.detect.labels import FACE, PERSON
 from vstream.media import format_timecode
 from vstream.track.tracklets import FrameRecord, Tracklet
 
@@ -35,16 +36,48 @@ class SceneStory:
     description: str
 
 
+#: a face this tall (fraction of the frame height, median over the scene) makes a close-up
+CLOSE_UP = 0.25
+#: this many people in view at once make a group
+GROUP = 3
+
+
+def detection_tags(records: Sequence[FrameRecord]) -> tuple[str, ...]:
+    """Tags the detector sees, which ImageNet's classes cannot say (it has no person class):
+    "person" when people are in view in at least half the analysed frames, "group" when
+    `GROUP` or more are at once, "close-up" when the faces fill a quarter of the frame height."""
+    if not records:
+        return ()
+    with_people, most, face_heights = 0, 0, []
+    for r in records:
+        d = r.detections
+        people = int((d.class_id == PERSON).sum())
+        with_people += people > 0
+        most = max(most, people)
+        faces = d.xyxy[d.class_id == FACE]
+        face_heights += ((faces[:, 3] - faces[:, 1]) / r.size[1]).tolist()
+    tags = []
+    if with_people * 2 >= len(records):
+        tags.append("person")
+    if most >= GROUP:
+        tags.append("group")
+    if face_heights and float(np.median(face_heights)) >= CLOSE_UP:
+        tags.append("close-up")
+    return tuple(tags)
+
+
 def scene_tags(records: Sequence[FrameRecord], tag_names: Sequence[str], top_k: int = 3,
                min_score: float = 0.15) -> tuple[str, ...]:
-    """The `top_k` tags by mean score over the scene's analysed frames: those scoring at least
-    `min_score`, and always the best one (a scene is never left untagged)."""
+    """The detector's tags (`detection_tags`), then the `top_k` classifier tags by mean score
+    over the scene's analysed frames: those scoring at least `min_score`, and always the best
+    one (a scene is never left untagged)."""
     scores = [r.tag_scores for r in records if r.tag_scores is not None]
+    seen = detection_tags(records)
     if not scores:
-        return ()
+        return seen
     mean = np.mean(scores, axis=0)
     order = np.argsort(-mean, kind="stable")[:top_k]
-    return tuple(tag_names[j] for k, j in enumerate(order) if k == 0 or mean[j] >= min_score)
+    return seen + tuple(tag_names[j] for k, j in enumerate(order) if k == 0 or mean[j] >= min_score)
 
 
 def scene_people(tracklets: Sequence[Tracklet]) -> tuple[str, ...]:
