@@ -9,8 +9,8 @@ import json
 import logging
 import os
 import sys
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 
 from vstream import __version__
 from vstream.config import MODELS, SHOT_DETECTORS, Settings, is_configured, load_settings
