@@ -24,6 +24,7 @@ What is measured, and where:
 | vstream_dlq_messages_total | counter | reason | worker: ChunkFormatError, DecodeError |
 | vstream_store_write_retries_total | counter | | worker: store writes retried (store down) |
 | vstream_offset_commits_total | counter | | worker |
+| vstream_events_published_total | counter | kind | worker: messages on the events topic acknowledged (enter, leave, count, scene; a replay publishes again) |
 | vstream_chunks_produced_total | counter | stream_id | ingest: chunks acknowledged by the broker |
 | vstream_ingest_reconnects_total | counter | stream_id | ingest: live source reopen attempts |
 | vstream_ingest_gaps_total | counter | stream_id | ingest: live gaps |
@@ -80,6 +81,9 @@ class Metrics:
         self.store_retries = Counter("vstream_store_write_retries", "Store writes retried after "
                                      "a store error (the store was down or refused)", registry=r)
         self.commits = Counter("vstream_offset_commits", "Offset commits by the worker", registry=r)
+        self.events_published = Counter("vstream_events_published", "Messages on the events "
+                                        "topic acknowledged by the broker, by kind (a replay "
+                                        "after a restart publishes again)", ["kind"], registry=r)
         # -- ingest
         self.chunks_produced = Counter("vstream_chunks_produced", "Chunks acknowledged by the "
                                        "broker", ["stream_id"], registry=r)
