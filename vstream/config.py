@@ -35,6 +35,8 @@ class Settings:
     kafka: str = "127.0.0.1:9092"
     #: Kafka topic the GOP chunks travel on
     topic: str = "vstream.chunks"
+    #: Kafka topic the worker publishes stored events and scenes to, as JSON ("": not published)
+    events_topic: str = "vstream.events"
     #: port for Prometheus /metrics of ingest and worker (0: not served)
     metrics_port: int = 0
 

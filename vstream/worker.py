@@ -54,7 +54,8 @@ from vstream.chunker import redact_url
 from vstream.errors import ChunkFormatError, DecodeError, StoreError
 from vstream.ingest import backoff_s
 from vstream.kafka.errors import BrokerUnavailableError
-from vstream.kafka.topics import dlq_topic
+from vstream.kafka.events import EventPublisher
+from vstream.kafka.topics import EVENTS_TOPIC, dlq_topic
 from vstream.metrics import Metrics
 from vstream.detect.models import DEFAULT_MODEL, load_frame_model, match_threshold
 from vstream.stages import (
@@ -219,7 +220,8 @@ class ChunkWorker:
     `--model` name), `checkpoint` and `analysis_fps` pick the stages as `vstream index` does,
     and with them the rows' model_version. `metrics` receives the
     worker's counters (a private, unserved `Metrics` when None). A failed store write is retried
-    after `backoff_s(attempt, cap=max_store_backoff_s)` seconds.
+    after `backoff_s(attempt, cap=max_store_backoff_s)` seconds. Stored events and scenes are
+    published as JSON to `events_topic` (`vstream.kafka.events`; "" or None: not published).
     """
 
     def __init__(self, bootstrap: str, topic: str, store, *, group: str = DEFAULT_GROUP,
@@ -227,7 +229,8 @@ class ChunkWorker:
                  checkpoint: str | None = None, analysis_fps: float = DEFAULT_ANALYSIS_FPS,
                  poll_timeout_s: float = 0.5,
                  max_poll_records: int = 50, metrics: Metrics | None = None,
-                 max_store_backoff_s: float = 10.0) -> None:
+                 max_store_backoff_s: float = 10.0,
+                 events_topic: str | None = EVENTS_TOPIC) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self.dlq = dlq_topic(topic)
@@ -245,6 +248,8 @@ class ChunkWorker:
         self.stats = WorkerStats()
         self.metrics = metrics if metrics is not None else Metrics()
         self.max_store_backoff_s = max_store_backoff_s
+        self.events = (EventPublisher(bootstrap, events_topic, metrics=self.metrics)
+                       if events_topic else None)
         self._stop = threading.Event()
         #: set once the group has given this worker its partitions (it is consuming)
         self.ready = threading.Event()
@@ -285,6 +290,8 @@ class ChunkWorker:
                 "VSTREAM_KAFKA at it)") from ex
 
     def _close_clients(self) -> None:
+        if self.events is not None:
+            self.events.close()
         if self._producer is not None:
             self._producer.close(timeout=10)  # flushes the DLQ
             self._producer = None
@@ -309,6 +316,8 @@ class ChunkWorker:
             self.gallery = self._retry_store(
                 lambda: load_gallery(self.store, self.frame_model, match_threshold(self.model)),
                 "loading the people gallery")
+        if self.events is not None:
+            self.events.open()  # creates the events topic at start, not at the first scene
         self._connect()
         idle_since: float | None = None
         try:
@@ -397,6 +406,8 @@ class ChunkWorker:
             lambda: sum(write_output(self.store, state.stream_id, self.model_version, out,
                                      self.gallery) for state, out in rows),
             f"writing the rows of {len(rows)} chunks")
+        if self.events is not None:  # after the store write, before the commit: at-least-once
+            self.events.publish([(state.stream_id, out) for state, out in rows], self.model_version)
         self.stats.rows_written += new
         now = time.time()
         for state, out in rows:
