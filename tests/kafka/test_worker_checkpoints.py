@@ -1,0 +1,265 @@
+"""Crash recovery of `vstream worker` from its per-stream checkpoints, against a real broker
+(Tansu) and a real ClickHouse server (the test reads the store while workers write it).
+
+A worker killed with SIGKILL mid-stream and restarted, and a group whose member is killed so its
+partitions move to the other, must leave exactly the rows `vstream index` makes: same row IDs,
+none missing, none twice. The fast shot detector without a frame model keeps this quick; its
+state (feature rings, pending cuts, the open scene) is what must survive: without the
+checkpoint, a restart cuts the open scene at the resume point and the row IDs differ.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import av
+import pytest
+
+from vstream.ingest import ingest
+from vstream.kafka import ChunkProducer, dlq_topic, ensure_topics
+from vstream.kafka.lag import partition_for
+from vstream.pipeline import index_video
+from vstream.store import open_store
+from vstream.weights import test_video_path
+
+PARTITIONS = 4
+
+
+class _Paced:
+    """Sends chunks at a pace, so the worker commits many small poll batches (kill points)."""
+
+    def __init__(self, producer: ChunkProducer, pause_s: float) -> None:
+        self.producer, self.pause_s = producer, pause_s
+
+    def send(self, chunk) -> None:
+        self.producer.send(chunk)
+        self.producer.flush()
+        time.sleep(self.pause_s)
+
+    def send_all(self, chunks) -> None:
+        for chunk in chunks:
+            self.send(chunk)
+
+
+def _ingest_paced(bootstrap: str, topic: str, source: str, streams: list[str],
+                  pause_s: float) -> threading.Thread:
+    """Ingest `source` as each of `streams` at once (a producer each), paced; on a thread."""
+    def one(stream_id: str) -> None:
+        with ChunkProducer(bootstrap, topic) as producer:
+            ingest(source, stream_id, _Paced(producer, pause_s))
+
+    def run() -> None:
+        threads = [threading.Thread(target=one, args=(s,)) for s in streams]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+class _Worker:
+    """`vstream -v worker` as a child process; its log lines are collected as they come."""
+
+    def __init__(self, bootstrap: str, topic: str, store: str, group: str, tmp: Path,
+                 idle_exit: float) -> None:
+        self.log_path = tmp / f"worker-{uuid.uuid4().hex[:6]}.log"
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "vstream", "-v", "worker", "--kafka", bootstrap,
+             "--topic", topic, "--store", store, "--group", group, "--shots", "fast",
+             "--model", "none", "--idle-exit", str(idle_exit)],
+            stdout=self._log, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    def text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+        self._log.close()
+
+    def wait(self, timeout: float) -> int:
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self._log.close()
+
+
+def _wait_for(what: str, check, timeout: float = 120.0, worker: _Worker | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if worker is not None and worker.proc.poll() is not None:
+            pytest.fail(f"worker exited ({worker.proc.returncode}) before {what}:\n"
+                        f"{worker.text()[-3000:]}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def _checkpoints(store, topic: str, stream_id: str | None = None) -> int:
+    where = f"topic = '{topic}'" + (f" AND stream_id = '{stream_id}'" if stream_id else "")
+    return int(store.backend.query(f"SELECT count() FROM stream_state WHERE {where}").scalar())
+
+
+def _rows(store, stream_id: str) -> dict[str, list[int]]:
+    """Row IDs per table of one stream, as a plain query sees them (duplicates kept)."""
+    return {table: sorted(r[0] for r in store.backend.query(
+        f"SELECT row_id FROM {table} WHERE stream_id = '{stream_id}'").rows)
+        for table in ("scenes", "detections", "tracks", "events")}
+
+
+def _reference(tmp: Path, source: str, streams: list[str]) -> dict[str, dict[str, list[int]]]:
+    with open_store(f"chdb://{tmp}/reference") as store:
+        out = {}
+        for s in streams:
+            index_video(source, store, stream_id=s, shots="fast", model="none")
+            out[s] = _rows(store, s)
+    return out
+
+
+def _url(store_url) -> str:
+    """The server store's URL with its password, for a child process's --store."""
+    from urllib.parse import quote
+
+    return (f"clickhouse://{store_url.user}:{quote(store_url.password, safe='')}@"
+            f"{store_url.host}:{store_url.port}/{store_url.database}")
+
+
+def _topic(bootstrap: str) -> str:
+    name = f"test.ckpt.{uuid.uuid4().hex[:8]}"
+    ensure_topics(bootstrap, [name, dlq_topic(name)], PARTITIONS)
+    return name
+
+
+def _send(bootstrap: str, topic: str, chunks: list, pause_s: float) -> threading.Thread:
+    """Send `chunks` on a thread, one every `pause_s` (small poll batches: many kill points)."""
+    def run() -> None:
+        with ChunkProducer(bootstrap, topic) as producer:
+            _Paced(producer, pause_s).send_all(chunks)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_sigkill_at_three_points_then_restart_gives_the_rows_of_an_uninterrupted_run(
+        kafka_broker: str, server_url, tmp_path: Path) -> None:
+    from vstream.chunker import Chunker
+
+    source = str(test_video_path())  # 100 chunks, 5301 frames
+    reference = _reference(tmp_path, source, ["music"])["music"]
+    assert len(reference["scenes"]) > 50
+    chunks = list(Chunker(source, "music"))
+    topic = _topic(kafka_broker)
+    url = _url(server_url)
+    logs = []
+    with open_store(server_url) as store:
+        seen, sent = 0, 0
+        for kill in range(3):
+            worker = _Worker(kafka_broker, topic, url, "g", tmp_path, idle_exit=3)
+            _wait_for("the group's assignment", lambda: "assigned" in worker.text(), worker=worker)
+            # each round sends 25 more chunks while the worker runs, and kills it two
+            # checkpoints in: mid-batch or between write and commit, scenes open
+            sender = _send(kafka_broker, topic, chunks[sent : sent + 25], pause_s=0.1)
+            _wait_for(f"{seen + 2} checkpoints", lambda: _checkpoints(store, topic) >= seen + 2,
+                      worker=worker)
+            worker.kill()
+            logs.append(worker.text())
+            sender.join(timeout=60)
+            sent += 25
+            seen = _checkpoints(store, topic)
+            assert store.stream("music") is None, "killed after the stream finished"
+        _send(kafka_broker, topic, chunks[sent:], pause_s=0).join(timeout=60)
+        last = _Worker(kafka_broker, topic, url, "g", tmp_path, idle_exit=3)
+        assert last.wait(timeout=180) == 0, last.text()[-3000:]
+        logs.append(last.text())
+        assert _rows(store, "music") == reference  # same IDs, none missing, none twice
+        stream = store.stream("music")
+        assert stream is not None and stream.frames == 5301
+    assert all("Traceback" not in text for text in logs)
+    restored = sum("restored from its checkpoint" in text for text in logs)
+    assert restored >= 3, "every restart continues from the checkpoint"
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    """The first 1500 frames (60 s, 30 chunks) of the test video, re-encoded as H.264 with a
+    keyframe every 50 frames."""
+    path = tmp_path_factory.mktemp("media") / "clip.mp4"
+    with av.open(str(test_video_path())) as src, av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 160, 90, "yuv420p"
+        stream.options = {"g": "50", "keyint_min": "50", "sc_threshold": "0"}
+        for i, frame in enumerate(src.decode(video=0)):
+            if i == 1500:
+                break
+            image = frame.to_ndarray(format="rgb24")
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def _assigned(worker: _Worker) -> list[int]:
+    """The partitions of the worker's latest assignment (from its log)."""
+    found = re.findall(r"partitions \[([0-9, ]*)\] assigned", worker.text())
+    return [int(p) for p in found[-1].split(",") if p.strip()] if found else []
+
+
+def _split(a: _Worker, b: _Worker) -> bool:
+    """Do both workers hold partitions, all four between them?"""
+    pa, pb = _assigned(a), _assigned(b)
+    return bool(pa) and bool(pb) and sorted(pa + pb) == list(range(PARTITIONS))
+
+
+def _one_stream_per_partition() -> list[str]:
+    found: dict[int, str] = {}
+    for i in range(1000):
+        found.setdefault(partition_for(f"cam{i}", PARTITIONS), f"cam{i}")
+        if len(found) == PARTITIONS:
+            return [found[p] for p in range(PARTITIONS)]
+    raise AssertionError("no stream IDs for every partition")
+
+
+def test_killing_one_of_two_workers_moves_its_streams_to_the_other(
+        kafka_broker: str, server_url, tmp_path: Path, clip: Path) -> None:
+    streams = _one_stream_per_partition()
+    reference = _reference(tmp_path, str(clip), streams)
+    topic = _topic(kafka_broker)
+    url = _url(server_url)
+    # idle exit above kafka-python's 10 s session timeout: the survivor must still be there
+    # when the group notices the dead member and hands it the partitions
+    a = _Worker(kafka_broker, topic, url, "pair", tmp_path, idle_exit=25)
+    b = _Worker(kafka_broker, topic, url, "pair", tmp_path, idle_exit=25)
+    _wait_for("both workers holding partitions", lambda: _split(a, b), worker=a)
+    producer = _ingest_paced(kafka_broker, topic, str(clip), streams, pause_s=0.3)
+    mine = [streams[p] for p in _assigned(a)]
+    with open_store(server_url) as store:
+        # a's streams are mid-way: it has checkpointed chunks of one of them
+        _wait_for("worker a mid-stream", lambda: any(
+            _checkpoints(store, topic, s) >= 3 for s in mine), worker=a)
+        a.kill()
+        assert all(store.stream(s) is None for s in streams), a.text()[-3000:] + b.text()[-3000:]
+        producer.join(timeout=120)
+        assert b.wait(timeout=240) == 0, b.text()[-3000:]
+        for s in streams:
+            assert _rows(store, s) == reference[s], s
+            assert store.stream(s) is not None and store.stream(s).frames == 1500
+    assert "restored from its checkpoint" in b.text()
+    assert "Traceback" not in a.text() + b.text()
