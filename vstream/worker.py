@@ -30,10 +30,24 @@ Metrics (`vstream.metrics.Metrics`, served by `vstream worker --metrics-port`): 
 per stream, rows written, consumer lag per partition, capture-to-row latency, drops and dead
 letters by reason, store retries, commits.
 
-Limits of this first slice: per-stream state (decoder, open scene) lives in memory only; a worker
-restarted mid-stream resumes at the last committed offset with a fresh state, so the scene open at
-the restart is cut there. Streams never end on Kafka: `finish_stream` closes one (last scene and
-`streams` row); `run(max_idle_s=...)` finishes every stream when the topic stays idle.
+Checkpoints: after each poll batch the worker writes, in this order, the rows, the dead letters,
+a checkpoint of every stream the batch moved on (`StreamState.snapshot`: the stages' snapshot,
+i.e. shot detector history, open scene, trackers and waiting frames, plus last seq, counters and
+capture anchors; never a model or FFmpeg context) into the store's `stream_state` table with the
+partition and offset of the stream's next chunk, and only then the offsets. A stream without state
+here (a restart, or a partition newly assigned by a rebalance) is restored from its checkpoint when
+its chunks arrive, and chunks below the checkpoint's offset whose seq it holds are skipped. So a
+worker killed at any point (SIGKILL included) and restarted, or replaced by another member of its
+group, writes exactly the rows of an uninterrupted run: a crash before a checkpoint replays from
+the previous one and makes the same rows (skipped by row_id); a crash after it replays chunks the
+checkpoint holds (skipped by seq). On revoke a worker drops the states of its revoked partitions
+(everything is written and committed between batches). Tested with `--model none`; with a frame
+model the shared people gallery is not part of a stream's checkpoint (it is stored as `people`
+rows after each batch), so a replayed batch can see people it already added.
+
+Streams never end on Kafka: `finish_stream` closes one (last scene, `streams` row, a finished
+checkpoint); `run(max_idle_s=...)` finishes every stream of the worker's partitions when the topic
+stays idle, also those it knows only from a checkpoint.
 """
 
 from __future__ import annotations
