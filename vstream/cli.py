@@ -424,8 +424,9 @@ examples:
 
 Logs (-v) say what happened: streams started and finished, duplicates skipped, dead letters and
 why; it ends with one line: chunks, frames, duplicates, DLQ count, rows written.
-Ctrl-C stops at once: the offsets of written rows are committed, open scenes are NOT finished
-(their streams have no streams row yet); a restarted worker resumes from the committed offsets.
+Ctrl-C stops at once: rows written, each stream's state checkpointed to the store, offsets
+committed. A restarted worker (or another in the group, after a rebalance) loads the checkpoints
+and goes on mid-scene: the rows are exactly those of an uninterrupted run, even after a kill -9.
 """
 
 
