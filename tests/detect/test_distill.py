@@ -1,0 +1,61 @@
+"""A tiny real distillation (real teacher, real video frames) and the shipped default checkpoint."""
+
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+import pytest
+
+from vstream.detect.checkpoint import default_checkpoint_path, load_unified, read_unified
+from vstream.detect.evaluate import match_boxes
+from vstream.detect.labels import FACE
+from vstream.detect.teacher_cache import teacher_detections
+from vstream.detect.teachers.model import TeacherModel
+from vstream.detect.video_samples import sample_frames
+from vstream.weights import test_video_path
+
+#: held-out frames (time blocks the default checkpoint never trained on) where MTCNN finds a face
+#: clearly; found by running the teacher over the held-out frames at 4 fps
+SHIPPED_FACE_TIMES = (41.28, 90.0, 99.28, 142.52)
+
+
+@pytest.fixture(scope="module")
+def teacher() -> TeacherModel:
+    return TeacherModel()
+
+
+def test_tiny_distill_reduces_the_loss_and_saves_a_loadable_checkpoint(
+        teacher: TeacherModel, tmp_path: pathlib.Path) -> None:
+    from vstream.detect.distill import distill
+
+    out = tmp_path / "tiny.safetensors"
+    result = distill([test_video_path()], out, teacher, sample_fps=4.0, epochs=1, max_frames=12,
+                     seed=0, batch_size=4, lr=3e-3, cache_dir=tmp_path / "cache")
+    assert result.train_frames == 12 and result.held_out_frames == 0
+    assert result.loss_after < 0.8 * result.loss_before
+    # the teacher's outputs were cached: a second lookup does not run the teacher
+    assert list((tmp_path / "cache").glob("test-*.npz"))
+    model = load_unified(out)
+    assert model.model_version == result.model_version
+    ckpt = read_unified(out)
+    assert ckpt.training["epochs"] == 1 and ckpt.training["teacher"] == teacher.model_version
+    frames = sample_frames(test_video_path(), 4.0, max_frames=2)
+    assert len(model.analyze(frames.images)) == 2
+
+
+def test_shipped_checkpoint_finds_faces_where_the_teacher_does(teacher: TeacherModel) -> None:
+    assert default_checkpoint_path().is_file(), "the package must ship its default checkpoint"
+    model = load_unified()
+    frames = sample_frames(test_video_path(), 4.0)
+    pick = np.isin(np.round(frames.times, 2), np.round(SHIPPED_FACE_TIMES, 2))
+    held = frames.select(pick)
+    assert len(held) == len(SHIPPED_FACE_TIMES) and held.held_out.all()
+    truth = [a.detections for a in teacher.analyze(held.images)]
+    found = 0
+    for got, want in zip((a.detections for a in model.analyze(held.images)), truth):
+        want_faces = want.xyxy[want.class_id == FACE]
+        assert len(want_faces), "the teacher should see a face on every chosen frame"
+        rows, _ = match_boxes(got.xyxy[got.class_id == FACE], want_faces)
+        found += len(rows) > 0
+    assert found >= len(SHIPPED_FACE_TIMES) - 1
