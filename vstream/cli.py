@@ -38,9 +38,10 @@ def _store_flag(p: argparse.ArgumentParser) -> None:
 
 
 def _model_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", choices=MODELS, help="frame model: unified (default; one network "
+    p.add_argument("--model", choices=MODELS, help="frame model: teachers (default; MTCNN faces, "
+                   "OpenCV HOG people, dlib face identity, MobileNetV2 tags), unified (one network "
                    "for people, faces, tags, person masks and appearance, distilled from the "
-                   "teachers), teachers (MTCNN + OpenCV HOG + dlib: slower), none (scenes only)")
+                   "teachers: ~10x faster, fewer faces found; docs/models.md), none (scenes only)")
     p.add_argument("--analysis-fps", type=float, metavar="FPS", help="frames per second the model "
                    "analyses (default 5; shots always see every frame; tracks carry people "
                    "between analysed frames)")

@@ -27,8 +27,9 @@ class Settings:
     shots: str = "combined"
     #: FFmpeg decoder threads (0: FFmpeg picks)
     threads: int = 0
-    #: frame model: unified (default, the distilled network), teachers, or none (shots only)
-    model: str = "unified"
+    #: frame model: teachers (default: MTCNN + HOG + dlib), unified (the distilled network,
+    #: faster, not yet as good; docs/models.md), or none (shots only)
+    model: str = "teachers"
     #: frames per second the frame model analyses (shots always see every frame)
     analysis_fps: float = 5.0
     #: Kafka bootstrap address (HOST:PORT[,HOST:PORT...]) for ingest and workers
