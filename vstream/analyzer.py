@@ -73,6 +73,10 @@ class StreamAnalyzer:
         self.frames_analysed = 0
         #: called with each scene's identified tracklets (evaluation reads them here)
         self.on_tracklets = None
+        #: person IDs already stored for tracklets of this stream, by (first frame, track ID):
+        #: a re-index or a replay after a crash gives a stored tracklet its stored identity
+        #: instead of asking a gallery that has learnt since (which could answer differently)
+        self.known_people: dict[tuple[int, int], str] = {}
 
     @property
     def tag_names(self) -> tuple[str, ...]:
@@ -99,6 +103,14 @@ class StreamAnalyzer:
         while self._scenes and self._scenes[0].end_frame <= self._analysed_until:
             out.append(self._describe(self._scenes.popleft()))
         return out
+
+    def oldest_pending_frame(self) -> int:
+        """The first frame whose tracklets are not yet described (its scene is still open)."""
+        if self._records:
+            return self._records[0].frame_index
+        if self._pending:
+            return self._pending[0][0]
+        return self._analysed_until + 1
 
     def finish(self) -> tuple[list[DetectionRow], list[SceneAnalysis]]:
         """End of stream: analyse the frames left and describe every scene left."""
@@ -209,12 +221,16 @@ class StreamAnalyzer:
     def _identify(self, tracklets: list[Tracklet], scene: Scene) -> None:
         """Person IDs: faces from the gallery; a body from the face inside it, else from the
         gallery by its own appearance."""
+        known = [t for t in tracklets if (t.first_frame, t.track_id) in self.known_people]
+        for t in known:
+            t.person_id = self.known_people[(t.first_frame, t.track_id)]
         faces = [t for t in tracklets if t.class_id == FACE]
         for t in faces:
-            t.person_id = self.gallery.identify(
-                np.array(t.embeddings), self.stream_id, t.times[0],
-                may_create=len(t.frames) >= FACE_MIN) or ""
-        for body in (t for t in tracklets if t.class_id == PERSON):
+            if t not in known:
+                t.person_id = self.gallery.identify(
+                    np.array(t.embeddings), self.stream_id, t.times[0],
+                    may_create=len(t.frames) >= FACE_MIN) or ""
+        for body in (t for t in tracklets if t.class_id == PERSON and t not in known):
             inside = [(containment(f, body), f) for f in faces if f.person_id]
             share, face = max(inside, key=lambda x: x[0], default=(0.0, None))
             if face is not None and share >= FACE_IN_BODY:

@@ -16,7 +16,8 @@ from vstream.detect.models import DEFAULT_MODEL, load_frame_model, match_thresho
 from vstream.errors import VideoOpenError
 from vstream.segment.scenes import Scene
 from vstream.stages import (
-    DEFAULT_ANALYSIS_FPS, StageOutput, StreamStages, load_gallery, row_version, write_output,
+    DEFAULT_ANALYSIS_FPS, StageOutput, StreamStages, load_gallery, remember_people, row_version,
+    write_output,
 )
 from vstream.threads import read_ahead
 
@@ -88,6 +89,12 @@ def segment_video(source: str, stream_id: str, shots: str = "combined", *, threa
     return chunker, scenes, stages.frames
 
 
+def _stages(store, stream_id: str, frame_rate: float, **options) -> StreamStages:
+    stages = StreamStages(stream_id, frame_rate, **options)
+    remember_people(stages, store)  # a re-index keeps the identities it stored
+    return stages
+
+
 def index_video(
     source: str,
     store,  # vstream.store.ClickHouseWriter
@@ -121,9 +128,9 @@ def index_video(
     started = time.perf_counter()
     chunker, stages = run_stages(
         source, stream_id,
-        lambda c: StreamStages(stream_id, float(c.info.frame_rate), shots=shots,
-                               model=frame_model, gallery=gallery, analysis_fps=analysis_fps,
-                               threads=threads),
+        lambda c: _stages(store, stream_id, float(c.info.frame_rate), shots=shots,
+                          model=frame_model, gallery=gallery, analysis_fps=analysis_fps,
+                          threads=threads),
         on_output=write, on_frames=on_frames)
     elapsed = time.perf_counter() - started
     info = chunker.info

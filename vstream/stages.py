@@ -185,6 +185,16 @@ def load_gallery(store, model: FrameModel | None, threshold: float | None) -> Pe
     return gallery
 
 
+def remember_people(stages: StreamStages, store, from_frame: int = 0) -> None:
+    """Give the stream's stored tracklets (from `from_frame` on) their stored person IDs again
+    (see `StreamAnalyzer.known_people`)."""
+    if stages.analyzer is None:
+        return
+    stages.analyzer.known_people = {
+        (t.first_frame, t.track_id): t.person_id
+        for t in store.tracks_of(stages.stream_id, stages.version) if t.first_frame >= from_frame}
+
+
 def scene_rows(stream_id: str, version: str, scenes: list[SceneAnalysis]) -> list[SceneRow]:
     """The `scenes` rows of described scenes."""
     return [SceneRow(stream_id=stream_id, scene_index=a.scene.index, start_s=a.scene.start_s,

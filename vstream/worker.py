@@ -73,7 +73,7 @@ from vstream.kafka.topics import EVENTS_TOPIC, dlq_topic
 from vstream.metrics import Metrics
 from vstream.detect.models import DEFAULT_MODEL, load_frame_model, match_threshold
 from vstream.stages import (
-    DEFAULT_ANALYSIS_FPS, SnapshotError, StageOutput, StreamStages, load_gallery, pack_state,
+    DEFAULT_ANALYSIS_FPS, SnapshotError, StageOutput, StreamStages, load_gallery, pack_state, remember_people,
     row_version, unpack_state, write_output,
 )
 from vstream.store.rows import StreamCheckpoint
@@ -531,6 +531,10 @@ class ChunkWorker:
             log.warning("stream %s: checkpoint not restored (%s); it starts with a fresh state "
                         "at the committed offset", stream_id, ex)
             return None
+        if state.stages.analyzer is not None:
+            oldest = state.stages.analyzer.oldest_pending_frame()
+            self._retry_store(lambda: remember_people(state.stages, self.store, oldest),
+                              f"reading the stored tracks of {stream_id}")
         self.stats.restored += 1
         log.info("stream %s: restored from its checkpoint (seq %d, partition %d offset %d, "
                  "%d frames)", stream_id, state.last_seq, state.partition, state.next_offset,
@@ -628,6 +632,9 @@ class ChunkWorker:
                 stages = StreamStages(chunk.stream_id, float(chunk.frame_rate), shots=self.shots,
                                       model=self.frame_model, gallery=self.gallery,
                                       analysis_fps=self.analysis_fps)
+                # rows a crashed run stored before its first checkpoint keep their identities
+                self._retry_store(lambda: remember_people(stages, self.store),
+                                  f"reading the stored tracks of {chunk.stream_id}")
                 state = self.streams[chunk.stream_id] = StreamState(
                     chunk.stream_id, stages, StreamInfo.of(chunk))
                 log.info("stream %s: first chunk (seq %d, %s %dx%d)", chunk.stream_id, chunk.seq,
