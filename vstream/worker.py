@@ -73,8 +73,8 @@ from vstream.kafka.topics import EVENTS_TOPIC, dlq_topic
 from vstream.metrics import Metrics
 from vstream.detect.models import DEFAULT_MODEL, load_frame_model, match_threshold
 from vstream.stages import (
-    DEFAULT_ANALYSIS_FPS, SnapshotError, StageOutput, StreamStages, load_gallery, pack_state, remember_people,
-    row_version, unpack_state, write_output,
+    DEFAULT_ANALYSIS_FPS, SnapshotError, StageOutput, StreamStages, load_gallery, pack_state,
+    remember_people, row_version, unpack_state, write_output,
 )
 from vstream.store.rows import StreamCheckpoint
 from vstream.threads import read_ahead
