@@ -82,9 +82,9 @@ def test_worker_rows_equal_index_video_and_a_second_run_reads_nothing(
 
 
 def _bad_messages(good: bytes) -> list[tuple[bytes, str]]:
-    """20 malformed values and the reason prefix each must get in the DLQ."""
+    """100 malformed values and the reason prefix each must get in the DLQ."""
     rnd = random.Random(7)
-    bad = [(rnd.randbytes(rnd.randint(0, 4000)), "ChunkFormatError") for _ in range(16)]
+    bad = [(rnd.randbytes(rnd.randint(0, 4000)), "ChunkFormatError") for _ in range(96)]
     bad.append((good[: len(good) // 2], "ChunkFormatError"))  # truncated
     bad.append((good[:-1], "ChunkFormatError"))  # truncated by one byte
     wrong_version = bytearray(good)
@@ -95,14 +95,20 @@ def _bad_messages(good: bytes) -> list[tuple[bytes, str]]:
 
 
 class _RetryingSink:
-    """Sends chunk 5 twice in a row, and again after chunk 7: what producer retries look like."""
+    """Sends chunk 5 twice in a row, and again after chunk 7: what producer retries look like;
+    and after each good chunk, the next of `between` (malformed values) on the same key."""
 
-    def __init__(self, producer: ChunkProducer) -> None:
+    def __init__(self, producer: ChunkProducer, raw: KafkaProducer, topic: str,
+                 between: list[bytes]) -> None:
         self.producer = producer
         self.five: GopChunk | None = None
+        self.raw, self.topic, self.between = raw, topic, list(between)
 
     def send(self, chunk: GopChunk) -> None:
         self.producer.send(chunk)
+        self.producer.flush()  # the bad message lands after this chunk, not before
+        if self.between:
+            self.raw.send(self.topic, key=b"music", value=self.between.pop(0)).get(timeout=30)
         if chunk.seq == 5:
             self.five = chunk
             self.producer.send(chunk)
@@ -118,32 +124,36 @@ def test_malformed_messages_go_to_the_dlq_and_duplicates_change_nothing(
     good = next(iter(Chunker(str(test_video_path()), "music"))).to_bytes()
     bad = _bad_messages(good)
     raw = KafkaProducer(bootstrap_servers=kafka_broker, acks="all")
-    for value, _ in bad:  # same key, so same partition, before the good chunks
+    # same key, so same partition: half before the good chunks, half between them
+    for value, _ in bad[:50]:
         raw.send(topic, key=b"music", value=value)
     raw.flush()
-    raw.close()
     with ChunkProducer(kafka_broker, topic) as producer:
-        ingest(str(test_video_path()), "music", _RetryingSink(producer))
+        ingest(str(test_video_path()), "music",
+               _RetryingSink(producer, raw, topic, [value for value, _ in bad[50:]]))
+    raw.close()
 
     with open_store(f"chdb://{tmp_path}/store") as store:
         stats = _run_worker(kafka_broker, topic, store, "g1")
-        assert stats.dead_letters == 20 and stats.duplicates == 2
+        assert stats.dead_letters == 100 and stats.duplicates == 2
         assert stats.chunks == 100 and stats.frames == 5301
         assert _scene_key(store.scenes_of("music")) == reference
         assert store.count("scenes") == len(reference)
 
-    letters = sorted(read_all(kafka_broker, dlq_topic(topic), 20), key=lambda r: r.offset)
-    assert len(letters) == 20
+    letters = sorted(read_all(kafka_broker, dlq_topic(topic), 100), key=lambda r: r.offset)
+    assert len(letters) == 100
     for letter, (value, reason) in zip(letters, bad):
         headers = dict(letter.headers)
         assert letter.value == value
         assert headers["reason"].decode().startswith(reason)
         assert b"\n" not in headers["reason"]
         assert headers["source_topic"] == topic.encode()
-    # all sent with key "music": one source partition, offsets 0..19 before the good chunks
+    # all sent with key "music": one source partition; 0..49 before the good chunks, then one
+    # after each good chunk (with chunk 5's retry), so the good ones were read around them
     assert len({dict(r.headers)["source_partition"] for r in letters}) == 1
     offsets = [int(dict(r.headers)["source_offset"]) for r in letters]
-    assert offsets == list(range(20))
+    assert offsets[:50] == list(range(50))
+    assert all(b - a >= 2 for a, b in zip(offsets[50:], offsets[51:]))
 
 
 def test_worker_into_a_clickhouse_server(kafka_broker: str, server_url, reference) -> None:
