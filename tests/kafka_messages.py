@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 from kafka import KafkaConsumer, TopicPartition
 
@@ -25,3 +26,20 @@ def read_all(bootstrap: str, topic: str, expected: int, partitions: int = 4,
         return out
     finally:
         consumer.close()
+
+
+def scene_key(rows) -> list[tuple]:
+    """Scene rows as comparable tuples (times rounded to the microsecond), in frame order."""
+    return [(r.start_frame, r.end_frame, round(r.start_s, 6), round(r.end_s, 6), r.row_id)
+            for r in sorted(rows, key=lambda r: r.start_frame)]
+
+
+def new_topic(bootstrap: str, prefix: str, partitions: int = 4, dlq: bool = True) -> str:
+    """A fresh topic `<prefix>.<random>` (and its dead-letter topic when `dlq`), so tests on
+    one session broker never see each other's messages."""
+    from vstream.kafka import dlq_topic, ensure_topics
+
+    name = f"{prefix}.{uuid.uuid4().hex[:8]}"
+    topics = [name, dlq_topic(name)] if dlq else [name]
+    assert ensure_topics(bootstrap, topics, partitions) == topics
+    return name

@@ -10,7 +10,6 @@ import pytest
 from vstream.detect.checkpoint import default_checkpoint_path, load_unified, read_unified
 from vstream.detect.evaluate import match_boxes
 from vstream.detect.labels import FACE
-from vstream.detect.teacher_cache import teacher_detections
 from vstream.detect.teachers.model import TeacherModel
 from vstream.detect.video_samples import sample_frames
 from vstream.weights import test_video_path

@@ -9,16 +9,15 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-import av
 import pytest
 
 from kafka_messages import read_all  # tests/ is on pythonpath (pyproject)
+from video_clips import encode_clip  # tests/ is on pythonpath (pyproject)
 from vstream.config import load_settings
 from vstream.ingest import ingest
 from vstream.kafka import ChunkProducer, dlq_topic, ensure_topics
 from vstream.kafka.events import SCENE_KIND, SCHEMA_VERSION
 from vstream.store import open_store
-from vstream.weights import test_video_path
 from vstream.worker import ChunkWorker
 
 #: frames 500..749 of the test video (10 s): the lead singer at several sizes, with cuts
@@ -30,20 +29,7 @@ STREAM = "clip"
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """CLIP_FRAMES of the real test video, re-encoded as H.264 (160x90, 25 fps)."""
-    path = tmp_path_factory.mktemp("media") / "clip.mp4"
-    with av.open(str(test_video_path())) as src, av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 160, 90, "yuv420p"
-        for i, frame in enumerate(src.decode(video=0)):
-            if i > CLIP_FRAMES[-1]:
-                break
-            if i in CLIP_FRAMES:
-                image = frame.to_ndarray(format="rgb24")
-                for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                    out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
+    return encode_clip(tmp_path_factory.mktemp("media") / "clip.mp4", CLIP_FRAMES)
 
 
 def _model() -> str:

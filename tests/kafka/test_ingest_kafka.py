@@ -6,7 +6,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 
 import pytest
 from kafka import KafkaConsumer
@@ -15,24 +14,19 @@ from vstream.chunk import GopChunk
 from vstream.ingest import ingest
 from vstream.kafka import ChunkProducer, DeliveryError, ProducerBlockedError, ensure_topics
 from vstream.weights import test_video_path
-from kafka_messages import read_all  # tests/ is on pythonpath (pyproject)
+from kafka_messages import new_topic, read_all  # tests/ is on pythonpath (pyproject)
+from video_clips import encode_clip
 
 PARTITIONS = 4
 
 
-def _topic(kafka_broker: str) -> str:
-    name = f"test.chunks.{uuid.uuid4().hex[:8]}"
-    assert ensure_topics(kafka_broker, [name], PARTITIONS) == [name]
-    return name
-
-
 def test_ensure_topics_is_idempotent(kafka_broker: str) -> None:
-    name = _topic(kafka_broker)
+    name = new_topic(kafka_broker, "test.chunks", PARTITIONS, dlq=False)
     assert ensure_topics(kafka_broker, [name, name]) == []
 
 
 def test_vod_file_lands_in_order_on_one_partition(kafka_broker: str) -> None:
-    topic = _topic(kafka_broker)
+    topic = new_topic(kafka_broker, "test.chunks", PARTITIONS, dlq=False)
     with ChunkProducer(kafka_broker, topic) as producer:
         stats = ingest(str(test_video_path()), "music", producer)
     assert producer.acked == stats.chunks == 100 and producer.failed == 0
@@ -52,7 +46,7 @@ def test_vod_file_lands_in_order_on_one_partition(kafka_broker: str) -> None:
 
 
 def test_two_streams_at_once_stay_in_order_per_key(kafka_broker: str, short_video) -> None:
-    topic = _topic(kafka_broker)
+    topic = new_topic(kafka_broker, "test.chunks", PARTITIONS, dlq=False)
     sources = {"a": str(short_video), "b": str(test_video_path())}
     results: dict[str, int] = {}
     with ChunkProducer(kafka_broker, topic) as producer:
@@ -73,21 +67,8 @@ def test_two_streams_at_once_stay_in_order_per_key(kafka_broker: str, short_vide
 
 
 def test_realtime_paces_a_file_to_its_duration(kafka_broker: str, tmp_path) -> None:
-    import av
-
-    clip = tmp_path / "clip.mp4"  # 3 s at 25 fps, a keyframe every 25 frames
-    with av.open(str(test_video_path())) as src, av.open(str(clip), "w") as out:
-        stream = out.add_stream("libx264", rate=25, options={"g": "25"})
-        stream.width, stream.height, stream.pix_fmt = 160, 90, "yuv420p"
-        for i, frame in enumerate(src.decode(video=0)):
-            if i == 75:
-                break
-            img = av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"), format="rgb24")
-            for packet in stream.encode(img):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    topic = _topic(kafka_broker)
+    clip = encode_clip(tmp_path / "clip.mp4", range(75), gop=25)  # 3 s, a keyframe a second
+    topic = new_topic(kafka_broker, "test.chunks", PARTITIONS, dlq=False)
     with ChunkProducer(kafka_broker, topic) as producer:
         started = time.monotonic()
         stats = ingest(str(clip), "clip", producer, realtime=True)
@@ -100,7 +81,7 @@ def test_full_buffer_blocks_then_raises_when_the_broker_is_gone(own_kafka_broker
     from vstream.chunker import Chunker
 
     bootstrap = own_kafka_broker.bootstrap
-    topic = _topic(bootstrap)
+    topic = new_topic(bootstrap, "test.chunks", PARTITIONS, dlq=False)
     chunks = iter(Chunker(str(test_video_path()), "s"))
     producer = ChunkProducer(bootstrap, topic, max_buffer_bytes=64 * 1024, block_timeout_s=1.0)
     producer.send(next(chunks))
@@ -120,7 +101,7 @@ def test_full_buffer_blocks_then_raises_when_the_broker_is_gone(own_kafka_broker
 
 
 def test_refused_chunk_is_raised_not_dropped(kafka_broker: str) -> None:
-    topic = _topic(kafka_broker)
+    topic = new_topic(kafka_broker, "test.chunks", PARTITIONS, dlq=False)
     from vstream.chunker import Chunker
 
     chunk = next(iter(Chunker(str(test_video_path()), "s")))
@@ -137,7 +118,7 @@ def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
 
 
 def test_cli_ingest_prints_a_summary(kafka_broker: str, short_video) -> None:
-    topic = _topic(kafka_broker)
+    topic = new_topic(kafka_broker, "test.chunks", PARTITIONS, dlq=False)
     run = _cli(str(short_video), "--stream-id", "cli", "--kafka", kafka_broker, "--topic", topic)
     assert run.returncode == 0, run.stderr
     assert "frames" in run.stdout and "gaps" in run.stdout and "400 frames" in run.stdout
@@ -167,7 +148,7 @@ def test_cli_closed_port_fails_fast_and_clearly() -> None:
 
 def test_a_consumer_group_receives_the_chunks(kafka_broker: str, short_video) -> None:
     """What the worker will do: join a group (kafka-python 2.3 joins Tansu's in about 5 s)."""
-    topic = _topic(kafka_broker)
+    topic = new_topic(kafka_broker, "test.chunks", PARTITIONS, dlq=False)
     with ChunkProducer(kafka_broker, topic) as producer:
         stats = ingest(str(short_video), "grp", producer)
     consumer = KafkaConsumer(topic, bootstrap_servers=kafka_broker, group_id=f"g-{topic}",
@@ -189,7 +170,7 @@ def test_failed_close_really_closes_the_client(own_kafka_broker) -> None:
 
     from vstream.chunker import Chunker
 
-    topic = _topic(own_kafka_broker.bootstrap)
+    topic = new_topic(own_kafka_broker.bootstrap, "test.chunks", PARTITIONS, dlq=False)
     producer = ChunkProducer(own_kafka_broker.bootstrap, topic, block_timeout_s=1.0)
     chunks = iter(Chunker(str(test_video_path()), "s"))
     producer.send(next(chunks))

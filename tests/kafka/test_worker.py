@@ -10,43 +10,19 @@ import random
 import struct
 import threading
 import time
-import uuid
 
-import pytest
 from kafka import KafkaProducer
 
 from vstream.chunk import GopChunk
 from vstream.ingest import ingest
-from vstream.kafka import ChunkProducer, dlq_topic, ensure_topics
-from vstream.pipeline import index_video
+from vstream.kafka import ChunkProducer, dlq_topic
 from vstream.store import open_store
 from vstream.weights import test_video_path
-from kafka_messages import read_all  # tests/ is on pythonpath (pyproject)
+from kafka_messages import new_topic, read_all, scene_key  # tests/ is on pythonpath (pyproject)
 from vstream.worker import ChunkWorker
 
 PARTITIONS = 4
 IDLE_S = 3.0
-
-
-def _topic(bootstrap: str) -> str:
-    name = f"test.worker.{uuid.uuid4().hex[:8]}"
-    ensure_topics(bootstrap, [name, dlq_topic(name)], PARTITIONS)
-    return name
-
-
-def _scene_key(rows) -> list[tuple]:
-    return [(r.start_frame, r.end_frame, round(r.start_s, 6), round(r.end_s, 6), r.row_id)
-            for r in sorted(rows, key=lambda r: r.start_frame)]
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> list[tuple]:
-    """The batch driver's scenes for the test video (fast detector, no tags)."""
-    with open_store(f"chdb://{tmp_path_factory.mktemp('ref')}/store") as store:
-        index_video(str(test_video_path()), store, stream_id="music", shots="fast", model="none")
-        rows = store.scenes_of("music")
-    assert len(rows) > 10
-    return _scene_key(rows)
 
 
 def _run_worker(bootstrap: str, topic: str, store, group: str):
@@ -62,7 +38,7 @@ def _run_worker(bootstrap: str, topic: str, store, group: str):
 
 def test_worker_rows_equal_index_video_and_a_second_run_reads_nothing(
         kafka_broker: str, tmp_path, reference) -> None:
-    topic = _topic(kafka_broker)
+    topic = new_topic(kafka_broker, "test.worker", PARTITIONS)
     with ChunkProducer(kafka_broker, topic) as producer:
         assert ingest(str(test_video_path()), "music", producer).chunks == 100
     with open_store(f"chdb://{tmp_path}/store") as store:
@@ -70,7 +46,7 @@ def test_worker_rows_equal_index_video_and_a_second_run_reads_nothing(
         assert stats.chunks == 100 and stats.frames == 5301
         assert stats.dead_letters == 0 and stats.duplicates == 0 and stats.streams_finished == 1
         rows = store.scenes_of("music")
-        assert _scene_key(rows) == reference
+        assert scene_key(rows) == reference
         assert stats.rows_written == len(reference)
         stream = store.stream("music")
         assert stream is not None and stream.frames == 5301 and stream.codec == "h264"
@@ -120,7 +96,7 @@ def test_malformed_messages_go_to_the_dlq_and_duplicates_change_nothing(
         kafka_broker: str, tmp_path, reference) -> None:
     from vstream.chunker import Chunker
 
-    topic = _topic(kafka_broker)
+    topic = new_topic(kafka_broker, "test.worker", PARTITIONS)
     good = next(iter(Chunker(str(test_video_path()), "music"))).to_bytes()
     bad = _bad_messages(good)
     raw = KafkaProducer(bootstrap_servers=kafka_broker, acks="all")
@@ -137,7 +113,7 @@ def test_malformed_messages_go_to_the_dlq_and_duplicates_change_nothing(
         stats = _run_worker(kafka_broker, topic, store, "g1")
         assert stats.dead_letters == 100 and stats.duplicates == 2
         assert stats.chunks == 100 and stats.frames == 5301
-        assert _scene_key(store.scenes_of("music")) == reference
+        assert scene_key(store.scenes_of("music")) == reference
         assert store.count("scenes") == len(reference)
 
     letters = sorted(read_all(kafka_broker, dlq_topic(topic), 100), key=lambda r: r.offset)
@@ -157,13 +133,13 @@ def test_malformed_messages_go_to_the_dlq_and_duplicates_change_nothing(
 
 
 def test_worker_into_a_clickhouse_server(kafka_broker: str, server_url, reference) -> None:
-    topic = _topic(kafka_broker)
+    topic = new_topic(kafka_broker, "test.worker", PARTITIONS)
     with ChunkProducer(kafka_broker, topic) as producer:
         ingest(str(test_video_path()), "music", producer)
     with open_store(server_url) as store:
         stats = _run_worker(kafka_broker, topic, store, "g-server")
         assert stats.chunks == 100 and stats.streams_finished == 1
-        assert _scene_key(store.scenes_of("music")) == reference
+        assert scene_key(store.scenes_of("music")) == reference
         assert store.query_readonly("SELECT count() FROM scenes").rows[0][0] == len(reference)
 
 
@@ -184,7 +160,7 @@ class _StopAfterFirstWrite:
 
 def test_stop_commits_what_was_written_and_a_restart_resumes_there(kafka_broker: str,
                                                                    tmp_path) -> None:
-    topic = _topic(kafka_broker)
+    topic = new_topic(kafka_broker, "test.worker", PARTITIONS)
     with ChunkProducer(kafka_broker, topic) as producer:
         ingest(str(test_video_path()), "music", producer)
     with open_store(f"chdb://{tmp_path}/store") as store:
@@ -202,7 +178,7 @@ def test_stop_commits_what_was_written_and_a_restart_resumes_there(kafka_broker:
 def test_cli_worker_idle_exit(kafka_broker: str, short_video, tmp_path, capsys) -> None:
     from vstream.cli import main
 
-    topic = _topic(kafka_broker)
+    topic = new_topic(kafka_broker, "test.worker", PARTITIONS)
     with ChunkProducer(kafka_broker, topic) as producer:
         sent = ingest(str(short_video), "short", producer)
     store = f"chdb://{tmp_path}/store"
@@ -222,7 +198,7 @@ def test_ctrl_c_commits_and_exits_without_finishing_streams(kafka_broker: str, t
     import subprocess
     import sys
 
-    topic = _topic(kafka_broker)
+    topic = new_topic(kafka_broker, "test.worker", PARTITIONS)
     with ChunkProducer(kafka_broker, topic) as producer:
         ingest(str(test_video_path()), "music", producer)
     store = f"chdb://{tmp_path}/store"

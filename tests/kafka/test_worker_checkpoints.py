@@ -20,11 +20,12 @@ import time
 import uuid
 from pathlib import Path
 
-import av
 import pytest
 
+from kafka_messages import new_topic  # tests/ is on pythonpath (pyproject)
+from video_clips import encode_clip  # tests/ is on pythonpath (pyproject)
 from vstream.ingest import ingest
-from vstream.kafka import ChunkProducer, dlq_topic, ensure_topics
+from vstream.kafka import ChunkProducer
 from vstream.kafka.lag import partition_for
 from vstream.pipeline import index_video
 from vstream.store import open_store
@@ -140,12 +141,6 @@ def _url(store_url) -> str:
             f"{store_url.host}:{store_url.port}/{store_url.database}")
 
 
-def _topic(bootstrap: str) -> str:
-    name = f"test.ckpt.{uuid.uuid4().hex[:8]}"
-    ensure_topics(bootstrap, [name, dlq_topic(name)], PARTITIONS)
-    return name
-
-
 def _send(bootstrap: str, topic: str, chunks: list, pause_s: float) -> threading.Thread:
     """Send `chunks` on a thread, one every `pause_s` (small poll batches: many kill points)."""
     def run() -> None:
@@ -165,7 +160,7 @@ def test_sigkill_at_three_points_then_restart_gives_the_rows_of_an_uninterrupted
     reference = _reference(tmp_path, source, ["music"])["music"]
     assert len(reference["scenes"]) > 50
     chunks = list(Chunker(source, "music"))
-    topic = _topic(kafka_broker)
+    topic = new_topic(kafka_broker, "test.ckpt", PARTITIONS)
     url = _url(server_url)
     logs = []
     with open_store(server_url) as store:
@@ -200,20 +195,7 @@ def test_sigkill_at_three_points_then_restart_gives_the_rows_of_an_uninterrupted
 def clip(tmp_path_factory) -> Path:
     """The first 1500 frames (60 s, 30 chunks) of the test video, re-encoded as H.264 with a
     keyframe every 50 frames."""
-    path = tmp_path_factory.mktemp("media") / "clip.mp4"
-    with av.open(str(test_video_path())) as src, av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 160, 90, "yuv420p"
-        stream.options = {"g": "50", "keyint_min": "50", "sc_threshold": "0"}
-        for i, frame in enumerate(src.decode(video=0)):
-            if i == 1500:
-                break
-            image = frame.to_ndarray(format="rgb24")
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
+    return encode_clip(tmp_path_factory.mktemp("media") / "clip.mp4", range(1500), gop=50)
 
 
 def _assigned(worker: _Worker) -> list[int]:
@@ -241,7 +223,7 @@ def test_killing_one_of_two_workers_moves_its_streams_to_the_other(
         kafka_broker: str, server_url, tmp_path: Path, clip: Path) -> None:
     streams = _one_stream_per_partition()
     reference = _reference(tmp_path, str(clip), streams)
-    topic = _topic(kafka_broker)
+    topic = new_topic(kafka_broker, "test.ckpt", PARTITIONS)
     url = _url(server_url)
     # idle exit above kafka-python's 10 s session timeout: the survivor must still be there
     # when the group notices the dead member and hands it the partitions

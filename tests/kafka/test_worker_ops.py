@@ -11,29 +11,21 @@ import socket
 import threading
 import time
 import urllib.request
-import uuid
 
-import av
-import pytest
 from kafka import KafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
+from video_clips import encode_clip  # tests/ is on pythonpath (pyproject)
+from kafka_messages import new_topic, scene_key  # tests/ is on pythonpath (pyproject)
 from vstream.ingest import ingest
-from vstream.kafka import ChunkProducer, dlq_topic, ensure_topics
+from vstream.kafka import ChunkProducer
 from vstream.metrics import Metrics
-from vstream.pipeline import index_video
 from vstream.store import open_store
 from vstream.weights import test_video_path
 from vstream.worker import ChunkWorker
 
 PARTITIONS = 4
 IDLE_S = 3.0
-
-
-def _topic(bootstrap: str) -> str:
-    name = f"test.ops.{uuid.uuid4().hex[:8]}"
-    ensure_topics(bootstrap, [name, dlq_topic(name)], PARTITIONS)
-    return name
 
 
 def _free_port() -> int:
@@ -48,21 +40,6 @@ def _scrape(url: str) -> dict[tuple[str, tuple], float]:
         text = response.read().decode()
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}
-
-
-def _scene_key(rows) -> list[tuple]:
-    return [(r.start_frame, r.end_frame, round(r.start_s, 6), round(r.end_s, 6), r.row_id)
-            for r in sorted(rows, key=lambda r: r.start_frame)]
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> list[tuple]:
-    """`vstream index` (index_video) on the test video: fast detector, no tags."""
-    with open_store(f"chdb://{tmp_path_factory.mktemp('ref')}/store") as store:
-        index_video(str(test_video_path()), store, stream_id="music", shots="fast", model="none")
-        rows = store.scenes_of("music")
-    assert len(rows) > 10
-    return _scene_key(rows)
 
 
 class _StopAfterFirstWrite:
@@ -91,7 +68,7 @@ def _committed(bootstrap: str, topic: str, group: str) -> dict[int, int]:
 
 
 def test_metrics_over_http_match_what_the_worker_did(kafka_broker: str, tmp_path) -> None:
-    topic = _topic(kafka_broker)
+    topic = new_topic(kafka_broker, "test.ops", PARTITIONS)
     produced = Metrics()
     with ChunkProducer(kafka_broker, topic, metrics=produced) as producer:
         sent = ingest(str(test_video_path()), "music", producer, metrics=produced)
@@ -154,19 +131,8 @@ def test_metrics_over_http_match_what_the_worker_did(kafka_broker: str, tmp_path
 def test_realtime_chunks_give_latency_samples(kafka_broker: str, tmp_path) -> None:
     # 12 s at 25 fps, a keyframe every 25 frames: the fast detector closes its first scenes
     # about 5 s after they end, so a shorter clip would have all its scenes closed by its end
-    clip = tmp_path / "clip.mp4"
-    with av.open(str(test_video_path())) as src, av.open(str(clip), "w") as out:
-        stream = out.add_stream("libx264", rate=25, options={"g": "25"})
-        stream.width, stream.height, stream.pix_fmt = 160, 90, "yuv420p"
-        for i, frame in enumerate(src.decode(video=0)):
-            if i == 300:
-                break
-            img = av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"), format="rgb24")
-            for packet in stream.encode(img):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    topic = _topic(kafka_broker)
+    clip = encode_clip(tmp_path / "clip.mp4", range(300), gop=25)
+    topic = new_topic(kafka_broker, "test.ops", PARTITIONS)
     started = time.time()
     with ChunkProducer(kafka_broker, topic) as producer:
         sent = ingest(str(clip), "clip", producer, realtime=True)
@@ -189,7 +155,7 @@ def test_realtime_chunks_give_latency_samples(kafka_broker: str, tmp_path) -> No
 
 def test_clickhouse_outage_retries_commits_nothing_unwritten_and_catches_up(
         kafka_broker: str, own_clickhouse_server, reference, caplog) -> None:
-    topic = _topic(kafka_broker)
+    topic = new_topic(kafka_broker, "test.ops", PARTITIONS)
     with ChunkProducer(kafka_broker, topic) as producer:
         assert ingest(str(test_video_path()), "music", producer).chunks == 100
     caplog.set_level(logging.WARNING, logger="vstream.worker")
@@ -235,7 +201,7 @@ def test_clickhouse_outage_retries_commits_nothing_unwritten_and_catches_up(
         assert stats.chunks == 100 and stats.frames == 5301 and stats.streams_finished == 1
         assert stats.duplicates == 0 and stats.dead_letters == 0
         assert sum(_committed(kafka_broker, topic, "outage").values()) == 100
-        assert _scene_key(store.scenes_of("music")) == reference
+        assert scene_key(store.scenes_of("music")) == reference
         assert store.query_readonly("SELECT count() FROM scenes").rows[0][0] == len(reference)
     messages = [r.getMessage() for r in caplog.records if r.name == "vstream.worker"]
     assert any("store error while writing" in m and "retrying in" in m for m in messages)

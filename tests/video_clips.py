@@ -1,0 +1,30 @@
+"""Test clips: frames of the real test video re-encoded as H.264, so a test gets exactly the
+length and keyframe spacing it needs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+
+from vstream.weights import test_video_path
+
+
+def encode_clip(path: Path, frames: range, *, gop: int | None = None) -> Path:
+    """Frames `frames` (indices into the test video) re-encoded as 160x90 25 fps H.264 at
+    `path`; `gop` fixes a keyframe every `gop` frames (default: x264 decides)."""
+    with av.open(str(test_video_path())) as src, av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 160, 90, "yuv420p"
+        if gop is not None:
+            stream.options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0"}
+        for i, frame in enumerate(src.decode(video=0)):
+            if i >= frames.stop:
+                break
+            if i in frames:
+                image = frame.to_ndarray(format="rgb24")
+                for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                    out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
