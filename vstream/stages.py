@@ -20,7 +20,7 @@ from vstream.decode.frames import FrameBatch
 from vstream.detect.analysis import FrameModel
 from vstream.errors import VStreamError
 from vstream.segment.factory import make_shot_detector
-from vstream.segment.scenes import Segmenter
+from vstream.segment.scenes import Scene, Segmenter
 from vstream.store.rows import DetectionRow, SceneRow
 from vstream.track.gallery import PeopleGallery
 
@@ -163,14 +163,14 @@ class StreamStages:
 
     def finish(self) -> StageOutput:
         """End of stream: close the last scene and describe everything left."""
-        closed = self.segmenter.finish()
+        described = self._describe(self.segmenter.finish())
         if self.analyzer is None:
-            return StageOutput([], [SceneAnalysis(s, [], []) for s in closed])
-        described = self.analyzer.describe(closed)
+            return StageOutput([], described)
         detections, rest = self.analyzer.finish()
         return StageOutput(detections, described + rest)
 
-    def _describe(self, closed):
+    def _describe(self, closed: list[Scene]) -> list[SceneAnalysis]:
+        """Closed scenes, described once their frames are analysed (as they are without a model)."""
         if self.analyzer is None:
             return [SceneAnalysis(s, [], []) for s in closed]
         return self.analyzer.describe(closed)

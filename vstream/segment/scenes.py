@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 from collections import deque
 from dataclasses import dataclass
-from fractions import Fraction
 
 from vstream.decode.frames import FrameBatch
 from vstream.media import format_timecode
