@@ -4,7 +4,9 @@ Stored files are VOD: chunks go as fast as the producer takes them, or paced to 
 clock with `realtime=True`. Live sources (rtsp, udp, tcp, http, ... URLs) stamp each chunk with its
 wall-clock capture time and are reopened forever when they drop or stall, with exponential back-off
 and jitter; every gap is logged with its length and kept in `IngestStats.gaps`. A reopened stream
-continues the chunk and frame numbering, so consumers see one stream with a hole in time.
+continues the chunk and frame numbering, so consumers see one stream with a hole in time. A UDP
+source is a listener: packets that arrive while it is closed are lost, so after an attempt that
+waited for packets it is reopened at once, not after a back-off.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from vstream.metrics import Metrics
 log = logging.getLogger(__name__)
 
 LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "udp", "rtp", "tcp", "srt", "http", "https")
+#: sources FFmpeg receives by binding a local port and waiting: nobody is called when we reopen
+LISTENER_SCHEMES = ("udp",)
 #: a live source with no packet for this long is treated as dropped and reopened
 STALL_TIMEOUT_S = 10.0
 
@@ -64,11 +68,25 @@ def is_live(source: str) -> bool:
     return bool(sep) and scheme.lower() in LIVE_SCHEMES
 
 
+def is_listener(source: str) -> bool:
+    """True for URLs FFmpeg opens by listening on a local port (udp://): reopening one costs the
+    sender nothing, and while it is closed the sender's packets are dropped."""
+    scheme, sep, _ = source.partition("://")
+    return bool(sep) and scheme.lower() in LISTENER_SCHEMES
+
+
 def live_options(source: str, stall_timeout_s: float = STALL_TIMEOUT_S) -> dict[str, str]:
     """FFmpeg options for a live URL: TCP for RTSP, and a read timeout so a stall ends the read."""
     micros = str(int(stall_timeout_s * 1_000_000))
-    if source.lower().startswith(("rtsp://", "rtsps://")):
+    lowered = source.lower()
+    if lowered.startswith(("rtsp://", "rtsps://")):
         return {"rtsp_transport": "tcp", "timeout": micros}
+    if lowered.startswith("udp://"):
+        # FFmpeg's udp protocol replaces the generic rw_timeout with its own `timeout` (FFmpeg 8:
+        # with rw_timeout only PyAV's 10 s interrupt ended a dead read). An overrun of its receive
+        # FIFO (the reader fell behind) stays fatal, no overrun_nonfatal: it ends the read with
+        # EIO and becomes a recorded gap, instead of datagrams dropped silently inside a chunk.
+        return {"timeout": micros}
     return {"rw_timeout": micros}
 
 
@@ -97,6 +115,7 @@ def ingest(source: str, stream_id: str, producer: ChunkSink, *, realtime: bool =
     the worker can measure capture-to-row latency.
     """
     live = is_live(source) if live is None else live
+    listener = live and is_listener(source)
     stop = stop or threading.Event()
     if live:
         options = {**live_options(source, stall_timeout_s), **(options or {})}
@@ -160,7 +179,12 @@ def ingest(source: str, stream_id: str, producer: ChunkSink, *, realtime: bool =
         if lost is None:  # the gap keeps the reason the stream dropped, not each retry's
             log.warning("%s: stream %s lost (%s); reopening", shown, stream_id, reason)
             lost = reason
-        delay = backoff_s(attempt, cap=max_backoff_s)
+        if listener and time.monotonic() - opened >= stall_timeout_s / 2:
+            # it waited for packets, so retries are already spaced; a back-off would only lose
+            # the first packets (the keyframe) of a sender that returns meanwhile
+            delay = 0.0
+        else:
+            delay = backoff_s(attempt, cap=max_backoff_s)
         attempt += 1
         stats.reconnects += 1
         if metrics is not None:
