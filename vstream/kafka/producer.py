@@ -5,7 +5,10 @@ down. ChunkProducer bounds it itself: bytes handed to kafka-python and not yet a
 against `max_buffer_bytes`; a `send` that would pass it waits (back-pressure on the demuxer) up to
 `block_timeout_s`, then raises ProducerBlockedError. A message the broker refuses or that outlives
 its delivery deadline is counted, logged and raised from the next `send`, `flush` or `close`:
-nothing is dropped silently.
+nothing is dropped silently. While a broker restarts, sends fill the buffer and kafka-python retries
+delivery (until `delivery_timeout_s`), trying to reconnect at least once a second, so delivery
+resumes within about a second of the broker's return (tested: Tansu killed mid-ingest for 16 s,
+every chunk delivered, in order).
 
 Idempotence is off by default: Tansu 0.6 accepts InitProducerId but then fails every idempotent
 produce with UNKNOWN_SERVER_ERROR. Apache Kafka and Redpanda support it (`idempotent=True`).
@@ -28,6 +31,8 @@ log = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
 FORMAT_HEADER = f"vsgc/{VERSION}".encode()
+#: longest wait between two attempts to reach a broker that is down
+RECONNECT_BACKOFF_MAX_MS = 1000
 
 
 class ChunkProducer:
@@ -79,6 +84,10 @@ class ChunkProducer:
                 max_block_ms=int(max(block_timeout_s, 1.0) * 1000),
                 max_request_size=max_request_bytes,
                 linger_ms=5,
+                # kafka-python backs off reconnects exponentially up to 30 s by default, so after
+                # a broker restart chunks waited up to that long in the buffer (seen: acks 10 s
+                # after the broker was back from a 14 s outage); 1 s is the Java client's cap.
+                reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
             )
         except NoBrokersAvailable as ex:
             raise BrokerUnavailableError(
