@@ -425,9 +425,12 @@ examples:
 
 Logs (-v) say what happened: streams started and finished, duplicates skipped, dead letters and
 why; it ends with one line: chunks, frames, duplicates, DLQ count, rows written.
-Ctrl-C stops at once: rows written, each stream's state checkpointed to the store, offsets
-committed. A restarted worker (or another in the group, after a rebalance) loads the checkpoints
-and goes on mid-scene: the rows are exactly those of an uninterrupted run, even after a kill -9.
+The worker is a faust-streaming app (app id = --group). After each batch of chunks it writes
+the rows, then saves each stream's state (shot detector history, open scene, trackers) in the
+faust table stream_state (changelog topic <group>-stream_state-changelog), then lets faust
+commit the offsets. Ctrl-C stops at once: what was written is committed. A restarted worker (or
+another in the group, after a rebalance) recovers the states from the changelog and goes on
+mid-scene: the rows are exactly those of an uninterrupted run, even after a kill -9.
 """
 
 
@@ -441,6 +444,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     if args.verbose < 2:  # kafka-python logs every refused connect; our errors say what matters
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
+        # faust, mode and aiokafka narrate every rebalance and recovery step at INFO
+        for name in ("faust", "mode", "aiokafka"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     settings = load_settings({"kafka": args.kafka, "topic": args.topic, "store": args.store,
                               "shots": args.shots, "metrics_port": args.metrics_port,
                               "model": args.model, "analysis_fps": args.analysis_fps,

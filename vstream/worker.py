@@ -1,4 +1,4 @@
-"""The Kafka driver: consume GopChunks from the chunk topic, run the batch driver's stages, store rows.
+"""The Kafka driver: a faust-streaming app that turns the chunk topic into rows.
 
     from vstream.store import open_store
     from vstream.worker import ChunkWorker
@@ -13,55 +13,62 @@ row_id, same model_version) that `index_video` writes, so a file indexed in-proc
 file streamed through Kafka give the same rows. One people gallery per worker, shared by its
 streams, loaded from the store at start.
 
-Delivery: one consumer group (`group`), offsets committed by hand only after the rows of the
-polled chunks are written (and their dead letters acknowledged), so a crash replays chunks rather
-than losing them; replayed rows are skipped by the store (idempotent by row_id). A message that is
-not a chunk (ChunkFormatError) or that FFmpeg cannot decode (DecodeError) goes to `<topic>.dlq`
-with headers `reason`, `source_topic`, `source_partition`, `source_offset`; the worker carries on.
-A chunk whose seq is not above the last seq seen for its stream is a producer retry: skipped.
+The app (`faust.App`, id = the consumer group) has one agent on the chunk topic and one table,
+`stream_state` (changelog topic `<group>-stream_state-changelog`, co-partitioned with the chunk
+topic: both are keyed by stream ID). The agent takes the chunks in batches of up to
+`max_poll_records` (`Stream.noack_take`) and hands each batch to a thread (decoding, the network
+and the store are blocking work; the event loop keeps the group membership and the fetcher
+going). For each batch, in this order: the rows are written, the dead letters acknowledged, the
+state of every stream the batch moved on is put in the table (`StreamState.snapshot`: shot
+detector history, open scene, trackers, frames waiting for analysis, last seq, counters; never a
+model or an FFmpeg context), and only then are the batch's messages acked. faust commits acked
+offsets every `commit_interval_s`, after flushing its producer, so the table's changelog is on
+the broker before the offsets that depend on it.
+
+So a worker killed at any point (SIGKILL included) and restarted, or replaced by another member
+of its group, writes exactly the rows of an uninterrupted run: a crash before the state reached
+the changelog replays the chunks from the older state and makes the same rows (skipped by
+row_id); a crash after it, before the commit, replays chunks that the state already holds (their
+seq is at or below the state's last seq and their offset below its resume offset: skipped). On a
+rebalance faust waits for the batch in flight, then the worker drops the states of revoked
+partitions; the new owner recovers the table partitions from the changelog before it consumes.
+A chunk whose seq is not above the last seq seen and that is not such a replay is a producer
+retry: skipped.
+
+A message that is not a chunk (ChunkFormatError) or that FFmpeg cannot decode (DecodeError) goes
+to `<topic>.dlq` with headers `reason`, `source_topic`, `source_partition`, `source_offset`; the
+worker carries on.
 
 Store outages: a write that fails with StoreError (server down, connection lost) is retried with
 exponential back-off and jitter (capped at `max_store_backoff_s`), each failure logged, for as
-long as the store stays down; meanwhile the worker's partitions are paused and the consumer keeps
-polling, so it stays in its group without fetching more. Nothing is committed until the rows are
-written, so stopping the worker during an outage loses nothing either (the chunks are replayed).
+long as the store stays down. Nothing of the batch is acked meanwhile, so nothing is committed;
+faust's bounded stream buffer stops the fetcher, and its consumer thread keeps the membership.
+Stopping the worker during an outage loses nothing (the chunks are replayed).
 
 Metrics (`vstream.metrics.Metrics`, served by `vstream worker --metrics-port`): chunks and frames
 per stream, rows written, consumer lag per partition, capture-to-row latency, drops and dead
 letters by reason, store retries, commits.
 
-Checkpoints: after each poll batch the worker writes, in this order, the rows, the dead letters,
-a checkpoint of every stream the batch moved on (`StreamState.snapshot`: the stages' snapshot,
-i.e. shot detector history, open scene, trackers and waiting frames, plus last seq, counters and
-capture anchors; never a model or FFmpeg context) into the store's `stream_state` table with the
-partition and offset of the stream's next chunk, and only then the offsets. A stream without state
-here (a restart, or a partition newly assigned by a rebalance) is restored from its checkpoint when
-its chunks arrive, and chunks below the checkpoint's offset whose seq it holds are skipped. So a
-worker killed at any point (SIGKILL included) and restarted, or replaced by another member of its
-group, writes exactly the rows of an uninterrupted run: a crash before a checkpoint replays from
-the previous one and makes the same rows (skipped by row_id); a crash after it replays chunks the
-checkpoint holds (skipped by seq). On revoke a worker drops the states of its revoked partitions
-(everything is written and committed between batches). Tested with `--model none`; with a frame
-model the shared people gallery is not part of a stream's checkpoint (it is stored as `people`
-rows after each batch), so a replayed batch can see people it already added.
+With a frame model the shared people gallery is not part of a stream's state (it is stored as
+`people` rows after each batch), so a replayed batch can see people it already added.
 
-Streams never end on Kafka: `finish_stream` closes one (last scene, `streams` row, a finished
-checkpoint); `run(max_idle_s=...)` finishes every stream of the worker's partitions when the topic
-stays idle, also those it knows only from a checkpoint.
+Streams never end on Kafka: `run(max_idle_s=...)` finishes every stream of the worker's
+partitions when the topic stays idle (last scene, `streams` row; its table entry is deleted),
+also those it knows only from the table (their worker stopped after their last chunk).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import tempfile
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
-from typing import TypeVar
-
-from kafka import ConsumerRebalanceListener
+from typing import Any, TypeVar
 
 from vstream.chunk import GopChunk
 from vstream.chunker import redact_url
@@ -69,6 +76,7 @@ from vstream.errors import ChunkFormatError, DecodeError, StoreError
 from vstream.ingest import backoff_s
 from vstream.kafka.errors import BrokerUnavailableError
 from vstream.kafka.events import EventPublisher
+from vstream.kafka.faust_app import CommitSensor, RewindingApp
 from vstream.kafka.topics import EVENTS_TOPIC, dlq_topic
 from vstream.metrics import Metrics
 from vstream.detect.models import DEFAULT_MODEL, load_frame_model, match_threshold
@@ -76,24 +84,32 @@ from vstream.stages import (
     DEFAULT_ANALYSIS_FPS, SnapshotError, StageOutput, StreamStages, load_gallery, pack_state,
     remember_people, row_version, unpack_state, write_output,
 )
-from vstream.store.rows import StreamCheckpoint
 from vstream.threads import read_ahead
 
 log = logging.getLogger(__name__)
 
 DEFAULT_GROUP = "vstream-workers"
-#: bound of one fetch response (all partitions)
-FETCH_MAX_BYTES = 64 * 1024 * 1024
-#: how often the consumer lag gauge is refreshed (one ListOffsets request per refresh)
+#: the faust table of per-stream states (changelog topic `<group>-stream_state-changelog`)
+STATE_TABLE = "stream_state"
+#: bound of one fetch response per partition (one GOP is well under 1 MB, but allow big ones)
+MAX_FETCH_BYTES = 16 * 1024 * 1024
+#: largest produce request: a stream's state is ~1.3 MB with the fast detector's rings
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
+#: how often the consumer lag gauge is refreshed
 LAG_INTERVAL_S = 2.0
+#: how often faust commits the offsets of acked chunks
+COMMIT_INTERVAL_S = 1.0
 #: chunks per stream whose capture times are kept to date the frames of closing scenes
 _CAPTURE_ANCHORS = 256
+#: the group evicts a member that sent no heartbeat for this long (a SIGKILLed worker's
+#: partitions move after it)
+SESSION_TIMEOUT_S = 10.0
 
 T = TypeVar("T")
 
 
 class _Stopped(Exception):
-    """stop_event was set while a store write was being retried: leave without committing."""
+    """stop_event was set while a store write was being retried: leave without acking."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +130,7 @@ class StreamInfo:
 @dataclass
 class StreamState:
     """What the worker keeps for one stream between its chunks (built on the stream's first
-    chunk, or restored from its checkpoint)."""
+    chunk, or restored from the state table)."""
 
     stream_id: str
     stages: StreamStages
@@ -129,39 +145,47 @@ class StreamState:
     #: where the stream's chunks are: its partition, and the offset after its last chunk seen
     partition: int = -1
     next_offset: int = 0
-    #: offset after the last chunk of the checkpoint this state was restored from (-1: none):
+    #: offset after the last chunk of the saved state this one was restored from (-1: none):
     #: a chunk below it with seq <= last_seq is a replay of an applied chunk, not a retry
     resume_offset: int = -1
 
-    def snapshot(self) -> bytes:
+    def snapshot(self, model_version: str) -> bytes:
         """The state at a chunk boundary (after `feed`) as bytes: the stages' snapshot and the
-        worker's own bookkeeping of the stream."""
+        worker's own bookkeeping of the stream, tagged with the rows' `model_version`."""
         return pack_state({
-            "stream_id": self.stream_id, "info": asdict(self.info), "last_seq": self.last_seq,
-            "frames": self.frames, "chunks": self.chunks, "last_end_s": self.last_end_s,
-            "captures": list(self.captures), "stages": self.stages.snapshot(),
+            "stream_id": self.stream_id, "model_version": model_version,
+            "info": asdict(self.info), "last_seq": self.last_seq, "frames": self.frames,
+            "chunks": self.chunks, "last_end_s": self.last_end_s,
+            "captures": list(self.captures), "partition": self.partition,
+            "next_offset": self.next_offset, "stages": self.stages.snapshot(),
         })
 
     @classmethod
-    def restore(cls, checkpoint: StreamCheckpoint, make_stages: Callable[..., StreamStages]
-                ) -> StreamState:
-        """The state `checkpoint` holds; `make_stages(data, frame_rate)` restores the stages
-        with the worker's shared model and gallery. Raises SnapshotError."""
-        saved = unpack_state(checkpoint.state)
+    def restore(cls, data: bytes, model_version: str,
+                make_stages: Callable[..., StreamStages]) -> StreamState:
+        """The state `snapshot` saved; `make_stages(data, frame_rate)` restores the stages with
+        the worker's shared model and gallery. Raises SnapshotError (also when the state was
+        made by other stages than `model_version`'s)."""
+        saved = unpack_state(data)
+        if saved.get("model_version") != model_version:
+            raise SnapshotError(f"the state was made by {saved.get('model_version')}, this "
+                                f"worker makes {model_version}")
         info = StreamInfo(**saved["info"])
         state = cls(saved["stream_id"], make_stages(saved["stages"], float(info.frame_rate)),
                     info, last_seq=int(saved["last_seq"]), frames=int(saved["frames"]),
                     chunks=int(saved["chunks"]), last_end_s=float(saved["last_end_s"]),
-                    partition=checkpoint.partition, next_offset=checkpoint.next_offset,
-                    resume_offset=checkpoint.next_offset)
+                    partition=int(saved["partition"]), next_offset=int(saved["next_offset"]),
+                    resume_offset=int(saved["next_offset"]))
         state.captures.extend(saved["captures"])
         return state
 
-    def push(self, chunk: GopChunk) -> StageOutput:
-        """Decode one chunk and feed it on; return the rows it completed.
-
-        Raises DecodeError (the stream's state is unchanged but for the decoder's reset)."""
-        return self.feed(chunk, *self.decode(chunk))
+    @staticmethod
+    def partition_of(data: bytes) -> int:
+        """The partition of the stream whose state `data` is (-1 when unreadable)."""
+        try:
+            return int(unpack_state(data)["partition"])
+        except (SnapshotError, KeyError, TypeError, ValueError):
+            return -1
 
     def decode(self, chunk: GopChunk) -> tuple:
         """Decode one chunk: (FrameBatch, samples). Touches only the decoder, so the worker runs
@@ -194,15 +218,15 @@ class WorkerStats:
     chunks: int = 0  # chunks decoded and segmented
     frames: int = 0
     duplicates: int = 0  # chunks skipped as producer retries (seq not above the last seen)
-    replayed: int = 0  # chunks skipped as already in a restored checkpoint (a replay)
-    restored: int = 0  # streams continued from their checkpoints
+    replayed: int = 0  # chunks skipped as already in a restored state (a replay)
+    restored: int = 0  # streams continued from their saved states
     dead_letters: int = 0  # messages sent to the DLQ
     rows_written: int = 0  # new scene rows (replays that the store already had are not counted)
     streams_finished: int = 0
     commits: int = 0
     store_retries: int = 0  # store writes retried after a StoreError
     dlq_reasons: list[str] = field(default_factory=list)
-    #: monotonic times of the first record received and of the last commit or stream finish
+    #: monotonic times of the first record received and of the last batch or stream finished
     #: (the window the worker was busy in, for throughput)
     first_record_at: float | None = None
     last_commit_at: float | None = None
@@ -214,7 +238,7 @@ class WorkerStats:
 
     @property
     def busy_s(self) -> float:
-        """Seconds from the first record received to the last commit (0 before both)."""
+        """Seconds from the first record received to the last batch written (0 before both)."""
         if self.first_record_at is None or self.last_commit_at is None:
             return 0.0
         return max(0.0, self.last_commit_at - self.first_record_at)
@@ -224,7 +248,31 @@ class WorkerStats:
                 f"{self.dead_letters} to the DLQ, {self.rows_written} scene rows written, "
                 f"{self.streams_finished} streams finished, {self.commits} offset commits, "
                 f"{self.store_retries} store retries, {self.restored} streams restored from "
-                f"checkpoints, {self.replayed} replayed chunks skipped")
+                f"their saved state, {self.replayed} replayed chunks skipped")
+
+
+def topic_partitions(bootstrap: str, topic: str, timeout_s: float = 10.0) -> int:
+    """The partition count of `topic` (which must exist). Raises BrokerUnavailableError."""
+    from kafka import KafkaConsumer
+    from kafka.errors import NoBrokersAvailable
+
+    try:
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="vstream-worker-meta")
+    except NoBrokersAvailable as ex:
+        raise BrokerUnavailableError(
+            f"no Kafka broker answers at {bootstrap} (start one, or point --kafka / "
+            "VSTREAM_KAFKA at it)") from ex
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            partitions = consumer.partitions_for_topic(topic)
+            if partitions:
+                return len(partitions)
+            if time.monotonic() > deadline:
+                raise BrokerUnavailableError(f"topic {topic!r} does not exist on {bootstrap}")
+            time.sleep(0.2)
+    finally:
+        consumer.close()
 
 
 class ChunkWorker:
@@ -232,10 +280,11 @@ class ChunkWorker:
 
     `store` is a `vstream.store.ClickHouseWriter` (see `open_store`). `shots`, `model` (a
     `--model` name), `checkpoint` and `analysis_fps` pick the stages as `vstream index` does,
-    and with them the rows' model_version. `metrics` receives the
-    worker's counters (a private, unserved `Metrics` when None). A failed store write is retried
-    after `backoff_s(attempt, cap=max_store_backoff_s)` seconds. Stored events and scenes are
-    published as JSON to `events_topic` (`vstream.kafka.events`; "" or None: not published).
+    and with them the rows' model_version. `metrics` receives the worker's counters (a private,
+    unserved `Metrics` when None). A failed store write is retried after
+    `backoff_s(attempt, cap=max_store_backoff_s)` seconds. Stored events and scenes are published
+    as JSON to `events_topic` (`vstream.kafka.events`; "" or None: not published). Chunks are
+    taken in batches of up to `max_poll_records`, or what arrived within `poll_timeout_s`.
     """
 
     def __init__(self, bootstrap: str, topic: str, store, *, group: str = DEFAULT_GROUP,
@@ -265,38 +314,220 @@ class ChunkWorker:
         self.events = (EventPublisher(bootstrap, events_topic, metrics=self.metrics)
                        if events_topic else None)
         self._stop = threading.Event()
-        #: set once the group has given this worker its partitions (it is consuming)
+        #: set once the group has given this worker its partitions and their states are
+        #: recovered (it is consuming)
         self.ready = threading.Event()
-        self._lag_at = 0.0
-        self._consumer = None
-        self._producer = None
-        #: set by the rebalance listener when partitions are assigned (restarts the idle clock)
-        self._rebalanced = False
+        self._producer = None  # kafka-python, for dead letters (acknowledged per batch)
+        self._app = None
+        self._table = None
+        #: one batch or stream finish at a time; rebalances wait for it
+        self._lock: asyncio.Lock | None = None
+        self._crashed: BaseException | None = None
+        self._closing = False
+        #: monotonic time of the last batch or assignment (the idle clock starts anew there)
+        self._active_at = 0.0
+        #: capture times of chunks acked since the last commit (their capture-to-commit latency)
+        self._uncommitted_captures: list[float] = []
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def run(self, stop_event: threading.Event | None = None,
+            max_idle_s: float | None = None) -> WorkerStats:
+        """Consume until `stop_event` is set, or until `max_idle_s` pass with no message.
+
+        Stopped by `stop_event`: commits what was written and returns; open streams are not
+        finished (their saved states let the next worker continue them). Idle for `max_idle_s`
+        (counted from when the group last gave this worker partitions): finishes every stream
+        of its partitions, those in memory and those only in the state table (last scenes and
+        `streams` rows), commits, returns. Returns the running stats. Raises
+        BrokerUnavailableError when no broker answers or the topic is missing.
+        """
+        stop_event = self._stop = stop_event or threading.Event()
+        partitions = topic_partitions(self.bootstrap, self.topic)
+        if self.frame_model is not None and self.gallery is None:
+            self.gallery = self._retry_store(
+                lambda: load_gallery(self.store, self.frame_model, match_threshold(self.model)),
+                "loading the people gallery")
+        if self.events is not None:
+            self.events.open()  # creates the events topic at start, not at the first scene
+        self._open_dlq()
+        loop = asyncio.new_event_loop()
+        try:
+            with tempfile.TemporaryDirectory(prefix="vstream-worker-") as datadir:
+                loop.run_until_complete(self._serve(partitions, datadir, max_idle_s))
+        except _Stopped:
+            log.warning("stopped while the store was down: the chunks since the last commit "
+                        "will be consumed again")
+        finally:
+            loop.close()
+            self._close_clients()
+        if self._crashed is not None:
+            raise self._crashed
+        log.info("worker stops: %s", self.stats.summary())
+        return self.stats
+
+    async def _serve(self, partitions: int, datadir: str, max_idle_s: float | None) -> None:
+        self._lock = asyncio.Lock()
+        app = self._app = self._make_app(partitions, datadir)
+        self._active_at = time.monotonic()
+        await app.start()
+        lag_at = 0.0
+        try:
+            while not self._stop.is_set() and self._crashed is None:
+                await asyncio.sleep(0.1)
+                if not self.ready.is_set():
+                    continue
+                now = time.monotonic()
+                if now - lag_at >= LAG_INTERVAL_S:
+                    lag_at = now
+                    await self._update_lag()
+                if (max_idle_s is not None and not self._lock.locked()
+                        and now - self._active_at >= max_idle_s):
+                    async with self._lock:
+                        self._closing = True  # a batch arriving now stays unacked
+                        finished = await asyncio.to_thread(self._finish_all, max_idle_s)
+                        # After their rows: a crash before this leaves the states, and the
+                        # next idle worker finishes the streams again (same rows, skipped).
+                        for key in finished:
+                            del self._table[key]
+                        await app.producer.flush()
+                    break
+            async with self._lock:
+                self._closing = True
+                await self._commit()
+        finally:
+            await app.stop()
+
+    def _make_app(self, partitions: int, datadir: str) -> RewindingApp:
+        app = RewindingApp(
+            self.group, rewind_topics=[self.topic], broker=[f"kafka://{host}" for host in self.bootstrap.split(",")],
+            store="memory://", datadir=datadir, web_enabled=False, autodiscover=False,
+            key_serializer="raw", value_serializer="raw", topic_partitions=partitions,
+            topic_replication_factor=1, consumer_auto_offset_reset="earliest",
+            broker_commit_interval=COMMIT_INTERVAL_S, broker_session_timeout=SESSION_TIMEOUT_S,
+            broker_heartbeat_interval=1.0, broker_rebalance_timeout=2 * SESSION_TIMEOUT_S,
+            consumer_max_fetch_size=MAX_FETCH_BYTES, producer_max_request_size=MAX_REQUEST_BYTES,
+            # bounded memory: faust stops fetching once this many chunks wait for the agent
+            stream_buffer_maxsize=2 * self.max_poll_records,
+            # the loop must not pause for the table's periodic sweep
+            table_cleanup_interval=3600.0,
+            # Stopping or a rebalance must not wait for chunks this worker will not ack (those
+            # after a store outage or a stop): they are replayed. A rebalance still waits for the
+            # batch in flight, by taking the batch lock (`_on_revoked`).
+            stream_wait_empty=False,
+        )
+        topic = app.topic(self.topic, key_type=bytes, value_type=bytes, partitions=partitions)
+        # Keyed by stream ID like the chunks, and placed by the producer's partitioner (murmur2,
+        # as the ingest's), so a stream's state sits on its chunks' partition number.
+        self._table = app.Table(STATE_TABLE, default=None, key_type=bytes, value_type=bytes,
+                                partitions=partitions, use_partitioner=True)
+        app.agent(topic, name="chunks")(self._consume)
+        app.on_partitions_revoked.connect(self._on_revoked)
+        app.on_partitions_assigned.connect(self._on_assigned)
+        app.on_rebalance_complete.connect(self._on_rebalance_complete)
+        app.sensors.add(CommitSensor(self._committed))
+        return app
+
+    async def _consume(self, stream) -> None:
+        """The agent: batches of chunks in partition order, acked once stored."""
+        async for events in stream.noack_take(self.max_poll_records, within=self.poll_timeout_s):
+            if self._closing or not self._app.recovered:
+                continue  # unacked: replayed by whoever consumes next, or fetched again
+            try:
+                async with self._lock:
+                    if self._closing:
+                        continue
+                    done = await self._handle(events)
+            except _Stopped:
+                self._closing = True  # nothing of this batch is acked
+                continue
+            except Exception as ex:  # a bug, not bad input: stop rather than skip chunks
+                log.exception("worker failed on a batch of %d chunks", len(events))
+                self._crashed = ex
+                self._closing = True
+                continue
+            for event in done:
+                await stream.ack(event)
+
+    async def _handle(self, events: list) -> list:
+        """One batch: restore unknown streams from the table, process the batch on a thread,
+        then save the states it moved on. Returns the events processed (to ack)."""
+        assigned = self._assigned_partitions()
+        # Fetched before a rebalance took their partition: the new owner consumes them (and
+        # their stream's state went with the partition). Never acked here.
+        fetched = len(events)
+        events = [event for event in events if event.message.partition in assigned]
+        messages = [event.message for event in events]
+        if self.stats.first_record_at is None:
+            self.stats.first_record_at = time.monotonic()
+        self._active_at = time.monotonic()
+        saved: dict[str, bytes] = {}
+        for message in messages:  # table reads stay on the loop's thread
+            if message.key is None:
+                continue
+            stream_id = message.key.decode("utf-8", "replace")  # the producer keys by stream ID
+            if stream_id not in self.streams and stream_id not in saved:
+                value = self._table.get(message.key)
+                if value is not None:
+                    saved[stream_id] = value
+        log.debug("batch of %d messages (%d fetched): offsets %s", len(messages), fetched,
+                  {p: (min(o), max(o)) for p, o in _offsets_by_partition(messages).items()})
+        states, captured = await asyncio.to_thread(self._process, messages, saved)
+        assigned = self._assigned_partitions()  # again: it may have changed meanwhile
+        for state in states:
+            # A partition revoked meanwhile is not ours to save: its new owner continues from
+            # what the changelog held when it took the partition, and replays.
+            if state.partition in assigned:
+                self._table[state.stream_id.encode()] = state.snapshot(self.model_version)
+        self._uncommitted_captures += captured
+        self._active_at = time.monotonic()
+        return events
+
+    def _process(self, messages: list, saved: dict[str, bytes]) -> tuple[list[StreamState],
+                                                                         list[float]]:
+        """Decode, segment and store one batch (on a worker thread); return the states it moved
+        on and the capture times of its chunks."""
+        for stream_id, data in saved.items():
+            state = self._restore(stream_id, data)
+            if state is not None:
+                self.streams[stream_id] = state
+        rows: list[tuple[StreamState, StageOutput]] = []
+        captured: list[float] = []
+        touched: dict[str, StreamState] = {}
+        # As in `vstream index`: FFmpeg decodes the next chunks on a thread (it releases the
+        # GIL) while this one is segmented; each stream's chunks stay in order on both sides.
+        for item in read_ahead(lambda: self._decoded(messages, touched), depth=4,
+                               name="worker-decode"):
+            rows += self._segment(item, captured)
+        # Rows first: a crash before the states are saved replays the chunks from the old
+        # states, which makes the same rows (skipped by row_id). Dead letters next: a chunk in
+        # a saved state is never replayed, so its letter must be out.
+        if rows:
+            self._write_rows(rows)
+        self._producer.flush()
+        self.stats.last_commit_at = time.monotonic()
+        return list(touched.values()), captured
+
+    async def _commit(self) -> None:
+        try:
+            await self._app.consumer.commit()
+        except Exception as ex:  # noqa: BLE001 - the next owner replays, skipped by seq
+            log.warning("final offset commit failed (%s): the chunks since the last commit "
+                        "will be consumed again", ex)
+
+    def _assigned_partitions(self) -> set[int]:
+        return {tp.partition for tp in self._app.consumer.assignment() if tp.topic == self.topic}
 
     # -- Kafka clients -------------------------------------------------------------------------
 
-    def _connect(self) -> None:
-        from kafka import KafkaConsumer, KafkaProducer
+    def _open_dlq(self) -> None:
+        from kafka import KafkaProducer
         from kafka.errors import NoBrokersAvailable
 
         try:
-            self._consumer = KafkaConsumer(
-                bootstrap_servers=self.bootstrap, group_id=self.group,
-                client_id="vstream-worker", enable_auto_commit=False,
-                auto_offset_reset="earliest", max_poll_records=self.max_poll_records,
-                # one GOP is well under 1 MB, but allow big ones
-                max_partition_fetch_bytes=16 * 1024 * 1024,
-                fetch_max_bytes=FETCH_MAX_BYTES,
-                # kafka-python 2.3 drops any response over 1 MB by default ("Invalid frame
-                # length"), and a fetch of many GOPs over several partitions is bigger (seen:
-                # 2.2 MB from Tansu); allow headroom as brokers may overshoot fetch_max_bytes by
-                # a partition's worth.
-                receive_message_max_bytes=FETCH_MAX_BYTES + 16 * 1024 * 1024,
-            )
-            self._consumer.subscribe([self.topic], listener=_Rebalance(self))
             self._producer = KafkaProducer(
                 bootstrap_servers=self.bootstrap, client_id="vstream-worker-dlq", acks="all",
-                max_in_flight_requests_per_connection=1, max_request_size=16 * 1024 * 1024)
+                max_in_flight_requests_per_connection=1, max_request_size=MAX_FETCH_BYTES)
         except NoBrokersAvailable as ex:
             self._close_clients()
             raise BrokerUnavailableError(
@@ -309,105 +540,206 @@ class ChunkWorker:
         if self._producer is not None:
             self._producer.close(timeout=10)  # flushes the DLQ
             self._producer = None
-        if self._consumer is not None:
-            self._consumer.close(autocommit=False)  # only what run() committed counts
-            self._consumer = None
 
-    # -- the loop ------------------------------------------------------------------------------
+    async def _update_lag(self) -> None:
+        """Refresh the consumer lag gauge (end offset - position per assigned partition)."""
+        consumer = self._app.consumer
+        for tp in list(consumer.assignment()):
+            if tp.topic != self.topic:
+                continue
+            try:
+                position = await consumer.position(tp)
+                end = consumer.highwater(tp)
+            except Exception as ex:  # noqa: BLE001 - a metric is not worth stopping for
+                log.debug("consumer lag not updated: %s", ex)
+                return
+            if position is None or end is None or end < 0:
+                continue
+            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
+                max(0, end - position))
 
-    def run(self, stop_event: threading.Event | None = None,
-            max_idle_s: float | None = None) -> WorkerStats:
-        """Consume until `stop_event` is set, or until `max_idle_s` pass with no message.
-
-        Stopped by `stop_event`: commits what was written and returns; open streams are not
-        finished (their checkpoints let the next worker continue them). Idle for `max_idle_s`
-        (counted from when the group last gave this worker partitions): finishes every stream
-        of its partitions, those in memory and those only checkpointed (last scenes and
-        `streams` rows), commits, returns. Returns the running stats.
-        """
-        stop_event = self._stop = stop_event or threading.Event()
-        if self.frame_model is not None and self.gallery is None:
-            self.gallery = self._retry_store(
-                lambda: load_gallery(self.store, self.frame_model, match_threshold(self.model)),
-                "loading the people gallery")
-        if self.events is not None:
-            self.events.open()  # creates the events topic at start, not at the first scene
-        self._connect()
-        idle_since: float | None = None
-        try:
-            while not stop_event.is_set():
-                polled = self._consumer.poll(timeout_ms=int(self.poll_timeout_s * 1000))
-                if polled:
-                    idle_since = None
-                    if self.stats.first_record_at is None:
-                        self.stats.first_record_at = time.monotonic()
-                    self.ready.set()
-                    self._handle(polled)
-                    self._update_lag()
-                    continue
-                if not self._consumer.assignment():  # still joining the group
-                    continue
-                if self._rebalanced:  # new partitions may bring a backlog: idle counts anew
-                    self._rebalanced, idle_since = False, None
-                self.ready.set()
-                self._update_lag()
-                now = time.monotonic()
-                idle_since = idle_since or now
-                if max_idle_s is not None and now - idle_since >= max_idle_s:
-                    self._finish_all(max_idle_s)
-                    break
-        except _Stopped:
-            log.warning("stopped while the store was down: the chunks since the last commit "
-                        "will be consumed again")
-        finally:
-            self._close_clients()
-        log.info("worker stops: %s", self.stats.summary())
-        return self.stats
-
-    def _handle(self, polled: dict) -> None:
-        """Process one poll batch, write its rows, then commit its offsets."""
-        from kafka.structs import OffsetAndMetadata
-
-        from kafka.errors import CommitFailedError
-
-        rows: list[tuple[StreamState, StageOutput]] = []
-        offsets = {tp: records[-1].offset + 1 for tp, records in polled.items() if records}
-        captured: list[float] = []  # capture times of this batch's chunks
-        records = [record for batch in polled.values() for record in batch]
-        self._load_checkpoints(records)
-        touched: dict[str, StreamState] = {}  # streams whose state this batch moved on
-        # As in `vstream index`: FFmpeg decodes the next chunks on a thread (it releases the
-        # GIL) while this one is segmented; each stream's chunks stay in order on both sides.
-        for item in read_ahead(lambda: self._decoded(records, touched), depth=4,
-                               name="worker-decode"):
-            rows += self._segment(item, captured)
-        # The order makes every crash safe. Rows first: a crash before the checkpoint replays
-        # the chunks from the old checkpoint, which makes the same rows (skipped by row_id).
-        # Dead letters next: a chunk in a checkpoint is never replayed, so its letter must be
-        # out. Checkpoints before the commit: a crash before the commit replays chunks that
-        # the checkpoints already hold, skipped by seq.
-        if rows:
-            self._write_rows(rows)
-        self._producer.flush()
-        self._write_checkpoints(list(touched.values()))
-        # A partition revoked meanwhile (a rebalance during a store outage) is not ours to
-        # commit: its new owner replays from the last commit and the checkpoints.
-        assigned = self._consumer.assignment()
-        try:
-            self._consumer.commit({tp: OffsetAndMetadata(off, "", -1)
-                                   for tp, off in offsets.items() if tp in assigned})
-        except CommitFailedError as ex:
-            log.warning("offset commit refused (%s): the group rebalanced; the new owners "
-                        "replay these chunks and skip them by their checkpoints",
-                        " ".join(str(ex).split())[:200])
+    def _committed(self) -> None:
+        """faust committed offsets (its sensor calls this on the event loop)."""
         self.stats.commits += 1
         self.metrics.commits.inc()
-        self.stats.last_commit_at = time.monotonic()
         now = time.time()
-        for capture_time in captured:
+        for capture_time in self._uncommitted_captures:
             self.metrics.chunk_latency.observe(max(0.0, now - capture_time))
             self.stats.chunk_latencies.append(max(0.0, now - capture_time))
-        log.debug("committed %s", {f"{tp.topic}/{tp.partition}": o for tp, o in offsets.items()})
+        self._uncommitted_captures = []
+
+    # -- rebalancing ---------------------------------------------------------------------------
+
+    async def _on_revoked(self, sender: Any, revoked: set, **_: Any) -> None:
+        """The group takes partitions away. faust has waited for the batch in flight (and no
+        batch starts during a rebalance); their streams' states are dropped here: the next owner
+        continues them from the table, and so would this worker if they come back."""
+        gone = {tp.partition for tp in revoked if tp.topic == self.topic}
+        async with self._lock:
+            dropped = [sid for sid, state in self.streams.items() if state.partition in gone]
+            for stream_id in dropped:
+                del self.streams[stream_id]
+        if gone:
+            log.info("partitions %s revoked; %d stream states dropped (saved in the table)",
+                     sorted(gone), len(dropped))
+
+    async def _on_assigned(self, sender: Any, assigned: set, **_: Any) -> None:
+        """The group gives this worker partitions; their streams are restored lazily, from the
+        table, when their chunks arrive."""
+        self._active_at = time.monotonic()
+        log.info("partitions %s assigned",
+                 sorted(tp.partition for tp in assigned if tp.topic == self.topic))
+
+    async def _on_rebalance_complete(self, sender: Any, **_: Any) -> None:
+        """The table partitions are recovered from the changelog: consuming starts."""
+        self._active_at = time.monotonic()
+        self.ready.set()
+
+    # -- saved states --------------------------------------------------------------------------
+
+    def _restore_stages(self, data: bytes, frame_rate: float) -> StreamStages:
+        return StreamStages.restore(data, frame_rate, shots=self.shots, model=self.frame_model,
+                                    gallery=self.gallery, analysis_fps=self.analysis_fps)
+
+    def _restore(self, stream_id: str, data: bytes) -> StreamState | None:
+        """The stream's state from its table entry (None: unreadable, and then the stream
+        starts afresh where its chunks resume)."""
+        try:
+            state = StreamState.restore(data, self.model_version, self._restore_stages)
+        except SnapshotError as ex:
+            log.warning("stream %s: saved state not restored (%s); it starts with a fresh state "
+                        "at the committed offset", stream_id, ex)
+            return None
+        if state.stages.analyzer is not None:
+            oldest = state.stages.analyzer.oldest_pending_frame()
+            self._retry_store(lambda: remember_people(state.stages, self.store, oldest),
+                              f"reading the stored tracks of {stream_id}")
+        self.stats.restored += 1
+        log.info("stream %s: restored from its saved state (seq %d, partition %d offset %d, "
+                 "%d frames)", stream_id, state.last_seq, state.partition, state.next_offset,
+                 state.frames)
+        return state
+
+    def _finish_all(self, idle_s: float) -> list[bytes]:
+        """The topic stayed idle: finish every stream of this worker's partitions, also those
+        known only from the table (the worker that ran them stopped after their last chunk).
+        Runs on a worker thread, under the batch lock; returns the table keys to delete."""
+        assigned = self._assigned_partitions()
+        waiting = {key.decode("utf-8", "replace"): value
+                   for key, value in list(self._table.items()) if value is not None
+                   and StreamState.partition_of(value) in assigned}
+        for stream_id, data in waiting.items():
+            if stream_id not in self.streams:
+                state = self._restore(stream_id, data)
+                if state is not None:
+                    self.streams[stream_id] = state
+        log.info("no message for %.1f s: finishing %d streams", idle_s, len(self.streams))
+        for stream_id in list(self.streams):
+            self.finish_stream(stream_id)
+        return [key.encode() for key in waiting]
+
+    # -- the batch, on the worker thread -------------------------------------------------------
+
+    def _decoded(self, messages: list, touched: dict[str, StreamState]) -> Iterator[tuple]:
+        """Parse, deduplicate and decode messages in order (on the decode-ahead thread).
+
+        Yields ("dead", message, kind, reason) for a message to dead-letter and ("ok", message,
+        chunk, state, batch, samples) for a decoded chunk; a duplicate yields nothing. Only the
+        decoders, `last_seq` and the stream's offsets are touched here; segmenters only on the
+        caller's thread. Streams whose state moves on are added to `touched`.
+        """
+        for message in messages:
+            try:
+                chunk = GopChunk.from_bytes(message.value or b"")
+            except ChunkFormatError as ex:
+                yield ("dead", message, "ChunkFormatError", f"ChunkFormatError: {ex}")
+                continue
+            state = self.streams.get(chunk.stream_id)
+            if (state is not None and chunk.seq <= state.last_seq
+                    and message.partition == state.partition
+                    and message.offset < state.resume_offset):
+                # consumed again after a restart or rebalance: its saved state holds it already
+                self.stats.replayed += 1
+                log.debug("%s: chunk %d is in the saved state, skipped", chunk.stream_id,
+                          chunk.seq)
+                continue
+            if state is not None and chunk.seq <= state.last_seq:
+                self.stats.duplicates += 1
+                self.metrics.chunks_dropped.labels("duplicate").inc()
+                log.info("%s: chunk %d again (last seen %d): a producer retry, skipped",
+                         chunk.stream_id, chunk.seq, state.last_seq)
+                continue
+            if state is None:
+                stages = StreamStages(chunk.stream_id, float(chunk.frame_rate), shots=self.shots,
+                                      model=self.frame_model, gallery=self.gallery,
+                                      analysis_fps=self.analysis_fps)
+                # rows a crashed run stored before its first saved state keep their identities
+                self._retry_store(lambda: remember_people(stages, self.store),
+                                  f"reading the stored tracks of {chunk.stream_id}")
+                state = self.streams[chunk.stream_id] = StreamState(
+                    chunk.stream_id, stages, StreamInfo.of(chunk))
+                log.info("stream %s: first chunk (seq %d, %s %dx%d)", chunk.stream_id, chunk.seq,
+                         chunk.codec, chunk.width, chunk.height)
+            state.last_seq = chunk.seq
+            state.partition, state.next_offset = message.partition, message.offset + 1
+            touched[chunk.stream_id] = state
+            try:
+                batch, samples = state.decode(chunk)
+            except DecodeError as ex:
+                yield ("dead", message, "DecodeError", f"DecodeError: {ex}")
+                continue
+            yield ("ok", message, chunk, state, batch, samples)
+
+    def _segment(self, item: tuple, captured: list[float]) -> list[tuple[StreamState, StageOutput]]:
+        """One item of `_decoded`: [(stream, the rows it completed)]. A chunk's capture time is
+        appended to `captured`."""
+        if item[0] == "dead":
+            _, message, kind, reason = item
+            self._dead_letter(message, kind, reason)
+            return []
+        _, message, chunk, state, batch, samples = item
+        out = state.feed(chunk, batch, samples)
+        self.stats.chunks += 1
+        self.stats.frames += len(chunk.packets)
+        self.metrics.chunks_processed.labels(chunk.stream_id).inc()
+        self.metrics.frames_processed.labels(chunk.stream_id).inc(len(chunk.packets))
+        if chunk.capture_time is not None:
+            captured.append(chunk.capture_time)
+        return [(state, out)]
+
+    def _dead_letter(self, message, kind: str, reason: str) -> None:
+        reason = " ".join(reason.split())[:500]  # one line
+        self.stats.dead_letters += 1
+        self.stats.dlq_reasons.append(reason)
+        self.metrics.dlq_messages.labels(kind).inc()
+        self.metrics.chunks_dropped.labels("format" if kind == "ChunkFormatError" else "decode").inc()
+        log.warning("%s/%d@%d to %s: %s", message.topic, message.partition, message.offset,
+                    self.dlq, reason)
+        headers = [("reason", reason.encode()), ("source_topic", message.topic.encode()),
+                   ("source_partition", str(message.partition).encode()),
+                   ("source_offset", str(message.offset).encode())]
+        self._producer.send(self.dlq, key=message.key, value=message.value or b"",
+                            headers=headers)
+
+    def finish_stream(self, stream_id: str) -> int:
+        """Close `stream_id`: write its last scenes and its `streams` row; return new scene rows."""
+        from vstream.store.rows import StreamRow
+
+        state = self.streams[stream_id]
+        out = state.finish()
+        new = self._write_rows([(state, out)], stream_end=True)
+        first = state.info
+        row = StreamRow(
+            stream_id=stream_id, source=redact_url(first.source), codec=first.codec,
+            width=first.width, height=first.height, fps=float(first.frame_rate),
+            frames=state.frames, duration_s=state.last_end_s,
+            model_version=self.model_version)
+        self._retry_store(lambda: self.store.write_stream(row), f"the streams row of {stream_id}")
+        del self.streams[stream_id]
+        self.stats.last_commit_at = time.monotonic()
+        self.stats.streams_finished += 1
+        log.info("stream %s finished: %d chunks, %d frames", stream_id, state.chunks, state.frames)
+        return new
 
     def _write_rows(self, rows: list[tuple[StreamState, StageOutput]], *,
                     stream_end: bool = False) -> int:
@@ -441,9 +773,9 @@ class ChunkWorker:
     def _retry_store(self, write: Callable[[], T], what: str) -> T:
         """Run `write` until it succeeds; on StoreError wait (back-off with jitter) and retry.
 
-        While waiting, this worker's partitions are paused and the consumer polled, so the group
-        does not evict it (max.poll.interval) and nothing new is fetched. Raises _Stopped when
-        the stop event is set during an outage (the caller then commits nothing).
+        Nothing of the batch is acked while it waits, and faust's consumer thread keeps the
+        group membership. Raises _Stopped when the stop event is set during an outage (the
+        caller then acks nothing).
         """
         attempt = 0
         down_since: float | None = None
@@ -457,264 +789,19 @@ class ChunkWorker:
                 self.stats.store_retries += 1
                 self.metrics.store_retries.inc()
                 log.warning("store error while %s (attempt %d, down %.1f s): %s; retrying in "
-                            "%.1f s, offsets not committed", what, attempt,
+                            "%.1f s, nothing acked", what, attempt,
                             time.monotonic() - down_since, ex, delay)
-                self._wait_paused(delay)
+                if self._stop.wait(delay):
+                    raise _Stopped
                 continue
             if down_since is not None:
                 log.warning("store back after %.1f s and %d retries: %s done",
                             time.monotonic() - down_since, attempt, what)
             return result
 
-    def _wait_paused(self, seconds: float) -> None:
-        consumer = self._consumer
-        deadline = time.monotonic() + seconds
-        if consumer is None:  # finish_stream called outside run()
-            if self._stop.wait(seconds):
-                raise _Stopped
-            return
-        paused = consumer.assignment()
-        consumer.pause(*paused)
-        try:
-            while True:
-                if self._stop.is_set():
-                    raise _Stopped
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return
-                # Paused partitions return nothing (and records already fetched for them are
-                # dropped, not skipped: the position has not moved past them). A partition
-                # assigned by a rebalance meanwhile is not paused: rewind what it returns.
-                got = consumer.poll(timeout_ms=int(min(left, 0.5) * 1000))
-                for tp, records in got.items():
-                    consumer.seek(tp, records[0].offset)
-        finally:
-            consumer.resume(*paused)
 
-    def _update_lag(self) -> None:
-        """Refresh the consumer lag gauge (end offset - position per assigned partition)."""
-        now = time.monotonic()
-        if now - self._lag_at < LAG_INTERVAL_S:
-            return
-        self._lag_at = now
-        from kafka.errors import KafkaError as _ClientError
-
-        assigned = self._consumer.assignment()
-        if not assigned:
-            return
-        try:
-            ends = self._consumer.end_offsets(list(assigned))
-            for tp in assigned:
-                position = self._consumer.position(tp)
-                self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
-                    max(0, ends.get(tp, position) - position))
-        except _ClientError as ex:  # a metric is not worth stopping for; next refresh retries
-            log.debug("consumer lag not updated: %s", ex)
-
-    # -- checkpoints and rebalancing -------------------------------------------------------------
-
-    def _restore_stages(self, data: bytes, frame_rate: float) -> StreamStages:
-        return StreamStages.restore(data, frame_rate, shots=self.shots, model=self.frame_model,
-                                    gallery=self.gallery, analysis_fps=self.analysis_fps)
-
-    def _load_checkpoint(self, stream_id: str) -> StreamState | None:
-        """The stream's state from its newest checkpoint (None: none, finished, or unreadable,
-        and then the stream starts afresh where its chunks resume)."""
-        checkpoint = self._retry_store(
-            lambda: self.store.checkpoint(self.topic, stream_id, self.model_version),
-            f"reading the checkpoint of {stream_id}")
-        if checkpoint is None or checkpoint.finished:
-            return None
-        try:
-            state = StreamState.restore(checkpoint, self._restore_stages)
-        except SnapshotError as ex:
-            log.warning("stream %s: checkpoint not restored (%s); it starts with a fresh state "
-                        "at the committed offset", stream_id, ex)
-            return None
-        if state.stages.analyzer is not None:
-            oldest = state.stages.analyzer.oldest_pending_frame()
-            self._retry_store(lambda: remember_people(state.stages, self.store, oldest),
-                              f"reading the stored tracks of {stream_id}")
-        self.stats.restored += 1
-        log.info("stream %s: restored from its checkpoint (seq %d, partition %d offset %d, "
-                 "%d frames)", stream_id, state.last_seq, state.partition, state.next_offset,
-                 state.frames)
-        return state
-
-    def _load_checkpoints(self, records: list) -> None:
-        """Restore the streams of `records` that have no state here from their checkpoints
-        (on this thread: the store is not used from the decode thread)."""
-        seen: set[str] = set()
-        for record in records:
-            if record.key is None:
-                continue
-            stream_id = record.key.decode("utf-8", "replace")  # the producer keys by stream ID
-            if stream_id in self.streams or stream_id in seen:
-                continue
-            seen.add(stream_id)
-            state = self._load_checkpoint(stream_id)
-            if state is not None:
-                self.streams[stream_id] = state
-
-    def _write_checkpoints(self, states: list[StreamState]) -> None:
-        """Write the checkpoints of `states` (those of partitions still ours)."""
-        assigned = {tp.partition for tp in self._consumer.assignment()}
-        checkpoints = [
-            StreamCheckpoint(self.topic, state.stream_id, self.model_version, state.partition,
-                             state.next_offset, state.last_seq, False, state.snapshot())
-            for state in states if state.partition in assigned]
-        if checkpoints:
-            self._retry_store(lambda: [self.store.write_checkpoint(c) for c in checkpoints],
-                              f"writing {len(checkpoints)} stream checkpoints")
-
-    def _revoked(self, partitions) -> None:
-        """The group takes `partitions` away (in poll, between batches: all written and
-        committed). Their streams' states are dropped: the next owner continues them from
-        their checkpoints, and so would this worker if they come back."""
-        gone = {tp.partition for tp in partitions if tp.topic == self.topic}
-        dropped = [sid for sid, state in self.streams.items() if state.partition in gone]
-        for stream_id in dropped:
-            del self.streams[stream_id]
-        if partitions:
-            log.info("partitions %s revoked; %d stream states dropped (checkpointed)",
-                     sorted(gone), len(dropped))
-
-    def _assigned(self, partitions) -> None:
-        """The group gives this worker `partitions`; their streams are restored lazily, from
-        their checkpoints, when their chunks arrive."""
-        self._rebalanced = True
-        log.info("partitions %s assigned", sorted(tp.partition for tp in partitions))
-
-    def _finish_all(self, idle_s: float) -> None:
-        """The topic stayed idle: finish every stream of this worker's partitions, also those
-        known only from a checkpoint (the worker that ran them stopped after their last chunk)."""
-        assigned = {tp.partition for tp in self._consumer.assignment()}
-        waiting = self._retry_store(
-            lambda: self.store.open_checkpoints(self.topic, self.model_version),
-            "listing open stream checkpoints")
-        for stream_id, partition in waiting:
-            if stream_id not in self.streams and partition in assigned:
-                state = self._load_checkpoint(stream_id)
-                if state is not None:
-                    self.streams[stream_id] = state
-        log.info("no message for %.1f s: finishing %d streams", idle_s, len(self.streams))
-        for stream_id in list(self.streams):
-            self.finish_stream(stream_id)
-
-    def _decoded(self, records: list, touched: dict[str, StreamState]) -> Iterator[tuple]:
-        """Parse, deduplicate and decode messages in order (on the decode-ahead thread).
-
-        Yields ("dead", record, kind, reason) for a message to dead-letter and ("ok", record,
-        chunk, state, batch, samples) for a decoded chunk; a duplicate yields nothing. Only the
-        decoders, `last_seq` and the stream's offsets are touched here; segmenters only on the
-        caller's thread. Streams whose state moves on are added to `touched`.
-        """
-        for record in records:
-            try:
-                chunk = GopChunk.from_bytes(record.value or b"")
-            except ChunkFormatError as ex:
-                yield ("dead", record, "ChunkFormatError", f"ChunkFormatError: {ex}")
-                continue
-            state = self.streams.get(chunk.stream_id)
-            if (state is not None and chunk.seq <= state.last_seq
-                    and record.partition == state.partition and record.offset < state.resume_offset):
-                # consumed again after a restart or rebalance: its checkpoint holds it already
-                self.stats.replayed += 1
-                log.debug("%s: chunk %d is in the checkpoint, skipped", chunk.stream_id, chunk.seq)
-                continue
-            if state is not None and chunk.seq <= state.last_seq:
-                self.stats.duplicates += 1
-                self.metrics.chunks_dropped.labels("duplicate").inc()
-                log.info("%s: chunk %d again (last seen %d): a producer retry, skipped",
-                         chunk.stream_id, chunk.seq, state.last_seq)
-                continue
-            if state is None:
-                stages = StreamStages(chunk.stream_id, float(chunk.frame_rate), shots=self.shots,
-                                      model=self.frame_model, gallery=self.gallery,
-                                      analysis_fps=self.analysis_fps)
-                # rows a crashed run stored before its first checkpoint keep their identities
-                self._retry_store(lambda: remember_people(stages, self.store),
-                                  f"reading the stored tracks of {chunk.stream_id}")
-                state = self.streams[chunk.stream_id] = StreamState(
-                    chunk.stream_id, stages, StreamInfo.of(chunk))
-                log.info("stream %s: first chunk (seq %d, %s %dx%d)", chunk.stream_id, chunk.seq,
-                         chunk.codec, chunk.width, chunk.height)
-            state.last_seq = chunk.seq
-            state.partition, state.next_offset = record.partition, record.offset + 1
-            touched[chunk.stream_id] = state
-            try:
-                batch, samples = state.decode(chunk)
-            except DecodeError as ex:
-                yield ("dead", record, "DecodeError", f"DecodeError: {ex}")
-                continue
-            yield ("ok", record, chunk, state, batch, samples)
-
-    def _segment(self, item: tuple, captured: list[float]) -> list[tuple[StreamState, StageOutput]]:
-        """One item of `_decoded`: [(stream, the rows it completed)]. A chunk's capture time is
-        appended to `captured`."""
-        if item[0] == "dead":
-            _, record, kind, reason = item
-            self._dead_letter(record, kind, reason)
-            return []
-        _, record, chunk, state, batch, samples = item
-        out = state.feed(chunk, batch, samples)
-        self.stats.chunks += 1
-        self.stats.frames += len(chunk.packets)
-        self.metrics.chunks_processed.labels(chunk.stream_id).inc()
-        self.metrics.frames_processed.labels(chunk.stream_id).inc(len(chunk.packets))
-        if chunk.capture_time is not None:
-            captured.append(chunk.capture_time)
-        return [(state, out)]
-
-    def _dead_letter(self, record, kind: str, reason: str) -> None:
-        reason = " ".join(reason.split())[:500]  # one line
-        self.stats.dead_letters += 1
-        self.stats.dlq_reasons.append(reason)
-        self.metrics.dlq_messages.labels(kind).inc()
-        self.metrics.chunks_dropped.labels("format" if kind == "ChunkFormatError" else "decode").inc()
-        log.warning("%s/%d@%d to %s: %s", record.topic, record.partition, record.offset, self.dlq,
-                    reason)
-        headers = [("reason", reason.encode()), ("source_topic", record.topic.encode()),
-                   ("source_partition", str(record.partition).encode()),
-                   ("source_offset", str(record.offset).encode())]
-        self._producer.send(self.dlq, key=record.key, value=record.value or b"", headers=headers)
-
-    def finish_stream(self, stream_id: str) -> int:
-        """Close `stream_id`: write its last scenes and its `streams` row; return new scene rows."""
-        from vstream.store.rows import StreamRow
-
-        state = self.streams[stream_id]
-        out = state.finish()
-        new = self._write_rows([(state, out)], stream_end=True)
-        first = state.info
-        row = StreamRow(
-            stream_id=stream_id, source=redact_url(first.source), codec=first.codec,
-            width=first.width, height=first.height, fps=float(first.frame_rate),
-            frames=state.frames, duration_s=state.last_end_s,
-            model_version=self.model_version)
-        self._retry_store(lambda: self.store.write_stream(row), f"the streams row of {stream_id}")
-        if state.partition >= 0:
-            # After its rows: a crash before this leaves an open checkpoint, and the next idle
-            # worker finishes the stream again (same rows, skipped by row_id).
-            done = StreamCheckpoint(self.topic, stream_id, self.model_version, state.partition,
-                                    state.next_offset, state.last_seq, True, b"")
-            self._retry_store(lambda: self.store.write_checkpoint(done),
-                              f"the last checkpoint of {stream_id}")
-        del self.streams[stream_id]
-        self.stats.last_commit_at = time.monotonic()
-        self.stats.streams_finished += 1
-        log.info("stream %s finished: %d chunks, %d frames", stream_id, state.chunks, state.frames)
-        return new
-
-
-class _Rebalance(ConsumerRebalanceListener):
-    """Hands kafka-python's rebalance callbacks (run inside `poll`) to the worker."""
-
-    def __init__(self, worker: ChunkWorker) -> None:
-        self.worker = worker
-
-    def on_partitions_revoked(self, revoked) -> None:
-        self.worker._revoked(revoked)
-
-    def on_partitions_assigned(self, assigned) -> None:
-        self.worker._assigned(assigned)
+def _offsets_by_partition(messages: list) -> dict[int, list[int]]:
+    found: dict[int, list[int]] = {}
+    for message in messages:
+        found.setdefault(message.partition, []).append(message.offset)
+    return found

@@ -34,7 +34,7 @@ def test_version_1_store_gains_scene_tags_and_keeps_its_rows(store_url: StoreURL
             [(old.row_id, "cam", 0, 0.0, 2.0, 0, 49, "v1", when)],
         )
     with open_store(store_url) as store:
-        assert store.ensure_schema() == SCHEMA_VERSION == 4
+        assert store.ensure_schema() == SCHEMA_VERSION == 5
         [stored] = store.scenes_of("cam", "v1")
         assert stored.row_id == old.row_id and stored.tags == ()
         new = SceneRow("cam", 1, 2.0, 4.0, 50, 99, "v1", tags=("stage", "microphone"))
@@ -64,3 +64,23 @@ def test_version_1_store_gains_people_and_description(store_url: StoreURL) -> No
         store.write_scenes([row])
         [back] = store.scenes_of("cam", "v")
         assert (back.people, back.description) == (("p1", "p2"), "p2 enters at 00:00:01.")
+
+
+def test_version_4_store_loses_the_old_checkpoint_table(store_url: StoreURL) -> None:
+    """Version 4 kept the worker's stream checkpoints in the store; the worker keeps them in its
+    faust table now, so version 5 drops the table (and nothing else)."""
+    from vstream.store import schema
+
+    with open_backend(store_url) as backend:
+        for statement in schema.CREATE_STATEMENTS:  # version 4's tables, but for stream_state
+            backend.execute(statement)
+        backend.execute("CREATE TABLE stream_state (topic String, version UInt64) "
+                        "ENGINE = ReplacingMergeTree(version) PARTITION BY tuple() ORDER BY topic")
+        backend.insert("vstream_meta", ("key", "value", "updated_at"),
+                       [("schema_version", "4", datetime(2026, 11, 2, tzinfo=timezone.utc))])
+    with open_store(store_url) as store:
+        assert store.ensure_schema() == SCHEMA_VERSION == 5
+        assert store.backend.query(
+            "SELECT count() FROM system.tables WHERE database = currentDatabase() "
+            "AND name = 'stream_state'").scalar() == 0
+        assert store.write_scenes([SceneRow("cam", 0, 0.0, 2.0, 0, 49, "v")]) == 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from vstream.store.backend import Backend, QueryResult
 from vstream.store.rows import (
-    DetectionRow, EventRow, PersonRow, SceneRow, StreamCheckpoint, StreamRow, TrackRow, row_id_for,
+    DetectionRow, EventRow, PersonRow, SceneRow, StreamRow, TrackRow, row_id_for,
 )
 from vstream.store.schema import SCHEMA_VERSION
 from vstream.store.url import StoreURL, default_store_url
@@ -27,7 +27,6 @@ __all__ = [
     "SceneRow",
     "TrackRow",
     "StoreURL",
-    "StreamCheckpoint",
     "StreamRow",
     "default_store_url",
     "open_backend",

@@ -289,27 +289,3 @@ class PersonRow:
         return (self.model_version, self.person_id, flat, self.dim, self.tracklets,
                 self.first_stream, self.first_s, self.last_stream, self.last_s, self.version,
                 self.updated_at)
-
-
-@dataclass(frozen=True)
-class StreamCheckpoint:
-    """The worker's checkpoint of one stream of one topic (a `stream_state` row).
-
-    `state` is the stream's snapshot (`vstream.worker.StreamState.snapshot`, empty when
-    `finished`); `partition`/`next_offset` say where the stream's next chunk lies, `last_seq`
-    the last chunk applied: a chunk with seq <= last_seq is already in the state.
-    """
-
-    topic: str
-    stream_id: str
-    model_version: str
-    partition: int
-    next_offset: int
-    last_seq: int
-    finished: bool
-    state: bytes
-
-    @property
-    def version(self) -> int:
-        """Orders a stream's checkpoints: a later offset wins; at one offset, finished wins."""
-        return 2 * self.next_offset + int(self.finished)

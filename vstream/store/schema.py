@@ -26,7 +26,7 @@ of that model.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 META_TABLE = "vstream_meta"
 STREAMS_TABLE = "streams"
@@ -35,7 +35,6 @@ DETECTIONS_TABLE = "detections"
 TRACKS_TABLE = "tracks"
 EVENTS_TABLE = "events"
 PEOPLE_TABLE = "people"
-STREAM_STATE_TABLE = "stream_state"
 
 # Key/value facts about the store itself; today only schema_version.
 CREATE_META = f"""
@@ -173,44 +172,22 @@ PARTITION BY tuple()
 ORDER BY (model_version, person_id)
 """
 
-# The worker's per-stream checkpoints (schema version 4): the state of a stream's stages after a
-# chunk, written with the chunk's rows and before its offset is committed, so a restarted (or
-# newly assigned) worker continues the stream exactly. One stream of one topic, by one model
-# version, is one key; `version` = 2 * next_offset + finished orders a stream's checkpoints (the
-# offsets of a stream's chunks only grow on its partition) and picks the newest (ORDER BY version
-# DESC LIMIT 1; merges drop the older ones). `state` is the snapshot, base64 (String columns
-# travel as text through both backends). `finished` marks a stream closed by finish_stream.
-CREATE_STREAM_STATE = f"""
-CREATE TABLE IF NOT EXISTS {STREAM_STATE_TABLE} (
-    topic String,
-    stream_id String,
-    model_version String,
-    partition UInt32,
-    next_offset UInt64,
-    last_seq Int64,
-    finished UInt8,
-    version UInt64,
-    state String,
-    written_at DateTime('UTC')
-) ENGINE = ReplacingMergeTree(version)
-PARTITION BY tuple()
-ORDER BY (topic, stream_id, model_version)
-"""
-
 #: Statements that bring a store from version N-1 to N, keyed by N. Version 2 added the
 #: scene tags (a store written by version 1 reads back with no tags); version 3 the people and
 #: description of a scene and the analysis tables (created by CREATE_STATEMENTS); version 4 the
-#: worker's stream_state table (created by CREATE_STATEMENTS, nothing to alter).
+#: worker's stream_state checkpoint table, which version 5 drops again (the worker keeps stream
+#: states in a faust table on Kafka since).
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: (f"ALTER TABLE {SCENES_TABLE} ADD COLUMN tags Array(String)",),
     3: (f"ALTER TABLE {SCENES_TABLE} ADD COLUMN people Array(String)",
         f"ALTER TABLE {SCENES_TABLE} ADD COLUMN description String"),
     4: (),
+    5: ("DROP TABLE IF EXISTS stream_state",),
 }
 
 CREATE_STATEMENTS: tuple[str, ...] = (
     CREATE_META, CREATE_STREAMS, CREATE_SCENES, CREATE_DETECTIONS, CREATE_TRACKS, CREATE_EVENTS,
-    CREATE_PEOPLE, CREATE_STREAM_STATE,
+    CREATE_PEOPLE,
 )
 
 STREAM_COLUMNS: tuple[str, ...] = (
@@ -236,10 +213,6 @@ EVENT_COLUMNS: tuple[str, ...] = (
 PERSON_COLUMNS: tuple[str, ...] = (
     "model_version", "person_id", "exemplars", "dim", "tracklets", "first_stream", "first_s",
     "last_stream", "last_s", "version", "updated_at",
-)
-STREAM_STATE_COLUMNS: tuple[str, ...] = (
-    "topic", "stream_id", "model_version", "partition", "next_offset", "last_seq", "finished",
-    "version", "state", "written_at",
 )
 #: tables whose rows carry a deterministic row_id (the writer skips IDs already stored)
 ROW_ID_TABLES: tuple[str, ...] = (SCENES_TABLE, DETECTIONS_TABLE, TRACKS_TABLE, EVENTS_TABLE)

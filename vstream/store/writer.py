@@ -13,7 +13,6 @@ those copies on merge.
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import astuple, replace
@@ -24,7 +23,7 @@ from vstream.store import schema
 from vstream.store.backend import Backend, QueryResult, sql_literal
 from vstream.store.readonly import check_readonly
 from vstream.store.rows import (
-    DetectionRow, EventRow, PersonRow, SceneRow, StreamCheckpoint, StreamRow, TrackRow, utc_now,
+    DetectionRow, EventRow, PersonRow, SceneRow, StreamRow, TrackRow, utc_now,
 )
 
 DEFAULT_BATCH_SIZE = 1000
@@ -255,39 +254,6 @@ class ClickHouseWriter:
             exemplars = tuple(tuple(flat[i : i + dim]) for i in range(0, len(flat), dim)) if dim else ()
             people.append(PersonRow(model_version=model_version, exemplars=exemplars, **named))
         return sorted(people, key=lambda p: (len(p.person_id), p.person_id))
-
-    # -- worker checkpoints -------------------------------------------------------------------
-
-    def write_checkpoint(self, checkpoint: StreamCheckpoint) -> None:
-        """Store a stream's checkpoint; it supersedes those with a lower `version`."""
-        c = checkpoint
-        self.backend.insert(schema.STREAM_STATE_TABLE, schema.STREAM_STATE_COLUMNS, [(
-            c.topic, c.stream_id, c.model_version, c.partition, c.next_offset, c.last_seq,
-            int(c.finished), c.version, base64.b64encode(c.state).decode("ascii"), utc_now())])
-
-    def checkpoint(self, topic: str, stream_id: str, model_version: str) -> StreamCheckpoint | None:
-        """The newest checkpoint of a stream of `topic` by `model_version`, or None."""
-        result = self.backend.query(
-            f"SELECT partition, next_offset, last_seq, finished, state "
-            f"FROM {schema.STREAM_STATE_TABLE} WHERE topic = {sql_literal(topic)} "
-            f"AND stream_id = {sql_literal(stream_id)} "
-            f"AND model_version = {sql_literal(model_version)} ORDER BY version DESC LIMIT 1")
-        if not result.rows:
-            return None
-        partition, next_offset, last_seq, finished, state = result.rows[0]
-        return StreamCheckpoint(topic, stream_id, model_version, int(partition), int(next_offset),
-                                int(last_seq), bool(finished), base64.b64decode(state))
-
-    def open_checkpoints(self, topic: str, model_version: str) -> list[tuple[str, int]]:
-        """(stream_id, partition) of the streams of `topic` whose newest checkpoint is not
-        finished: streams a worker was running when it stopped."""
-        result = self.backend.query(
-            f"SELECT stream_id, argMax(partition, version), argMax(finished, version) "
-            f"FROM {schema.STREAM_STATE_TABLE} WHERE topic = {sql_literal(topic)} "
-            f"AND model_version = {sql_literal(model_version)} GROUP BY stream_id "
-            f"ORDER BY stream_id")
-        return [(stream_id, int(partition)) for stream_id, partition, finished in result.rows
-                if not finished]
 
     # -- analysis reads -----------------------------------------------------------------------
 
