@@ -14,8 +14,8 @@ file streamed through Kafka give the same rows. One people gallery per worker, s
 streams, loaded from the store at start.
 
 The app (`faust.App`, id = the consumer group) has one agent on the chunk topic and one table,
-`stream_state` (changelog topic `<group>-stream_state-changelog`, co-partitioned with the chunk
-topic: both are keyed by stream ID). The agent takes the chunks in batches of up to
+`stream_state-<topic>` (changelog topic `<group>-stream_state-<topic>-changelog`, co-partitioned
+with the chunk topic: both are keyed by stream ID). The agent takes the chunks in batches of up to
 `max_poll_records` (`Stream.noack_take`) and hands each batch to a thread (decoding, the network
 and the store are blocking work; the event loop keeps the group membership and the fetcher
 going). For each batch, in this order: the rows are written, the dead letters acknowledged, the
@@ -70,6 +70,8 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any, TypeVar
 
+from faust.types import TP
+
 from vstream.chunk import GopChunk
 from vstream.chunker import redact_url
 from vstream.errors import ChunkFormatError, DecodeError, StoreError
@@ -77,6 +79,7 @@ from vstream.ingest import backoff_s
 from vstream.kafka.errors import BrokerUnavailableError
 from vstream.kafka.events import EventPublisher
 from vstream.kafka.faust_app import CommitSensor, RewindingApp
+from vstream.kafka.producer import RECONNECT_BACKOFF_MAX_MS
 from vstream.kafka.topics import EVENTS_TOPIC, dlq_topic
 from vstream.metrics import Metrics
 from vstream.detect.models import DEFAULT_MODEL, load_frame_model, match_threshold
@@ -89,7 +92,7 @@ from vstream.threads import read_ahead
 log = logging.getLogger(__name__)
 
 DEFAULT_GROUP = "vstream-workers"
-#: the faust table of per-stream states (changelog topic `<group>-stream_state-changelog`)
+#: the faust table of per-stream states is `stream_state-<topic>` (see `state_changelog`)
 STATE_TABLE = "stream_state"
 #: bound of one fetch response per partition (one GOP is well under 1 MB, but allow big ones)
 MAX_FETCH_BYTES = 16 * 1024 * 1024
@@ -101,6 +104,8 @@ LAG_INTERVAL_S = 2.0
 COMMIT_INTERVAL_S = 1.0
 #: chunks per stream whose capture times are kept to date the frames of closing scenes
 _CAPTURE_ANCHORS = 256
+#: seeks back to a missing offset before it is taken as a hole in the partition
+MAX_REWINDS = 5
 #: the group evicts a member that sent no heartbeat for this long (a SIGKILLed worker's
 #: partitions move after it)
 SESSION_TIMEOUT_S = 10.0
@@ -251,6 +256,17 @@ class WorkerStats:
                 f"their saved state, {self.replayed} replayed chunks skipped")
 
 
+def state_table(topic: str) -> str:
+    """The name of the faust table of the stream states of `topic`'s streams: one per chunk
+    topic, so a group that consumes two topics never mixes up their streams."""
+    return f"{STATE_TABLE}-{topic}"
+
+
+def state_changelog(group: str, topic: str) -> str:
+    """The changelog topic (faust's naming) of the stream states of `group` on `topic`."""
+    return f"{group}-{state_table(topic)}-changelog"
+
+
 def topic_partitions(bootstrap: str, topic: str, timeout_s: float = 10.0) -> int:
     """The partition count of `topic` (which must exist). Raises BrokerUnavailableError."""
     from kafka import KafkaConsumer
@@ -326,6 +342,11 @@ class ChunkWorker:
         self._closing = False
         #: monotonic time of the last batch or assignment (the idle clock starts anew there)
         self._active_at = 0.0
+        #: per partition of the chunk topic, the offset after the last message taken to process
+        #: since the partition was assigned (messages come again after faust's seeks)
+        self._next: dict[int, int] = {}
+        #: seeks back per (partition, offset) (bounded by MAX_REWINDS)
+        self._rewinds: dict[tuple[int, int], int] = {}
         #: capture times of chunks acked since the last commit (their capture-to-commit latency)
         self._uncommitted_captures: list[float] = []
 
@@ -395,6 +416,7 @@ class ChunkWorker:
             async with self._lock:
                 self._closing = True
                 await self._commit()
+                await self._update_lag()
         finally:
             await app.stop()
 
@@ -419,7 +441,7 @@ class ChunkWorker:
         topic = app.topic(self.topic, key_type=bytes, value_type=bytes, partitions=partitions)
         # Keyed by stream ID like the chunks, and placed by the producer's partitioner (murmur2,
         # as the ingest's), so a stream's state sits on its chunks' partition number.
-        self._table = app.Table(STATE_TABLE, default=None, key_type=bytes, value_type=bytes,
+        self._table = app.Table(state_table(self.topic), default=None, key_type=bytes, value_type=bytes,
                                 partitions=partitions, use_partitioner=True)
         app.agent(topic, name="chunks")(self._consume)
         app.on_partitions_revoked.connect(self._on_revoked)
@@ -431,8 +453,8 @@ class ChunkWorker:
     async def _consume(self, stream) -> None:
         """The agent: batches of chunks in partition order, acked once stored."""
         async for events in stream.noack_take(self.max_poll_records, within=self.poll_timeout_s):
-            if self._closing or not self._app.recovered:
-                continue  # unacked: replayed by whoever consumes next, or fetched again
+            if self._closing:
+                continue  # unacked: replayed by whoever consumes next
             try:
                 async with self._lock:
                     if self._closing:
@@ -452,11 +474,8 @@ class ChunkWorker:
     async def _handle(self, events: list) -> list:
         """One batch: restore unknown streams from the table, process the batch on a thread,
         then save the states it moved on. Returns the events processed (to ack)."""
-        assigned = self._assigned_partitions()
-        # Fetched before a rebalance took their partition: the new owner consumes them (and
-        # their stream's state went with the partition). Never acked here.
         fetched = len(events)
-        events = [event for event in events if event.message.partition in assigned]
+        events = await self._in_order(events)
         messages = [event.message for event in events]
         if self.stats.first_record_at is None:
             self.stats.first_record_at = time.monotonic()
@@ -482,6 +501,42 @@ class ChunkWorker:
         self._uncommitted_captures += captured
         self._active_at = time.monotonic()
         return events
+
+    async def _in_order(self, events: list) -> list:
+        """The events of `events` to process now: each partition's next messages, in order.
+
+        Dropped (never acked): messages of partitions a rebalance took (the new owner consumes
+        them, and their streams' states went with the partition); messages fetched again after
+        a seek that this worker has processed already (faust seeks back to the committed offset
+        at every rebalance); and, after a gap (messages faust's queue clear dropped without a
+        seek), everything of that partition, which is then sought back to the gap."""
+        assigned = self._assigned_partitions()
+        keep, rewind = [], {}
+        for event in events:
+            message = event.message
+            partition, offset = message.partition, message.offset
+            if partition not in assigned or partition in rewind:
+                continue
+            expected = self._next.get(partition)
+            if expected is not None and offset < expected:
+                continue
+            if expected is not None and offset > expected:
+                tries = self._rewinds[(partition, expected)] = \
+                    self._rewinds.get((partition, expected), 0) + 1
+                if tries <= MAX_REWINDS:
+                    rewind[partition] = expected
+                    continue
+                # Not there after several seeks (deleted by retention, or not a message):
+                # the offsets are not consecutive here.
+                log.warning("%s/%d: no message at offsets %d-%d; going on at %d", self.topic,
+                            partition, expected, offset - 1, offset)
+            keep.append(event)
+            self._next[partition] = offset + 1
+        for partition, offset in rewind.items():
+            log.warning("%s/%d: messages %d and on were skipped by the consumer: fetching them "
+                        "again", self.topic, partition, offset)
+            await self._app.consumer.seek(TP(self.topic, partition), offset)
+        return keep
 
     def _process(self, messages: list, saved: dict[str, bytes]) -> tuple[list[StreamState],
                                                                          list[float]]:
@@ -527,7 +582,8 @@ class ChunkWorker:
         try:
             self._producer = KafkaProducer(
                 bootstrap_servers=self.bootstrap, client_id="vstream-worker-dlq", acks="all",
-                max_in_flight_requests_per_connection=1, max_request_size=MAX_FETCH_BYTES)
+                max_in_flight_requests_per_connection=1, max_request_size=MAX_FETCH_BYTES,
+                reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS)  # see ChunkProducer
         except NoBrokersAvailable as ex:
             self._close_clients()
             raise BrokerUnavailableError(
@@ -542,21 +598,19 @@ class ChunkWorker:
             self._producer = None
 
     async def _update_lag(self) -> None:
-        """Refresh the consumer lag gauge (end offset - position per assigned partition)."""
+        """Refresh the consumer lag gauge: per assigned partition, its end offset minus where
+        the group stands (the offset after the last chunk processed here, or the committed one).
+        Not the fetch position: faust fetches ahead of what is processed."""
         consumer = self._app.consumer
+        committed = consumer._committed_offset  # faust 0.15 keeps no public accessor
         for tp in list(consumer.assignment()):
             if tp.topic != self.topic:
                 continue
-            try:
-                position = await consumer.position(tp)
-                end = consumer.highwater(tp)
-            except Exception as ex:  # noqa: BLE001 - a metric is not worth stopping for
-                log.debug("consumer lag not updated: %s", ex)
-                return
-            if position is None or end is None or end < 0:
+            end = consumer.highwater(tp)
+            if end is None or end < 0:
                 continue
-            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
-                max(0, end - position))
+            done = max(self._next.get(tp.partition, 0), committed.get(tp) or 0)
+            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, end - done))
 
     def _committed(self) -> None:
         """faust committed offsets (its sensor calls this on the event loop)."""
@@ -579,6 +633,12 @@ class ChunkWorker:
             dropped = [sid for sid, state in self.streams.items() if state.partition in gone]
             for stream_id in dropped:
                 del self.streams[stream_id]
+        for partition in gone:  # its lag is the new owner's to report
+            self._next.pop(partition, None)
+            try:
+                self.metrics.consumer_lag.remove(self.topic, str(partition))
+            except KeyError:
+                pass
         if gone:
             log.info("partitions %s revoked; %d stream states dropped (saved in the table)",
                      sorted(gone), len(dropped))

@@ -1,11 +1,12 @@
-"""Crash recovery of `vstream worker` from its per-stream checkpoints, against a real broker
-(Tansu) and a real ClickHouse server (the test reads the store while workers write it).
+"""Crash recovery of `vstream worker` from its per-stream states (the faust table's changelog on
+the broker), against a real broker (Tansu) and a real ClickHouse server (the test reads the store
+while workers write it, and the changelog to know when states were saved).
 
 A worker killed with SIGKILL mid-stream and restarted, and a group whose member is killed so its
 partitions move to the other, must leave exactly the rows `vstream index` makes: same row IDs,
 none missing, none twice. The fast shot detector without a frame model keeps this quick; its
-state (feature rings, pending cuts, the open scene) is what must survive: without the
-checkpoint, a restart cuts the open scene at the resume point and the row IDs differ.
+state (feature rings, pending cuts, the open scene) is what must survive: without the saved
+state, a restart cuts the open scene at the resume point and the row IDs differ.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from vstream.kafka.lag import partition_for
 from vstream.pipeline import index_video
 from vstream.store import open_store
 from vstream.weights import test_video_path
+from vstream.worker import state_changelog
 
 PARTITIONS = 4
 
@@ -112,9 +114,36 @@ def _wait_for(what: str, check, timeout: float = 120.0, worker: _Worker | None =
         time.sleep(0.05)
 
 
-def _checkpoints(store, topic: str, stream_id: str | None = None) -> int:
-    where = f"topic = '{topic}'" + (f" AND stream_id = '{stream_id}'" if stream_id else "")
-    return int(store.backend.query(f"SELECT count() FROM stream_state WHERE {where}").scalar())
+class _StateLog:
+    """Counts the stream states a worker group saved: messages on its state changelog topic
+    (a tombstone, a finished stream, counts too)."""
+
+    def __init__(self, bootstrap: str, group: str, topic: str) -> None:
+        from kafka import KafkaConsumer
+
+        self.topic = state_changelog(group, topic)
+        # a state is over kafka-python's default 1 MB response limit
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                      enable_auto_commit=False,
+                                      receive_message_max_bytes=128 * 1024 * 1024,
+                                      max_partition_fetch_bytes=64 * 1024 * 1024)
+        self.assigned = False
+        self.keys: list[str] = []
+
+    def count(self, stream_id: str | None = None) -> int:
+        from kafka import TopicPartition
+
+        if not self.assigned:  # faust creates the changelog when the first worker starts
+            if not self.consumer.partitions_for_topic(self.topic):
+                return 0
+            self.consumer.assign([TopicPartition(self.topic, p) for p in range(PARTITIONS)])
+            self.assigned = True
+        for records in self.consumer.poll(timeout_ms=50).values():
+            self.keys += [r.key.decode() for r in records]
+        return sum(1 for k in self.keys if stream_id is None or k == stream_id)
+
+    def close(self) -> None:
+        self.consumer.close()
 
 
 def _rows(store, stream_id: str) -> dict[str, list[int]]:
@@ -163,21 +192,22 @@ def test_sigkill_at_three_points_then_restart_gives_the_rows_of_an_uninterrupted
     topic = new_topic(kafka_broker, "test.ckpt", PARTITIONS)
     url = _url(server_url)
     logs = []
+    states = _StateLog(kafka_broker, "g", topic)
     with open_store(server_url) as store:
         seen, sent = 0, 0
         for kill in range(3):
             worker = _Worker(kafka_broker, topic, url, "g", tmp_path, idle_exit=3)
             _wait_for("the group's assignment", lambda: "assigned" in worker.text(), worker=worker)
-            # each round sends 25 more chunks while the worker runs, and kills it two
-            # checkpoints in: mid-batch or between write and commit, scenes open
+            # each round sends 25 more chunks while the worker runs, and kills it two saved
+            # states in: mid-batch or between the save and the commit, scenes open
             sender = _send(kafka_broker, topic, chunks[sent : sent + 25], pause_s=0.1)
-            _wait_for(f"{seen + 2} checkpoints", lambda: _checkpoints(store, topic) >= seen + 2,
+            _wait_for(f"{seen + 2} saved states", lambda: states.count() >= seen + 2,
                       worker=worker)
             worker.kill()
             logs.append(worker.text())
             sender.join(timeout=60)
             sent += 25
-            seen = _checkpoints(store, topic)
+            seen = states.count()
             assert store.stream("music") is None, "killed after the stream finished"
         _send(kafka_broker, topic, chunks[sent:], pause_s=0).join(timeout=60)
         last = _Worker(kafka_broker, topic, url, "g", tmp_path, idle_exit=3)
@@ -186,9 +216,10 @@ def test_sigkill_at_three_points_then_restart_gives_the_rows_of_an_uninterrupted
         assert _rows(store, "music") == reference  # same IDs, none missing, none twice
         stream = store.stream("music")
         assert stream is not None and stream.frames == 5301
+    states.close()
     assert all("Traceback" not in text for text in logs)
-    restored = sum("restored from its checkpoint" in text for text in logs)
-    assert restored >= 3, "every restart continues from the checkpoint"
+    restored = sum("restored from its saved state" in text for text in logs)
+    assert restored >= 3, "every restart continues from the saved state"
 
 
 @pytest.fixture(scope="module")
@@ -225,17 +256,19 @@ def test_killing_one_of_two_workers_moves_its_streams_to_the_other(
     reference = _reference(tmp_path, str(clip), streams)
     topic = new_topic(kafka_broker, "test.ckpt", PARTITIONS)
     url = _url(server_url)
-    # idle exit above kafka-python's 10 s session timeout: the survivor must still be there
+    # idle exit above the group's 10 s session timeout: the survivor must still be there
     # when the group notices the dead member and hands it the partitions
     a = _Worker(kafka_broker, topic, url, "pair", tmp_path, idle_exit=25)
     b = _Worker(kafka_broker, topic, url, "pair", tmp_path, idle_exit=25)
     _wait_for("both workers holding partitions", lambda: _split(a, b), worker=a)
     producer = _ingest_paced(kafka_broker, topic, str(clip), streams, pause_s=0.3)
     mine = [streams[p] for p in _assigned(a)]
+    states = _StateLog(kafka_broker, "pair", topic)
     with open_store(server_url) as store:
-        # a's streams are mid-way: it has checkpointed chunks of one of them
-        _wait_for("worker a mid-stream", lambda: any(
-            _checkpoints(store, topic, s) >= 3 for s in mine), worker=a)
+        # a's streams are mid-way: it has saved the state of one of them three times
+        _wait_for("worker a mid-stream", lambda: any(states.count(s) >= 3 for s in mine),
+                  worker=a)
+        states.close()
         a.kill()
         assert all(store.stream(s) is None for s in streams), a.text()[-3000:] + b.text()[-3000:]
         producer.join(timeout=120)
@@ -243,5 +276,5 @@ def test_killing_one_of_two_workers_moves_its_streams_to_the_other(
         for s in streams:
             assert _rows(store, s) == reference[s], s
             assert store.stream(s) is not None and store.stream(s).frames == 1500
-    assert "restored from its checkpoint" in b.text()
+    assert "restored from its saved state" in b.text()
     assert "Traceback" not in a.text() + b.text()

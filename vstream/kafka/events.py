@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from vstream.kafka.errors import BrokerUnavailableError, DeliveryError
+from vstream.kafka.producer import RECONNECT_BACKOFF_MAX_MS
 from vstream.kafka.topics import DEFAULT_PARTITIONS, EVENTS_TOPIC, ensure_topics
 from vstream.metrics import Metrics
 from vstream.stages import StageOutput, scene_rows
@@ -108,6 +109,7 @@ class EventPublisher:
                 # one request in flight: a retried send cannot overtake the next one, so a
                 # stream's events stay in order
                 max_in_flight_requests_per_connection=1,
+                reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,  # see ChunkProducer
                 delivery_timeout_ms=int(self.timeout_s * 1000),
                 request_timeout_ms=int(self.timeout_s * 1000),
                 key_serializer=str.encode,

@@ -6,9 +6,9 @@ fetched again. aiokafka's `seek_to_committed` skips a partition whose committed 
 or 0 (nothing committed yet), so the messages fetched before the clear are gone: seen with the
 test broker, a fresh topic lost 101 of its first 150 messages. `RewindingApp` seeks such
 partitions of its source topics to their beginning instead, which is what
-`auto_offset_reset=earliest` means for a group that committed nothing. (On its first assignment
-faust delivers some messages before that seek; `recovered` tells the agent to leave them unacked,
-since the seek fetches them again.)
+`auto_offset_reset=earliest` means for a group that committed nothing. Either seek can deliver
+messages a second time (faust may deliver some before it): the worker drops the offsets it has
+processed (`ChunkWorker._in_order`).
 """
 
 from __future__ import annotations
@@ -52,12 +52,6 @@ class RewindingApp(faust.App):
 
     def _new_transport(self) -> faust_aiokafka.Transport:
         return _RewindingTransport(self.conf.broker_consumer, self)
-
-    @property
-    def recovered(self) -> bool:
-        """True once the first recovery has ended with its seek: messages delivered before
-        then are fetched again after it."""
-        return self.tables.recovery.completed.is_set()
 
 
 class CommitSensor(faust.Sensor):
