@@ -101,3 +101,72 @@ def test_consistent_checksum_but_lying_header_is_rejected() -> None:
 def test_invalid_chunks_cannot_be_built(change, error) -> None:
     with pytest.raises(ValueError, match=error):
         make_chunk(**change)
+
+
+def test_gap_fields_round_trip() -> None:
+    chunk = make_chunk(gap_s=12.75,
+                       gap_reason="rtsp://***@10.0.0.7/stream1: demuxing failed (timeout)")
+    back = GopChunk.from_bytes(chunk.to_bytes())
+    assert back == chunk
+    assert (back.gap_s, back.gap_reason) == (12.75, chunk.gap_reason)
+
+
+def _old_style_bytes(chunk: GopChunk) -> bytes:
+    """`chunk` encoded exactly as vstream wrote v1 chunks before the gap fields existed."""
+    import json
+    import zlib
+
+    header = {
+        "stream_id": chunk.stream_id, "seq": chunk.seq, "codec": chunk.codec,
+        "extradata": chunk.extradata.hex(), "width": chunk.width, "height": chunk.height,
+        "time_base": [chunk.time_base.numerator, chunk.time_base.denominator],
+        "frame_rate": [chunk.frame_rate.numerator, chunk.frame_rate.denominator],
+        "first_frame": chunk.first_frame, "capture_time": chunk.capture_time,
+        "source": chunk.source, "meta": chunk.meta,
+        "packets": [[len(p.data), p.pts, p.dts, p.duration, int(p.keyframe)]
+                    for p in chunk.packets],
+    }
+    head = json.dumps(header, separators=(",", ":")).encode()
+    packets = b"".join(p.data for p in chunk.packets)
+    body = struct.pack("<4sHI", MAGIC, 1, len(head)) + head + packets
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def test_chunk_without_gap_fields_is_the_old_v1_encoding() -> None:
+    chunk = make_chunk()
+    old = _old_style_bytes(chunk)
+    back = GopChunk.from_bytes(old)
+    assert back == chunk and back.gap_s is None and back.gap_reason is None
+    # A chunk with no gap is written byte for byte as before, so older readers see nothing new.
+    assert chunk.to_bytes() == old
+
+
+@pytest.mark.parametrize(
+    ("gap", "message"),
+    [
+        ({"gap_s": -1.0, "gap_reason": "x"}, "gap_s must be"),
+        ({"gap_s": "12", "gap_reason": "x"}, "gap_s must be a float"),
+        ({"gap_s": True, "gap_reason": "x"}, "gap_s must be a float"),
+        ({"gap_s": 1.0, "gap_reason": 7}, "gap_reason must be a str"),
+        ({"gap_reason": "lost"}, "gap_reason needs gap_s"),
+    ],
+    ids=["negative", "string-seconds", "bool-seconds", "number-reason", "reason-alone"],
+)
+def test_malformed_gap_fields_are_rejected(gap, message) -> None:
+    import json
+    import zlib
+
+    blob = make_chunk().to_bytes()
+    (hlen,) = struct.unpack_from("<I", blob, 6)
+    header = json.loads(blob[10 : 10 + hlen]) | gap
+    head = json.dumps(header).encode()
+    body = blob[:6] + struct.pack("<I", len(head)) + head + blob[10 + hlen : -4]
+    with pytest.raises(ChunkFormatError, match=message):
+        GopChunk.from_bytes(body + struct.pack("<I", zlib.crc32(body)))
+
+
+def test_start_s_is_the_media_time_of_the_first_frame() -> None:
+    # packets in decode order: the smallest pts (3003), not the first packet's, starts the chunk
+    chunk = make_chunk(packets=(Packet(b"k", 6006, 0, 3003, True),
+                                Packet(b"b", 3003, 3003, 3003, False)))
+    assert chunk.start_s == pytest.approx(3003 / 90000)

@@ -16,11 +16,17 @@ Encoding (little endian), version 1:
 JSON keeps the header readable in a Kafka console and easy to extend; the packets, which are
 nearly all of the bytes, stay raw. The checksum catches truncation and bit rot before FFmpeg sees
 the bytes.
+
+Optional header keys are written only when set (`gap_s` and `gap_reason`, on the first chunk
+after a live source came back) and read with a default, so they need no new version: a reader
+looks keys up by name and ignores the ones it does not know, and a chunk without them is byte
+for byte what vstream wrote before they existed.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -54,6 +60,9 @@ class GopChunk:
     `seq` numbers a stream's chunks from 0; `first_frame` is the index (from the start of the
     stream) of the first frame this chunk decodes to; `capture_time` is the wall-clock time (Unix
     seconds) the chunk's first packet was captured for live sources, None for stored video.
+    `gap_s` is set on the first chunk after a live source dropped or stalled and came back: the
+    wall-clock seconds from the chunk before to this one, with `gap_reason`, one line saying why
+    the source was lost (credentials removed); None on every other chunk.
     """
 
     stream_id: str
@@ -69,6 +78,8 @@ class GopChunk:
     capture_time: float | None = None
     source: str = ""
     meta: dict[str, str] = field(default_factory=dict)
+    gap_s: float | None = None
+    gap_reason: str | None = None
 
     def __post_init__(self) -> None:
         if not self.stream_id:
@@ -77,6 +88,10 @@ class GopChunk:
             raise ValueError(f"seq and first_frame must be >= 0, got {self.seq}, {self.first_frame}")
         if not self.packets:
             raise ValueError("a chunk needs at least one packet")
+        if self.gap_s is not None and not (math.isfinite(self.gap_s) and self.gap_s >= 0):
+            raise ValueError(f"gap_s must be a finite number of seconds >= 0, got {self.gap_s}")
+        if self.gap_reason is not None and self.gap_s is None:
+            raise ValueError("gap_reason needs gap_s: set both for the first chunk after a gap")
 
     @property
     def frame_count(self) -> int:
@@ -86,6 +101,17 @@ class GopChunk:
     @property
     def nbytes(self) -> int:
         return sum(len(p.data) for p in self.packets)
+
+    @property
+    def start_s(self) -> float:
+        """Media time of the chunk's first frame (frame `first_frame`): its smallest pts (dts
+        where a packet has none, as the decoder numbers frames) in seconds; the frame rate's
+        time where no packet has either."""
+        stamps = [p.pts if p.pts is not None else p.dts for p in self.packets]
+        known = [t for t in stamps if t is not None]
+        if known:
+            return float(min(known) * self.time_base)
+        return float(self.first_frame / self.frame_rate) if self.frame_rate else 0.0
 
     def to_bytes(self) -> bytes:
         """Serialise to the versioned binary format described in the module docstring."""
@@ -106,6 +132,9 @@ class GopChunk:
                 [len(p.data), p.pts, p.dts, p.duration, int(p.keyframe)] for p in self.packets
             ],
         }
+        if self.gap_s is not None:  # only then: see the module docstring
+            header["gap_s"] = self.gap_s
+            header["gap_reason"] = self.gap_reason
         head = json.dumps(header, separators=(",", ":")).encode()
         body = b"".join(
             [_PREFIX.pack(MAGIC, VERSION, len(head)), head, *(p.data for p in self.packets)]
@@ -158,8 +187,20 @@ class GopChunk:
                 capture_time=h["capture_time"],
                 source=h["source"],
                 meta=dict(h["meta"]),
+                gap_s=_optional(h, "gap_s", float),
+                gap_reason=_optional(h, "gap_reason", str),
             )
         except ChunkFormatError:
             raise
         except (ValueError, KeyError, TypeError, ZeroDivisionError) as ex:
             raise ChunkFormatError(f"malformed chunk header: {ex}") from ex
+
+
+def _optional(header: dict, key: str, kind: type) -> float | str | None:
+    """`header[key]` checked to be a `kind` (an int counts as a float), None when absent."""
+    value = header.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else kind):
+        raise TypeError(f"{key} must be a {kind.__name__}, got {value!r}")
+    return kind(value)

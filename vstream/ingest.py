@@ -3,10 +3,11 @@
 Stored files are VOD: chunks go as fast as the producer takes them, or paced to the video's own
 clock with `realtime=True`. Live sources (rtsp, udp, tcp, http, ... URLs) stamp each chunk with its
 wall-clock capture time and are reopened forever when they drop or stall, with exponential back-off
-and jitter; every gap is logged with its length and kept in `IngestStats.gaps`. A reopened stream
-continues the chunk and frame numbering, so consumers see one stream with a hole in time. A UDP
-source is a listener: packets that arrive while it is closed are lost, so after an attempt that
-waited for packets it is reopened at once, not after a back-off.
+and jitter; every gap is logged with its length, kept in `IngestStats.gaps` and carried by the
+first chunk after it (`GopChunk.gap_s`, `gap_reason`), which the worker turns into a `stream_gap`
+event. A reopened stream continues the chunk and frame numbering, so consumers see one stream
+with a hole in time. A UDP source is a listener: packets that arrive while it is closed are lost,
+so after an attempt that waited for packets it is reopened at once, not after a back-off.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "udp", "rtp", "tcp", "srt", "h
 LISTENER_SCHEMES = ("udp",)
 #: a live source with no packet for this long is treated as dropped and reopened
 STALL_TIMEOUT_S = 10.0
+#: characters of a gap's reason kept: it travels in the chunk after the gap and in its event
+GAP_REASON_CHARS = 200
 
 
 class ChunkSink(Protocol):
@@ -138,6 +141,7 @@ def ingest(source: str, stream_id: str, producer: ChunkSink, *, realtime: bool =
             base_seq, base_frame = next_seq, next_frame
             for chunk in chunks_of(source, stream_id, options):
                 now = time.time()
+                gap: Gap | None = None
                 if lost is not None:
                     if last_chunk_at is None:  # waiting for a source to come up is not a gap
                         log.warning("%s: stream %s up after %d attempts", shown, stream_id, attempt)
@@ -149,10 +153,11 @@ def ingest(source: str, stream_id: str, producer: ChunkSink, *, realtime: bool =
                         log.warning("%s: stream %s back after a %.1f s gap (%s)", shown,
                                     stream_id, gap.seconds, lost)
                     lost, attempt = None, 0
-                if live:
+                if live:  # only a live source has gaps: a file that fails has raised
                     chunk = dataclasses.replace(
                         chunk, seq=base_seq + chunk.seq, first_frame=base_frame + chunk.first_frame,
-                        capture_time=now - _duration_s(chunk))
+                        capture_time=now - _duration_s(chunk),
+                        gap_s=gap.seconds if gap else None, gap_reason=gap.reason if gap else None)
                 elif realtime:
                     if first_pts is None:
                         first_pts = min((p.pts for p in chunk.packets if p.pts is not None), default=0)
@@ -177,8 +182,8 @@ def ingest(source: str, stream_id: str, producer: ChunkSink, *, realtime: bool =
         if stop.is_set():
             break
         if lost is None:  # the gap keeps the reason the stream dropped, not each retry's
-            log.warning("%s: stream %s lost (%s); reopening", shown, stream_id, reason)
-            lost = reason
+            lost = gap_reason(reason)
+            log.warning("%s: stream %s lost (%s); reopening", shown, stream_id, lost)
         if listener and time.monotonic() - opened >= stall_timeout_s / 2:
             # it waited for packets, so retries are already spaced; a back-off would only lose
             # the first packets (the keyframe) of a sender that returns meanwhile
@@ -193,6 +198,13 @@ def ingest(source: str, stream_id: str, producer: ChunkSink, *, realtime: bool =
         stop.wait(delay)
     stats.seconds = time.monotonic() - started
     return stats
+
+
+def gap_reason(text: str) -> str:
+    """Why a source was lost, fit for a chunk header and an event: one line, any
+    `user:password@` removed, at most GAP_REASON_CHARS characters."""
+    line = redact_url(" ".join(text.split()))
+    return line if len(line) <= GAP_REASON_CHARS else line[: GAP_REASON_CHARS - 1] + "…"
 
 
 def _duration_s(chunk: GopChunk) -> float:

@@ -21,7 +21,7 @@ from vstream.detect.analysis import FrameModel
 from vstream.errors import VStreamError
 from vstream.segment.factory import make_shot_detector
 from vstream.segment.scenes import Scene, Segmenter
-from vstream.store.rows import DetectionRow, SceneRow
+from vstream.store.rows import STREAM_GAP, DetectionRow, EventRow, SceneRow
 from vstream.track.gallery import PeopleGallery
 
 #: frames per second the frame model analyses by default (see docs/models.md, "Analysis rate")
@@ -75,12 +75,25 @@ def sample_every(frame_rate: float, analysis_fps: float) -> int:
     return max(1, round(frame_rate / analysis_fps))
 
 
+@dataclass(frozen=True)
+class StreamGap:
+    """A live stream's hole in time, reported by ingest on the first chunk after it: the
+    `stream_gap` row stored for it, and what the row has no column for (the wall-clock seconds
+    the source was lost, and why)."""
+
+    row: EventRow
+    seconds: float
+    reason: str
+
+
 @dataclass
 class StageOutput:
-    """Rows a push made: detections of the frames analysed, and the scenes described."""
+    """Rows a push made: detections of the frames analysed, the scenes described, and the
+    stream gaps inside those scenes (live streams only; a gap comes with its scene)."""
 
     detections: list[DetectionRow] = field(default_factory=list)
     scenes: list[SceneAnalysis] = field(default_factory=list)
+    gaps: list[StreamGap] = field(default_factory=list)
 
 
 class StreamStages:
@@ -106,6 +119,8 @@ class StreamStages:
             self.analyzer = StreamAnalyzer(stream_id, model, gallery,
                                            analysis_fps=frame_rate / step, row_version=self.version)
         self.frames = 0
+        #: (frame, t_s, gap_s, reason) of stream gaps whose scene is not described yet
+        self._gaps: list[tuple[int, float, float, str]] = []
 
     def snapshot(self) -> bytes:
         """The stream's state at a chunk boundary (after `process`), as bytes: the segmenter
@@ -118,6 +133,7 @@ class StreamStages:
             "decoder": (self.decoder.frames_decoded, self.decoder.frames_missing),
             "segmenter": self.segmenter.state(),
             "analyzer": self.analyzer.state() if self.analyzer is not None else None,
+            "gaps": list(self._gaps),
         })
 
     @classmethod
@@ -139,6 +155,7 @@ class StreamStages:
         stages.frames = int(state["frames"])
         stages.decoder.frames_decoded, stages.decoder.frames_missing = state["decoder"]
         stages.segmenter.load_state(state["segmenter"])
+        stages._gaps = [tuple(g) for g in state.get("gaps", [])]  # absent before stream gaps
         if stages.analyzer is not None:
             stages.analyzer.load_state(state["analyzer"])
         return stages
@@ -147,27 +164,57 @@ class StreamStages:
         """Every frame at the shot detector's size, and the analysis-rate samples."""
         return self.decoder.decode_sampled(chunk)
 
-    def process(self, batch: FrameBatch, samples: FrameBatch | None) -> StageOutput:
-        """Feed one chunk's decoded frames on; return the rows they completed."""
+    def process(self, batch: FrameBatch, samples: FrameBatch | None,
+                chunk: GopChunk | None = None) -> StageOutput:
+        """Feed one chunk's decoded frames on; return the rows they completed. `chunk`, the
+        chunk they were decoded from, is needed only for what it carries besides frames: a
+        stream gap (`GopChunk.gap_s`) becomes a `stream_gap` event, output with the scene its
+        first frame is in once that scene is described (see `_take_gaps`)."""
         out = StageOutput()
+        if chunk is not None and chunk.gap_s is not None:
+            self._gaps.append((chunk.first_frame, chunk.start_s, float(chunk.gap_s),
+                               chunk.gap_reason or ""))
         if self.analyzer is not None and samples is not None:
             out.detections = self.analyzer.observe(samples)
         closed = self.segmenter.push(batch)
         self.frames += len(batch)
         out.scenes = self._describe(closed)
+        out.gaps = self._take_gaps(out.scenes)
         return out
 
     def push(self, chunk: GopChunk) -> StageOutput:
         """Decode and process one chunk."""
-        return self.process(*self.decode(chunk))
+        return self.process(*self.decode(chunk), chunk)
 
     def finish(self) -> StageOutput:
         """End of stream: close the last scene and describe everything left."""
         described = self._describe(self.segmenter.finish())
-        if self.analyzer is None:
-            return StageOutput([], described)
-        detections, rest = self.analyzer.finish()
-        return StageOutput(detections, described + rest)
+        detections: list[DetectionRow] = []
+        if self.analyzer is not None:
+            detections, rest = self.analyzer.finish()
+            described += rest
+        return StageOutput(detections, described, self._take_gaps(described, final=True))
+
+    def _take_gaps(self, described: list[SceneAnalysis], final: bool = False) -> list[StreamGap]:
+        """The `stream_gap` events of the waiting gaps whose frame is in one of the `described`
+        scenes (in order); at the end of the stream (`final`), every gap left goes with the last.
+
+        A gap waits for its scene because the shot detector decides boundaries late (look-ahead,
+        minimum scene length), and video resuming after a hole is usually a cut: when the chunk
+        arrives, the scene its first frame is in is not known yet. `people` is the count in
+        view at the frame, from the scene's count events (0 without a frame model)."""
+        taken = []
+        for i, analysis in enumerate(described):
+            last = final and i == len(described) - 1
+            while self._gaps and (last or self._gaps[0][0] <= analysis.scene.end_frame):
+                frame, t_s, seconds, reason = self._gaps.pop(0)
+                people = next((e.people for e in reversed(analysis.events)
+                               if e.kind == "count" and e.frame <= frame), 0)
+                row = EventRow(stream_id=self.stream_id, scene_index=analysis.scene.index,
+                               frame=frame, t_s=t_s, kind=STREAM_GAP, person_id="",
+                               people=people, model_version=self.version)
+                taken.append(StreamGap(row, seconds, reason))
+        return taken
 
     def _describe(self, closed: list[Scene]) -> list[SceneAnalysis]:
         """Closed scenes, described once their frames are analysed (as they are without a model)."""
@@ -209,9 +256,10 @@ def write_output(store, stream_id: str, version: str, out: StageOutput,
     changed people; return the new rows. Scenes go last, so a stored scene row means its
     tracks and events are stored too."""
     new = store.write_detections(out.detections)
-    if out.scenes:
+    if out.scenes:  # stream gaps come with their scene: written with its events
         new += store.write_tracks([t for a in out.scenes for t in a.tracks])
-        new += store.write_events([e for a in out.scenes for e in a.events])
+        new += store.write_events([e for a in out.scenes for e in a.events]
+                                  + [g.row for g in out.gaps])
         new += store.write_scenes(scene_rows(stream_id, version, out.scenes))
     if gallery is not None:
         people = gallery.rows()

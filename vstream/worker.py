@@ -201,7 +201,7 @@ class StreamState:
         """Feed a decoded chunk to the segmenter and analyzer; return the rows it completed."""
         if chunk.capture_time is not None and chunk.frame_rate:
             self.captures.append((chunk.first_frame, chunk.capture_time, float(chunk.frame_rate)))
-        out = self.stages.process(batch, samples)
+        out = self.stages.process(batch, samples, chunk)  # the chunk: for its stream gap, if any
         self.frames += len(batch)
         self.chunks += 1
         return out

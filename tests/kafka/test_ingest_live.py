@@ -15,7 +15,10 @@ import pytest
 
 from vstream.chunk import GopChunk, Packet
 from vstream.errors import VideoOpenError
-from vstream.ingest import IngestStats, backoff_s, ingest, is_listener, is_live, live_options
+from vstream.ingest import (
+    GAP_REASON_CHARS, IngestStats, backoff_s, gap_reason, ingest, is_listener, is_live,
+    live_options,
+)
 from vstream.kafka import ChunkProducer
 from vstream.metrics import Metrics
 from kafka_messages import new_topic, read_all  # tests/ is on pythonpath (pyproject)
@@ -59,6 +62,20 @@ def test_live_source_reopens_and_continues_numbering() -> None:
     assert "timeout" in stats.gaps[0].reason
     assert stats.reconnects == 2 and stats.chunks == 6 and stats.frames == 12
     assert opens[0] == {"rtsp_transport": "tcp", "timeout": "10000000"}
+    # The first chunk after the reopen carries the gap (for the worker's stream_gap event);
+    # the gap spans the failed reopen's back-off, so it is longer than nothing.
+    resumed = sink.sent[3]
+    assert resumed.gap_s == stats.gaps[0].seconds and resumed.gap_s > 0
+    assert resumed.gap_reason == stats.gaps[0].reason
+    assert resumed.gap_reason == "rtsp://***@cam/s: demuxing failed after 6 packets (timeout)"
+    assert [c.gap_s for c in sink.sent[:3] + sink.sent[4:]] == [None] * 5
+    assert all(c.gap_reason is None for c in sink.sent[:3] + sink.sent[4:])
+
+
+def test_gap_reason_is_one_short_line_without_credentials() -> None:
+    reason = gap_reason("rtsp://admin:pw@cam/s: demuxing failed\n  (timeout)" + " x" * 300)
+    assert reason.startswith("rtsp://***@cam/s: demuxing failed (timeout) x x")
+    assert "pw" not in reason and "\n" not in reason and len(reason) == GAP_REASON_CHARS
 
 
 def test_live_gap_log_hides_credentials(caplog) -> None:

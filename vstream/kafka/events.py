@@ -8,9 +8,10 @@
 
 Like DeepStream's message broker sink, the analysis is pushed to a topic as it happens, so a
 consumer reacts to "p4 enters" without polling ClickHouse. One message per `EventRow` (kinds
-enter, leave, count) and one `scene` message per closed scene; key = stream ID (UTF-8), so a
-stream's messages stay in order on one partition; value = one JSON object with `"schema": 1`
-(docs/architecture.md, "Events out", has the fields). Headers: `kind`, `schema`.
+enter, leave, count, and stream_gap with the gap's `gap_s` and `reason`) and one `scene` message
+per closed scene; key = stream ID (UTF-8), so a stream's messages stay in order on one partition;
+value = one JSON object with `"schema": 1` (docs/architecture.md, "Events out", has the fields).
+Headers: `kind`, `schema`.
 
 Delivery is at-least-once: the worker publishes after a batch's rows are written and before its
 offsets are committed, and waits for the broker's acknowledgement. A worker that stops between
@@ -29,37 +30,39 @@ from vstream.kafka.errors import BrokerUnavailableError, DeliveryError
 from vstream.kafka.producer import RECONNECT_BACKOFF_MAX_MS
 from vstream.kafka.topics import DEFAULT_PARTITIONS, EVENTS_TOPIC, ensure_topics
 from vstream.metrics import Metrics
-from vstream.stages import StageOutput, scene_rows
+from vstream.stages import StageOutput, StreamGap, scene_rows
+from vstream.store.rows import EventRow
 
 log = logging.getLogger(__name__)
 
 #: version of the JSON messages; bumped when a field changes meaning or goes away (adding a
 #: field does not bump it: consumers ignore fields they do not know)
 SCHEMA_VERSION = 1
-#: `kind` of the message for a closed scene (EventRow kinds are enter, leave, count)
+#: `kind` of the message for a closed scene (the others are EventRow kinds: enter, leave,
+#: count, stream_gap)
 SCENE_KIND = "scene"
 
 
 def event_messages(stream_id: str, model_version: str, out: StageOutput) -> list[dict[str, Any]]:
     """The JSON-ready messages of one push's output, in the order the store writes them: per
-    scene its events (by frame, as the scene story orders them), then the scene itself, so a
-    `scene` message means its events came before it.
+    scene its events by frame (a stream gap first at its frame, then the scene story's order),
+    then the scene itself, so a `scene` message means its events came before it.
 
     Detections are not published (one per box per analysed frame: the store is for those).
     `row_id` is a decimal string: it is a UInt64, and JSON numbers past 2^53 lose digits in
     many parsers (JavaScript's among them), which would break deduplication.
     """
     messages: list[dict[str, Any]] = []
+    gaps: dict[int, list[StreamGap]] = {}
+    for gap in out.gaps:
+        gaps.setdefault(gap.row.scene_index, []).append(gap)
     # scene_rows is what the store writes: same row IDs and fields as the scenes table
     for analysis, scene in zip(out.scenes, scene_rows(stream_id, model_version, out.scenes),
                                strict=True):
-        for event in analysis.events:  # the scene story's order: by frame, enter before leave
-            messages.append({
-                "schema": SCHEMA_VERSION, "kind": event.kind, "stream_id": event.stream_id,
-                "row_id": str(event.row_id), "model_version": event.model_version,
-                "scene_index": event.scene_index, "t_s": event.t_s, "frame": event.frame,
-                "person_id": event.person_id, "people": event.people,
-            })
+        ordered = [(g.row.frame, 0, _gap_message(g)) for g in gaps.get(scene.scene_index, [])]
+        # the scene story's order: by frame, enter before leave
+        ordered += [(e.frame, 1, _event_message(e)) for e in analysis.events]
+        messages.extend(m for _, _, m in sorted(ordered, key=lambda t: t[:2]))
         messages.append({
             "schema": SCHEMA_VERSION, "kind": SCENE_KIND, "stream_id": scene.stream_id,
             "row_id": str(scene.row_id), "model_version": scene.model_version,
@@ -69,6 +72,21 @@ def event_messages(stream_id: str, model_version: str, out: StageOutput) -> list
             "description": scene.description,
         })
     return messages
+
+
+def _event_message(event: EventRow) -> dict[str, Any]:
+    """The message of one stored event row (fields as in the `events` table)."""
+    return {
+        "schema": SCHEMA_VERSION, "kind": event.kind, "stream_id": event.stream_id,
+        "row_id": str(event.row_id), "model_version": event.model_version,
+        "scene_index": event.scene_index, "t_s": event.t_s, "frame": event.frame,
+        "person_id": event.person_id, "people": event.people,
+    }
+
+
+def _gap_message(gap: StreamGap) -> dict[str, Any]:
+    """The message of a `stream_gap` row, with what the row has no column for."""
+    return _event_message(gap.row) | {"gap_s": gap.seconds, "reason": gap.reason}
 
 
 class EventPublisher:

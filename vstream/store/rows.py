@@ -229,13 +229,21 @@ class TrackRow:
                 self.detections, self.model_version, self.written_at)
 
 
+#: an event row's kind for a live stream that came back after a gap (see `EventRow`)
+STREAM_GAP = "stream_gap"
 #: what an event row can say
-EVENT_KINDS = ("enter", "leave", "count")
+EVENT_KINDS = ("enter", "leave", "count", STREAM_GAP)
 
 
 @dataclass(frozen=True)
 class EventRow:
-    """Something that happens in a scene: the `events` table. Identity: (frame, kind, person)."""
+    """Something that happens in a scene: the `events` table. Identity: (frame, kind, person).
+
+    A `stream_gap` row marks where a live stream's video resumed after the source was lost:
+    `frame` and `t_s` are the first frame after the hole, `person_id` is "" and `people` 0 (not
+    counted). How long the hole was has no column: it is in the event published for the row
+    (vstream.kafka.events).
+    """
 
     stream_id: str
     scene_index: int

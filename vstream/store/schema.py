@@ -132,7 +132,9 @@ ORDER BY (stream_id, model_version, first_frame, track_id)
 """
 
 # What happens in a scene: a person enters or leaves ('enter', 'leave'), the number of people
-# in view changes ('count'; person_id empty, people = the new count).
+# in view changes ('count'; person_id empty, people = the new count), a live stream's video
+# resumes after a gap ('stream_gap'; person_id empty, people 0; the gap's length is published
+# with its event, not stored).
 CREATE_EVENTS = f"""
 CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} (
     row_id UInt64,

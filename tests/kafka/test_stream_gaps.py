@@ -1,0 +1,137 @@
+"""Stream gaps end to end: a chunk that came after a gap (as `vstream ingest` marks it) becomes
+one `stream_gap` row in the events table and one `stream_gap` message on the events topic
+(real Tansu broker, chDB, real chunks of the test video, fast shot detector, no frame model)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from kafka_messages import new_topic, read_all  # tests/ is on pythonpath (pyproject)
+from vstream.chunker import Chunker
+from vstream.kafka import ChunkProducer
+from vstream.kafka.events import SCENE_KIND, event_messages
+from vstream.stages import StageOutput, StreamGap, StreamStages
+from vstream.store import open_store
+from vstream.store.rows import STREAM_GAP, EventRow
+from vstream.worker import ChunkWorker
+
+STREAM = "gappy"
+GAP_S = 12.5
+REASON = "rtsp://***@cam/s: demuxing failed after 6 packets (timeout)"
+
+
+def _run_worker(bootstrap: str, topic: str, store, group: str, events_topic: str) -> ChunkWorker:
+    worker = ChunkWorker(bootstrap, topic, store, group=group, shots="fast", model="none",
+                         events_topic=events_topic)
+    stop = threading.Event()
+    timer = threading.Timer(120, stop.set)  # a hung test fails instead of hanging
+    timer.start()
+    try:
+        stats = worker.run(stop_event=stop, max_idle_s=3.0)
+    finally:
+        timer.cancel()
+    assert stats.streams_finished == 1 and stats.dead_letters == 0
+    return worker
+
+
+def test_a_gap_chunk_is_stored_and_published_once_as_a_stream_gap_event(
+        kafka_broker: str, short_video: Path, tmp_path: Path) -> None:
+    chunks = list(Chunker(str(short_video), STREAM))
+    assert len(chunks) >= 4
+    gap_at = len(chunks) // 2
+    resumed = chunks[gap_at] = dataclasses.replace(chunks[gap_at], gap_s=GAP_S, gap_reason=REASON)
+    topic = new_topic(kafka_broker, "test.gaps")
+    events_topic = new_topic(kafka_broker, "test.gaps.events", dlq=False)
+    with ChunkProducer(kafka_broker, topic) as producer:
+        for chunk in chunks:
+            producer.send(chunk)
+
+    with open_store(f"chdb://{tmp_path}/store") as store:
+        worker = _run_worker(kafka_broker, topic, store, "g1", events_topic)
+        events = store.events_of(STREAM, worker.model_version)
+        scenes = store.scenes_of(STREAM, worker.model_version)
+
+        # One row, where the video resumed: its first frame, that frame's media time, the
+        # scene the frame is in.
+        assert [e.kind for e in events] == [STREAM_GAP]
+        (row,) = events
+        assert (row.frame, row.person_id, row.people) == (resumed.first_frame, "", 0)
+        assert row.t_s == pytest.approx(resumed.start_s, abs=1e-6) and row.t_s > 0
+        (scene,) = [s for s in scenes if s.start_frame <= row.frame <= s.end_frame]
+        assert row.scene_index == scene.scene_index
+
+        # One JSON message for it, with the gap's length and reason, before its scene's message.
+        expected = len(scenes) + 1
+        records = sorted(read_all(kafka_broker, events_topic, expected + 1, timeout_s=5.0),
+                         key=lambda r: r.offset)
+        assert len(records) == expected
+        messages = [json.loads(r.value) for r in records]
+        gaps = [m for m in messages if m["kind"] == STREAM_GAP]
+        assert gaps == [{
+            "schema": 1, "kind": STREAM_GAP, "stream_id": STREAM, "row_id": str(row.row_id),
+            "model_version": worker.model_version, "scene_index": row.scene_index,
+            "t_s": row.t_s, "frame": row.frame, "person_id": "", "people": 0,
+            "gap_s": GAP_S, "reason": REASON,
+        }]
+        kinds = [(m["kind"], m["scene_index"]) for m in messages]
+        assert kinds.index((STREAM_GAP, row.scene_index)) < \
+            kinds.index((SCENE_KIND, row.scene_index))
+        assert worker.metrics.value("vstream_events_published_total", kind=STREAM_GAP) == 1
+
+        # Another group over the same topic and store: everything replayed, nothing stored twice;
+        # the event is published again with the same row_id (consumers deduplicate on it).
+        again = _run_worker(kafka_broker, topic, store, "g2", events_topic)
+        assert again.stats.rows_written == 0
+        assert store.events_of(STREAM, worker.model_version) == events
+        assert store.count("events") == 1
+    records = read_all(kafka_broker, events_topic, 2 * expected + 1, timeout_s=5.0)
+    republished = [json.loads(r.value) for r in records]
+    assert [m["row_id"] for m in republished if m["kind"] == STREAM_GAP] == [str(row.row_id)] * 2
+
+
+def test_stages_hold_a_gap_until_its_scene_is_described(short_video: Path) -> None:
+    """Without Kafka: the gap comes out with the scene its frame is in, also when the stages
+    are snapshotted and restored while it waits (as the worker's state table does)."""
+    chunks = list(Chunker(str(short_video), STREAM))
+    gap_at = len(chunks) // 2
+    chunks[gap_at] = dataclasses.replace(chunks[gap_at], gap_s=GAP_S, gap_reason=REASON)
+    rate = float(chunks[0].frame_rate)
+    stages = StreamStages(STREAM, rate, shots="fast", model=None, gallery=None)
+    outs = [stages.push(c) for c in chunks[: gap_at + 1]]
+    # The chunk starts at a cut (the encoder put a keyframe there), which the fast detector
+    # decides only frames later: the gap waits, and must survive a restart while it does.
+    assert not any(o.gaps for o in outs)
+    stages = StreamStages.restore(stages.snapshot(), rate, shots="fast", model=None, gallery=None)
+    outs += [stages.push(c) for c in chunks[gap_at + 1 :]] + [stages.finish()]
+    (out,) = [o for o in outs if o.gaps]
+    (gap,) = out.gaps
+    (scene,) = [a.scene for a in out.scenes
+                if a.scene.start_frame <= gap.row.frame <= a.scene.end_frame]
+    assert (gap.row.frame, gap.row.scene_index, gap.seconds, gap.reason) == \
+        (chunks[gap_at].first_frame, scene.index, GAP_S, REASON)
+    assert gap.row.t_s == pytest.approx(chunks[gap_at].start_s)
+    assert scene.start_frame == gap.row.frame  # the cut the gap had to wait for
+
+
+def test_a_gap_message_is_among_its_scene_events_by_frame() -> None:
+    """`event_messages` on a push that closed two scenes, the second with the gap in it."""
+    from vstream.analyzer import SceneAnalysis
+    from vstream.segment.scenes import Scene
+
+    version = "vstream-test/shots-fast"
+    events = [EventRow(STREAM, 4, 150, 6.0, "count", "", 1, version),
+              EventRow(STREAM, 4, 170, 6.8, "leave", "p1", 0, version)]
+    scenes = [SceneAnalysis(Scene(3, 100, 149, 4.0, 6.0), [], []),
+              SceneAnalysis(Scene(4, 150, 199, 6.0, 8.0), [], events)]
+    row = EventRow(STREAM, 4, 160, 6.4, STREAM_GAP, "", 1, version)
+    out = StageOutput(scenes=scenes, gaps=[StreamGap(row, 3.0, "source ended")])
+    messages = event_messages(STREAM, version, out)
+    assert [(m["kind"], m["scene_index"]) for m in messages] == \
+        [(SCENE_KIND, 3), ("count", 4), (STREAM_GAP, 4), ("leave", 4), (SCENE_KIND, 4)]
+    assert (messages[2]["gap_s"], messages[2]["reason"], messages[2]["people"]) == \
+        (3.0, "source ended", 1)
