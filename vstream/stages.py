@@ -38,11 +38,12 @@ class SnapshotError(VStreamError):
     """A stream state snapshot that this vstream cannot restore (other format, other stages)."""
 
 
-def pack_state(state: dict) -> bytes:
+def pack_state(state: dict, *, level: int = 1) -> bytes:
     """`state` (plain data) as snapshot bytes. zlib level 1: the rings of frames and features
-    compress ~3x, and a checkpoint is written per stream at every offset commit."""
+    compress ~3x, and a state is saved per stream at every batch of the worker. Level 0 stores
+    (for a state whose bulk is another snapshot, already compressed)."""
     body = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
-    return _SNAPSHOT_PREFIX.pack(SNAPSHOT_MAGIC, SNAPSHOT_VERSION) + zlib.compress(body, 1)
+    return _SNAPSHOT_PREFIX.pack(SNAPSHOT_MAGIC, SNAPSHOT_VERSION) + zlib.compress(body, level)
 
 
 def unpack_state(data: bytes) -> dict:

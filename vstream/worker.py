@@ -163,7 +163,7 @@ class StreamState:
             "chunks": self.chunks, "last_end_s": self.last_end_s,
             "captures": list(self.captures), "partition": self.partition,
             "next_offset": self.next_offset, "stages": self.stages.snapshot(),
-        })
+        }, level=0)  # the stages' snapshot is compressed already
 
     @classmethod
     def restore(cls, data: bytes, model_version: str,
@@ -231,10 +231,11 @@ class WorkerStats:
     commits: int = 0
     store_retries: int = 0  # store writes retried after a StoreError
     dlq_reasons: list[str] = field(default_factory=list)
-    #: monotonic times of the first record received and of the last batch or stream finished
-    #: (the window the worker was busy in, for throughput)
+    #: monotonic times of the first record received and of the end of the last batch, and the
+    #: seconds spent finishing streams at idle exit: the worker's busy time, for throughput
     first_record_at: float | None = None
-    last_commit_at: float | None = None
+    last_batch_at: float | None = None
+    finish_s: float = 0.0
     #: capture-to-row seconds of recent scene rows (live and --realtime chunks only; not the
     #: last scene of a finished stream, which waited for the stream's end, not for the worker)
     latencies: deque = field(default_factory=lambda: deque(maxlen=100_000))
@@ -243,10 +244,11 @@ class WorkerStats:
 
     @property
     def busy_s(self) -> float:
-        """Seconds from the first record received to the last batch written (0 before both)."""
-        if self.first_record_at is None or self.last_commit_at is None:
+        """Seconds from the first record received to the last batch written, plus the time
+        spent finishing streams (not the idle wait before it; 0 before the first batch)."""
+        if self.first_record_at is None or self.last_batch_at is None:
             return 0.0
-        return max(0.0, self.last_commit_at - self.first_record_at)
+        return max(0.0, self.last_batch_at - self.first_record_at) + self.finish_s
 
     def summary(self) -> str:
         return (f"{self.chunks} chunks, {self.frames} frames, {self.duplicates} duplicates skipped, "
@@ -560,7 +562,7 @@ class ChunkWorker:
         if rows:
             self._write_rows(rows)
         self._producer.flush()
-        self.stats.last_commit_at = time.monotonic()
+        self.stats.last_batch_at = time.monotonic()
         return list(touched.values()), captured
 
     async def _commit(self) -> None:
@@ -694,8 +696,10 @@ class ChunkWorker:
                 if state is not None:
                     self.streams[stream_id] = state
         log.info("no message for %.1f s: finishing %d streams", idle_s, len(self.streams))
+        started = time.monotonic()
         for stream_id in list(self.streams):
             self.finish_stream(stream_id)
+        self.stats.finish_s += time.monotonic() - started
         return [key.encode() for key in waiting]
 
     # -- the batch, on the worker thread -------------------------------------------------------
@@ -796,7 +800,6 @@ class ChunkWorker:
             model_version=self.model_version)
         self._retry_store(lambda: self.store.write_stream(row), f"the streams row of {stream_id}")
         del self.streams[stream_id]
-        self.stats.last_commit_at = time.monotonic()
         self.stats.streams_finished += 1
         log.info("stream %s finished: %d chunks, %d frames", stream_id, state.chunks, state.frames)
         return new
