@@ -367,15 +367,15 @@ class ChunkWorker:
         """
         stop_event = self._stop = stop_event or threading.Event()
         partitions = topic_partitions(self.bootstrap, self.topic)
-        if self.frame_model is not None and self.gallery is None:
-            self.gallery = self._retry_store(
-                lambda: load_gallery(self.store, self.frame_model, match_threshold(self.model)),
-                "loading the people gallery")
-        if self.events is not None:
-            self.events.open()  # creates the events topic at start, not at the first scene
-        self._open_dlq()
         loop = asyncio.new_event_loop()
         try:
+            if self.frame_model is not None and self.gallery is None:
+                self.gallery = self._retry_store(
+                    lambda: load_gallery(self.store, self.frame_model, match_threshold(self.model)),
+                    "loading the people gallery")
+            if self.events is not None:
+                self.events.open()  # creates the events topic at start, not at the first scene
+            self._open_dlq()
             with tempfile.TemporaryDirectory(prefix="vstream-worker-") as datadir:
                 loop.run_until_complete(self._serve(partitions, datadir, max_idle_s))
         except _Stopped:
@@ -424,8 +424,9 @@ class ChunkWorker:
 
     def _make_app(self, partitions: int, datadir: str) -> RewindingApp:
         app = RewindingApp(
-            self.group, rewind_topics=[self.topic], broker=[f"kafka://{host}" for host in self.bootstrap.split(",")],
-            store="memory://", datadir=datadir, web_enabled=False, autodiscover=False,
+            self.group, rewind_topics=[self.topic],
+            broker=[f"kafka://{host}" for host in self.bootstrap.split(",")], store="memory://",
+            datadir=datadir, web_enabled=False, autodiscover=False,
             key_serializer="raw", value_serializer="raw", topic_partitions=partitions,
             topic_replication_factor=1, consumer_auto_offset_reset="earliest",
             broker_commit_interval=COMMIT_INTERVAL_S, broker_session_timeout=SESSION_TIMEOUT_S,
@@ -443,8 +444,8 @@ class ChunkWorker:
         topic = app.topic(self.topic, key_type=bytes, value_type=bytes, partitions=partitions)
         # Keyed by stream ID like the chunks, and placed by the producer's partitioner (murmur2,
         # as the ingest's), so a stream's state sits on its chunks' partition number.
-        self._table = app.Table(state_table(self.topic), default=None, key_type=bytes, value_type=bytes,
-                                partitions=partitions, use_partitioner=True)
+        self._table = app.Table(state_table(self.topic), default=None, key_type=bytes,
+                                value_type=bytes, partitions=partitions, use_partitioner=True)
         app.agent(topic, name="chunks")(self._consume)
         app.on_partitions_revoked.connect(self._on_revoked)
         app.on_partitions_assigned.connect(self._on_assigned)
