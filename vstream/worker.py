@@ -104,8 +104,8 @@ LAG_INTERVAL_S = 2.0
 COMMIT_INTERVAL_S = 1.0
 #: chunks per stream whose capture times are kept to date the frames of closing scenes
 _CAPTURE_ANCHORS = 256
-#: seeks back to a missing offset before it is taken as a hole in the partition
-MAX_REWINDS = 5
+#: how long a worker that sought back over a gap waits for the missing message
+REWIND_TIMEOUT_S = 30.0
 #: the group evicts a member that sent no heartbeat for this long (a SIGKILLed worker's
 #: partitions move after it)
 SESSION_TIMEOUT_S = 10.0
@@ -332,8 +332,8 @@ class ChunkWorker:
         self.events = (EventPublisher(bootstrap, events_topic, metrics=self.metrics)
                        if events_topic else None)
         self._stop = threading.Event()
-        #: set once the group has given this worker its partitions and their states are
-        #: recovered (it is consuming)
+        #: set while the group has given this worker its partitions and their states are
+        #: recovered (it is consuming; cleared while a rebalance runs)
         self.ready = threading.Event()
         self._producer = None  # kafka-python, for dead letters (acknowledged per batch)
         self._app = None
@@ -347,8 +347,8 @@ class ChunkWorker:
         #: per partition of the chunk topic, the offset after the last message taken to process
         #: since the partition was assigned (messages come again after faust's seeks)
         self._next: dict[int, int] = {}
-        #: seeks back per (partition, offset) (bounded by MAX_REWINDS)
-        self._rewinds: dict[tuple[int, int], int] = {}
+        #: partitions sought back over a gap, and until when the missing message may come
+        self._seeking: dict[int, float] = {}
         #: capture times of chunks acked since the last commit (their capture-to-commit latency)
         self._uncommitted_captures: list[float] = []
 
@@ -406,6 +406,9 @@ class ChunkWorker:
                     await self._update_lag()
                 if (max_idle_s is not None and not self._lock.locked()
                         and now - self._active_at >= max_idle_s):
+                    if await self._fetch_behind():
+                        self._active_at = time.monotonic()  # the refetch gets its time
+                        continue
                     async with self._lock:
                         self._closing = True  # a batch arriving now stays unacked
                         finished = await asyncio.to_thread(self._finish_all, max_idle_s)
@@ -456,13 +459,16 @@ class ChunkWorker:
     async def _consume(self, stream) -> None:
         """The agent: batches of chunks in partition order, acked once stored."""
         async for events in stream.noack_take(self.max_poll_records, within=self.poll_timeout_s):
-            if self._closing:
+            if self._closing or self._stop.is_set():
                 continue  # unacked: replayed by whoever consumes next
             try:
                 async with self._lock:
                     if self._closing:
                         continue
                     done = await self._handle(events)
+                    # Under the lock: the final commit (which takes it) must see these acks.
+                    for event in done:
+                        await stream.ack(event)
             except _Stopped:
                 self._closing = True  # nothing of this batch is acked
                 continue
@@ -471,8 +477,6 @@ class ChunkWorker:
                 self._crashed = ex
                 self._closing = True
                 continue
-            for event in done:
-                await stream.ack(event)
 
     async def _handle(self, events: list) -> list:
         """One batch: restore unknown streams from the table, process the batch on a thread,
@@ -512,33 +516,37 @@ class ChunkWorker:
         them, and their streams' states went with the partition); messages fetched again after
         a seek that this worker has processed already (faust seeks back to the committed offset
         at every rebalance); and, after a gap (messages faust's queue clear dropped without a
-        seek), everything of that partition, which is then sought back to the gap."""
+        seek), everything of that partition until the message at the gap comes again: the
+        partition is sought back to it. A message that does not come within REWIND_TIMEOUT_S
+        is taken as a hole in the partition (deleted by retention, or not a message)."""
         assigned = self._assigned_partitions()
-        keep, rewind = [], {}
+        keep = []
+        now = time.monotonic()
         for event in events:
             message = event.message
             partition, offset = message.partition, message.offset
-            if partition not in assigned or partition in rewind:
+            if partition not in assigned:
                 continue
             expected = self._next.get(partition)
             if expected is not None and offset < expected:
                 continue
             if expected is not None and offset > expected:
-                tries = self._rewinds[(partition, expected)] = \
-                    self._rewinds.get((partition, expected), 0) + 1
-                if tries <= MAX_REWINDS:
-                    rewind[partition] = expected
+                deadline = self._seeking.get(partition)
+                if deadline is None:
+                    log.warning("%s/%d: messages %d-%d were skipped by the consumer: fetching "
+                                "them again", self.topic, partition, expected, offset - 1)
+                    self._seeking[partition] = now + REWIND_TIMEOUT_S
+                    # seek_wait runs on the consumer's thread (faust's `seek` calls aiokafka
+                    # from this one, which its fetcher may undo)
+                    await self._app.consumer.seek_wait({TP(self.topic, partition): expected})
                     continue
-                # Not there after several seeks (deleted by retention, or not a message):
-                # the offsets are not consecutive here.
-                log.warning("%s/%d: no message at offsets %d-%d; going on at %d", self.topic,
-                            partition, expected, offset - 1, offset)
+                if now < deadline:
+                    continue  # fetched before the seek took effect
+                log.warning("%s/%d: no message at offsets %d-%d after %.0f s; going on at %d",
+                            self.topic, partition, expected, offset - 1, REWIND_TIMEOUT_S, offset)
+            self._seeking.pop(partition, None)
             keep.append(event)
             self._next[partition] = offset + 1
-        for partition, offset in rewind.items():
-            log.warning("%s/%d: messages %d and on were skipped by the consumer: fetching them "
-                        "again", self.topic, partition, offset)
-            await self._app.consumer.seek(TP(self.topic, partition), offset)
         return keep
 
     def _process(self, messages: list, saved: dict[str, bytes]) -> tuple[list[StreamState],
@@ -600,6 +608,28 @@ class ChunkWorker:
             self._producer.close(timeout=10)  # flushes the DLQ
             self._producer = None
 
+    async def _fetch_behind(self) -> bool:
+        """Quiet, yet messages wait on a partition (its end offset is past what was processed):
+        faust lost them from its queues without a seek. Seek those partitions back to the first
+        message not processed; True when there were any. An idle worker only finishes its
+        streams when nothing waits."""
+        consumer = self._app.consumer
+        committed = consumer._committed_offset  # faust 0.15 keeps no public accessor
+        behind = {}
+        for tp in list(consumer.assignment()):
+            if tp.topic != self.topic:
+                continue
+            end = consumer.highwater(tp)
+            done = max(self._next.get(tp.partition, 0), committed.get(tp) or 0)
+            if end is not None and end > done:
+                behind[tp] = done
+        for tp, offset in behind.items():
+            log.warning("%s/%d: no message for a while, but offsets %d-%d are there: fetching "
+                        "them again", tp.topic, tp.partition, offset, consumer.highwater(tp) - 1)
+        if behind:
+            await consumer.seek_wait(behind)
+        return bool(behind)
+
     async def _update_lag(self) -> None:
         """Refresh the consumer lag gauge: per assigned partition, its end offset minus where
         the group stands (the offset after the last chunk processed here, or the committed one).
@@ -632,12 +662,14 @@ class ChunkWorker:
         batch starts during a rebalance); their streams' states are dropped here: the next owner
         continues them from the table, and so would this worker if they come back."""
         gone = {tp.partition for tp in revoked if tp.topic == self.topic}
+        self.ready.clear()  # a rebalance is no idle time: the idle clock waits for its end
         async with self._lock:
             dropped = [sid for sid, state in self.streams.items() if state.partition in gone]
             for stream_id in dropped:
                 del self.streams[stream_id]
         for partition in gone:  # its lag is the new owner's to report
             self._next.pop(partition, None)
+            self._seeking.pop(partition, None)
             try:
                 self.metrics.consumer_lag.remove(self.topic, str(partition))
             except KeyError:
