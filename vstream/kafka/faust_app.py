@@ -32,7 +32,11 @@ class _RewindingConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         topics = getattr(self.app, "rewind_topics", frozenset())
         uncommitted = [tp for tp, offset in committed.items() if not offset and tp.topic in topics]
         if uncommitted:
-            await consumer.seek_to_beginning(*uncommitted)
+            # An explicit offset, not seek_to_beginning: that leaves the position unset until
+            # its reset completes, and faust's livelock detector asserts on an unset position.
+            firsts = await consumer.beginning_offsets(uncommitted)
+            for tp in uncommitted:
+                consumer.seek(tp, firsts[tp])
         return committed
 
 
