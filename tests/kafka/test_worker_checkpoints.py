@@ -171,6 +171,27 @@ def _url(store_url) -> str:
             f"{store_url.host}:{store_url.port}/{store_url.database}")
 
 
+def _send_in_step(bootstrap: str, topic: str, chunks: list, states: _StateLog, worker: _Worker,
+                  saves: int) -> int:
+    """Send `chunks` one at a time, each once the worker has saved a state since the last one,
+    until it has saved `saves` states; return how many were sent.
+
+    Waiting on saved states, not on a clock, makes each chunk a batch of its own whatever the
+    machine's speed, so the stream is mid-way (never finished) when the caller kills the worker.
+    """
+    start = states.count()
+    with ChunkProducer(bootstrap, topic) as producer:
+        for sent, chunk in enumerate(chunks, 1):
+            before = states.count()
+            producer.send(chunk)
+            producer.flush()
+            _wait_for(f"a saved state after chunk {chunk.seq}",
+                      lambda: states.count() > before, timeout=300, worker=worker)
+            if states.count() - start >= saves:
+                return sent
+    raise AssertionError(f"{len(chunks)} chunks gave fewer than {saves} saved states")
+
+
 def _send(bootstrap: str, topic: str, chunks: list, pause_s: float) -> threading.Thread:
     """Send `chunks` on a thread, one every `pause_s` (small poll batches: many kill points)."""
     def run() -> None:
@@ -195,20 +216,18 @@ def test_sigkill_at_three_points_then_restart_gives_the_rows_of_an_uninterrupted
     logs = []
     states = _StateLog(kafka_broker, "g", topic)
     with open_store(server_url) as store:
-        seen, sent = 0, 0
+        sent = 0
         for kill in range(3):
-            worker = _Worker(kafka_broker, topic, url, "g", tmp_path, idle_exit=3)
+            # never idle-exits: it is killed, and an idle exit would finish the stream
+            worker = _Worker(kafka_broker, topic, url, "g", tmp_path, idle_exit=3600)
             _wait_for("the group's assignment", lambda: "assigned" in worker.text(), worker=worker)
-            # each round sends 25 more chunks while the worker runs, and kills it two saved
-            # states in: mid-batch or between the save and the commit, scenes open
-            sender = _send(kafka_broker, topic, chunks[sent : sent + 25], pause_s=0.1)
-            _wait_for(f"{seen + 2} saved states", lambda: states.count() >= seen + 2,
-                      worker=worker)
+            # two saved states in, then one more chunk: killed mid-batch or between the save
+            # and the commit, scenes open
+            sent += _send_in_step(kafka_broker, topic, chunks[sent:], states, worker, saves=2)
+            _send(kafka_broker, topic, chunks[sent : sent + 1], pause_s=0).join(timeout=60)
+            sent += 1
             worker.kill()
             logs.append(worker.text())
-            sender.join(timeout=60)
-            sent += 25
-            seen = states.count()
             assert store.stream("music") is None, "killed after the stream finished"
         _send(kafka_broker, topic, chunks[sent:], pause_s=0).join(timeout=60)
         last = _Worker(kafka_broker, topic, url, "g", tmp_path, idle_exit=3)
@@ -307,16 +326,16 @@ def test_sigkill_with_the_default_frame_model_gives_the_rows_of_vstream_index(
     url = _url(server_url)
     states = _StateLog(kafka_broker, "model", topic)
     with open_store(server_url) as store:
-        worker = _Worker(kafka_broker, topic, url, "model", tmp_path, idle_exit=5,
+        # never idle-exits: it is killed, and an idle exit would finish the stream
+        worker = _Worker(kafka_broker, topic, url, "model", tmp_path, idle_exit=3600,
                          model=DEFAULT_MODEL)
         _wait_for("the group's assignment", lambda: "assigned" in worker.text(), timeout=180,
                   worker=worker)
-        sender = _send(kafka_broker, topic, chunks, pause_s=0.5)
-        _wait_for("3 saved states", lambda: states.count() >= 3, timeout=180, worker=worker)
+        sent = _send_in_step(kafka_broker, topic, chunks, states, worker, saves=3)
         worker.kill()
         first = worker.text()
-        sender.join(timeout=60)
         assert store.stream("people") is None, "killed after the stream finished"
+        _send(kafka_broker, topic, chunks[sent:], pause_s=0).join(timeout=60)
         last = _Worker(kafka_broker, topic, url, "model", tmp_path, idle_exit=5,
                        model=DEFAULT_MODEL)
         assert last.wait(timeout=300) == 0, last.text()[-3000:]
