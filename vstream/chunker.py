@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -12,18 +11,11 @@ import av
 
 from vstream.chunk import GopChunk, Packet
 from vstream.errors import VideoOpenError
+from vstream.redact import redact_url
 
 # A GOP longer than this many packets is split anyway only by the next keyframe; past this limit
 # the source is not something vstream can chunk (intra-refresh streams have no keyframes at all).
 MAX_GOP_PACKETS = 3000
-
-_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
-
-
-def redact_url(url: str) -> str:
-    """The URL with any `user:password@` removed, safe for logs, metrics and rows."""
-    return _CREDENTIALS.sub("***@", url)
-
 
 @dataclass(frozen=True)
 class VideoInfo:

@@ -393,7 +393,8 @@ blocks ingest (bounded buffer), then fails it with an error: chunks are never dr
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from vstream.chunker import open_video, redact_url
+    from vstream.chunker import open_video
+    from vstream.redact import redact_url
     from vstream.ingest import ingest, is_live
     from vstream.kafka import ChunkProducer, dlq_topic, ensure_topics
 

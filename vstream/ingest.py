@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from vstream.chunk import GopChunk
-from vstream.chunker import Chunker, redact_url
+from vstream.chunker import Chunker
 from vstream.errors import VideoOpenError
 from vstream.metrics import Metrics
+from vstream.redact import redact_url
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@
 Each `Metrics` owns its CollectorRegistry (not prometheus_client's global one), so two drivers,
 benchmarks or tests in one process never share counters, and /metrics shows only vstream's
 series. Label values are stream IDs, topics, partitions and short fixed reasons; a source URL is
-only ever shown redacted (`vstream.chunker.redact_url`), so no credential reaches a scrape.
+only ever shown redacted (`vstream.redact.redact_url`), so no credential reaches a scrape.
 
 What is measured, and where:
 

@@ -11,9 +11,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from vstream.chunker import Chunker, VideoInfo, redact_url
+from vstream.chunker import Chunker, VideoInfo
 from vstream.detect.models import DEFAULT_MODEL, load_frame_model, match_threshold
 from vstream.errors import VideoOpenError
+from vstream.redact import redact_url
 from vstream.segment.scenes import Scene
 from vstream.stages import (
     DEFAULT_ANALYSIS_FPS, StageOutput, StreamStages, load_gallery, remember_people, row_version,

@@ -73,7 +73,6 @@ from typing import Any, TypeVar
 from faust.types import TP
 
 from vstream.chunk import GopChunk
-from vstream.chunker import redact_url
 from vstream.errors import ChunkFormatError, DecodeError, StoreError
 from vstream.ingest import backoff_s
 from vstream.kafka.errors import BrokerUnavailableError
@@ -82,6 +81,7 @@ from vstream.kafka.faust_app import CommitSensor, RewindingApp
 from vstream.kafka.producer import RECONNECT_BACKOFF_MAX_MS
 from vstream.kafka.topics import EVENTS_TOPIC, dlq_topic
 from vstream.metrics import Metrics
+from vstream.redact import redact_url
 from vstream.detect.models import DEFAULT_MODEL, load_frame_model, match_threshold
 from vstream.stages import (
     DEFAULT_ANALYSIS_FPS, SnapshotError, StageOutput, StreamStages, load_gallery, pack_state,

@@ -25,7 +25,7 @@ def test_unreachable_server_is_one_line_without_password() -> None:
     with pytest.raises(StoreError) as info:
         open_store(url)
     message = str(info.value)
-    assert message.startswith("cannot connect to clickhouse://vstream:***@127.0.0.1:")
+    assert message.startswith("cannot connect to clickhouse://***@127.0.0.1:")
     assert "refused" in message.lower()
     assert "\n" not in message
     assert SECRET not in message

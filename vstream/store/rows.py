@@ -12,7 +12,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from urllib.parse import urlsplit, urlunsplit
+
+from vstream.redact import redact_url
 
 # Kinds of row, mixed into the row ID so a scene and a detection at the same position never
 # share an ID.
@@ -42,22 +43,6 @@ def row_id_for(stream_id: str, kind: str, position: Position, model_version: str
     return int.from_bytes(digest, "big")
 
 
-def strip_credentials(source: str) -> str:
-    """`source` without any ``user:password@`` part, so camera passwords never reach the store.
-
-    Plain file paths come back unchanged. ``rtsp://admin:pw@cam1:554/live`` becomes
-    ``rtsp://cam1:554/live``.
-    """
-    if "://" not in source:
-        return source
-    parts = urlsplit(source)
-    if "@" not in parts.netloc:
-        return source
-    # rpartition: a password may itself contain '@' when the URL was written unencoded.
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-
-
 def _utc_seconds(value: datetime | None, name: str) -> datetime | None:
     """`value` in UTC with microseconds dropped: ClickHouse DateTime keeps whole seconds, so a
     row read back compares equal to the row written."""
@@ -79,8 +64,8 @@ def utc_now() -> datetime:
 class StreamRow:
     """One indexed stream (a file or a live source): the `streams` table.
 
-    `source` is stored with credentials stripped (see `strip_credentials`). `indexed_at` is
-    filled with the write time by the writer when left as None.
+    `source` is stored redacted (`vstream.redact.redact_url`), so camera passwords never
+    reach the store. `indexed_at` is filled with the write time by the writer when left as None.
     """
 
     stream_id: str
@@ -100,7 +85,7 @@ class StreamRow:
         for name in ("width", "height", "frames"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        object.__setattr__(self, "source", strip_credentials(self.source))
+        object.__setattr__(self, "source", redact_url(self.source))
         object.__setattr__(self, "indexed_at", _utc_seconds(self.indexed_at, "indexed_at"))
 
 

@@ -6,7 +6,8 @@ Two schemes:
 - ``clickhouse://user:pass@host:port/db``: a ClickHouse server over the native protocol
   (port defaults to 9000, database to ``default``, user to ``default``).
 
-A parsed `StoreURL` never prints its password, so it is safe in logs and error messages.
+A parsed `StoreURL` prints its credentials as ``***`` (`vstream.redact.redact_url`), so it is
+safe in logs and error messages.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
+
+from vstream.redact import redact_url
 
 DEFAULT_PORT = 9000
 DEFAULT_DATABASE = "default"
@@ -32,8 +35,9 @@ class StoreURL:
     """A parsed store URL.
 
     For ``chdb`` only `path` is set. For ``clickhouse`` `host`, `port`, `database`, `user` and
-    `password` are set. `str` and `repr` show ``***`` in place of the password, so a StoreURL
-    can go into logs and error messages. Build one with `StoreURL.parse`.
+    `password` are set. `str` and `repr` show ``***@`` in place of the user and password (the
+    one redactor's shape; a URL with neither shows no userinfo), so a StoreURL can go into logs
+    and error messages. Build one with `StoreURL.parse`.
     """
 
     scheme: str
@@ -52,14 +56,15 @@ class StoreURL:
         url = url.strip()
         scheme, sep, rest = url.partition("://")
         if not sep:
-            raise ValueError(f"store URL {_redact(url)!r} has no scheme: write it like {_EXAMPLES}")
+            raise ValueError(
+                f"store URL {redact_url(url)!r} has no scheme: write it like {_EXAMPLES}")
         scheme = scheme.lower()
         if scheme == "chdb":
             return cls._parse_chdb(url, rest)
         if scheme == "clickhouse":
             return cls._parse_clickhouse(url)
         raise ValueError(
-            f"unknown store URL scheme {scheme!r} in {_redact(url)!r}: use chdb:// (embedded, a "
+            f"unknown store URL scheme {scheme!r} in {redact_url(url)!r}: use chdb:// (embedded, a "
             f"directory) or clickhouse:// (a server), e.g. {_EXAMPLES}"
         )
 
@@ -69,19 +74,20 @@ class StoreURL:
         # No query strings or fragments: a '?' in a directory name is more likely a mistake.
         if not rest:
             raise ValueError(
-                f"store URL {url!r} names no directory: "
+                f"store URL {redact_url(url)!r} names no directory: "
                 f"write chdb:///absolute/dir or chdb://relative/dir"
             )
         if "?" in rest or "#" in rest:
             raise ValueError(
-                f"store URL {url!r} has a query or fragment; chdb:// takes only a directory path"
+                f"store URL {redact_url(url)!r} has a query or fragment; "
+                f"chdb:// takes only a directory path"
             )
         return cls(scheme="chdb", path=unquote(rest))
 
     @classmethod
     def _parse_clickhouse(cls, url: str) -> StoreURL:
         parts = urlsplit(url)
-        shown = _redact(url)
+        shown = redact_url(url)
         if parts.query or parts.fragment:
             raise ValueError(
                 f"store URL {shown!r} has a query or fragment; settings are not taken from the URL: "
@@ -122,8 +128,13 @@ class StoreURL:
     def __str__(self) -> str:
         if self.scheme == "chdb":
             return f"chdb://{self.path}"
-        auth = self.user + (":***" if self.password else "")
-        return f"clickhouse://{auth}@{_host_for_url(self.host)}:{self.port}/{self.database}"
+        userinfo = ""
+        if self.password or self.user != DEFAULT_USER:
+            # percent-encoded, so a password with spaces is still one URL to the redactor
+            password = ":" + quote(self.password, safe="") if self.password else ""
+            userinfo = f"{quote(self.user, safe='')}{password}@"
+        host = _host_for_url(self.host)
+        return redact_url(f"clickhouse://{userinfo}{host}:{self.port}/{self.database}")
 
     def __repr__(self) -> str:
         return f"StoreURL({str(self)!r})"
@@ -143,22 +154,3 @@ def default_store_url() -> StoreURL:
 def _host_for_url(host: str) -> str:
     # urlsplit strips the brackets from IPv6 literals; put them back when printing.
     return f"[{host}]" if ":" in host else host
-
-
-def _redact(url: str) -> str:
-    """The URL with any password replaced by ***, for messages about a URL we failed to parse.
-
-    Deliberately greedy: everything between the first ':' after the scheme and the LAST '@' is
-    hidden, so an unencoded '/' or '@' inside a password cannot make part of it show.
-    """
-    scheme, sep, rest = url.partition("://")
-    prefix = scheme + sep
-    if not sep:  # "user:pass@host" with the scheme forgotten still hides the password
-        prefix, rest = "", url
-    if "@" not in rest:
-        return url
-    userinfo, _, hostpart = rest.rpartition("@")
-    user, colon, _password = userinfo.partition(":")
-    if not colon:
-        return url
-    return f"{prefix}{user}:***@{hostpart}"
