@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import json
 import logging
@@ -13,7 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vstream import __version__
-from vstream.config import MODELS, SHOT_DETECTORS, Settings, is_configured, load_settings
+from vstream.config import (
+    DEFAULT_QUERY_TIMEOUT_S, MODELS, SHOT_DETECTORS, Settings, is_configured, load_settings,
+)
 from vstream.errors import VStreamError
 
 log = logging.getLogger("vstream")
@@ -99,16 +100,30 @@ def build_parser() -> argparse.ArgumentParser:
     _model_flags(p)
 
     p = sub.add_parser("sql", help="run a read-only SQL query against the store",
-                       description="Run one read-only query (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN). "
-                       "Tables: streams, scenes.")
+                       description="Run one read-only query: SELECT or WITH ... SELECT, EXPLAIN, "
+                       "SHOW TABLES, DESCRIBE table, EXISTS table. Tables: streams, scenes, "
+                       "detections, tracks, people, events. The engine itself refuses writes, "
+                       "setting changes and table functions (readonly=1), so the query cannot "
+                       "change the store or reach files or the network. Rows are written as they "
+                       "arrive: csv and json stream any number of rows in flat memory; Ctrl-C "
+                       "stops the query at once.")
     p.add_argument("query", help='e.g. "SELECT stream_id, count() FROM scenes GROUP BY stream_id"')
     _store_flag(p)
     p.add_argument("--format", choices=("table", "csv", "json"), default="table",
-                   help="output format (default: table)")
+                   help="output format (default: table; csv has a header line, json is one "
+                   "object per line). Use this instead of a FORMAT clause")
+    p.add_argument("--limit", type=int, metavar="N", help="write at most N rows and say so when "
+                   "more were cut (default: all for csv and json, 1000 for the table, which holds "
+                   "its rows to size the columns)")
+    p.add_argument("--timeout", type=float, default=DEFAULT_QUERY_TIMEOUT_S, metavar="SECONDS",
+                   help=f"stop the query after this long (default: {DEFAULT_QUERY_TIMEOUT_S:g}; "
+                   "the engine enforces it as max_execution_time)")
 
     p = sub.add_parser("streams", help="list the streams in the store (and their Kafka lag)",
-                       description="One line per stream: its scenes, length, source (credentials "
-                       "removed), the model that indexed it and when. With Kafka (--kafka, or "
+                       description="One line per stream: its status (complete, or partial: a "
+                       "truncated or damaged file indexed as far as it decodes, frames = the "
+                       "frames indexed; why: SELECT status_reason FROM streams), scenes, length, "
+                       "source (credentials removed), the model that indexed it and when. With Kafka (--kafka, or "
                        "VSTREAM_KAFKA / vstream.toml) also, per stream, its partition, its lag "
                        "(chunks produced for it that the worker group has not committed, i.e. "
                        "whose rows are not stored yet; '>=N' when the backlog is longer than the "
@@ -278,29 +293,19 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def _render(columns: list[str], rows: list[tuple], fmt: str) -> str:
-    if fmt == "json":
-        return "\n".join(json.dumps(dict(zip(columns, r)), default=str) for r in rows)
-    if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(columns)
-        writer.writerows(rows)
-        return buf.getvalue().rstrip("\n")
-    cells = [[str(c) for c in columns]] + [[str(v) for v in r] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    from vstream.sql_command import write_rows
+
+    buf = io.StringIO()
+    write_rows(fmt, columns, iter(rows), buf)
+    return buf.getvalue().rstrip("\n")
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
+    from vstream.sql_command import run_sql
     from vstream.store import open_store
 
     with open_store(_settings(args).store) as store:
-        result = store.query_readonly(args.query)
-    out = _render(result.columns, result.rows, args.format)
-    if out:
-        print(out)
+        run_sql(store, args.query, fmt=args.format, limit=args.limit, timeout_s=args.timeout)
     return 0
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from vstream.errors import ReadOnlyQueryError, StoreError
 from vstream.store import ClickHouseWriter, SceneRow
-from vstream.store.readonly import check_readonly
+from vstream.store.readonly import EngineStatement, check_readonly
 
 ALLOWED = [
     ("SELECT count() FROM scenes", "SELECT count() FROM scenes"),
@@ -25,7 +25,6 @@ ALLOWED = [
     ("SELECT 'a; DROP TABLE scenes'", "SELECT 'a; DROP TABLE scenes'"),
     ("SELECT 'it''s; fine', \"we;ird\", `col;umn`", "SELECT 'it''s; fine', \"we;ird\", `col;umn`"),
     ("SELECT 'esc\\'; DROP'", "SELECT 'esc\\'; DROP'"),
-    ("SELECT 1 FORMAT TSV", "SELECT 1 FORMAT TSV"),
 ]
 
 
@@ -60,12 +59,13 @@ REFUSED = [
     ("/* SELECT */ DELETE FROM scenes WHERE 1", "DELETE is not allowed"),
     ("-- SELECT\nDROP TABLE scenes", "DROP is not allowed"),
     ("(((", "is not allowed"),
+    ("SELECT 1 FORMAT TSV", "picks the output format: drop FORMAT TSV"),
 ]
 
 
 @pytest.mark.parametrize(("sql", "message"), REFUSED)
 def test_writing_queries_are_refused(sql: str, message: str) -> None:
-    with pytest.raises(ReadOnlyQueryError, match="^vstream sql is read-only: .*" + message):
+    with pytest.raises(ReadOnlyQueryError, match="^vstream sql .*" + message):
         check_readonly(sql)
 
 
@@ -99,14 +99,53 @@ def test_read_errors_are_store_errors(store: ClickHouseWriter) -> None:
 
 
 @pytest.mark.parametrize(
-    "sql", ["DROP TABLE scenes", "SET max_threads = 1", "INSERT INTO scenes (row_id) VALUES (1)"]
+    "sql", ["DROP TABLE scenes", "SET max_threads = 1", "INSERT INTO scenes (row_id) VALUES (1)",
+            "SELECT * FROM file('/etc/passwd', 'LineAsString')"]
 )
-def test_server_refuses_writes_in_readonly_mode_by_itself(server_url, sql: str) -> None:
-    # The second line of defence: even SQL that skipped the check is refused by the server.
+def test_the_engine_refuses_writes_by_itself(store: ClickHouseWriter, sql: str) -> None:
+    # The guarantee: SQL that skipped the friendly check is refused by the engine (readonly=1;
+    # chDB's streaming API also takes nothing but queries that return rows).
+    _seed(store)
+    with pytest.raises(StoreError, match="(?i)readonly|read-only: table function|Streaming query is not supported"):
+        list(store.backend.stream_readonly(EngineStatement("", sql), timeout_s=10).rows)
+    assert store.query_readonly("EXISTS TABLE scenes").scalar() == 1
+    assert store.count("scenes") == 3
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [("SHOW TABLES", ("scenes",)), ("DESCRIBE TABLE scenes", ("row_id", "UInt64")),
+     ("DESC scenes", ("stream_id", "String")), ("EXISTS TABLE scenes", (1,)),
+     ("EXISTS nope", (0,)), ("SELECT count() FROM (SELECT * FROM system.numbers LIMIT 10)", (10,)),
+     ("WITH 2 AS two SELECT two -- a comment at the end", (2,))],
+)
+def test_reading_statements_give_their_rows(store: ClickHouseWriter, sql: str,
+                                            expected: tuple) -> None:
+    assert expected in store.query_readonly(sql).rows
+
+
+def test_table_functions_that_reach_outside_are_refused_before_the_engine_builds_them(
+        tmp_path) -> None:
+    # readonly=1 refuses sqlite() only after building it, and building it creates the file
     from vstream.store import open_store
 
-    with open_store(server_url) as store:
-        with pytest.raises(StoreError, match="readonly"):
-            store.backend.query(sql, readonly=True)
-        assert store.query_readonly("EXISTS TABLE scenes").scalar() == 1
-        assert store.count("scenes") == 0
+    with open_store(f"chdb://{tmp_path / 'store'}") as store:
+        with pytest.raises(ReadOnlyQueryError, match="table function sqlite"):
+            store.query_readonly(f"SELECT * FROM `sqlite`('{tmp_path}/made.db', 't')")
+    assert not (tmp_path / "made.db").exists()
+
+
+def test_subquery_settings_cannot_lift_readonly(store: ClickHouseWriter) -> None:
+    # chDB ignores a subquery's SETTINGS; 18.16 refuses them: readonly stays 1 either way
+    try:
+        rows = store.query_readonly(
+            "SELECT value FROM system.settings WHERE name = 'readonly' SETTINGS readonly = 0").rows
+    except StoreError as ex:
+        assert "readonly" in str(ex)
+    else:
+        assert rows == [("1",)]
+
+
+def test_rows_keep_the_order_the_query_gives(store: ClickHouseWriter) -> None:
+    got = store.query_readonly("SELECT number FROM (SELECT * FROM system.numbers LIMIT 5) ORDER BY number DESC")
+    assert got.rows == [(4,), (3,), (2,), (1,), (0,)]

@@ -10,10 +10,13 @@ from __future__ import annotations
 import abc
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vstream.store.readonly import EngineStatement
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,17 @@ class QueryResult:
         return self.rows[0][0]
 
 
+@dataclass(frozen=True)
+class RowStream:
+    """A user query's rows as the engine sends them: `rows` yields tuples block by block, so a
+    result of any size passes in bounded memory. `cancel()` (from any thread) stops the query;
+    iterating after it ends early or raises `StoreError`."""
+
+    columns: list[str]
+    rows: Iterator[tuple[Any, ...]]
+    cancel: Callable[[], None]
+
+
 class Backend(abc.ABC):
     """A connection to one ClickHouse database.
 
@@ -47,13 +61,15 @@ class Backend(abc.ABC):
         """Run one statement that returns no rows (DDL, ALTER, ...)."""
 
     @abc.abstractmethod
-    def query(self, sql: str, *, readonly: bool = False) -> QueryResult:
-        """Run one SELECT-like statement and return its rows.
+    def query(self, sql: str) -> QueryResult:
+        """Run one SELECT-like statement of vstream's own and return its rows."""
 
-        `readonly=True` asks the engine itself to refuse writes where it can (the server
-        backend sends the ``readonly=1`` setting). It is a second line of defence, not a
-        replacement for checking the SQL first.
-        """
+    @abc.abstractmethod
+    def stream_readonly(self, statement: EngineStatement, *, timeout_s: float) -> RowStream:
+        """Run a user's statement where the engine itself refuses writes, setting changes and
+        table functions (``readonly=1``; table functions the engine's parser finds are checked
+        first, `vstream.store.readonly.check_table_functions`), stopping it after `timeout_s`
+        (``max_execution_time``); its rows stream as they come."""
 
     @abc.abstractmethod
     def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:

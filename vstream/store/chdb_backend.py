@@ -11,25 +11,36 @@ open raises a `StoreError` that says which one is open.
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from vstream.errors import StoreError
-from vstream.store.backend import Backend, QueryResult, check_identifier, one_line, sql_literal
+from urllib.parse import urlencode
+
+from vstream.store.backend import (
+    Backend, QueryResult, RowStream, check_identifier, one_line, sql_literal,
+)
+from vstream.store.readonly import EngineStatement, check_table_functions
 
 # Set once per session. JSONCompact gives column names and types with the rows; these settings
 # make the values exact: inf/nan as strings (else JSON null), UInt64 as bare numbers (Python's
 # json reads them exactly), DateTime as unix seconds (so the column's time zone cannot matter).
-_SESSION_SETTINGS = (
-    "SET output_format_json_quote_denormals = 1",
-    "SET output_format_json_quote_64bit_integers = 0",
-    "SET date_time_output_format = 'unix_timestamp'",
-)
+_OUTPUT_SETTINGS = {
+    "output_format_json_quote_denormals": 1,
+    "output_format_json_quote_64bit_integers": 0,
+    "date_time_output_format": "unix_timestamp",
+}
+_SESSION_SETTINGS = tuple(f"SET {name} = {sql_literal(value)}"
+                          for name, value in _OUTPUT_SETTINGS.items())
+# A user query's rows: names, types, then one JSON array per row, block by block.
+_STREAM_FORMAT = "JSONCompactEachRowWithNamesAndTypes"
 
 
 class _SharedSession:
@@ -116,12 +127,8 @@ class ChdbBackend(Backend):
         """Run one statement that returns no rows."""
         self._run(sql)
 
-    def query(self, sql: str, *, readonly: bool = False) -> QueryResult:
-        """Run one SELECT-like statement and return its rows.
-
-        `readonly` has no engine-side counterpart here: a ``readonly`` setting on the shared
-        session would also block the writer. The caller's SQL check is the defence.
-        """
+    def query(self, sql: str) -> QueryResult:
+        """Run one SELECT-like statement and return its rows."""
         text = self._run(sql)
         if not text.strip():
             return QueryResult(columns=[], rows=[])
@@ -133,6 +140,52 @@ class ChdbBackend(Backend):
             for row in payload["data"]
         ]
         return QueryResult(columns=[column["name"] for column in meta], rows=rows)
+
+    def stream_readonly(self, statement: EngineStatement, *, timeout_s: float) -> RowStream:
+        """Run a user's statement in a session of its own opened with ``readonly=1``.
+
+        The writer's session cannot be made read-only (it writes), and ``SET readonly`` inside
+        it would be per session anyway; a start-up setting of a second session on the same
+        directory holds for every statement sent through it and cannot be lifted by one
+        (``Cannot modify 'readonly' setting in readonly mode``). Checked with chdb 4.4.
+        """
+        from chdb import session
+
+        if self._shared is None:
+            raise StoreError(f"store {self.url} is closed")
+        settings = {"readonly": 1, "max_execution_time": max(1, math.ceil(timeout_s)),
+                    **_OUTPUT_SETTINGS}
+        try:
+            reader = session.Session(f"{self._shared.path}?{urlencode(settings)}")
+        except Exception as ex:
+            raise StoreError(f"cannot open a read-only session on {self.url}: "
+                             f"{one_line(str(ex))}") from ex
+        try:
+            check_table_functions(reader.query(f"EXPLAIN AST {statement.query}", "TSVRaw").data())
+            result = reader.send_query(statement.sql, _STREAM_FORMAT)
+            blocks = _blocks(result)
+            names, types, first = next(blocks, ("[]", "[]", []))
+        except BaseException as ex:
+            reader.close()
+            if isinstance(ex, Exception) and not isinstance(ex, StoreError):
+                raise StoreError(one_line(_reason(ex))) from ex
+            raise
+        converters = [_converter(t) for t in json.loads(types)]
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            try:
+                for lines in itertools.chain([first], (lines for _, _, lines in blocks)):
+                    for line in lines:
+                        yield tuple(convert(value) for convert, value
+                                    in zip(converters, json.loads(line), strict=True))
+            except StoreError:
+                raise
+            except Exception as ex:
+                raise StoreError(one_line(_reason(ex))) from ex
+            finally:
+                reader.close()
+
+        return RowStream(columns=json.loads(names), rows=rows(), cancel=result.cancel)
 
     def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
         """Insert rows with one ``INSERT ... VALUES`` statement (chDB has no bound parameters
@@ -153,6 +206,19 @@ class ChdbBackend(Backend):
 
     def __repr__(self) -> str:
         return f"ChdbBackend({self.url!r})"
+
+
+def _blocks(result: Any) -> Iterator[tuple[str, str, list[str]]]:
+    """(names, types, row lines) of each block of a chDB streaming result in `_STREAM_FORMAT`:
+    chDB formats every block whole, with the names and types lines at its head (chdb 4.4)."""
+    for chunk in result:
+        names, types, *rows = chunk.data().split("\n")
+        yield names, types, [line for line in rows if line]
+
+
+def _reason(ex: BaseException) -> str:
+    # chDB prefixes streaming failures; the engine's own sentence is what a user needs.
+    return str(ex).removeprefix("Streaming query failed: ") or type(ex).__name__
 
 
 def _converter(ch_type: str) -> Any:

@@ -6,13 +6,15 @@ Works with ClickHouse 18.16 (Debian's package, what the tests run) through curre
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from vstream.errors import StoreError
-from vstream.store.backend import Backend, QueryResult, check_identifier, one_line
+from vstream.store.backend import Backend, QueryResult, RowStream, check_identifier, one_line
+from vstream.store.readonly import EngineStatement, check_table_functions
 from vstream.store.url import StoreURL
 
 DEFAULT_CONNECT_TIMEOUT_S = 5.0
@@ -56,15 +58,15 @@ class ServerBackend(Backend):
         message = one_line(str(ex) or type(ex).__name__, secrets=[self._password])
         return StoreError(f"{context}: {message}" if context else message)
 
-    def _call(self, sql: str, data: Any = None, settings: dict[str, Any] | None = None) -> Any:
+    def _call(self, sql: str, data: Any = None) -> Any:
         # Only clickhouse-driver's own errors and socket errors are the store's failures;
         # anything else (a TypeError from bad row values) is a caller bug and propagates as is.
         from clickhouse_driver import errors
 
         try:
             if data is None:
-                return self._client.execute(sql, with_column_types=True, settings=settings)
-            return self._client.execute(sql, data, settings=settings)
+                return self._client.execute(sql, with_column_types=True)
+            return self._client.execute(sql, data)
         except (errors.Error, OSError, EOFError) as ex:
             raise self._error(ex) from ex
 
@@ -72,16 +74,58 @@ class ServerBackend(Backend):
         """Run one statement that returns no rows."""
         self._call(sql)
 
-    def query(self, sql: str, *, readonly: bool = False) -> QueryResult:
-        """Run one SELECT-like statement; `readonly=True` sends ``readonly=1`` so the server
-        refuses any write or setting change itself."""
-        rows, column_types = self._call(sql, settings={"readonly": 1} if readonly else None)
-        # clickhouse-driver returns DateTime without a time zone as naive datetimes in the
-        # server's zone; make them aware UTC so both backends hand out the same values.
-        fixes = [i for i, (_, ch_type) in enumerate(column_types) if ch_type == "DateTime"]
+    def query(self, sql: str) -> QueryResult:
+        """Run one SELECT-like statement and return its rows."""
+        rows, column_types = self._call(sql)
+        fixes = _datetime_columns(column_types)
         if fixes and rows:
             rows = [self._fix_datetimes(row, fixes) for row in rows]
         return QueryResult(columns=[name for name, _ in column_types], rows=[tuple(r) for r in rows])
+
+    def stream_readonly(self, statement: EngineStatement, *, timeout_s: float) -> RowStream:
+        """Run a user's statement with ``readonly=1`` sent as a query setting: the server
+        refuses writes, setting changes (``readonly`` itself included) and table functions
+        (18.16 refuses them all, numbers() included: use system.numbers there).
+        Rows arrive block by block (`Client.execute_iter`); `cancel` drops the connection.
+
+        Table functions are checked first where the server has ``EXPLAIN AST`` (20.6 and
+        later); older servers have neither EXPLAIN nor the sqlite() that needs the check.
+        """
+        from clickhouse_driver import errors
+
+        # max_execution_time first: once readonly=1 applies, no setting can change.
+        settings = {"max_execution_time": max(1, math.ceil(timeout_s)), "readonly": 1}
+        try:
+            connection = self._client.connection
+            if not connection.connected:  # (force_connect would mark a query as running)
+                connection.connect()
+            info = connection.server_info
+            if (info.version_major, info.version_minor) >= (20, 6):
+                ast, _ = self._client.execute(f"EXPLAIN AST {statement.query}",
+                                              with_column_types=True, settings=settings)
+                check_table_functions("\n".join(line for (line,) in ast))
+            found = self._client.execute_iter(statement.sql, with_column_types=True,
+                                              settings=settings)
+            column_types = next(found)
+        except (errors.Error, OSError, EOFError) as ex:
+            self._client.disconnect()  # the next query must not meet this one's leftovers
+            raise self._error(ex) from ex
+        fixes = _datetime_columns(column_types)
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            done = False
+            try:
+                for row in found:
+                    yield self._fix_datetimes(row, fixes) if fixes else tuple(row)
+                done = True
+            except (errors.Error, OSError, EOFError) as ex:
+                raise self._error(ex) from ex
+            finally:
+                if not done:  # failed or left part-way: drop what the server still sends
+                    self._client.disconnect()
+
+        return RowStream(columns=[name for name, _ in column_types], rows=rows(),
+                         cancel=self._client.disconnect)
 
     def _fix_datetimes(self, row: tuple[Any, ...], positions: list[int]) -> tuple[Any, ...]:
         values = list(row)
@@ -107,6 +151,12 @@ class ServerBackend(Backend):
 
     def __repr__(self) -> str:
         return f"ServerBackend({self.url!r})"
+
+
+def _datetime_columns(column_types: Sequence[tuple[str, str]]) -> list[int]:
+    """Positions of DateTime columns: clickhouse-driver returns them as naive datetimes in the
+    server's zone, made aware UTC here so both backends hand out the same values."""
+    return [i for i, (_, ch_type) in enumerate(column_types) if ch_type == "DateTime"]
 
 
 def _zone(name: str | None) -> tzinfo:

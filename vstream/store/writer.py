@@ -18,10 +18,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import astuple, replace
 from typing import Any
 
+from vstream.config import DEFAULT_QUERY_TIMEOUT_S
 from vstream.errors import StoreError
 from vstream.store import schema
-from vstream.store.backend import Backend, QueryResult, sql_literal
-from vstream.store.readonly import check_readonly
+from vstream.store.backend import Backend, QueryResult, RowStream, sql_literal
+from vstream.store.readonly import engine_statement
 from vstream.store.rows import (
     DetectionRow, EventRow, PersonRow, SceneRow, StreamRow, TrackRow, utc_now,
 )
@@ -278,13 +279,19 @@ class ClickHouseWriter:
 
     # -- user SQL -----------------------------------------------------------------------------
 
-    def query_readonly(self, sql: str) -> QueryResult:
-        """Run a user's query if it only reads (see `vstream.store.readonly.check_readonly`).
+    def stream_readonly(self, sql: str, *, timeout_s: float = DEFAULT_QUERY_TIMEOUT_S) -> RowStream:
+        """Run a user's query where the engine refuses anything but reading (see
+        `vstream.store.readonly`); its rows stream as the engine sends them.
 
-        Raises ReadOnlyQueryError ("vstream sql is read-only: ...") for anything else; on a
-        server the query also runs with readonly=1.
+        Raises ReadOnlyQueryError with a friendly line for the usual mistakes (a DROP, a second
+        statement) before the engine sees them, StoreError for what the engine refuses.
         """
-        return self.backend.query(check_readonly(sql), readonly=True)
+        return self.backend.stream_readonly(engine_statement(sql), timeout_s=timeout_s)
+
+    def query_readonly(self, sql: str, *, timeout_s: float = DEFAULT_QUERY_TIMEOUT_S) -> QueryResult:
+        """`stream_readonly`, all rows collected: for results known to be small."""
+        found = self.stream_readonly(sql, timeout_s=timeout_s)
+        return QueryResult(columns=found.columns, rows=list(found.rows))
 
     def count(self, table: str) -> int:
         """Rows in `table` as a plain ``SELECT count()`` sees them (no FINAL)."""
