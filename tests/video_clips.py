@@ -10,10 +10,14 @@ import av
 from vstream.weights import test_video_path
 
 
-def encode_clip(path: Path, frames: range, *, gop: int | None = None) -> Path:
+def encode_clip(path: Path, frames: range, *, gop: int | None = None,
+                faststart: bool = False) -> Path:
     """Frames `frames` (indices into the test video) re-encoded as 160x90 25 fps H.264 at
-    `path`; `gop` fixes a keyframe every `gop` frames (default: x264 decides)."""
-    with av.open(str(test_video_path())) as src, av.open(str(path), "w") as out:
+    `path` (the container from its extension: .mp4, .ts, ...); `gop` fixes a keyframe every
+    `gop` frames (default: x264 decides); `faststart` puts an MP4's index (moov) before the
+    media data, as web video has it (default: after, where a recorder writes it last)."""
+    options = {"movflags": "+faststart"} if faststart else {}
+    with av.open(str(test_video_path())) as src, av.open(str(path), "w", options=options) as out:
         stream = out.add_stream("libx264", rate=25)
         stream.width, stream.height, stream.pix_fmt = 160, 90, "yuv420p"
         if gop is not None:

@@ -45,6 +45,10 @@ def open_video(source: str, options: dict[str, str] | None = None) -> tuple[av.c
     try:
         container = av.open(source, options=options or {}, timeout=(10.0, 10.0) if is_url else None)
     except av.FFmpegError as ex:
+        if not is_url and _mp4_without_index(source):
+            raise VideoOpenError(
+                f"{shown}: MP4 file cut short before its index (no moov box): no frame can be "
+                "located in it; copy or record it again to the end") from ex
         raise VideoOpenError(f"{shown}: not a readable video ({_ffmpeg_reason(ex)})") from ex
     if not container.streams.video:
         kinds = ", ".join(sorted({s.type for s in container.streams})) or "nothing"
@@ -77,7 +81,9 @@ class Chunker:
     Packets before the first keyframe cannot be decoded alone and are dropped (counted in
     `dropped_leading`). The container stays open only while iterating, unless `keep_open`: then
     the connection made to read `info` is the one the first iteration reads (a live source is
-    connected to once, not twice; the caller must iterate, which closes it).
+    connected to once, not twice; the caller must iterate, which closes it). `damaged` is how
+    many packets of the chunk yielded last the demuxer flagged corrupt (damaged data, such as an
+    MPEG-TS continuity error or a packet cut off by the end of the file).
     """
 
     def __init__(self, source: str, stream_id: str, *, options: dict[str, str] | None = None,
@@ -87,6 +93,8 @@ class Chunker:
         self.options = options
         self.dropped_leading = 0
         self.packets_read = 0
+        self.damaged = 0
+        self._corrupt = False  # whether the packet _demux yielded last was flagged corrupt
         container, stream = open_video(source, options)
         self.info = video_info(stream)
         self._held = (container, stream) if keep_open else None
@@ -100,23 +108,27 @@ class Chunker:
         seq = 0
         first_frame = 0
         gop: list[Packet] = []
+        corrupt = 0
         try:
             for packet in self._demux(container, stream):
                 if packet.keyframe and gop:
+                    self.damaged = corrupt
                     yield self._chunk(seq, first_frame, gop, extradata)
                     seq += 1
                     first_frame += len(gop)
-                    gop = []
+                    gop, corrupt = [], 0
                 if not gop and not packet.keyframe:
                     self.dropped_leading += 1
                     continue
                 gop.append(packet)
+                corrupt += self._corrupt
                 if len(gop) > MAX_GOP_PACKETS:
                     raise VideoOpenError(
                         f"{redact_url(self.source)}: no keyframe in {MAX_GOP_PACKETS} packets; "
                         "vstream needs periodic keyframes (set the encoder's GOP size)"
                     )
             if gop:
+                self.damaged = corrupt
                 yield self._chunk(seq, first_frame, gop, extradata)
         finally:
             container.close()
@@ -127,6 +139,7 @@ class Chunker:
                 if p.size == 0:  # the demuxer's end-of-stream flush packet
                     continue
                 self.packets_read += 1
+                self._corrupt = bool(p.is_corrupt)
                 yield Packet(bytes(p), p.pts, p.dts, int(p.duration or 0), bool(p.is_keyframe))
         except av.FFmpegError as ex:
             raise VideoOpenError(
@@ -148,6 +161,31 @@ class Chunker:
             packets=tuple(gop),
             source=redact_url(self.source),
         )
+
+
+def _mp4_without_index(path: str) -> bool:
+    """Whether `path` is an MP4/MOV file whose top-level boxes hold media data (mdat) but no
+    index (moov): a file whose index was to be written at the end, cut short before it."""
+    seen = set()
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            offset = 0
+            while offset + 8 <= size:
+                f.seek(offset)
+                head = f.read(16)
+                length, kind = int.from_bytes(head[:4], "big"), head[4:8]
+                if length == 1 and len(head) == 16:  # 64-bit size follows the type
+                    length = int.from_bytes(head[8:16], "big")
+                elif length == 0:  # the box runs to the end of the file
+                    length = size - offset
+                if length < 8 or not kind.isalnum():
+                    break
+                seen.add(kind)
+                offset += length
+    except OSError:
+        return False
+    return b"ftyp" in seen and b"mdat" in seen and b"moov" not in seen
 
 
 def _ffmpeg_reason(ex: av.FFmpegError) -> str:

@@ -79,7 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="index stored video files: scenes into the store, timeline printed",
                        description="Chunk, decode and cut each file into scenes, write the rows to "
                        "the store, print each file's scene timeline. A file that fails is reported "
-                       "in one line; the others are still indexed. Re-indexing adds no duplicates.")
+                       "in one line; the others are still indexed. A truncated or damaged file is "
+                       "indexed as far as it decodes and reported as partial. Re-indexing adds no "
+                       "duplicates.", epilog=INDEX_EXIT_CODES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="+", metavar="PATH", help="video files (anything FFmpeg reads)")
     _store_flag(p)
     p.add_argument("--shots", choices=SHOT_DETECTORS, help="shot detector: combined (default; fast "
@@ -123,8 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="One line per stream: its status (complete, or partial: a "
                        "truncated or damaged file indexed as far as it decodes, frames = the "
                        "frames indexed; why: SELECT status_reason FROM streams), scenes, length, "
-                       "source (credentials removed), the model that indexed it and when. With Kafka (--kafka, or "
-                       "VSTREAM_KAFKA / vstream.toml) also, per stream, its partition, its lag "
+                       "source (credentials removed), the model that indexed it and when. With "
+                       "Kafka (--kafka, or VSTREAM_KAFKA / vstream.toml) also, per stream, its partition, its lag "
                        "(chunks produced for it that the worker group has not committed, i.e. "
                        "whose rows are not stored yet; '>=N' when the backlog is longer than the "
                        "part read) and last_chunk_at (when its newest chunk reached Kafka); "
@@ -250,10 +253,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return cmd_index(args)
 
 
+#: `vstream index`'s exit code when every file was indexed, some only in part (see INDEX_EXIT_CODES)
+EXIT_PARTIAL = 3
+
+INDEX_EXIT_CODES = f"""\
+exit codes:
+  0   every file indexed whole
+  {EXIT_PARTIAL}   a file indexed only in part (truncated or damaged: rows up to what decodes,
+      skipped chunks marked by stream_gap events, `vstream streams` says partial)
+  1   a file could not be indexed at all (nothing stored for it); the other files still are
+"""
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from vstream.pipeline import index_video, stream_id_for
+    from vstream.redact import redact_url
     from vstream.store import open_store
 
     settings = _settings(args)
@@ -265,7 +281,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         raise VStreamError(f"several files map to stream ID {sorted(clash)[0]!r}: index them "
                            "one at a time with --stream-id")
     store = open_store(settings.store)
-    failures = 0
+    failures = partial = 0
     try:
         for path, stream_id in zip(args.paths, ids):
             bar = tqdm(desc=stream_id, unit="frame", disable=args.no_progress, leave=False,
@@ -278,18 +294,22 @@ def cmd_index(args: argparse.Namespace) -> int:
             except VStreamError as ex:
                 failures += 1
                 bar.close()
-                print(f"vstream: error: {ex}", file=sys.stderr)
+                shown = redact_url(path)  # every line names the file, never a password
+                message = str(ex) if str(ex).startswith(shown) else f"{shown}: {ex}"
+                print(f"vstream: error: {message}", file=sys.stderr)
                 continue
             bar.close()
-            print(f"{path}: stream {result.stream_id!r}, {len(result.scenes)} scenes, "
-                  f"{result.frames} frames in {result.seconds:.1f} s ({result.fps:.0f} fps), "
-                  f"{result.new_rows} new rows in {store.url}")
+            state = f" partial ({result.coverage.reason})," if result.status == "partial" else ""
+            partial += bool(state)
+            print(f"{redact_url(path)}: stream {result.stream_id!r},{state} {len(result.scenes)} "
+                  f"scenes, {result.frames} frames in {result.seconds:.1f} s ({result.fps:.0f} "
+                  f"fps), {result.new_rows} new rows in {store.url}")
             if not args.quiet:
                 for scene in result.scenes:
                     print("  " + scene.timeline())
     finally:
         store.close()
-    return 1 if failures else 0
+    return 1 if failures else EXIT_PARTIAL if partial else 0
 
 
 def _render(columns: list[str], rows: list[tuple], fmt: str) -> str:
@@ -316,15 +336,17 @@ def cmd_streams(args: argparse.Namespace) -> int:
 
     with open_store(_settings(args).store) as store:
         streams = store.query_readonly(
-            "SELECT stream_id, frames, duration_s, model_version, indexed_at, source "
+            "SELECT stream_id, status, frames, duration_s, model_version, indexed_at, source "
             "FROM streams ORDER BY stream_id").rows
         counts = dict(store.query_readonly(
             "SELECT concat(stream_id, '|', model_version), count() FROM scenes "
             "GROUP BY stream_id, model_version").rows)
 
-    columns = ["stream_id", "scenes", "length", "frames", "model_version", "indexed_at", "source"]
-    rows = [(sid, counts.get(f"{sid}|{version}", 0), format_timecode(duration), frames, version,
-             indexed_at, source) for sid, frames, duration, version, indexed_at, source in streams]
+    columns = ["stream_id", "status", "scenes", "length", "frames", "model_version", "indexed_at",
+               "source"]
+    rows = [(sid, status, counts.get(f"{sid}|{version}", 0), format_timecode(duration), frames,
+             version, indexed_at, source)
+            for sid, status, frames, duration, version, indexed_at, source in streams]
     if is_configured("kafka", {"kafka": args.kafka}):
         columns, rows = _with_lag(args, columns, rows, sorted(
             {key.rsplit("|", 1)[0] for key in counts}))

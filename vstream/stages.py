@@ -122,6 +122,8 @@ class StreamStages:
         self.frames = 0
         #: (frame, t_s, gap_s, reason) of stream gaps whose scene is not described yet
         self._gaps: list[tuple[int, float, float, str]] = []
+        #: (t_s, reason) of chunks left out by `skip` since the last chunk processed
+        self._hole: tuple[float, str] | None = None
 
     def snapshot(self) -> bytes:
         """The stream's state at a chunk boundary (after `process`), as bytes: the segmenter
@@ -134,7 +136,7 @@ class StreamStages:
             "decoder": (self.decoder.frames_decoded, self.decoder.frames_missing),
             "segmenter": self.segmenter.state(),
             "analyzer": self.analyzer.state() if self.analyzer is not None else None,
-            "gaps": list(self._gaps),
+            "gaps": list(self._gaps), "hole": self._hole,
         })
 
     @classmethod
@@ -157,6 +159,7 @@ class StreamStages:
         stages.decoder.frames_decoded, stages.decoder.frames_missing = state["decoder"]
         stages.segmenter.load_state(state["segmenter"])
         stages._gaps = [tuple(g) for g in state.get("gaps", [])]  # absent before stream gaps
+        stages._hole = state.get("hole")  # absent before skipped chunks
         if stages.analyzer is not None:
             stages.analyzer.load_state(state["analyzer"])
         return stages
@@ -175,6 +178,12 @@ class StreamStages:
         if chunk is not None and chunk.gap_s is not None:
             self._gaps.append((chunk.first_frame, chunk.start_s, float(chunk.gap_s),
                                chunk.gap_reason or ""))
+            self._hole = None
+        elif chunk is not None and self._hole is not None:
+            lost_from, reason = self._hole
+            self._gaps.append((chunk.first_frame, chunk.start_s,
+                               max(0.0, chunk.start_s - lost_from), reason))
+            self._hole = None
         if self.analyzer is not None and samples is not None:
             out.detections = self.analyzer.observe(samples)
         closed = self.segmenter.push(batch)
@@ -182,6 +191,14 @@ class StreamStages:
         out.scenes = self._describe(closed)
         out.gaps = self._take_gaps(out.scenes)
         return out
+
+    def skip(self, chunk: GopChunk, reason: str) -> None:
+        """Leave out `chunk` (its data is damaged: it cannot be decoded). Its frames are lost,
+        the frames after it keep their numbers, and the next chunk processed marks where video
+        resumes with a `stream_gap` event (its gap_s: the media seconds lost; `reason`, one
+        line, says why), as a live stream's gap is marked."""
+        if self._hole is None:  # a run of skipped chunks is one hole, from its first chunk
+            self._hole = (chunk.start_s, " ".join(reason.split()))
 
     def push(self, chunk: GopChunk) -> StageOutput:
         """Decode and process one chunk."""

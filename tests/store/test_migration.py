@@ -34,7 +34,7 @@ def test_version_1_store_gains_scene_tags_and_keeps_its_rows(store_url: StoreURL
             [(old.row_id, "cam", 0, 0.0, 2.0, 0, 49, "v1", when)],
         )
     with open_store(store_url) as store:
-        assert store.ensure_schema() == SCHEMA_VERSION == 5
+        assert store.ensure_schema() == SCHEMA_VERSION == 6
         [stored] = store.scenes_of("cam", "v1")
         assert stored.row_id == old.row_id and stored.tags == ()
         new = SceneRow("cam", 1, 2.0, 4.0, 50, 99, "v1", tags=("stage", "microphone"))
@@ -79,8 +79,42 @@ def test_version_4_store_loses_the_old_checkpoint_table(store_url: StoreURL) -> 
         backend.insert("vstream_meta", ("key", "value", "updated_at"),
                        [("schema_version", "4", datetime(2026, 11, 2, tzinfo=timezone.utc))])
     with open_store(store_url) as store:
-        assert store.ensure_schema() == SCHEMA_VERSION == 5
+        assert store.ensure_schema() == SCHEMA_VERSION == 6
         assert store.backend.query(
             "SELECT count() FROM system.tables WHERE database = currentDatabase() "
             "AND name = 'stream_state'").scalar() == 0
         assert store.write_scenes([SceneRow("cam", 0, 0.0, 2.0, 0, 49, "v")]) == 1
+
+
+# The streams table exactly as schema version 5 made it (before the stream status).
+V5_STREAMS = """CREATE TABLE streams (stream_id String, source String, codec String, width UInt32,
+    height UInt32, fps Float64, frames UInt64, duration_s Float64, model_version String,
+    indexed_at DateTime('UTC')) ENGINE = ReplacingMergeTree(indexed_at) PARTITION BY tuple()
+    ORDER BY stream_id"""
+
+
+def test_version_5_streams_read_as_complete_and_partial_ones_round_trip(store_url: StoreURL) -> None:
+    """Version 6 adds a stream's status: a version 5 row was complete (a file that failed got no
+    row), and the status and its reason of a new row read back as written."""
+    from vstream.store import StreamRow, schema
+
+    when = datetime(2026, 11, 30, tzinfo=timezone.utc)
+    with open_backend(store_url) as backend:
+        for statement in (*schema.CREATE_STATEMENTS, "DROP TABLE streams", V5_STREAMS):
+            backend.execute(statement)
+        backend.insert("streams", schema.STREAM_COLUMNS[:-2],
+                       [("old", "/v/old.mp4", "h264", 160, 90, 25.0, 100, 4.0, "v", when)])
+        backend.insert("vstream_meta", ("key", "value", "updated_at"), [("schema_version", "5", when)])
+    with open_store(store_url) as store:
+        assert store.ensure_schema() == SCHEMA_VERSION == 6
+        old = store.stream("old")
+        assert (old.status, old.status_reason, old.frames) == ("complete", "", 100)
+        cut = StreamRow("cut", "/v/cut.mp4", "h264", 160, 90, 25.0, 50, 2.0, "v",
+                        status="partial", status_reason="50 of 100 frames indexed; the data ends early")
+        assert store.write_stream(cut)
+        back = store.stream("cut")
+        assert (back.status, back.status_reason) == ("partial", cut.status_reason)
+        assert not store.write_stream(cut)  # the same row again changes nothing
+    with open_store(store_url) as again:  # a second open migrates nothing twice
+        assert again.ensure_schema() == SCHEMA_VERSION
+        assert again.stream("old").status == "complete"

@@ -101,6 +101,7 @@ def test_times_are_utc_whole_seconds() -> None:
             lambda: StreamRow("s", "f", "h264", 1, 90, 25.0, 1, 0.04, "m", datetime(2024, 1, 1)),
             "timezone-aware",
         ),
+        (lambda: StreamRow("s", "f", "h264", 1, 90, 25.0, 1, 0.04, "m", status="broken"), "status"),
     ],
 )
 def test_bad_rows_raise_value_error(make, error: str) -> None:

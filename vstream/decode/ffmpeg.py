@@ -88,8 +88,10 @@ class FfmpegDecoder:
             frames.extend(ctx.decode(None))
         except av.FFmpegError as ex:
             self._ctx = None  # a decoder that failed mid-stream is not trusted with the next chunk
+            reason = getattr(ex, "strerror", None) or str(ex)
             raise DecodeError(
-                f"chunk {chunk.seq} of {chunk.stream_id}: FFmpeg could not decode it ({ex})"
+                f"{_where(chunk)}: FFmpeg could not decode chunk {chunk.seq} (frames "
+                f"{chunk.first_frame}-{chunk.first_frame + len(chunk.packets) - 1}): {reason}"
             ) from ex
         ctx.flush_buffers()
 
@@ -115,8 +117,8 @@ class FfmpegDecoder:
         missing = len(order) - n
         if missing:
             self.frames_missing += missing
-            log.warning("chunk %d of %s: %d of %d frames could not be decoded",
-                        chunk.seq, chunk.stream_id, missing, len(order))
+            log.warning("%s: %d of the %d frames of chunk %d could not be decoded",
+                        _where(chunk), missing, len(order), chunk.seq)
         self.frames_decoded += n
         batch = FrameBatch(chunk.stream_id, images[:n], frame_index[:n], pts[:n], chunk.time_base)
         if self.sample_size is None:
@@ -134,3 +136,9 @@ class FfmpegDecoder:
     def reset(self) -> None:
         self._ctx = None
         self._ctx_key = None
+
+
+def _where(chunk: GopChunk) -> str:
+    """Where a chunk comes from, for messages: its source (a path, or a URL without
+    credentials), else its stream ID."""
+    return chunk.source or f"stream {chunk.stream_id}"

@@ -60,12 +60,22 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc).replace(microsecond=0)
 
 
+#: a stream indexed from its first frame to its last (`StreamRow.status`)
+COMPLETE = "complete"
+#: a stream indexed only as far as it could be decoded: a truncated or damaged file
+PARTIAL = "partial"
+STREAM_STATUSES = (COMPLETE, PARTIAL)
+
+
 @dataclass(frozen=True)
 class StreamRow:
     """One indexed stream (a file or a live source): the `streams` table.
 
     `source` is stored redacted (`vstream.redact.redact_url`), so camera passwords never
     reach the store. `indexed_at` is filled with the write time by the writer when left as None.
+    `status` (schema version 6) is `complete`, or `partial` for a file indexed only as far as
+    it decodes (cut short, or with chunks that could not be decoded and were skipped); then
+    `frames` counts the frames indexed and `status_reason` says what is missing, in one line.
     """
 
     stream_id: str
@@ -78,10 +88,14 @@ class StreamRow:
     duration_s: float
     model_version: str
     indexed_at: datetime | None = None
+    status: str = COMPLETE
+    status_reason: str = ""
 
     def __post_init__(self) -> None:
         if not self.stream_id:
             raise ValueError("stream_id must be a non-empty string")
+        if self.status not in STREAM_STATUSES:
+            raise ValueError(f"status must be one of {STREAM_STATUSES}, got {self.status!r}")
         for name in ("width", "height", "frames"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")

@@ -26,7 +26,9 @@ of that model.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 5
+from typing import NamedTuple
+
+SCHEMA_VERSION = 6
 
 META_TABLE = "vstream_meta"
 STREAMS_TABLE = "streams"
@@ -48,6 +50,9 @@ ORDER BY key
 """
 
 # One row per stream: re-indexing replaces the row explicitly (see ClickHouseWriter.write_stream).
+# `status` is 'complete', or 'partial' for a file indexed only as far as it decodes (`frames` is
+# then the frames indexed, `status_reason` what was missing); rows of schema 5 and older were
+# all complete (a file that failed got no row), hence the DEFAULT.
 CREATE_STREAMS = f"""
 CREATE TABLE IF NOT EXISTS {STREAMS_TABLE} (
     stream_id String,
@@ -59,7 +64,9 @@ CREATE TABLE IF NOT EXISTS {STREAMS_TABLE} (
     frames UInt64,
     duration_s Float64,
     model_version String,
-    indexed_at DateTime('UTC')
+    indexed_at DateTime('UTC'),
+    status String DEFAULT 'complete',
+    status_reason String
 ) ENGINE = ReplacingMergeTree(indexed_at)
 PARTITION BY tuple()
 ORDER BY stream_id
@@ -174,17 +181,34 @@ PARTITION BY tuple()
 ORDER BY (model_version, person_id)
 """
 
+class AddColumn(NamedTuple):
+    """A migration step adding a column to a table that may have been created with it already
+    (`CREATE_STATEMENTS` run first and make missing tables as they are now): the store runs
+    `sql` only when the column is missing. 18.16 has no ``ADD COLUMN IF NOT EXISTS``."""
+
+    table: str
+    column: str
+    type_sql: str
+
+    @property
+    def sql(self) -> str:
+        return f"ALTER TABLE {self.table} ADD COLUMN {self.column} {self.type_sql}"
+
+
 #: Statements that bring a store from version N-1 to N, keyed by N. Version 2 added the
 #: scene tags (a store written by version 1 reads back with no tags); version 3 the people and
 #: description of a scene and the analysis tables (created by CREATE_STATEMENTS); version 4 the
 #: worker's stream_state checkpoint table, which version 5 drops again (the worker keeps stream
-#: states in a faust table on Kafka since).
-MIGRATIONS: dict[int, tuple[str, ...]] = {
-    2: (f"ALTER TABLE {SCENES_TABLE} ADD COLUMN tags Array(String)",),
-    3: (f"ALTER TABLE {SCENES_TABLE} ADD COLUMN people Array(String)",
-        f"ALTER TABLE {SCENES_TABLE} ADD COLUMN description String"),
+#: states in a faust table on Kafka since); version 6 the status of a stream (complete or
+#: partial) and why it is partial.
+MIGRATIONS: dict[int, tuple[str | AddColumn, ...]] = {
+    2: (AddColumn(SCENES_TABLE, "tags", "Array(String)"),),
+    3: (AddColumn(SCENES_TABLE, "people", "Array(String)"),
+        AddColumn(SCENES_TABLE, "description", "String")),
     4: (),
     5: ("DROP TABLE IF EXISTS stream_state",),
+    6: (AddColumn(STREAMS_TABLE, "status", "String DEFAULT 'complete'"),
+        AddColumn(STREAMS_TABLE, "status_reason", "String")),
 }
 
 CREATE_STATEMENTS: tuple[str, ...] = (
@@ -194,7 +218,7 @@ CREATE_STATEMENTS: tuple[str, ...] = (
 
 STREAM_COLUMNS: tuple[str, ...] = (
     "stream_id", "source", "codec", "width", "height", "fps", "frames", "duration_s",
-    "model_version", "indexed_at",
+    "model_version", "indexed_at", "status", "status_reason",
 )
 SCENE_COLUMNS: tuple[str, ...] = (
     "row_id", "stream_id", "scene_index", "start_s", "end_s", "start_frame", "end_frame",

@@ -75,14 +75,24 @@ class ClickHouseWriter:
             return stored
         if stored is not None:
             for version in range(stored + 1, schema.SCHEMA_VERSION + 1):
-                for statement in schema.MIGRATIONS.get(version, ()):
-                    self.backend.execute(statement)
+                for step in schema.MIGRATIONS.get(version, ()):
+                    if isinstance(step, schema.AddColumn):
+                        if step.column in self._columns(step.table):
+                            continue
+                        step = step.sql
+                    self.backend.execute(step)
         self.backend.insert(
             schema.META_TABLE,
             ("key", "value", "updated_at"),
             [("schema_version", str(schema.SCHEMA_VERSION), utc_now())],
         )
         return schema.SCHEMA_VERSION
+
+    def _columns(self, table: str) -> set[str]:
+        result = self.backend.query(
+            "SELECT name FROM system.columns WHERE database = currentDatabase() "
+            f"AND table = {sql_literal(table)}")
+        return {row[0] for row in result.rows}
 
     def _stored_schema_version(self) -> int | None:
         # Versions only grow; the highest is the store's (two rows written within one second
@@ -126,11 +136,28 @@ class ClickHouseWriter:
         # row is really gone: inserting first would leave a window with two rows.
         where = f"stream_id = {sql_literal(stream_id)}"
         self.backend.execute(f"ALTER TABLE {schema.STREAMS_TABLE} DELETE WHERE {where}")
+        self._wait_deleted([schema.STREAMS_TABLE], where, f"stream {stream_id!r}")
+
+    def delete_stream_rows(self, stream_id: str, model_version: str) -> None:
+        """Delete the scenes, detections, tracks and events of `stream_id` by `model_version`
+        (not its streams row, not the people), and wait until they are gone: before a stream
+        stored in part is indexed again, since the new run's rows may end differently (a scene
+        the end of the data cut short) and rows already stored are skipped, never rewritten."""
+        where = (f"stream_id = {sql_literal(stream_id)} "
+                 f"AND model_version = {sql_literal(model_version)}")
+        tables = [t for t in schema.ROW_ID_TABLES if self._count(t, where)]
+        for table in tables:
+            self.backend.execute(f"ALTER TABLE {table} DELETE WHERE {where}")
+        self._wait_deleted(tables, where, f"the rows of stream {stream_id!r}")
+
+    def _wait_deleted(self, tables: Sequence[str], where: str, what: str) -> None:
+        # ALTER ... DELETE is a mutation, applied in the background on a server
+        # (mutations_sync does not exist in 18.16): wait until no row matches.
         deadline = time.monotonic() + _REPLACE_TIMEOUT_S
-        while self._count(schema.STREAMS_TABLE, where):
+        while any(self._count(table, where) for table in tables):
             if time.monotonic() > deadline:
                 raise StoreError(
-                    f"store {self.backend.url} did not apply the DELETE of stream {stream_id!r} "
+                    f"store {self.backend.url} did not apply the DELETE of {what} "
                     f"within {_REPLACE_TIMEOUT_S:.0f} s (see system.mutations)"
                 )
             time.sleep(0.05)
