@@ -313,10 +313,10 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def _render(columns: list[str], rows: list[tuple], fmt: str) -> str:
-    from vstream.sql_command import write_rows
+    from vstream.sql_command import write_blocks
 
     buf = io.StringIO()
-    write_rows(fmt, columns, iter(rows), buf)
+    write_blocks(fmt, columns, iter([rows]), buf)
     return buf.getvalue().rstrip("\n")
 
 
@@ -571,10 +571,24 @@ COMMANDS = {"demo": cmd_demo, "index": cmd_index, "sql": cmd_sql, "scenes": cmd_
             "ingest": cmd_ingest, "worker": cmd_worker}
 
 
+def _without_library_tracebacks(record: logging.LogRecord) -> bool:
+    """Below -vv, libraries' log records keep their line but lose their traceback (the
+    ClickHouse driver logs one for every refused connection, beside vstream's own one-line
+    error); vstream's own records are left as they are."""
+    if record.exc_info and not record.name.startswith("vstream"):
+        record.exc_info, record.exc_text = None, None
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.verbose < 2:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_without_library_tracebacks)
+    if args.verbose == 0:  # its failed-connection warnings repeat vstream's own error line
+        logging.getLogger("clickhouse_driver").setLevel(logging.ERROR)
     try:
         return COMMANDS[args.command](args)
     except VStreamError as ex:

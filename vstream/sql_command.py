@@ -11,21 +11,23 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import queue
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 from vstream.errors import StoreError
 from vstream.store.backend import RowStream
 
+log = logging.getLogger(__name__)
+
 #: rows the table format shows by default: it must see every row before it can size columns
 TABLE_LIMIT = 1000
-_BATCH_ROWS = 1000  # rows per queue item: few enough to stay small, enough to amortise the queue
-_QUEUE_BATCHES = 8
+_QUEUE_BLOCKS = 2  # engine blocks (up to ~65k rows each) between the engine and the writer
 _POLL_S = 0.2
 #: how long the engine's own max_execution_time may overrun before vstream gives up on it
 _DEADLINE_GRACE_S = 5.0
@@ -47,14 +49,16 @@ def run_sql(writer: Any, sql: str, *, fmt: str, limit: int | None, timeout_s: fl
     """
     if fmt == "table" and limit is None:
         limit = TABLE_LIMIT
-    found = writer.stream_readonly(sql, timeout_s=timeout_s)
-    reader = _Reader(found, deadline=time.monotonic() + timeout_s + _DEADLINE_GRACE_S,
+    # Started on the reader thread too: the engine may take minutes before its first block.
+    reader = _Reader(lambda: writer.stream_readonly(sql, timeout_s=timeout_s),
+                     deadline=time.monotonic() + timeout_s + _DEADLINE_GRACE_S,
                      timeout_s=timeout_s)
     try:
-        rows = reader.rows()
+        blocks = reader.blocks()
+        columns = next(blocks)
         if limit is not None:
-            rows = _at_most(rows, limit, on_more=reader.cut)
-        write_rows(fmt, found.columns, rows, out)
+            blocks = _at_most(blocks, limit, on_more=reader.cut)
+        write_blocks(fmt, columns, blocks, out)
     except StoreError as ex:
         if "TIMEOUT_EXCEEDED" not in str(ex):
             reader.stop(failure=ex)
@@ -72,11 +76,13 @@ def run_sql(writer: Any, sql: str, *, fmt: str, limit: int | None, timeout_s: fl
 
 
 class _Reader:
-    """Moves a `RowStream`'s rows to the calling thread through a bounded queue."""
+    """Moves a `RowStream`'s blocks to the calling thread through a bounded queue."""
 
-    def __init__(self, found: RowStream, *, deadline: float, timeout_s: float) -> None:
-        self._found, self._deadline, self._timeout_s = found, deadline, timeout_s
-        self._queue: queue.Queue[list | BaseException | None] = queue.Queue(_QUEUE_BATCHES)
+    def __init__(self, start: Callable[[], RowStream], *, deadline: float,
+                 timeout_s: float) -> None:
+        self._start, self._deadline, self._timeout_s = start, deadline, timeout_s
+        self._found: RowStream | None = None
+        self._queue: queue.Queue[list | BaseException | None] = queue.Queue(_QUEUE_BLOCKS)
         self._stopping = threading.Event()
         self.was_cut = False
         # a daemon: a thread stuck inside the engine must not keep the process alive
@@ -84,15 +90,14 @@ class _Reader:
         self._thread.start()
 
     def _read(self) -> None:
-        batch: list[tuple] = []
         try:
-            for row in self._found.rows:
-                batch.append(row)
-                if len(batch) >= _BATCH_ROWS:
-                    if not self._put(batch):
-                        return
-                    batch = []
-            self._put(batch)
+            log.info("running the query (stops after %g s)", self._timeout_s)
+            self._found = self._start()
+            if not self._put(self._found.columns):
+                return
+            for block in self._found.blocks:
+                if not self._put(block):
+                    return
             self._put(None)
         except BaseException as ex:  # handed to the main thread, which raises it
             self._put(ex)
@@ -106,7 +111,8 @@ class _Reader:
                 continue
         return False
 
-    def rows(self) -> Iterator[tuple]:
+    def blocks(self) -> Iterator[list]:
+        """The column names first, then the blocks of rows."""
         while True:
             try:
                 item = self._queue.get(timeout=_POLL_S)
@@ -119,7 +125,7 @@ class _Reader:
                 return
             if isinstance(item, BaseException):
                 raise item
-            yield from item
+            yield item
 
     def cut(self) -> None:
         self.was_cut = True
@@ -127,7 +133,7 @@ class _Reader:
     def stop(self, failure: BaseException | None = None) -> None:
         """Cancel the query if it still runs and let the reader thread go."""
         self._stopping.set()
-        if self._thread.is_alive():
+        if self._thread.is_alive() and self._found is not None:
             self._found.cancel()
             self._thread.join(_JOIN_S)
         if self._thread.is_alive():
@@ -156,28 +162,32 @@ def _exit_now(failure: BaseException | None) -> None:
     os._exit(code)
 
 
-def _at_most(rows: Iterator[tuple], limit: int, on_more: Any) -> Iterator[tuple]:
-    for n, row in enumerate(rows):
-        if n == limit:
+def _at_most(blocks: Iterator[list[tuple]], limit: int, on_more: Any) -> Iterator[list[tuple]]:
+    left = limit
+    for block in blocks:
+        if len(block) > left or (left == 0 and block):
+            yield block[:left]
             on_more()
             return
-        yield row
+        left -= len(block)
+        yield block
 
 
-def _write_csv(columns: list[str], rows: Iterator[tuple], out: TextIO) -> None:
+def _write_csv(columns: list[str], blocks: Iterator[list[tuple]], out: TextIO) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
-    for row in rows:
-        writer.writerow(row)
+    for block in blocks:
+        writer.writerows(block)
 
 
-def _write_json(columns: list[str], rows: Iterator[tuple], out: TextIO) -> None:
-    for row in rows:
-        out.write(json.dumps(dict(zip(columns, row)), default=str) + "\n")
+def _write_json(columns: list[str], blocks: Iterator[list[tuple]], out: TextIO) -> None:
+    encode = json.JSONEncoder(default=str).encode
+    for block in blocks:
+        out.write("".join(encode(dict(zip(columns, row))) + "\n" for row in block))
 
 
-def _write_table(columns: list[str], rows: Iterator[tuple], out: TextIO) -> None:
-    out.write(render_table(columns, list(rows)) + "\n")
+def _write_table(columns: list[str], blocks: Iterator[list[tuple]], out: TextIO) -> None:
+    out.write(render_table(columns, [row for block in blocks for row in block]) + "\n")
 
 
 def render_table(columns: list[str], rows: list[tuple]) -> str:
@@ -192,7 +202,7 @@ def render_table(columns: list[str], rows: list[tuple]) -> str:
 _WRITERS = {"csv": _write_csv, "json": _write_json, "table": _write_table}
 
 
-def write_rows(fmt: str, columns: list[str], rows: Iterator[tuple], out: TextIO) -> None:
-    """Write `rows` to `out` as they come: ``csv`` (a header line first), ``json`` (one object
-    per line) or ``table`` (aligned columns; it holds the rows to size them)."""
-    _WRITERS[fmt](columns, rows, out)
+def write_blocks(fmt: str, columns: list[str], blocks: Iterator[list[tuple]], out: TextIO) -> None:
+    """Write row blocks to `out` as they come: ``csv`` (a header line first), ``json`` (one
+    object per line) or ``table`` (aligned columns; it holds the rows to size them)."""
+    _WRITERS[fmt](columns, blocks, out)

@@ -44,16 +44,6 @@ def test_wrong_password_is_one_line_without_password(clickhouse_server: str) -> 
     assert "Stack trace" not in message
 
 
-def test_missing_database_is_a_store_error(clickhouse_server: str) -> None:
-    from dataclasses import replace
-
-    url = replace(StoreURL.parse(clickhouse_server), database="no_such_db")
-    with pytest.raises(StoreError, match="no_such_db") as info:
-        open_store(url)
-    assert "\n" not in str(info.value)
-    assert url.password not in str(info.value)
-
-
 def test_server_sql_errors_are_one_line(store) -> None:
     with pytest.raises(StoreError) as info:
         store.backend.execute("CREATE TABLE broken (x NoSuchType) ENGINE = Memory")
@@ -93,3 +83,41 @@ def test_unreachable_server_prints_nothing_but_the_error() -> None:
     assert done.stderr == ""
     assert done.stdout.count("\n") == 1 and "cannot connect" in done.stdout
     assert SECRET not in done.stdout
+
+
+def test_a_missing_server_database_is_created(clickhouse_server: str) -> None:
+    import dataclasses
+    import uuid
+
+    from vstream.store import StoreURL, open_backend, open_store
+
+    base = StoreURL.parse(clickhouse_server)
+    url = dataclasses.replace(base, database=f"new_{uuid.uuid4().hex[:10]}")
+    with open_store(url) as store:
+        assert store.count("scenes") == 0
+    with open_backend(base) as admin:
+        assert admin.query(f"SELECT count() FROM system.databases "
+                           f"WHERE name = '{url.database}'").scalar() == 1
+        admin.execute(f"DROP DATABASE {url.database}")
+
+
+def test_a_second_process_on_a_chdb_store_is_told_who_holds_it(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    store = tmp_path / "store"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from vstream.store import open_store; "
+         f"s = open_store('chdb://{store}'); print('open', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        r = subprocess.run([sys.executable, "-m", "vstream", "sql", "SELECT 1", "--store",
+                            f"chdb://{store}"], capture_output=True, text=True, timeout=120)
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    assert r.returncode == 5
+    assert r.stderr.startswith(f"vstream: error: another process holds the chDB store {store} "
+                               f"(pid {holder.pid})")
+    assert len(r.stderr.strip().splitlines()) == 1

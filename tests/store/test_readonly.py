@@ -107,7 +107,7 @@ def test_the_engine_refuses_writes_by_itself(store: ClickHouseWriter, sql: str) 
     # chDB's streaming API also takes nothing but queries that return rows).
     _seed(store)
     with pytest.raises(StoreError, match="(?i)readonly|read-only: table function|Streaming query is not supported"):
-        list(store.backend.stream_readonly(EngineStatement("", sql), timeout_s=10).rows)
+        list(store.backend.stream_readonly(EngineStatement("", sql), timeout_s=10).rows())
     assert store.query_readonly("EXISTS TABLE scenes").scalar() == 1
     assert store.count("scenes") == 3
 

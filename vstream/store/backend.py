@@ -37,13 +37,18 @@ class QueryResult:
 
 @dataclass(frozen=True)
 class RowStream:
-    """A user query's rows as the engine sends them: `rows` yields tuples block by block, so a
-    result of any size passes in bounded memory. `cancel()` (from any thread) stops the query;
-    iterating after it ends early or raises `StoreError`."""
+    """A user query's rows as the engine sends them: `blocks` yields lists of row tuples, one
+    engine block at a time, so a result of any size passes in bounded memory. `cancel()` (from
+    any thread) stops the query; iterating after it ends early or raises `StoreError`."""
 
     columns: list[str]
-    rows: Iterator[tuple[Any, ...]]
+    blocks: Iterator[list[tuple[Any, ...]]]
     cancel: Callable[[], None]
+
+    def rows(self) -> Iterator[tuple[Any, ...]]:
+        """The rows one by one."""
+        for block in self.blocks:
+            yield from block
 
 
 class Backend(abc.ABC):
@@ -137,6 +142,9 @@ def sql_literal(value: Any) -> str:
     raise TypeError(f"cannot write {type(value).__name__} as a ClickHouse literal: {value!r}")
 
 
+_EXPECTED_TOKENS = re.compile(r"\.? Expected one of: .*?(?=\. \(SYNTAX_ERROR\)|$)")
+
+
 def one_line(message: str, *, secrets: Iterable[str] = ()) -> str:
     """An engine's error message cut to one line with `secrets` masked.
 
@@ -145,6 +153,8 @@ def one_line(message: str, *, secrets: Iterable[str] = ()) -> str:
     """
     text = message.split("Stack trace:", 1)[0]
     text = " ".join(part.strip() for part in text.splitlines() if part.strip())
+    # A syntax error lists every token the parser could have taken: noise on one line.
+    text = _EXPECTED_TOKENS.sub("", text)
     text = text.strip().rstrip(". ")  # "...doesn't exist.. " -> "...doesn't exist"
     for secret in secrets:
         if secret:

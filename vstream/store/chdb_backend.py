@@ -11,10 +11,12 @@ open raises a `StoreError` that says which one is open.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
 import os
+import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, timezone
@@ -79,9 +81,17 @@ def _acquire(path: str) -> _SharedSession:
 
 def _open_session(path: str) -> _SharedSession:
     try:
-        shared = _SharedSession(path)
+        with _engine_stderr() as said:
+            shared = _SharedSession(path)
     except Exception as ex:  # chDB raises RuntimeError/ChdbError for every failure
-        raise StoreError(f"cannot open chDB store {path}: {one_line(str(ex))}") from ex
+        if "Cannot lock file" in said.text or "Another server instance" in said.text:
+            raise StoreError(
+                f"another process holds the chDB store {path}{_holder(path)}: chDB lets one "
+                f"process use a store at a time; wait for it, stop it, or use a clickhouse:// "
+                f"server for several processes") from ex
+        reason = one_line(str(ex)).removesuffix(": . (BAD_ARGUMENTS)")
+        found = one_line(said.text)
+        raise StoreError(f"cannot open chDB store {path}: {found or reason}") from ex
     try:
         for setting in _SESSION_SETTINGS:
             shared.session.query(setting)
@@ -89,6 +99,40 @@ def _open_session(path: str) -> _SharedSession:
         shared.session.close()
         raise StoreError(f"cannot configure chDB store {path}: {one_line(str(ex))}") from ex
     return shared
+
+
+class _Said:
+    text = ""
+
+
+@contextlib.contextmanager
+def _engine_stderr() -> Iterator[_Said]:
+    """Capture what the engine writes straight to file descriptor 2 while opening (chDB prints
+    why it failed there, e.g. a lock held by another process, and raises with an empty reason),
+    so it becomes the reason of one StoreError line instead of raw text above it."""
+    said = _Said()
+    with tempfile.TemporaryFile(mode="w+b") as capture:
+        saved = os.dup(2)
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield said
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            said.text = capture.read().decode(errors="replace").strip()
+
+
+def _holder(path: str) -> str:
+    """' (pid N)' from the engine's status file in `path`, when it says."""
+    try:
+        status = Path(path, "status").read_text(errors="replace")
+    except OSError:
+        return ""
+    for line in status.splitlines():
+        if line.startswith("PID:"):
+            return f" (pid {line.split(':', 1)[1].strip()})"
+    return ""
 
 
 def _release(shared: _SharedSession) -> None:
@@ -163,21 +207,20 @@ class ChdbBackend(Backend):
         try:
             check_table_functions(reader.query(f"EXPLAIN AST {statement.query}", "TSVRaw").data())
             result = reader.send_query(statement.sql, _STREAM_FORMAT)
-            blocks = _blocks(result)
-            names, types, first = next(blocks, ("[]", "[]", []))
+            blocks_left = _blocks(result)
+            names, types, first = next(blocks_left, ("[]", "[]", []))
         except BaseException as ex:
             reader.close()
             if isinstance(ex, Exception) and not isinstance(ex, StoreError):
                 raise StoreError(one_line(_reason(ex))) from ex
             raise
-        converters = [_converter(t) for t in json.loads(types)]
+        convert = _block_converter(json.loads(types))
 
-        def rows() -> Iterator[tuple[Any, ...]]:
+        def blocks() -> Iterator[list[tuple[Any, ...]]]:
             try:
-                for lines in itertools.chain([first], (lines for _, _, lines in blocks)):
-                    for line in lines:
-                        yield tuple(convert(value) for convert, value
-                                    in zip(converters, json.loads(line), strict=True))
+                for lines in itertools.chain([first], (lines for _, _, lines in blocks_left)):
+                    # one json.loads per block, not per row: the rows cost C time, not Python
+                    yield convert(json.loads("[" + ",".join(lines) + "]"))
             except StoreError:
                 raise
             except Exception as ex:
@@ -185,7 +228,7 @@ class ChdbBackend(Backend):
             finally:
                 reader.close()
 
-        return RowStream(columns=json.loads(names), rows=rows(), cancel=result.cancel)
+        return RowStream(columns=json.loads(names), blocks=blocks(), cancel=result.cancel)
 
     def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
         """Insert rows with one ``INSERT ... VALUES`` statement (chDB has no bound parameters
@@ -219,6 +262,25 @@ def _blocks(result: Any) -> Iterator[tuple[str, str, list[str]]]:
 def _reason(ex: BaseException) -> str:
     # chDB prefixes streaming failures; the engine's own sentence is what a user needs.
     return str(ex).removeprefix("Streaming query failed: ") or type(ex).__name__
+
+
+def _block_converter(types: list[str]) -> Any:
+    """A function turning a block's JSON rows (lists) into tuples of Python values; columns
+    whose JSON value already is the Python value (ints, strings, arrays) are left as they are."""
+    fixes = [(i, _converter(t)) for i, t in enumerate(types) if _needs_conversion(t)]
+
+    def convert(rows: list[list[Any]]) -> list[tuple[Any, ...]]:
+        for row in rows:
+            for i, fix in fixes:
+                row[i] = fix(row[i])
+        return [tuple(row) for row in rows]
+
+    return convert
+
+
+def _needs_conversion(ch_type: str) -> bool:
+    inner = ch_type.removeprefix("Nullable(").removesuffix(")")
+    return inner.startswith(("Float", "DateTime", "Date"))
 
 
 def _converter(ch_type: str) -> Any:

@@ -5,6 +5,7 @@ Works with ClickHouse 18.16 (Debian's package, what the tests run) through curre
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from collections.abc import Iterable, Iterator, Sequence
@@ -18,6 +19,7 @@ from vstream.store.readonly import EngineStatement, check_table_functions
 from vstream.store.url import StoreURL
 
 DEFAULT_CONNECT_TIMEOUT_S = 5.0
+_BLOCK_ROWS = 8192  # rows per block handed to `vstream sql`'s writer
 
 # clickhouse-driver logs each failed connection attempt as a WARNING with a full traceback. In
 # an application that configured no logging, Python's last-resort handler prints that to stderr
@@ -26,33 +28,58 @@ DEFAULT_CONNECT_TIMEOUT_S = 5.0
 logging.getLogger("clickhouse_driver").addHandler(logging.NullHandler())
 
 
+log = logging.getLogger(__name__)
+_UNKNOWN_DATABASE = 81  # ClickHouse error code
+
+
+def _client(url: StoreURL, database: str, connect_timeout_s: float) -> Any:
+    from clickhouse_driver import Client
+
+    return Client(host=url.host, port=url.port, database=database, user=url.user,
+                  password=url.password, connect_timeout=connect_timeout_s, client_name="vstream")
+
+
 class ServerBackend(Backend):
     """A `Backend` on a ClickHouse server; connects (and checks the credentials) at once, so a
     wrong URL fails when the store is opened, not at the first write."""
 
     def __init__(self, url: StoreURL, *, connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S) -> None:
-        from clickhouse_driver import Client
-
         if url.scheme != "clickhouse":
             raise ValueError(f"ServerBackend needs a clickhouse:// URL, got {url}")
         self.url = str(url)  # password already redacted by StoreURL.__str__
         self._password = url.password
-        self._client: Any = Client(
-            host=url.host,
-            port=url.port,
-            database=url.database,
-            user=url.user,
-            password=url.password,
-            connect_timeout=connect_timeout_s,
-            client_name="vstream",
-        )
+        self._client: Any = _client(url, url.database, connect_timeout_s)
         try:
-            self._client.connection.connect()
+            try:
+                self._client.connection.connect()
+            except Exception as ex:
+                if getattr(ex, "code", None) != _UNKNOWN_DATABASE:
+                    raise
+                self._client.disconnect()
+                self._create_database(url, connect_timeout_s)
+                self._client.connection.connect()
             server_tz = self._client.connection.server_info.timezone
+        except StoreError:
+            raise
         except Exception as ex:
             self._client.disconnect()
             raise self._error(ex, f"cannot connect to {self.url}") from ex
         self._server_tz = _zone(server_tz)
+
+    def _create_database(self, url: StoreURL, connect_timeout_s: float) -> None:
+        """Create the URL's database, which does not exist yet, or say how to get it."""
+        admin = _client(url, "default", connect_timeout_s)
+        name = "`" + url.database.replace("\\", "\\\\").replace("`", "\\`") + "`"
+        try:
+            admin.execute(f"CREATE DATABASE IF NOT EXISTS {name}")
+        except Exception as ex:
+            raise StoreError(
+                f"database {url.database!r} does not exist on {url.host}:{url.port} and user "
+                f"{url.user!r} may not create it ({self._error(ex)}): ask an administrator to run "
+                f"CREATE DATABASE {name}, or name an existing database in the store URL") from ex
+        finally:
+            admin.disconnect()
+        log.info("created database %s on %s:%d", url.database, url.host, url.port)
 
     def _error(self, ex: BaseException, context: str = "") -> StoreError:
         message = one_line(str(ex) or type(ex).__name__, secrets=[self._password])
@@ -112,11 +139,13 @@ class ServerBackend(Backend):
             raise self._error(ex) from ex
         fixes = _datetime_columns(column_types)
 
-        def rows() -> Iterator[tuple[Any, ...]]:
+        def blocks() -> Iterator[list[tuple[Any, ...]]]:
             done = False
             try:
-                for row in found:
-                    yield self._fix_datetimes(row, fixes) if fixes else tuple(row)
+                # execute_iter hands out rows; regroup them so both backends yield blocks
+                for block in iter(lambda: list(itertools.islice(found, _BLOCK_ROWS)), []):
+                    yield ([self._fix_datetimes(row, fixes) for row in block] if fixes
+                           else [tuple(row) for row in block])
                 done = True
             except (errors.Error, OSError, EOFError) as ex:
                 raise self._error(ex) from ex
@@ -124,7 +153,7 @@ class ServerBackend(Backend):
                 if not done:  # failed or left part-way: drop what the server still sends
                     self._client.disconnect()
 
-        return RowStream(columns=[name for name, _ in column_types], rows=rows(),
+        return RowStream(columns=[name for name, _ in column_types], blocks=blocks(),
                          cancel=self._client.disconnect)
 
     def _fix_datetimes(self, row: tuple[Any, ...], positions: list[int]) -> tuple[Any, ...]:

@@ -318,7 +318,7 @@ class ClickHouseWriter:
     def query_readonly(self, sql: str, *, timeout_s: float = DEFAULT_QUERY_TIMEOUT_S) -> QueryResult:
         """`stream_readonly`, all rows collected: for results known to be small."""
         found = self.stream_readonly(sql, timeout_s=timeout_s)
-        return QueryResult(columns=found.columns, rows=list(found.rows))
+        return QueryResult(columns=found.columns, rows=list(found.rows()))
 
     def count(self, table: str) -> int:
         """Rows in `table` as a plain ``SELECT count()`` sees them (no FINAL)."""
