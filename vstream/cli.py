@@ -534,7 +534,7 @@ def cmd_train(args: argparse.Namespace) -> int:
               f"{result.loss_after:.3f} in {result.seconds:.0f} s")
         return 0
     from vstream.detect.checkpoint import load_unified
-    from vstream.detect.evaluate import evaluate
+    from vstream.eval.detection import evaluate
     from vstream.detect.models import match_threshold
 
     model = load_unified(args.checkpoint)
@@ -548,7 +548,7 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"{ev.face_cosine_constant:.3f}); pair correlation {ev.face_pair_correlation:.3f}")
     print(f"  {ev.fps:.0f} frames/s")
     if args.people:
-        from vstream.track.people_eval import evaluate_people
+        from vstream.eval.people import evaluate_people
 
         for v in videos:
             pe = evaluate_people(v, model, match_threshold("unified"))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vstream.detect.checkpoint import default_checkpoint_path, load_unified, read_unified
-from vstream.detect.evaluate import match_boxes
+from vstream.eval.detection import match_boxes
 from vstream.detect.labels import FACE
 from vstream.detect.teachers.model import TeacherModel
 from vstream.detect.video_samples import sample_frames

@@ -10,8 +10,8 @@ import pytest
 
 from vstream.detections import Detections
 from vstream.track import ByteTracker, TrackState
-from vstream.track.metrics import evaluate
-from vstream.track.synthetic import crossing, occlusion, suite
+from vstream.eval.mot import evaluate
+from vstream.eval.synthetic_tracks import crossing, occlusion, suite
 
 
 def _run(tracker, seq):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vstream.track.gallery import PeopleGallery, calibrate_threshold, cluster_agreement, reference_clusters
+from vstream.track.gallery import PeopleGallery
 
 
 def _looks(rng: np.random.Generator, people: int, dim: int = 128) -> np.ndarray:
@@ -71,17 +71,3 @@ def test_exemplars_are_bounded() -> None:
         g.identify(_tracklet(rng, centre, noise=0.3), "s", 0.0)
     [row] = g.rows()
     assert len(row.exemplars) == 3 and row.tracklets == 20
-
-
-def test_agreement_and_calibration() -> None:
-    assert cluster_agreement(["p1", "p1", "p2", None], [5, 5, 7, 7]) == 0.75
-    assert cluster_agreement(["p1", "p2", "p3"], [0, 0, 0]) == pytest.approx(1 / 3)
-    rng = np.random.default_rng(5)
-    looks = _looks(rng, 4)
-    truth = [int(i) for i in rng.integers(0, 4, 40)]
-    tracklets = [_tracklet(rng, looks[t], noise=0.08) for t in truth]
-    threshold, agreement = calibrate_threshold(tracklets, truth)
-    assert agreement == 1.0 and 0.3 <= threshold < 0.95
-    # raw dlib-like vectors: people 1.0 apart, samples 0.1 around them
-    raw = np.concatenate([looks[t] + rng.normal(scale=0.01, size=128) for t in truth])
-    assert cluster_agreement([str(c) for c in reference_clusters(raw.reshape(40, 128))], truth) == 1.0

@@ -11,8 +11,8 @@ import numpy as np
 from vstream.bench.runner import Table, _need
 from vstream.detections import Detections
 from vstream.track import ByteTracker
-from vstream.track.metrics import TrackingScores, evaluate
-from vstream.track.synthetic import Sequence, suite
+from vstream.eval.mot import TrackingScores, evaluate
+from vstream.eval.synthetic_tracks import Sequence, suite
 
 # supervision's ByteTrack default track_activation_threshold; ours runs with the same value so the
 # two see the same high/low split of the same detections.

@@ -16,7 +16,7 @@ DEFAULT_MODEL = "teachers"
 #: model; docs/models.md has the measurements. teachers: dlib's same-person rule (raw distance
 #: < 0.6) on unit vectors, as dlib's raw vectors here have norm 1.43 (1 - (0.6 / 1.43)^2 / 2 =
 #: 0.91), and the calibration against dlib's clustering of the test video's face tracklets
-#: (`vstream.track.people_eval`) agrees: 0.90-0.91. unified: calibrated on the training blocks
+#: (`vstream.eval.people`) agrees: 0.90-0.91. unified: calibrated on the training blocks
 #: of the test video (its embeddings are nearly constant, so the threshold is high).
 MATCH_THRESHOLDS = {"unified": 0.98, "teachers": 0.91}
 

@@ -8,9 +8,9 @@ not one centroid, because one face looks different with and without sunglasses, 
 left or the right: a centroid between the looks would match neither well (DESIGN.md saw a
 fixed-threshold, one-centroid clustering split the lead singer in two).
 
-`match_threshold` is measured, not guessed: `calibrate_threshold` picks the value that best
-reproduces a reference clustering (dlib's face embeddings clustered at dlib's own 0.6 distance)
-on the training video; docs/models.md gives the measurement.
+`match_threshold` is measured, not guessed: `vstream.eval.people.calibrate_threshold` picks the
+value that best reproduces a reference clustering (dlib's face embeddings clustered at dlib's own
+0.6 distance) on the training video; docs/models.md gives the measurement.
 
 The gallery is persisted in the `people` table (`rows` / `load`), so a later run, on another
 video or camera, re-identifies known people.
@@ -133,55 +133,3 @@ class _Person:
 
 def _unit(v: np.ndarray) -> np.ndarray:
     return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
-
-
-def cluster_agreement(ids: list[str | None], reference: list[int]) -> float:
-    """Fraction of items whose ID maps to their reference cluster under the best one-to-one
-    mapping of IDs to clusters (Hungarian assignment on the contingency table). Items with no
-    ID count as disagreeing."""
-    from scipy.optimize import linear_sum_assignment
-
-    if len(ids) != len(reference):
-        raise ValueError(f"need one reference label per ID, got {len(ids)} and {len(reference)}")
-    if not ids:
-        return 1.0
-    names = sorted({i for i in ids if i is not None})
-    clusters = sorted(set(reference))
-    table = np.zeros((len(names), len(clusters)), np.int64)
-    for i, c in zip(ids, reference):
-        if i is not None:
-            table[names.index(i), clusters.index(c)] += 1
-    rows, cols = linear_sum_assignment(-table)
-    return float(table[rows, cols].sum()) / len(ids)
-
-
-def reference_clusters(embeddings: np.ndarray, max_distance: float = 0.6) -> list[int]:
-    """dlib's own clustering of raw dlib face embeddings (n, 128): Chinese whispers over the
-    graph of pairs closer than dlib's same-person distance, 0.6 (dlib's face-clustering
-    example). The reference people IDs are measured against.
-
-    Not average-linkage: on the test video's small, blurry faces it cuts the lead singer into
-    three clusters (with sunglasses, lit warm, lit cold; docs/models.md shows the crops), where
-    the graph keeps the chain of in-between views that joins them."""
-    import dlib
-
-    if len(embeddings) < 2:
-        return [0] * len(embeddings)
-    vectors = [dlib.vector([float(v) for v in row]) for row in np.asarray(embeddings)]
-    return [int(c) for c in dlib.chinese_whispers_clustering(vectors, max_distance)]
-
-
-def calibrate_threshold(tracklet_embeddings: list[np.ndarray], reference: list[int],
-                        candidates: Iterable[float] = np.arange(0.50, 0.99, 0.01),
-                        tolerance: float = 0.01) -> tuple[float, float]:
-    """The match threshold whose gallery, fed the tracklets in order, best agrees with the
-    `reference` clustering; returns (threshold, agreement). Of the thresholds within
-    `tolerance` of the best agreement, the highest: a video of one man agrees as well with
-    "everyone is p1", and a gallery must still tell the next person apart."""
-    scores = []
-    for threshold in candidates:
-        gallery = PeopleGallery("calibration", float(threshold))
-        ids = [gallery.identify(e, "calibration", 0.0) for e in tracklet_embeddings]
-        scores.append((round(float(threshold), 4), cluster_agreement(ids, reference)))
-    best = max(score for _, score in scores)
-    return max((t, s) for t, s in scores if s >= best - tolerance)

@@ -14,6 +14,7 @@ tracklets as well as on all of them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import av
@@ -23,7 +24,7 @@ from vstream.chunker import Chunker
 from vstream.detect.labels import FACE
 from vstream.detect.video_samples import is_held_out
 from vstream.stages import DEFAULT_ANALYSIS_FPS, StreamStages
-from vstream.track.gallery import PeopleGallery, calibrate_threshold, cluster_agreement, reference_clusters
+from vstream.track.gallery import PeopleGallery
 from vstream.track.tracklets import Tracklet
 
 
@@ -103,3 +104,55 @@ def evaluate_people(video: str, model, threshold: float,
         calibrated_threshold=calibrated,
         calibrated_agreement=calibrated_agreement,
     )
+
+
+def cluster_agreement(ids: list[str | None], reference: list[int]) -> float:
+    """Fraction of items whose ID maps to their reference cluster under the best one-to-one
+    mapping of IDs to clusters (Hungarian assignment on the contingency table). Items with no
+    ID count as disagreeing."""
+    from scipy.optimize import linear_sum_assignment
+
+    if len(ids) != len(reference):
+        raise ValueError(f"need one reference label per ID, got {len(ids)} and {len(reference)}")
+    if not ids:
+        return 1.0
+    names = sorted({i for i in ids if i is not None})
+    clusters = sorted(set(reference))
+    table = np.zeros((len(names), len(clusters)), np.int64)
+    for i, c in zip(ids, reference):
+        if i is not None:
+            table[names.index(i), clusters.index(c)] += 1
+    rows, cols = linear_sum_assignment(-table)
+    return float(table[rows, cols].sum()) / len(ids)
+
+
+def reference_clusters(embeddings: np.ndarray, max_distance: float = 0.6) -> list[int]:
+    """dlib's own clustering of raw dlib face embeddings (n, 128): Chinese whispers over the
+    graph of pairs closer than dlib's same-person distance, 0.6 (dlib's face-clustering
+    example). The reference people IDs are measured against.
+
+    Not average-linkage: on the test video's small, blurry faces it cuts the lead singer into
+    three clusters (with sunglasses, lit warm, lit cold; docs/models.md shows the crops), where
+    the graph keeps the chain of in-between views that joins them."""
+    import dlib
+
+    if len(embeddings) < 2:
+        return [0] * len(embeddings)
+    vectors = [dlib.vector([float(v) for v in row]) for row in np.asarray(embeddings)]
+    return [int(c) for c in dlib.chinese_whispers_clustering(vectors, max_distance)]
+
+
+def calibrate_threshold(tracklet_embeddings: list[np.ndarray], reference: list[int],
+                        candidates: Iterable[float] = np.arange(0.50, 0.99, 0.01),
+                        tolerance: float = 0.01) -> tuple[float, float]:
+    """The match threshold whose gallery, fed the tracklets in order, best agrees with the
+    `reference` clustering; returns (threshold, agreement). Of the thresholds within
+    `tolerance` of the best agreement, the highest: a video of one man agrees as well with
+    "everyone is p1", and a gallery must still tell the next person apart."""
+    scores = []
+    for threshold in candidates:
+        gallery = PeopleGallery("calibration", float(threshold))
+        ids = [gallery.identify(e, "calibration", 0.0) for e in tracklet_embeddings]
+        scores.append((round(float(threshold), 4), cluster_agreement(ids, reference)))
+    best = max(score for _, score in scores)
+    return max((t, s) for t, s in scores if s >= best - tolerance)

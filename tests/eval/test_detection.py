@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vstream.detect.evaluate import compare, match_boxes
+from vstream.eval.detection import compare, match_boxes
 from vstream.detect.labels import FACE, PERSON
 from vstream.detections import Detections
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vstream.detections import Detections
-from vstream.track.metrics import clear_mot, evaluate, idf1
+from vstream.eval.mot import clear_mot, evaluate, idf1
 
 A = [0, 0, 10, 10]
 B = [100, 0, 110, 10]
