@@ -9,7 +9,8 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
 from vstream.chunker import Chunker, VideoInfo
 from vstream.detect.models import DEFAULT_MODEL, load_frame_model, match_threshold
@@ -117,8 +118,19 @@ class IndexResult:
 
 
 def stream_id_for(path: str) -> str:
-    """Default stream ID of a file: its name without extension (`talk.mp4` → `talk`)."""
-    return Path(path).stem or Path(path).name
+    """Default stream ID of a file: its name without extension (`talk.mp4` → `talk`). Of a URL:
+    the last name of its path (`rtsp://cam1/live` → `live`), or its host when it has no path;
+    never a part of its userinfo, query or ;params, where credentials are (the ID is stored,
+    printed, and a Kafka key and metric label)."""
+    if "://" not in path:
+        return Path(path).stem or Path(path).name
+    scheme = path.split("://", 1)[0]
+    try:  # redacted first: the userinfo ends at its last '@', as FFmpeg reads it
+        url = urlsplit(redact_url(path))
+        name = PurePosixPath(url.path.split(";")[0])
+        return name.stem or name.name or url.hostname or scheme
+    except ValueError:  # an unclosed IPv6 bracket: FFmpeg will not open it either
+        return scheme
 
 
 def run_stages(source: str, stream_id: str, stages_for: Callable[[Chunker], StreamStages], *,
