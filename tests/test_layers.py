@@ -10,6 +10,8 @@ Every import counts, at module level or inside a function, read from each module
 2. The CLI imports them only inside the commands that dispatch to them (`CLI_DISPATCH`).
 3. No module under vstream/ or kernels/ imports `tests`.
 4. kernels/ (installed as vstream.kernels) imports nothing from vstream outside itself.
+5. kafka-python's clients are made only in `vstream.kafka.clients` (one error for a broker that
+   does not answer).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ FORBIDDEN = ("vstream.eval", "vstream.bench", "vstream.detect.distill",
 CLI = "vstream.cli"
 #: the CLI functions that may import FORBIDDEN modules (lazily: `vstream train`, `vstream bench`)
 CLI_DISPATCH = frozenset({"cmd_train", "cmd_bench"})
+#: the one module that makes kafka-python clients, and the clients
+KAFKA_CLIENTS = "vstream.kafka.clients"
+KAFKA_CLIENT_CLASSES = ("kafka.KafkaProducer", "kafka.KafkaConsumer", "kafka.KafkaAdminClient")
 
 
 def _module_name(path: Path) -> str:
@@ -86,6 +91,7 @@ def test_the_rules_see_the_code() -> None:
     cli_functions = {n.name for n in ast.parse(everything[CLI].read_text()).body
                      if isinstance(n, ast.FunctionDef)}
     assert CLI_DISPATCH <= cli_functions
+    assert KAFKA_CLIENTS in everything
 
 
 @pytest.mark.parametrize("module", sorted(RUNTIME))
@@ -114,6 +120,12 @@ def test_kernels_import_nothing_from_vstream() -> None:
            for name, _, line in imports(m, p)
            if _within(name, "vstream") and not _within(name, "vstream.kernels")]
     assert not bad, f"kernels/ must stay free of vstream imports: {bad}"
+
+
+def test_kafka_clients_are_made_in_one_place() -> None:
+    bad = [f"{m} line {line}: {name}" for m, p in _modules("vstream").items() if m != KAFKA_CLIENTS
+           for name, _, line in imports(m, p) if _within(name, KAFKA_CLIENT_CLASSES)]
+    assert not bad, f"make Kafka clients with {KAFKA_CLIENTS}: {bad}"
 
 
 @pytest.mark.parametrize(("source", "module", "expected"), [

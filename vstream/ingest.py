@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from vstream.backoff import backoff_s
 from vstream.chunk import GopChunk
 from vstream.chunker import Chunker
 from vstream.errors import VideoOpenError
@@ -92,12 +92,6 @@ def live_options(source: str, stall_timeout_s: float = STALL_TIMEOUT_S) -> dict[
         # EIO and becomes a recorded gap, instead of datagrams dropped silently inside a chunk.
         return {"timeout": micros}
     return {"rw_timeout": micros}
-
-
-def backoff_s(attempt: int, *, base: float = 0.5, cap: float = 30.0,
-              rand: Callable[[], float] = random.random) -> float:
-    """Exponential back-off with full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
-    return rand() * min(cap, base * 2 ** min(attempt, 30))
 
 
 def ingest(source: str, stream_id: str, producer: ChunkSink, *, realtime: bool = False,

@@ -72,13 +72,13 @@ from typing import Any, TypeVar
 
 from faust.types import TP
 
+from vstream.backoff import backoff_s
 from vstream.chunk import GopChunk
 from vstream.errors import ChunkFormatError, DecodeError, StoreError
-from vstream.ingest import backoff_s
+from vstream.kafka.clients import kafka_consumer, kafka_producer
 from vstream.kafka.errors import BrokerUnavailableError
 from vstream.kafka.events import EventPublisher
 from vstream.kafka.faust_app import CommitSensor, RewindingApp
-from vstream.kafka.producer import RECONNECT_BACKOFF_MAX_MS
 from vstream.kafka.topics import EVENTS_TOPIC, dlq_topic
 from vstream.metrics import Metrics
 from vstream.redact import redact_url
@@ -271,15 +271,7 @@ def state_changelog(group: str, topic: str) -> str:
 
 def topic_partitions(bootstrap: str, topic: str, timeout_s: float = 10.0) -> int:
     """The partition count of `topic` (which must exist). Raises BrokerUnavailableError."""
-    from kafka import KafkaConsumer
-    from kafka.errors import NoBrokersAvailable
-
-    try:
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="vstream-worker-meta")
-    except NoBrokersAvailable as ex:
-        raise BrokerUnavailableError(
-            f"no Kafka broker answers at {bootstrap} (start one, or point --kafka / "
-            "VSTREAM_KAFKA at it)") from ex
+    consumer = kafka_consumer(bootstrap, client_id="vstream-worker-meta")
     try:
         deadline = time.monotonic() + timeout_s
         while True:
@@ -587,19 +579,13 @@ class ChunkWorker:
     # -- Kafka clients -------------------------------------------------------------------------
 
     def _open_dlq(self) -> None:
-        from kafka import KafkaProducer
-        from kafka.errors import NoBrokersAvailable
-
         try:
-            self._producer = KafkaProducer(
-                bootstrap_servers=self.bootstrap, client_id="vstream-worker-dlq", acks="all",
-                max_in_flight_requests_per_connection=1, max_request_size=MAX_FETCH_BYTES,
-                reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS)  # see ChunkProducer
-        except NoBrokersAvailable as ex:
+            self._producer = kafka_producer(
+                self.bootstrap, client_id="vstream-worker-dlq", acks="all",
+                max_in_flight_requests_per_connection=1, max_request_size=MAX_FETCH_BYTES)
+        except BrokerUnavailableError:
             self._close_clients()
-            raise BrokerUnavailableError(
-                f"no Kafka broker answers at {self.bootstrap} (start one, or point --kafka / "
-                "VSTREAM_KAFKA at it)") from ex
+            raise
 
     def _close_clients(self) -> None:
         if self.events is not None:

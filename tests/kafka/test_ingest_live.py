@@ -16,7 +16,7 @@ import pytest
 from vstream.chunk import GopChunk, Packet
 from vstream.errors import VideoOpenError
 from vstream.ingest import (
-    GAP_REASON_CHARS, IngestStats, backoff_s, gap_reason, ingest, is_listener, is_live,
+    GAP_REASON_CHARS, IngestStats, gap_reason, ingest, is_listener, is_live,
     live_options,
 )
 from vstream.kafka import ChunkProducer
@@ -107,8 +107,6 @@ def test_helpers() -> None:
     assert live_options("tcp://x:1", 2.0) == {"rw_timeout": "2000000"}
     assert is_listener("UDP://@:5000") and not is_listener("rtsp://cam/1")
     assert not is_listener("/data/udp.mp4")
-    assert backoff_s(0, rand=lambda: 1.0) == 0.5 and backoff_s(3, rand=lambda: 1.0) == 4.0
-    assert backoff_s(50, cap=30.0, rand=lambda: 1.0) == 30.0
 
 
 _SERVER = """

@@ -41,11 +41,11 @@ def tansu_version() -> str:
 
 
 def _answers(bootstrap: str) -> bool:
-    from kafka import KafkaConsumer
+    from vstream.kafka.clients import kafka_consumer
 
     try:
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=3000,
-                                 api_version_auto_timeout_ms=1000)
+        consumer = kafka_consumer(bootstrap, request_timeout_ms=3000,
+                                  api_version_auto_timeout_ms=1000)
     except Exception:  # not up yet: any client error means "try again"
         return False
     try:

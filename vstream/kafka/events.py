@@ -26,8 +26,8 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from vstream.kafka.errors import BrokerUnavailableError, DeliveryError
-from vstream.kafka.producer import RECONNECT_BACKOFF_MAX_MS
+from vstream.kafka.clients import kafka_producer
+from vstream.kafka.errors import DeliveryError
 from vstream.kafka.topics import DEFAULT_PARTITIONS, EVENTS_TOPIC, ensure_topics
 from vstream.metrics import Metrics
 from vstream.stages import StageOutput, StreamGap, scene_rows
@@ -116,27 +116,19 @@ class EventPublisher:
         """Create the topic if missing and connect (idempotent)."""
         if self._producer is not None:
             return
-        from kafka import KafkaProducer
-        from kafka.errors import NoBrokersAvailable
-
         # Explicitly, with vstream's partition count: an auto-created topic gets the broker's.
         ensure_topics(self.bootstrap, [self.topic], self.partitions)
-        try:
-            self._producer = KafkaProducer(
-                bootstrap_servers=self.bootstrap, client_id="vstream-worker-events", acks="all",
-                # one request in flight: a retried send cannot overtake the next one, so a
-                # stream's events stay in order
-                max_in_flight_requests_per_connection=1,
-                reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,  # see ChunkProducer
-                delivery_timeout_ms=int(self.timeout_s * 1000),
-                request_timeout_ms=int(self.timeout_s * 1000),
-                key_serializer=str.encode,
-                value_serializer=lambda m: json.dumps(m, ensure_ascii=False,
-                                                      separators=(",", ":")).encode())
-        except NoBrokersAvailable as ex:
-            raise BrokerUnavailableError(
-                f"no Kafka broker answers at {self.bootstrap} for the events topic (start one, "
-                "or disable events with --events-topic '')") from ex
+        self._producer = kafka_producer(
+            self.bootstrap, client_id="vstream-worker-events", acks="all",
+            fix="for the events topic: start one, or disable events with --events-topic ''",
+            # one request in flight: a retried send cannot overtake the next one, so a
+            # stream's events stay in order
+            max_in_flight_requests_per_connection=1,
+            delivery_timeout_ms=int(self.timeout_s * 1000),
+            request_timeout_ms=int(self.timeout_s * 1000),
+            key_serializer=str.encode,
+            value_serializer=lambda m: json.dumps(m, ensure_ascii=False,
+                                                  separators=(",", ":")).encode())
 
     def publish(self, outputs: Iterable[tuple[str, StageOutput]], model_version: str) -> int:
         """Send the events of (stream ID, stored output) pairs and wait for their

@@ -25,7 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from vstream.kafka.errors import BrokerUnavailableError, KafkaError
+from vstream.kafka.clients import kafka_consumer
+from vstream.kafka.errors import KafkaError
 
 #: messages read at the end of each partition to count streams' own chunks
 DEFAULT_WINDOW = 500
@@ -67,23 +68,16 @@ def stream_lags(bootstrap: str, topic: str, group: str, stream_ids: Iterable[str
     disturbed). Raises BrokerUnavailableError when no broker answers, KafkaError when `topic`
     does not exist.
     """
-    from kafka import KafkaConsumer, TopicPartition
+    from kafka import TopicPartition
     from kafka.errors import KafkaError as _ClientError
-    from kafka.errors import NoBrokersAvailable
 
     if window < 1:
         raise ValueError(f"window must be >= 1, got {window}")
-    try:
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
-                                 enable_auto_commit=False, client_id="vstream-streams",
-                                 request_timeout_ms=int(timeout_s * 1000),
-                                 max_partition_fetch_bytes=16 * 1024 * 1024,
-                                 # kafka-python 2.3 refuses responses over 1 MB by default
-                                 receive_message_max_bytes=48 * 1024 * 1024)
-    except NoBrokersAvailable as ex:
-        raise BrokerUnavailableError(
-            f"no Kafka broker answers at {bootstrap} (start one, or point --kafka / "
-            "VSTREAM_KAFKA at it)") from ex
+    consumer = kafka_consumer(bootstrap, group_id=group, enable_auto_commit=False,
+                              client_id="vstream-streams", request_timeout_ms=int(timeout_s * 1000),
+                              max_partition_fetch_bytes=16 * 1024 * 1024,
+                              # kafka-python 2.3 refuses responses over 1 MB by default
+                              receive_message_max_bytes=48 * 1024 * 1024)
     try:
         ids = consumer.partitions_for_topic(topic)
         if not ids:

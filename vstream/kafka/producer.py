@@ -24,6 +24,7 @@ import time
 from functools import partial
 
 from vstream.chunk import VERSION, GopChunk
+from vstream.kafka.clients import kafka_producer
 from vstream.kafka.errors import BrokerUnavailableError, DeliveryError, ProducerBlockedError
 from vstream.metrics import Metrics
 
@@ -31,8 +32,6 @@ log = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
 FORMAT_HEADER = f"vsgc/{VERSION}".encode()
-#: longest wait between two attempts to reach a broker that is down
-RECONNECT_BACKOFF_MAX_MS = 1000
 
 
 class ChunkProducer:
@@ -46,9 +45,6 @@ class ChunkProducer:
                  block_timeout_s: float = 30.0, delivery_timeout_s: float = 120.0,
                  max_request_bytes: int = 16 * MiB, idempotent: bool = False,
                  metrics: Metrics | None = None) -> None:
-        from kafka import KafkaProducer
-        from kafka.errors import NoBrokersAvailable
-
         if max_buffer_bytes <= 0 or block_timeout_s < 0:
             raise ValueError("max_buffer_bytes must be > 0 and block_timeout_s >= 0")
         self.bootstrap = bootstrap
@@ -71,28 +67,20 @@ class ChunkProducer:
             metrics.producer_buffer_limit.set(max_buffer_bytes)
             # read at scrape time, on the HTTP thread: an int read needs no lock
             metrics.producer_buffer.set_function(lambda: self._pending_bytes)
-        try:
-            self._producer = KafkaProducer(
-                bootstrap_servers=bootstrap,
-                client_id="vstream-ingest",
-                acks="all",
-                retries=2**31 - 1,  # bounded by delivery_timeout_ms
-                enable_idempotence=idempotent,
-                max_in_flight_requests_per_connection=5 if idempotent else 1,
-                delivery_timeout_ms=int(delivery_timeout_s * 1000),
-                request_timeout_ms=min(30_000, int(delivery_timeout_s * 1000)),
-                max_block_ms=int(max(block_timeout_s, 1.0) * 1000),
-                max_request_size=max_request_bytes,
-                linger_ms=5,
-                # kafka-python backs off reconnects exponentially up to 30 s by default, so after
-                # a broker restart chunks waited up to that long in the buffer (seen: acks 10 s
-                # after the broker was back from a 14 s outage); 1 s is the Java client's cap.
-                reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
-            )
-        except NoBrokersAvailable as ex:
-            raise BrokerUnavailableError(
-                f"no Kafka broker answers at {bootstrap} (start one, or point --kafka / "
-                "VSTREAM_KAFKA at it)") from ex
+        # reconnects at least once a second: `clients.RECONNECT_BACKOFF_MAX_MS`
+        self._producer = kafka_producer(
+            bootstrap,
+            client_id="vstream-ingest",
+            acks="all",
+            retries=2**31 - 1,  # bounded by delivery_timeout_ms
+            enable_idempotence=idempotent,
+            max_in_flight_requests_per_connection=5 if idempotent else 1,
+            delivery_timeout_ms=int(delivery_timeout_s * 1000),
+            request_timeout_ms=min(30_000, int(delivery_timeout_s * 1000)),
+            max_block_ms=int(max(block_timeout_s, 1.0) * 1000),
+            max_request_size=max_request_bytes,
+            linger_ms=5,
+        )
 
     @property
     def pending_bytes(self) -> int:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from vstream.kafka.errors import BrokerUnavailableError, KafkaError
+from vstream.kafka.clients import kafka_admin
+from vstream.kafka.errors import KafkaError
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +33,12 @@ def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int = DEFAUL
     Existing topics are left as they are (their partition count is not checked: kafka-python's
     admin metadata call fails against Tansu 0.6, which reports ACL operations it does not know).
     """
-    from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
     from kafka.errors import KafkaError as _ClientError
-    from kafka.errors import NoBrokersAvailable, TopicAlreadyExistsError
+    from kafka.errors import TopicAlreadyExistsError
 
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vstream-admin",
-                                 request_timeout_ms=int(timeout_s * 1000))
-    except NoBrokersAvailable as ex:
-        raise BrokerUnavailableError(
-            f"no Kafka broker answers at {bootstrap} (start one, or point --kafka / VSTREAM_KAFKA "
-            "at it)") from ex
+    admin = kafka_admin(bootstrap, client_id="vstream-admin",
+                        request_timeout_ms=int(timeout_s * 1000))
     created = []
     try:
         for name in dict.fromkeys(names):
