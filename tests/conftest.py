@@ -528,3 +528,23 @@ def restartable_kafka_broker(tmp_path_factory: pytest.TempPathFactory
 
 
 # --- end kafka_broker -----------------------------------------------------------------------------
+
+
+# --- test tiers -----------------------------------------------------------------------------------
+# `pytest -m "not integration"` is the fast tier: no broker, no ClickHouse server, no subprocess
+# CLI runs, no model over a whole real video. A test is integration when it uses one of these
+# fixtures (or the server side of the two-backend `store` fixture), or is marked by hand.
+
+_INTEGRATION_FIXTURES = {"kafka_broker", "own_kafka_broker", "restartable_kafka_broker",
+                         "clickhouse_server", "server_url", "own_clickhouse_server"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by these marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        on_server = any(isinstance(v, str) and v == "server" for v in params.values())
+        if (fixtures & _INTEGRATION_FIXTURES or on_server
+                or item.get_closest_marker("slow")):
+            item.add_marker(pytest.mark.integration)

@@ -13,6 +13,8 @@ from vstream.pipeline import index_video
 from vstream.store import open_store
 from vstream.weights import test_video_path
 
+pytestmark = pytest.mark.integration  # the frame model over the real video
+
 TOP_PERSON_SCENES = """
 WITH (SELECT person FROM (SELECT arrayJoin(people) AS person, count() AS n FROM scenes
       WHERE stream_id = 'music' GROUP BY person ORDER BY n DESC, person LIMIT 1)) AS top

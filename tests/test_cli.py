@@ -13,6 +13,8 @@ import pytest
 
 from vstream.weights import test_video_path
 
+pytestmark = pytest.mark.integration  # each test runs vstream as a child process
+
 
 def vstream(*args: str, store: Path, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(

@@ -32,6 +32,8 @@ from vstream.chunk import GopChunk
 from vstream.pipeline import stream_id_for
 from vstream.store import open_store
 
+pytestmark = pytest.mark.integration  # an HTTP server, child processes and a broker
+
 USER = "cam"
 PASSWORD = "p@ss:w/rd%40x"  # '@', ':' and '/' split URLs; '%40' is what a decoder unquotes
 TOKEN = "SECRET123"

@@ -21,6 +21,8 @@ from vstream.stages import StreamStages
 from vstream.store import open_store
 from vstream.weights import test_video_path
 
+pytestmark = pytest.mark.integration  # child processes over encoded clips
+
 FRAMES = 1000  # 40 s of the test video, a keyframe every 2 s
 GOP = 50
 GARBAGE = 64 * 1024

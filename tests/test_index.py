@@ -7,6 +7,8 @@ import pytest
 from vstream.pipeline import index_video
 from vstream.store import open_store
 
+pytestmark = pytest.mark.integration  # whole real videos
+
 
 def _scene_tuples(store, stream_id: str) -> list[tuple]:
     return [(r.scene_index, r.start_frame, r.end_frame, round(r.start_s, 6), round(r.end_s, 6), r.row_id)

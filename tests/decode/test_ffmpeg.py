@@ -21,6 +21,7 @@ def reference() -> tuple[list[int], np.ndarray]:
         )
 
 
+@pytest.mark.integration  # a whole real video or model run
 def test_chunked_decode_gives_every_frame_with_exact_timestamps(reference) -> None:
     ref_pts, ref_images = reference
     decoder = FfmpegDecoder((48, 27), deblock=True, interpolation="BILINEAR")
@@ -38,6 +39,7 @@ def test_chunked_decode_gives_every_frame_with_exact_timestamps(reference) -> No
     assert np.allclose(np.array(pts) / 12800, np.arange(len(pts)) / 25)
 
 
+@pytest.mark.integration  # a whole real video or model run
 def test_a_chunk_decodes_alone_from_its_bytes(reference) -> None:
     ref_pts, ref_images = reference
     chunks = list(Chunker(str(test_video_path()), "test"))
@@ -80,6 +82,7 @@ def test_b_frames_keep_presentation_order(tmp_path) -> None:
     assert (np.diff(means) > 0).sum() >= 38  # brightness rises frame by frame: order is right
 
 
+@pytest.mark.integration  # a whole real video or model run
 def test_analysis_decode_stays_close_to_a_players_frames(reference) -> None:
     """The default (no in-loop deblocking, area downscale) differs by a few levels only."""
     _, ref_images = reference

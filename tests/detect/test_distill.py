@@ -24,6 +24,7 @@ def teacher() -> TeacherModel:
     return TeacherModel()
 
 
+@pytest.mark.integration  # a whole real video or model run
 def test_tiny_distill_reduces_the_loss_and_saves_a_loadable_checkpoint(
         teacher: TeacherModel, tmp_path: pathlib.Path) -> None:
     from vstream.detect.distill import distill
@@ -43,6 +44,7 @@ def test_tiny_distill_reduces_the_loss_and_saves_a_loadable_checkpoint(
     assert len(model.analyze(frames.images)) == 2
 
 
+@pytest.mark.integration  # a whole real video or model run
 def test_shipped_checkpoint_finds_faces_where_the_teacher_does(teacher: TeacherModel) -> None:
     assert default_checkpoint_path().is_file(), "the package must ship its default checkpoint"
     model = load_unified()

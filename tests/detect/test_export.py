@@ -7,6 +7,7 @@ import pathlib
 import numpy as np
 import onnx
 import onnxruntime as ort
+import pytest
 import torch
 
 from vstream.detect.export import export_onnx
@@ -15,6 +16,7 @@ from vstream.detect.mobilenet import preprocess
 from vstream.detect.network import OUTPUT_NAMES, UnifiedNet
 
 
+@pytest.mark.integration  # a whole real video or model run
 def test_onnx_matches_torch(tmp_path: pathlib.Path) -> None:
     torch.manual_seed(3)
     net = UnifiedNet().eval()

@@ -52,6 +52,7 @@ def test_tags_chelsea_as_cat() -> None:
     assert tags[0] and tags[0][0][0] == "cat"
 
 
+@pytest.mark.integration  # a whole real video or model run
 def test_tags_of_real_video_frames() -> None:
     """Frames every 10 s of the real music video; prints what comes out (run with -s)."""
     with av.open(str(test_video_path())) as container:

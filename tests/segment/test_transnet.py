@@ -238,6 +238,7 @@ def test_stream_rejects_wrong_frame_size() -> None:
 # --- the real model ------------------------------------------------------------------------------
 
 
+@pytest.mark.integration  # a whole real video or model run
 def test_probabilities_match_reference(
     video_frames: np.ndarray, reference: Ref, scorer: TransNetScorer
 ) -> None:
@@ -256,6 +257,7 @@ def test_probabilities_match_reference(
     torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-4)
 
 
+@pytest.mark.integration  # a whole real video or model run
 def test_probabilities_many_matches_one_by_one(
     video_frames: np.ndarray, scorer: TransNetScorer
 ) -> None:
@@ -268,6 +270,7 @@ def test_probabilities_many_matches_one_by_one(
     assert scorer.probabilities_many([]) == []
 
 
+@pytest.mark.integration  # a whole real video or model run
 def test_stream_in_irregular_batches_matches_one_shot(
     video_frames: np.ndarray, scorer: TransNetScorer
 ) -> None:

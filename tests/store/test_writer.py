@@ -137,7 +137,7 @@ def test_rewriting_a_stream_keeps_one_row(store: ClickHouseWriter) -> None:
     stored = store.stream("cam7")
     assert stored is not None
     assert (stored.model_version, stored.frames) == ("m2", 5302)
-    assert stored.source == "rtsp://cam7/live"  # credentials never reach the store
+    assert stored.source == "rtsp://***@cam7/live"  # credentials never reach the store
 
 
 def test_both_backends_read_back_the_same_rows(tmp_path, server_url: StoreURL) -> None:
