@@ -140,8 +140,8 @@ class ClickHouseServer:
         binary = _clickhouse_server_binary()
         if binary is None:
             pytest.fail(
-                "clickhouse-server is not installed: run `sudo scripts/install-clickhouse-server.sh` "
-                "(installs Debian's clickhouse-server 18.16), then rerun the tests",
+                "clickhouse-server is not installed: run `sudo scripts/install-debian-packages.sh "
+                "clickhouse-server` (installs Debian's clickhouse-server 18.16), then rerun the tests",
                 pytrace=False,
             )
         self.binary, self.root = binary, root

@@ -1,22 +1,28 @@
 #!/bin/sh
-# Install Debian's clickhouse-server (18.16) for the test suite's `clickhouse_server` fixture.
+# Install the Debian packages the test suite needs, e.g.
+#   scripts/install-debian-packages.sh clickhouse-server opencv-doc
+# clickhouse-server (18.16) for the `clickhouse_server` fixture; opencv-doc for its real footage
+# (/usr/share/doc/opencv-doc/examples/data/: vtest.avi, basketball1.png, messi5.jpg ...).
 #
-# Idempotent: does nothing when the binary is already there. Debian installs it as
-# /usr/sbin/clickhouse-server (not /usr/bin); both are accepted. Must run as root.
+# Idempotent: installs only what is missing. Must run as root when something is missing.
 # The tests start the server themselves as a child process on free loopback ports, so no system
 # service is left running: policy-rc.d forbids service starts during the install, and any
 # instance the package scripts started anyway is stopped afterwards.
 set -eu
 
-for bin in /usr/bin/clickhouse-server /usr/sbin/clickhouse-server; do
-    if [ -x "$bin" ]; then
-        echo "clickhouse-server already installed: $bin"
-        exit 0
+missing=""
+for package in "$@"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $package"
     fi
 done
+if [ -z "$missing" ]; then
+    echo "already installed: $*"
+    exit 0
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
-    echo "install-clickhouse-server.sh: run as root (it calls apt-get)" >&2
+    echo "install-debian-packages.sh: run as root to install$missing (it calls apt-get)" >&2
     exit 1
 fi
 
@@ -34,7 +40,8 @@ cleanup() {
 trap cleanup EXIT
 
 apt-get update
-DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends clickhouse-server
+# shellcheck disable=SC2086  # one word per package
+DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing
 
 # Belt and braces: stop a service instance if one came up despite policy-rc.d (no systemd here
 # usually, so both calls may simply fail).
@@ -45,5 +52,4 @@ if command -v service >/dev/null 2>&1; then
     service clickhouse-server stop >/dev/null 2>&1 || true
 fi
 
-# 18.16's server binary has no --version flag; report the path instead.
-echo "installed: $(dpkg-query -W -f='clickhouse-server ${Version}' clickhouse-server) at $(command -v clickhouse-server || echo /usr/sbin/clickhouse-server)"
+echo "installed:$missing"
