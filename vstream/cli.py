@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "its rows to size the columns)")
     p.add_argument("--timeout", type=float, default=DEFAULT_QUERY_TIMEOUT_S, metavar="SECONDS",
                    help=f"stop the query after this long (default: {DEFAULT_QUERY_TIMEOUT_S:g}; "
-                   "the engine enforces it as max_execution_time)")
+                   "0: no limit; the engine enforces it as max_execution_time)")
 
     p = sub.add_parser("streams", help="list the streams in the store (and their Kafka lag)",
                        description="One line per stream: its status (complete, or partial: a "

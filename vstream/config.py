@@ -17,9 +17,9 @@ from vstream.errors import VStreamError
 SHOT_DETECTORS = ("combined", "fast", "neural")
 #: frame models (`vstream.detect.models.MODEL_CHOICES`; repeated so reading settings imports no torch)
 MODELS = ("unified", "teachers", "none")
-#: `vstream sql --timeout` default: long enough for a scan of a big store, short enough that a
-#: runaway query does not hold a terminal (the engine stops it: max_execution_time).
-DEFAULT_QUERY_TIMEOUT_S = 300.0
+#: `vstream sql --timeout` default: long enough for an export of tens of millions of rows,
+#: short enough that a forgotten runaway query ends (the engine stops it: max_execution_time).
+DEFAULT_QUERY_TIMEOUT_S = 600.0
 
 
 @dataclass(frozen=True)

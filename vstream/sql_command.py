@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 import os
 import queue
 import sys
@@ -45,13 +46,14 @@ def run_sql(writer: Any, sql: str, *, fmt: str, limit: int | None, timeout_s: fl
     defaults to `TABLE_LIMIT` and says on `err` what it cut).
 
     Raises ReadOnlyQueryError/StoreError for refused or failed queries, QueryTimeout past
-    `timeout_s`, KeyboardInterrupt on Ctrl-C; in every case the query is cancelled first.
+    `timeout_s` (0: no limit), KeyboardInterrupt on Ctrl-C; in every case the query is cancelled first.
     """
     if fmt == "table" and limit is None:
         limit = TABLE_LIMIT
     # Started on the reader thread too: the engine may take minutes before its first block.
     reader = _Reader(lambda: writer.stream_readonly(sql, timeout_s=timeout_s),
-                     deadline=time.monotonic() + timeout_s + _DEADLINE_GRACE_S,
+                     deadline=(time.monotonic() + timeout_s + _DEADLINE_GRACE_S if timeout_s > 0
+                               else math.inf),
                      timeout_s=timeout_s)
     try:
         blocks = reader.blocks()

@@ -74,7 +74,7 @@ class Backend(abc.ABC):
         """Run a user's statement where the engine itself refuses writes, setting changes and
         table functions (``readonly=1``; table functions the engine's parser finds are checked
         first, `vstream.store.readonly.check_table_functions`), stopping it after `timeout_s`
-        (``max_execution_time``); its rows stream as they come."""
+        (``max_execution_time``; 0: no limit); its rows stream as they come."""
 
     @abc.abstractmethod
     def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:

@@ -197,7 +197,7 @@ class ChdbBackend(Backend):
 
         if self._shared is None:
             raise StoreError(f"store {self.url} is closed")
-        settings = {"readonly": 1, "max_execution_time": max(1, math.ceil(timeout_s)),
+        settings = {"readonly": 1, "max_execution_time": math.ceil(timeout_s),
                     **_OUTPUT_SETTINGS}
         try:
             reader = session.Session(f"{self._shared.path}?{urlencode(settings)}")

@@ -121,7 +121,7 @@ class ServerBackend(Backend):
         from clickhouse_driver import errors
 
         # max_execution_time first: once readonly=1 applies, no setting can change.
-        settings = {"max_execution_time": max(1, math.ceil(timeout_s)), "readonly": 1}
+        settings = {"max_execution_time": math.ceil(timeout_s), "readonly": 1}
         try:
             connection = self._client.connection
             if not connection.connected:  # (force_connect would mark a query as running)
