@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -200,3 +201,18 @@ def test_reported_probes_get_one_clear_line(query: str, code: int, says: str, tm
     assert len(r.stderr.strip().splitlines()) == 1 and says in r.stderr
     assert "Traceback" not in r.stderr and r.stdout == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["store"]
+
+
+def test_an_unreachable_server_store_is_one_line_with_no_driver_traceback(short_video,
+                                                                          tmp_path) -> None:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = subprocess.run(
+        [sys.executable, "-m", "vstream", "index", str(short_video), "--store",
+         f"clickhouse://u:s3cret@127.0.0.1:{port}/db"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert r.returncode == 5
+    assert r.stderr.strip().splitlines() == [
+        f"vstream: error: cannot connect to clickhouse://***@127.0.0.1:{port}/db: Code: 210. "
+        f"Connection refused (127.0.0.1:{port})"]
