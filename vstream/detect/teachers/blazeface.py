@@ -38,6 +38,8 @@ import torch
 
 from vstream.detect import labels
 from vstream.detect.teachers import tflite
+# one frame check for every teacher that takes frames of any size (ssdlite's, shared)
+from vstream.detect.teachers.ssdlite import _check_frame
 from vstream.detections import Detections
 from vstream.weights import package_file
 
@@ -211,10 +213,3 @@ class BlazeFaceDetector:
                           class_id=np.full(int(keep.sum()), labels.FACE, np.int32),
                           data={"keypoints": points[keep].astype(np.float32)})
 
-
-def _check_frame(image: np.ndarray) -> np.ndarray:
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 \
-            or image.shape[2] != 3 or min(image.shape[:2]) < 1:
-        got = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image)
-        raise ValueError(f"each frame must be a uint8 numpy array (H, W, 3) RGB, got {got}")
-    return image
