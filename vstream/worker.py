@@ -78,7 +78,7 @@ from vstream.errors import ChunkFormatError, DecodeError, StoreError
 from vstream.kafka.clients import kafka_consumer, kafka_producer
 from vstream.kafka.errors import BrokerUnavailableError
 from vstream.kafka.events import EventPublisher
-from vstream.kafka.faust_app import CommitSensor, RewindingApp
+from vstream.kafka.faust_app import CommitSensor, RewindingApp, committed_offsets
 from vstream.kafka.topics import EVENTS_TOPIC, dlq_topic
 from vstream.metrics import Metrics
 from vstream.redact import redact_url
@@ -600,7 +600,7 @@ class ChunkWorker:
         message not processed; True when there were any. An idle worker only finishes its
         streams when nothing waits."""
         consumer = self._app.consumer
-        committed = consumer._committed_offset  # faust 0.15 keeps no public accessor
+        committed = committed_offsets(consumer)
         behind = {}
         for tp in list(consumer.assignment()):
             if tp.topic != self.topic:
@@ -621,7 +621,7 @@ class ChunkWorker:
         the group stands (the offset after the last chunk processed here, or the committed one).
         Not the fetch position: faust fetches ahead of what is processed."""
         consumer = self._app.consumer
-        committed = consumer._committed_offset  # faust 0.15 keeps no public accessor
+        committed = committed_offsets(consumer)
         for tp in list(consumer.assignment()):
             if tp.topic != self.topic:
                 continue

@@ -9,17 +9,45 @@ partitions of its source topics to their beginning instead, which is what
 `auto_offset_reset=earliest` means for a group that committed nothing. Either seek can deliver
 messages a second time (faust may deliver some before it): the worker drops the offsets it has
 processed (`ChunkWorker._in_order`).
+
+Every use of faust's private API lives in this module (the hooks below and
+`committed_offsets`); importing it checks the faust release they were written against
+(`FAUST_SERIES`), and tests/kafka/test_faust_app.py checks that each hook still exists.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import faust
 from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
 from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from vstream.errors import VStreamError
+
+#: the faust-streaming release series whose internals this module overrides
+FAUST_SERIES = "0.15."
+
+
+def check_faust_version(version: str) -> None:
+    """Raise VStreamError unless `version` is of `FAUST_SERIES`: the overrides below rely on
+    faust internals, and a release that changed them would lose messages silently."""
+    if not version.startswith(FAUST_SERIES):
+        raise VStreamError(
+            f"vstream's Kafka worker needs faust-streaming {FAUST_SERIES}x (it fixes message "
+            f"losses inside faust, vstream/kafka/faust_app.py); found {version}: "
+            f"pip install 'faust-streaming>=0.15,<0.16'")
+
+
+check_faust_version(faust.__version__)
+
+
+def committed_offsets(consumer: Any) -> Mapping[Any, int | None]:
+    """The offsets faust last committed, per TopicPartition (faust 0.15 has no public
+    accessor; None or absent where nothing was committed)."""
+    return consumer._committed_offset
 
 
 class _RewindingConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
