@@ -6,19 +6,25 @@ and the false alarms of fast motion) are shown to TransNetV2 on a short clip aro
 A candidate is kept when the network gives the transition at least `confirm_threshold`
 probability. TransNetV2 costs ~6 ms a frame on a CPU core, the content detector ~0.03 ms, so the
 network runs only where the cheap detector is unsure: a few percent of the frames.
+
+torch is imported, and the network loaded, on the first candidate that needs it: importing torch
+costs seconds, and a stream whose candidates the strict detector all settles never pays it
+(tests/test_startup.py checks that `vstream index --model none` of such a clip imports none).
 """
 
 from __future__ import annotations
 
 from collections import deque
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from vstream.decode.frames import FrameBatch
 from vstream.segment.content import Candidate, ContentShotDetector
 from vstream.segment.detector import Boundary
-from vstream.segment.neural import TransNetScorer
+
+if TYPE_CHECKING:
+    from vstream.segment.neural import TransNetScorer
 
 INPUT_SIZE = (48, 27)  # TransNetV2's input; the content detector works well at it too
 #: frames TransNetV2 sees around a candidate. One fixed length: oneDNN builds its convolution
@@ -45,9 +51,6 @@ class CombinedShotDetector:
         self.sensitive = ContentShotDetector(INPUT_SIZE, sensitivity="candidates",
                                              min_scene_len=min_scene_len)
         self._scorer = scorer
-        # bfloat16 halves the network's time where the CPU has native bf16 (AVX512-BF16, AMX)
-        # or on a GPU; it moves probabilities by < 1e-3, far below confirm_threshold.
-        self._bf16 = torch.cuda.is_available() or bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
         self.clips_confirmed = 0  # how often the network ran (a metric for the benchmark)
         self.frames_to_network = 0
         self.reset()
@@ -55,6 +58,8 @@ class CombinedShotDetector:
     @property
     def scorer(self) -> TransNetScorer:
         if self._scorer is None:  # loaded on first need: many streams never need it
+            from vstream.segment.neural import TransNetScorer
+
             self._scorer = TransNetScorer()
         return self._scorer
 
@@ -146,10 +151,15 @@ class CombinedShotDetector:
     def _clip_probabilities(self, clips: list[np.ndarray]) -> list[np.ndarray]:
         """TransNetV2 on each clip as it is: the network is convolutional in time, so a 32-frame
         clip costs a third of a reference 100-frame window (padding to a window would not)."""
+        import torch
+
         model = self.scorer.model
+        # bfloat16 halves the network's time where the CPU has native bf16 (AVX512-BF16, AMX)
+        # or on a GPU; it moves probabilities by < 1e-3, far below confirm_threshold.
+        bf16 = torch.cuda.is_available() or bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
         out = []
         with torch.inference_mode(), torch.autocast(self.scorer.device.type, dtype=torch.bfloat16,
-                                                    enabled=self._bf16):
+                                                    enabled=bf16):
             for clip in clips:
                 self.clips_confirmed += 1
                 self.frames_to_network += len(clip)
