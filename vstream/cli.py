@@ -223,7 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="benchmarks: decode, shot detection, tracking against baselines",
                        description="Measure vstream against baselines in one run and print "
                        "ratios (see docs/benchmarks.md).")
-    p.add_argument("what", nargs="?", choices=("all", "decode", "shots", "network", "index", "tracking", "soak", "kafka"),
+    p.add_argument("what", nargs="?", choices=("all", "decode", "shots", "network", "index",
+                                               "process", "tracking", "soak", "kafka"),
                    default="all", help="which benchmark (default: all but soak and kafka, which are long)")
     p.add_argument("--minutes", type=float, default=60.0,
                    help="soak: minutes of video to stream (default: 60)")

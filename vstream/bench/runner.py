@@ -235,6 +235,11 @@ def run_bench(what: str, *, video: str | None, work_dir: str, markdown: str | No
         videos = make_transition_videos(work)
         tables.append(bench_index(videos["cut"], videos["warmup"]))
         print(tables[-1].text(), flush=True)
+    if what in ("all", "process"):
+        from vstream.bench.process import bench_process
+
+        tables.append(bench_process(work))
+        print(tables[-1].text(), flush=True)
     if what in ("all", "tracking"):
         from vstream.bench.tracking import bench_tracking
 
