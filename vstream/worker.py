@@ -552,10 +552,12 @@ class ChunkWorker:
         rows: list[tuple[StreamState, StageOutput]] = []
         captured: list[float] = []
         touched: dict[str, StreamState] = {}
-        # As in `vstream index`: FFmpeg decodes the next chunks on a thread (it releases the
-        # GIL) while this one is segmented; each stream's chunks stay in order on both sides.
-        for item in read_ahead(lambda: self._decoded(messages, touched), depth=4,
-                               name="worker-decode"):
+        # Admission (parse, drop replays and retries, make new streams' stages, read the
+        # store) on this thread; then, as in `vstream index`, FFmpeg decodes the next chunks on
+        # a thread (it releases the GIL) while this one is segmented, and that thread touches
+        # nothing but the streams' decoders. Each stream's chunks stay in order on both sides.
+        admitted = list(self._admitted(messages, touched))
+        for item in read_ahead(lambda: _decoded(admitted), depth=4, name="worker-decode"):
             rows += self._segment(item, captured)
         # Rows first: a crash before the states are saved replays the chunks from the old
         # states, which makes the same rows (skipped by row_id). Dead letters next: a chunk in
@@ -723,13 +725,13 @@ class ChunkWorker:
 
     # -- the batch, on the worker thread -------------------------------------------------------
 
-    def _decoded(self, messages: list, touched: dict[str, StreamState]) -> Iterator[tuple]:
-        """Parse, deduplicate and decode messages in order (on the decode-ahead thread).
+    def _admitted(self, messages: list, touched: dict[str, StreamState]) -> Iterator[tuple]:
+        """Parse and admit messages in order (on the batch's thread).
 
-        Yields ("dead", message, kind, reason) for a message to dead-letter and ("ok", message,
-        chunk, state, batch, samples) for a decoded chunk; a duplicate yields nothing. Only the
-        decoders, `last_seq` and the stream's offsets are touched here; segmenters only on the
-        caller's thread. Streams whose state moves on are added to `touched`.
+        Yields ("dead", message, kind, reason) for a message to dead-letter and ("chunk",
+        message, chunk, state) for a chunk to decode and feed; a replay or a retry yields
+        nothing. A stream's first chunk makes its state; streams whose state moves on are added
+        to `touched`.
         """
         for message in messages:
             try:
@@ -766,12 +768,7 @@ class ChunkWorker:
             state.last_seq = chunk.seq
             state.partition, state.next_offset = message.partition, message.offset + 1
             touched[chunk.stream_id] = state
-            try:
-                batch, samples = state.decode(chunk)
-            except DecodeError as ex:
-                yield ("dead", message, "DecodeError", f"DecodeError: {ex}")
-                continue
-            yield ("ok", message, chunk, state, batch, samples)
+            yield ("chunk", message, chunk, state)
 
     def _segment(self, item: tuple, captured: list[float]) -> list[tuple[StreamState, StageOutput]]:
         """One item of `_decoded`: [(stream, the rows it completed)]. A chunk's capture time is
@@ -880,6 +877,24 @@ class ChunkWorker:
                 log.warning("store back after %.1f s and %d retries: %s done",
                             time.monotonic() - down_since, attempt, what)
             return result
+
+
+def _decoded(admitted: list[tuple]) -> Iterator[tuple]:
+    """Decode admitted chunks in order (on the decode-ahead thread: only the streams' decoders
+    are touched here). ("chunk", message, chunk, state) becomes ("ok", message, chunk, state,
+    batch, samples), or ("dead", ...) when FFmpeg cannot decode it; dead letters pass as they
+    are."""
+    for item in admitted:
+        if item[0] == "dead":
+            yield item
+            continue
+        _, message, chunk, state = item
+        try:
+            batch, samples = state.decode(chunk)
+        except DecodeError as ex:
+            yield ("dead", message, "DecodeError", f"DecodeError: {ex}")
+            continue
+        yield ("ok", message, chunk, state, batch, samples)
 
 
 def _offsets_by_partition(messages: list) -> dict[int, list[int]]:
