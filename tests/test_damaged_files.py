@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from video_clips import encode_clip
+from video_clips import encode_clip, overwrite_middle
 from vstream.chunker import Chunker
 from vstream.pipeline import Coverage, SkippedChunk, index_video
 from vstream.stages import StreamStages
@@ -25,7 +25,6 @@ pytestmark = pytest.mark.integration  # child processes over encoded clips
 
 FRAMES = 1000  # 40 s of the test video, a keyframe every 2 s
 GOP = 50
-GARBAGE = 64 * 1024
 
 
 def vstream(*args: str, store: Path) -> subprocess.CompletedProcess:
@@ -49,15 +48,6 @@ def streams(store: Path) -> dict[str, dict]:
 def cut(source: Path, target: Path, fraction: float) -> Path:
     blob = source.read_bytes()
     target.write_bytes(blob[: int(len(blob) * fraction)])
-    return target
-
-
-def overwrite_middle(source: Path, target: Path) -> Path:
-    """`source` with 64 KB of random bytes over its middle (a damaged disk block or download)."""
-    blob = bytearray(source.read_bytes())
-    start = len(blob) // 2 - GARBAGE // 2
-    blob[start : start + GARBAGE] = np.random.default_rng(7).integers(0, 256, GARBAGE, np.uint8).tobytes()
-    target.write_bytes(bytes(blob))
     return target
 
 

@@ -32,3 +32,14 @@ def encode_clip(path: Path, frames: range, *, gop: int | None = None,
         for packet in stream.encode():
             out.mux(packet)
     return path
+
+
+def overwrite_middle(source: Path, target: Path, size: int = 64 * 1024) -> Path:
+    """`source` with `size` random bytes over its middle (a damaged disk block or download)."""
+    import numpy as np
+
+    blob = bytearray(source.read_bytes())
+    start = len(blob) // 2 - size // 2
+    blob[start : start + size] = np.random.default_rng(7).integers(0, 256, size, np.uint8).tobytes()
+    target.write_bytes(bytes(blob))
+    return target

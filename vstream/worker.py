@@ -82,6 +82,7 @@ from vstream.kafka.faust_app import CommitSensor, RewindingApp, committed_offset
 from vstream.kafka.topics import EVENTS_TOPIC, dlq_topic
 from vstream.metrics import Metrics
 from vstream.redact import redact_url
+from vstream.store.rows import COMPLETE, PARTIAL
 from vstream.detect.models import DEFAULT_MODEL, load_frame_model, match_threshold
 from vstream.stages import (
     DEFAULT_ANALYSIS_FPS, SnapshotError, StageOutput, StreamStages, load_gallery, pack_state,
@@ -153,6 +154,9 @@ class StreamState:
     #: offset after the last chunk of the saved state this one was restored from (-1: none):
     #: a chunk below it with seq <= last_seq is a replay of an applied chunk, not a retry
     resume_offset: int = -1
+    #: chunks FFmpeg could not decode (dead-lettered, left out as a gap), and why the first was
+    skipped: int = 0
+    skip_reason: str = ""
 
     def snapshot(self, model_version: str) -> bytes:
         """The state at a chunk boundary (after `feed`) as bytes: the stages' snapshot and the
@@ -162,7 +166,8 @@ class StreamState:
             "info": asdict(self.info), "last_seq": self.last_seq, "frames": self.frames,
             "chunks": self.chunks, "last_end_s": self.last_end_s,
             "captures": list(self.captures), "partition": self.partition,
-            "next_offset": self.next_offset, "stages": self.stages.snapshot(),
+            "next_offset": self.next_offset, "skipped": self.skipped,
+            "skip_reason": self.skip_reason, "stages": self.stages.snapshot(),
         }, level=0)  # the stages' snapshot is compressed already
 
     @classmethod
@@ -180,7 +185,9 @@ class StreamState:
                     info, last_seq=int(saved["last_seq"]), frames=int(saved["frames"]),
                     chunks=int(saved["chunks"]), last_end_s=float(saved["last_end_s"]),
                     partition=int(saved["partition"]), next_offset=int(saved["next_offset"]),
-                    resume_offset=int(saved["next_offset"]))
+                    resume_offset=int(saved["next_offset"]),
+                    skipped=int(saved.get("skipped", 0)),
+                    skip_reason=str(saved.get("skip_reason", "")))
         state.captures.extend(saved["captures"])
         return state
 
@@ -206,8 +213,25 @@ class StreamState:
         self.chunks += 1
         return out
 
+    def skip(self, chunk: GopChunk, reason: str) -> None:
+        """Leave out a chunk FFmpeg could not decode: its frames are a gap, marked by a
+        `stream_gap` event where video resumes, and the stream ends `partial` (as `vstream index`
+        does with a damaged file)."""
+        self.stages.skip(chunk, f"chunk {chunk.seq} skipped: {reason}")
+        self.skipped += 1
+        self.skip_reason = self.skip_reason or " ".join(reason.split())
+
     def finish(self) -> StageOutput:
         return self.stages.finish()
+
+    @property
+    def status(self) -> tuple[str, str]:
+        """(status, status_reason) of the stream's `streams` row."""
+        if not self.skipped:
+            return COMPLETE, ""
+        many = "s" if self.skipped > 1 else ""
+        return PARTIAL, (f"{self.frames} frames indexed; {self.skipped} undecodable chunk{many} "
+                         f"skipped ({self.skip_reason})")
 
     def captured_at(self, frame: int) -> float | None:
         """Wall-clock time frame `frame` (of this stream) was captured by: the end of that frame
@@ -777,6 +801,11 @@ class ChunkWorker:
             _, message, kind, reason = item
             self._dead_letter(message, kind, reason)
             return []
+        if item[0] == "undecodable":  # to the DLQ, and a gap in its stream
+            _, message, chunk, state, reason = item
+            self._dead_letter(message, "DecodeError", reason)
+            state.skip(chunk, reason)
+            return []
         _, message, chunk, state, batch, samples = item
         out = state.feed(chunk, batch, samples)
         self.stats.chunks += 1
@@ -802,7 +831,8 @@ class ChunkWorker:
                             headers=headers)
 
     def finish_stream(self, stream_id: str) -> int:
-        """Close `stream_id`: write its last scenes and its `streams` row; return new scene rows."""
+        """Close `stream_id`: write its last scenes and its `streams` row (`partial` when chunks
+        could not be decoded); return new scene rows."""
         from vstream.store.rows import StreamRow
 
         state = self.streams[stream_id]
@@ -813,7 +843,8 @@ class ChunkWorker:
             stream_id=stream_id, source=redact_url(first.source), codec=first.codec,
             width=first.width, height=first.height, fps=float(first.frame_rate),
             frames=state.frames, duration_s=state.last_end_s,
-            model_version=self.model_version)
+            model_version=self.model_version, status=state.status[0],
+            status_reason=state.status[1])
         self._retry_store(lambda: self.store.write_stream(row), f"the streams row of {stream_id}")
         del self.streams[stream_id]
         self.stats.streams_finished += 1
@@ -882,8 +913,8 @@ class ChunkWorker:
 def _decoded(admitted: list[tuple]) -> Iterator[tuple]:
     """Decode admitted chunks in order (on the decode-ahead thread: only the streams' decoders
     are touched here). ("chunk", message, chunk, state) becomes ("ok", message, chunk, state,
-    batch, samples), or ("dead", ...) when FFmpeg cannot decode it; dead letters pass as they
-    are."""
+    batch, samples), or ("undecodable", message, chunk, state, reason) when FFmpeg cannot
+    decode it; dead letters pass as they are."""
     for item in admitted:
         if item[0] == "dead":
             yield item
@@ -892,7 +923,7 @@ def _decoded(admitted: list[tuple]) -> Iterator[tuple]:
         try:
             batch, samples = state.decode(chunk)
         except DecodeError as ex:
-            yield ("dead", message, "DecodeError", f"DecodeError: {ex}")
+            yield ("undecodable", message, chunk, state, f"DecodeError: {ex}")
             continue
         yield ("ok", message, chunk, state, batch, samples)
 

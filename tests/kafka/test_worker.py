@@ -223,3 +223,36 @@ def test_ctrl_c_commits_and_exits_without_finishing_streams(kafka_broker: str, t
     assert "0 streams finished" in out
     with open_store(store) as s:
         assert s.stream("music") is None  # not finished on Ctrl-C
+
+
+def test_an_undecodable_chunk_is_dead_lettered_and_its_stream_ends_partial_as_index_says(
+        kafka_broker: str, tmp_path) -> None:
+    """The worker treats a damaged file as `vstream index` does: the chunk FFmpeg cannot decode
+    goes to the DLQ and is left out as a gap (a stream_gap event where video resumes), the other
+    chunks make the same rows as index, and the streams row says partial."""
+    from video_clips import encode_clip, overwrite_middle
+    from vstream.pipeline import index_video
+
+    recorded = encode_clip(tmp_path / "recorded.mp4", range(1000), gop=50)
+    damaged = overwrite_middle(recorded, tmp_path / "damaged.mp4")
+    with open_store(f"chdb://{tmp_path}/reference") as ref:
+        index_video(str(damaged), ref, stream_id="cam", shots="fast", model="none")
+        expected = {t: sorted(r[0] for r in ref.backend.query(f"SELECT row_id FROM {t}").rows)
+                    for t in ("scenes", "events")}
+    assert expected["events"], "index marks the gap"
+    topic = new_topic(kafka_broker, "test.worker.damaged", PARTITIONS)
+    with ChunkProducer(kafka_broker, topic) as producer:
+        ingest(str(damaged), "cam", producer)
+    with open_store(f"chdb://{tmp_path}/store") as store:
+        stats = _run_worker(kafka_broker, topic, store, "g-damaged")
+        assert stats.dead_letters == 1
+        got = {t: sorted(r[0] for r in store.backend.query(f"SELECT row_id FROM {t}").rows)
+               for t in ("scenes", "events")}
+        assert got == expected
+        [(kind,)] = store.backend.query("SELECT kind FROM events").rows
+        assert kind == "stream_gap"
+        stream = store.stream("cam")
+        assert stream.status == "partial"
+        assert "1 undecodable chunk skipped (DecodeError" in stream.status_reason
+    [letter] = read_all(kafka_broker, dlq_topic(topic), 1)
+    assert dict(letter.headers)["reason"].startswith(b"DecodeError")
