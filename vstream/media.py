@@ -1,24 +1,8 @@
-"""Media time as an exact value: a pts in a stream's time base, not a loose float."""
+"""Media time as users read it. Inside the pipeline time is exact: a frame's index in its
+stream (chunks carry `first_frame` and a `Fraction` frame rate); seconds are derived only where
+rows are made and timelines printed."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from fractions import Fraction
-
-
-@dataclass(frozen=True, order=True)
-class MediaTime:
-    """A presentation timestamp `pts` counted in units of `time_base` seconds."""
-
-    pts: int
-    time_base: Fraction
-
-    @property
-    def seconds(self) -> float:
-        return float(self.pts * self.time_base)
-
-    def __str__(self) -> str:
-        return format_timecode(self.seconds)
 
 
 def format_timecode(seconds: float) -> str:
