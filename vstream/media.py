@@ -1,6 +1,6 @@
-"""Media time as users read it. Inside the pipeline time is exact: a frame's index in its
-stream (chunks carry `first_frame` and a `Fraction` frame rate); seconds are derived only where
-rows are made and timelines printed."""
+"""Media time as users read it. The exact time of a frame is its index in its stream (chunks
+carry `first_frame` and a `Fraction` frame rate); seconds are derived from it (today already in
+scene assembly, not only where rows are made and timelines printed)."""
 
 from __future__ import annotations
 
