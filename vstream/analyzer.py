@@ -6,6 +6,9 @@ embeddings); when the segmenter closes a scene, the tracks inside it are cut int
 identified against the people gallery and described. Shots run on every frame; only the
 network runs at the analysis rate, and tracks carry identities between analysed frames.
 
+What it returns is domain objects (analysed frames, described scenes with their tracklets and
+story events); `vstream.store.analysis_rows` makes the rows.
+
 Both drivers use it: `vstream.pipeline` (files) and `vstream.worker` (Kafka).
 """
 
@@ -17,12 +20,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from vstream.decode.frames import FrameBatch
-from vstream.describe.scene_story import describe, moves
+from vstream.describe.scene_story import SceneEvent, describe, moves
 from vstream.detect.analysis import FrameModel
 from vstream.detect.labels import CLASS_NAMES, FACE, PERSON
 from vstream.detections import Detections
 from vstream.segment.scenes import Scene
-from vstream.store.rows import DetectionRow, EventRow, TrackRow
 from vstream.track.byte_tracker import ByteTracker, IdCounter
 from vstream.track.gallery import PeopleGallery
 from vstream.track.tracklets import FrameRecord, Tracklet, build_tracklets, containment
@@ -38,28 +40,27 @@ FACE_IN_BODY = 0.5
 
 @dataclass(frozen=True)
 class SceneAnalysis:
-    """A described scene and its tracklet and event rows."""
+    """A described scene, its identified tracklets and its story's events (by frame)."""
 
     scene: Scene
-    tracks: list[TrackRow]
-    events: list[EventRow]
+    tracklets: list[Tracklet]
+    events: list[SceneEvent]
 
 
 class StreamAnalyzer:
     """Frame model, trackers, people gallery and scene stories for one stream.
 
-    `observe(samples)` with the analysis-rate frames in stream order (returns detection rows as
-    they are made); `describe(scenes)` with the scenes the segmenter closed (returns the
-    described ones, in order, once all their frames are analysed); `finish()` at the end.
-    `row_version` is the model_version written into rows.
+    `observe(samples)` with the analysis-rate frames in stream order (returns the frames it
+    analysed, with their tracked detections); `describe(scenes)` with the scenes the
+    segmenter closed (returns the described ones, in order, once all their frames are
+    analysed); `finish()` at the end.
     """
 
     def __init__(self, stream_id: str, model: FrameModel, gallery: PeopleGallery, *,
-                 analysis_fps: float, row_version: str, batch_size: int = BATCH) -> None:
+                 analysis_fps: float, batch_size: int = BATCH) -> None:
         self.stream_id = stream_id
         self.model = model
         self.gallery = gallery
-        self.row_version = row_version
         self.batch_size = batch_size
         # one counter: a track ID names one track of any class
         self._ids = IdCounter()
@@ -71,8 +72,6 @@ class StreamAnalyzer:
         self._analysed_until = -1
         self._tagger = None
         self.frames_analysed = 0
-        #: called with each scene's identified tracklets (evaluation reads them here)
-        self.on_tracklets = None
         #: person IDs already stored for tracklets of this stream, by (first frame, track ID):
         #: a re-index or a replay after a crash gives a stored tracklet its stored identity
         #: instead of asking a gallery that has learnt since (which could answer differently)
@@ -84,17 +83,17 @@ class StreamAnalyzer:
 
         return default_tag_map().tags
 
-    def observe(self, samples: FrameBatch) -> list[DetectionRow]:
-        """Queue analysis-rate frames; analyse full batches. Returns new detection rows."""
+    def observe(self, samples: FrameBatch) -> list[FrameRecord]:
+        """Queue analysis-rate frames; analyse full batches. Returns the frames analysed."""
         if len(samples) and samples.size != self.model.input_size:
             raise ValueError(f"frames must be {self.model.input_size}, got {samples.size}")
         for idx, t, image in zip(samples.frame_index.tolist(), samples.seconds().tolist(),
                                  samples.images):
             self._pending.append((idx, t, image))
-        rows: list[DetectionRow] = []
+        analysed: list[FrameRecord] = []
         while len(self._pending) >= self.batch_size:
-            rows += self._analyse(self.batch_size)
-        return rows
+            analysed += self._analyse(self.batch_size)
+        return analysed
 
     def describe(self, scenes: list[Scene]) -> list[SceneAnalysis]:
         """Take closed scenes; return those whose frames are all analysed, described."""
@@ -112,11 +111,11 @@ class StreamAnalyzer:
             return self._pending[0][0]
         return self._analysed_until + 1
 
-    def finish(self) -> tuple[list[DetectionRow], list[SceneAnalysis]]:
+    def finish(self) -> tuple[list[FrameRecord], list[SceneAnalysis]]:
         """End of stream: analyse the frames left and describe every scene left."""
-        rows = self._analyse(len(self._pending)) if self._pending else []
+        analysed = self._analyse(len(self._pending)) if self._pending else []
         self._analysed_until = 1 << 62
-        return rows, self.describe([])
+        return analysed, self.describe([])
 
     def state(self) -> dict:
         """The stream's analysis state as plain data, for a checkpoint at a chunk boundary:
@@ -148,28 +147,21 @@ class StreamAnalyzer:
 
     # -- analysis ---------------------------------------------------------------------------
 
-    def _analyse(self, n: int) -> list[DetectionRow]:
+    def _analyse(self, n: int) -> list[FrameRecord]:
         batch, self._pending = self._pending[:n], self._pending[n:]
         images = np.stack([image for _, _, image in batch])
         results = self.model.analyze(images)
         tag_scores = [r.tag_scores for r in results]
         if any(s is None for s in tag_scores):  # a model without a tag head (the teachers)
             tag_scores = list(self._frame_tagger().scores(images))
-        w, h = self.model.input_size
-        rows = []
+        analysed = []
         for (idx, t, _), result, tags in zip(batch, results, tag_scores):
-            tracked = self._track(result.detections)
-            self._records.append(FrameRecord(idx, t, tracked, (w, h), np.asarray(tags, np.float32)))
-            scale = np.array([w, h, w, h], np.float32)
-            for rank in range(len(tracked)):
-                x1, y1, x2, y2 = (tracked.xyxy[rank] / scale).clip(0, 1).tolist()
-                tid = int(tracked.tracker_id[rank])
-                rows.append(DetectionRow(
-                    self.stream_id, idx, rank, t, CLASS_NAMES[int(tracked.class_id[rank])],
-                    float(tracked.confidence[rank]), x1, y1, x2, y2, max(tid, 0), self.row_version))
+            analysed.append(FrameRecord(idx, t, self._track(result.detections),
+                                        tuple(self.model.input_size), np.asarray(tags, np.float32)))
             self._analysed_until = idx
+        self._records.extend(analysed)
         self.frames_analysed += len(batch)
-        return rows
+        return analysed
 
     def _track(self, detections: Detections) -> Detections:
         """All detections of the frame, with tracker_id set where a confirmed track took them."""
@@ -204,19 +196,12 @@ class StreamAnalyzer:
             records_for_tags = records
         tracklets = build_tracklets(records)
         self._identify(tracklets, scene)
-        if self.on_tracklets is not None:
-            self.on_tracklets(tracklets)
         story = describe(scene.start_s, scene.end_s, tracklets, records, self.tag_names)
         tags = story.tags or describe(scene.start_s, scene.end_s, [], records_for_tags,
                                       self.tag_names).tags
         described = replace(scene, tags=tags, people=story.people, description=story.description,
                             moves=moves(story.events, scene.start_s, scene.end_s))
-        tracks = [TrackRow(self.stream_id, t.track_id, scene.index, CLASS_NAMES[t.class_id],
-                           t.person_id, t.first_frame, t.last_frame, t.times[0], t.times[-1],
-                           len(t.frames), self.row_version) for t in tracklets]
-        events = [EventRow(self.stream_id, scene.index, e.frame, e.t_s, e.kind, e.person_id,
-                           e.people, self.row_version) for e in story.events]
-        return SceneAnalysis(described, tracks, events)
+        return SceneAnalysis(described, tracklets, list(story.events))
 
     def _identify(self, tracklets: list[Tracklet], scene: Scene) -> None:
         """Person IDs: faces from the gallery; a body from the face inside it, else from the

@@ -259,7 +259,7 @@ def index_video(
 
     def write(out: StageOutput) -> None:
         nonlocal new_rows, stale
-        if stale and (out.detections or out.scenes):  # after remember_people read its tracks
+        if stale and (out.frames or out.scenes):  # after remember_people read its tracks
             store.delete_stream_rows(stream_id, version)
             stale = False
         scenes.extend(a.scene for a in out.scenes)

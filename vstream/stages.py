@@ -21,8 +21,12 @@ from vstream.detect.analysis import FrameModel
 from vstream.errors import VStreamError
 from vstream.segment.factory import make_shot_detector
 from vstream.segment.scenes import Scene, Segmenter
-from vstream.store.rows import STREAM_GAP, DetectionRow, EventRow, SceneRow
+from vstream.store.analysis_rows import (
+    detection_rows, event_rows, person_rows, scene_rows, stored_people, track_rows,
+)
+from vstream.store.rows import STREAM_GAP, EventRow
 from vstream.track.gallery import PeopleGallery
+from vstream.track.tracklets import FrameRecord
 
 #: frames per second the frame model analyses by default (see docs/models.md, "Analysis rate")
 DEFAULT_ANALYSIS_FPS = 5.0
@@ -89,10 +93,11 @@ class StreamGap:
 
 @dataclass
 class StageOutput:
-    """Rows a push made: detections of the frames analysed, the scenes described, and the
-    stream gaps inside those scenes (live streams only; a gap comes with its scene)."""
+    """What a push completed: the frames analysed (with their tracked detections), the scenes
+    described, and the stream gaps inside those scenes (live streams only; a gap comes with its
+    scene). `write_output` stores it."""
 
-    detections: list[DetectionRow] = field(default_factory=list)
+    frames: list[FrameRecord] = field(default_factory=list)
     scenes: list[SceneAnalysis] = field(default_factory=list)
     gaps: list[StreamGap] = field(default_factory=list)
 
@@ -118,7 +123,7 @@ class StreamStages:
                 raise ValueError("a frame model needs a people gallery")
             # the trackers see one frame per step: their notion of time is the analysis rate
             self.analyzer = StreamAnalyzer(stream_id, model, gallery,
-                                           analysis_fps=frame_rate / step, row_version=self.version)
+                                           analysis_fps=frame_rate / step)
         self.frames = 0
         #: (frame, t_s, gap_s, reason) of stream gaps whose scene is not described yet
         self._gaps: list[tuple[int, float, float, str]] = []
@@ -185,7 +190,7 @@ class StreamStages:
                                max(0.0, chunk.start_s - lost_from), reason))
             self._hole = None
         if self.analyzer is not None and samples is not None:
-            out.detections = self.analyzer.observe(samples)
+            out.frames = self.analyzer.observe(samples)
         closed = self.segmenter.push(batch)
         self.frames += len(batch)
         out.scenes = self._describe(closed)
@@ -207,11 +212,11 @@ class StreamStages:
     def finish(self) -> StageOutput:
         """End of stream: close the last scene and describe everything left."""
         described = self._describe(self.segmenter.finish())
-        detections: list[DetectionRow] = []
+        frames: list[FrameRecord] = []
         if self.analyzer is not None:
-            detections, rest = self.analyzer.finish()
+            frames, rest = self.analyzer.finish()
             described += rest
-        return StageOutput(detections, described, self._take_gaps(described, final=True))
+        return StageOutput(frames, described, self._take_gaps(described, final=True))
 
     def _take_gaps(self, described: list[SceneAnalysis], final: bool = False) -> list[StreamGap]:
         """The `stream_gap` events of the waiting gaps whose frame is in one of the `described`
@@ -246,7 +251,7 @@ def load_gallery(store, model: FrameModel | None, threshold: float | None) -> Pe
     if model is None or threshold is None:
         return None
     gallery = PeopleGallery(model.model_version, threshold)
-    gallery.load(store.people(model.model_version))
+    gallery.load(stored_people(store.people(model.model_version)))
     return gallery
 
 
@@ -260,27 +265,22 @@ def remember_people(stages: StreamStages, store, from_frame: int = 0) -> None:
         for t in store.tracks_of(stages.stream_id, stages.version) if t.first_frame >= from_frame}
 
 
-def scene_rows(stream_id: str, version: str, scenes: list[SceneAnalysis]) -> list[SceneRow]:
-    """The `scenes` rows of described scenes."""
-    return [SceneRow(stream_id=stream_id, scene_index=a.scene.index, start_s=a.scene.start_s,
-                     end_s=a.scene.end_s, start_frame=a.scene.start_frame,
-                     end_frame=a.scene.end_frame, model_version=version, tags=a.scene.tags,
-                     people=a.scene.people, description=a.scene.description) for a in scenes]
-
-
 def write_output(store, stream_id: str, version: str, out: StageOutput,
                  gallery: PeopleGallery | None) -> int:
     """Write one push's rows (idempotent: rows already stored are skipped) and the gallery's
     changed people; return the new rows. Scenes go last, so a stored scene row means its
     tracks and events are stored too."""
-    new = store.write_detections(out.detections)
+    new = store.write_detections(detection_rows(stream_id, version, out.frames))
     if out.scenes:  # stream gaps come with their scene: written with its events
-        new += store.write_tracks([t for a in out.scenes for t in a.tracks])
-        new += store.write_events([e for a in out.scenes for e in a.events]
-                                  + [g.row for g in out.gaps])
-        new += store.write_scenes(scene_rows(stream_id, version, out.scenes))
+        tracks, events = [], []
+        for a in out.scenes:
+            tracks += track_rows(stream_id, version, a.scene.index, a.tracklets)
+            events += event_rows(stream_id, version, a.scene.index, a.events)
+        new += store.write_tracks(tracks)
+        new += store.write_events(events + [g.row for g in out.gaps])
+        new += store.write_scenes(scene_rows(stream_id, version, [a.scene for a in out.scenes]))
     if gallery is not None:
-        people = gallery.rows()
+        people = gallery.people()
         if people:
-            store.write_people(people)
+            store.write_people(person_rows(people))
     return new

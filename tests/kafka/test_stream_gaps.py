@@ -121,11 +121,11 @@ def test_stages_hold_a_gap_until_its_scene_is_described(short_video: Path) -> No
 def test_a_gap_message_is_among_its_scene_events_by_frame() -> None:
     """`event_messages` on a push that closed two scenes, the second with the gap in it."""
     from vstream.analyzer import SceneAnalysis
+    from vstream.describe.scene_story import SceneEvent
     from vstream.segment.scenes import Scene
 
     version = "vstream-test/shots-fast"
-    events = [EventRow(STREAM, 4, 150, 6.0, "count", "", 1, version),
-              EventRow(STREAM, 4, 170, 6.8, "leave", "p1", 0, version)]
+    events = [SceneEvent(150, 6.0, "count", "", 1), SceneEvent(170, 6.8, "leave", "p1", 0)]
     scenes = [SceneAnalysis(Scene(3, 100, 149, 4.0, 6.0), [], []),
               SceneAnalysis(Scene(4, 150, 199, 6.0, 8.0), [], events)]
     row = EventRow(STREAM, 4, 160, 6.4, STREAM_GAP, "", 1, version)

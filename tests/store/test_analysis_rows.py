@@ -56,3 +56,49 @@ def test_row_ids_are_identity() -> None:
         DetectionRow("cam", 3, 0, 0.1, "face", 0.9, 0, 0, 1, 1, 0, "m", row_id=a.row_id + 1)
     with pytest.raises(ValueError, match="kind"):
         EventRow("cam", 0, 0, 0.0, "explodes", "p1", 1, "m")
+
+
+# -- rows of the stages' domain objects (vstream.store.analysis_rows) ----------------------------
+
+def test_rows_of_domain_objects_keep_their_identity() -> None:
+    import numpy as np
+
+    from vstream.describe.scene_story import SceneEvent
+    from vstream.detections import Detections
+    from vstream.segment.scenes import Scene
+    from vstream.store.analysis_rows import detection_rows, event_rows, scene_rows, track_rows
+    from vstream.store.rows import row_id_for
+    from vstream.track.tracklets import FrameRecord, build_tracklets
+
+    boxes = np.array([[32, 18, 64, 54], [-8, 0, 700, 360]], np.float32)
+    tracked = Detections(boxes, np.array([0.9, 0.4], np.float32), np.array([1, 0], np.int32),
+                         np.array([7, -1], np.int64))
+    frames = [FrameRecord(10, 0.4, tracked, (640, 360)), FrameRecord(15, 0.6, tracked, (640, 360))]
+    rows = detection_rows("cam", "v", frames)
+    assert [(r.frame, r.rank, r.track_id) for r in rows] == [(10, 0, 7), (10, 1, 0), (15, 0, 7), (15, 1, 0)]
+    assert (rows[0].x1, rows[0].y2, rows[1].x1, rows[1].x2) == pytest.approx((0.05, 0.15, 0, 1))  # clipped
+    assert rows[3].row_id == row_id_for("cam", "detection", (15, 1), "v")
+    [track] = track_rows("cam", "v", 2, build_tracklets(frames))
+    assert (track.track_id, track.scene_index, track.first_frame, track.last_frame,
+            track.detections) == (7, 2, 10, 15, 2)
+    assert track.row_id == row_id_for("cam", "track", (10, 7), "v")
+    [event] = event_rows("cam", "v", 2, [SceneEvent(15, 0.6, "enter", "p3", 1)])
+    assert event.row_id == row_id_for("cam", "event", (15, "enter", "p3"), "v")
+    [scene] = scene_rows("cam", "v", [Scene(2, 10, 20, 0.4, 0.8)])
+    assert scene.row_id == row_id_for("cam", "scene", 10, "v")
+
+
+def test_people_round_trip_through_rows() -> None:
+    import numpy as np
+
+    from vstream.store.analysis_rows import person_rows, stored_people
+    from vstream.track.gallery import PeopleGallery
+
+    gallery = PeopleGallery("m1", 0.6)
+    rng = np.random.default_rng(0)
+    for stream in ("a", "b"):
+        gallery.identify(rng.normal(size=(3, 8)), stream, 1.5)
+    rows = person_rows(gallery.people())
+    again = PeopleGallery("m1", 0.6)
+    again.load(stored_people(rows))
+    assert person_rows(again.people(changed_only=False)) == rows

@@ -45,22 +45,22 @@ def test_zero_embeddings_and_may_create() -> None:
     assert len(g) == 0
 
 
-def test_gallery_round_trips_through_rows_and_reidentifies() -> None:
+def test_gallery_round_trips_through_its_people_and_reidentifies() -> None:
     rng = np.random.default_rng(3)
     a, b = _looks(rng, 2)
     first = PeopleGallery("m", 0.6)
     first.identify(_tracklet(rng, a), "cam1", 1.0)
     first.identify(_tracklet(rng, b), "cam1", 2.0)
-    rows = first.rows()
-    assert [r.person_id for r in rows] == ["p1", "p2"] and first.rows() == []  # only changes
+    people = first.people()
+    assert [p.person_id for p in people] == ["p1", "p2"] and first.people() == []  # only changes
     again = PeopleGallery("m", 0.6)
-    again.load(rows)
+    again.load(people)
     assert again.identify(_tracklet(rng, b), "cam2", 5.0) == "p2"
     assert again.identify(_tracklet(rng, _looks(rng, 1)[0]), "cam2", 6.0) == "p3"
-    [p2] = [r for r in again.rows() if r.person_id == "p2"]
+    [p2] = [p for p in again.people() if p.person_id == "p2"]
     assert (p2.first_stream, p2.last_stream, p2.tracklets) == ("cam1", "cam2", 2)
     with pytest.raises(ValueError, match="belongs to model"):
-        PeopleGallery("other", 0.6).load(rows)
+        PeopleGallery("other", 0.6).load(people)
 
 
 def test_exemplars_are_bounded() -> None:
@@ -69,5 +69,5 @@ def test_exemplars_are_bounded() -> None:
     g = PeopleGallery("m", match_threshold=-1.0, max_exemplars=3)
     for _ in range(20):
         g.identify(_tracklet(rng, centre, noise=0.3), "s", 0.0)
-    [row] = g.rows()
-    assert len(row.exemplars) == 3 and row.tracklets == 20
+    [person] = g.people()
+    assert len(person.exemplars) == 3 and person.tracklets == 20

@@ -47,13 +47,8 @@ def face_tracklets(video: str, model, threshold: float,
     gallery = PeopleGallery(model.model_version, threshold)
     stages = StreamStages("eval", float(chunker.info.frame_rate), shots="combined", model=model,
                           gallery=gallery, analysis_fps=analysis_fps)
-    found: list[Tracklet] = []
-    stages.analyzer.on_tracklets = lambda tracklets: found.extend(
-        t for t in tracklets if t.class_id == FACE and t.person_id)
-    for chunk in chunker:
-        stages.push(chunk)
-    stages.finish()
-    return found
+    scenes = [a for chunk in chunker for a in stages.push(chunk).scenes] + stages.finish().scenes
+    return [t for a in scenes for t in a.tracklets if t.class_id == FACE and t.person_id]
 
 
 def dlib_embeddings(video: str, tracklets: list[Tracklet], size: tuple[int, int]) -> np.ndarray:

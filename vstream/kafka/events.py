@@ -30,7 +30,8 @@ from vstream.kafka.clients import kafka_producer
 from vstream.kafka.errors import DeliveryError
 from vstream.kafka.topics import DEFAULT_PARTITIONS, EVENTS_TOPIC, ensure_topics
 from vstream.metrics import Metrics
-from vstream.stages import StageOutput, StreamGap, scene_rows
+from vstream.stages import StageOutput, StreamGap
+from vstream.store.analysis_rows import event_rows, scene_rows
 from vstream.store.rows import EventRow
 
 log = logging.getLogger(__name__)
@@ -57,11 +58,12 @@ def event_messages(stream_id: str, model_version: str, out: StageOutput) -> list
     for gap in out.gaps:
         gaps.setdefault(gap.row.scene_index, []).append(gap)
     # scene_rows is what the store writes: same row IDs and fields as the scenes table
-    for analysis, scene in zip(out.scenes, scene_rows(stream_id, model_version, out.scenes),
-                               strict=True):
+    scenes = scene_rows(stream_id, model_version, [a.scene for a in out.scenes])
+    for analysis, scene in zip(out.scenes, scenes, strict=True):
         ordered = [(g.row.frame, 0, _gap_message(g)) for g in gaps.get(scene.scene_index, [])]
         # the scene story's order: by frame, enter before leave
-        ordered += [(e.frame, 1, _event_message(e)) for e in analysis.events]
+        ordered += [(e.frame, 1, _event_message(e)) for e in
+                    event_rows(stream_id, model_version, scene.scene_index, analysis.events)]
         messages.extend(m for _, _, m in sorted(ordered, key=lambda t: t[:2]))
         messages.append({
             "schema": SCHEMA_VERSION, "kind": SCENE_KIND, "stream_id": scene.stream_id,

@@ -12,20 +12,36 @@ fixed-threshold, one-centroid clustering split the lead singer in two).
 value that best reproduces a reference clustering (dlib's face embeddings clustered at dlib's own
 0.6 distance) on the training video; docs/models.md gives the measurement.
 
-The gallery is persisted in the `people` table (`rows` / `load`), so a later run, on another
-video or camera, re-identifies known people.
+The gallery is persisted in the `people` table (`people` / `load`, as `Person` values; the store
+makes the rows), so a later run, on another video or camera, re-identifies known people.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 
-from vstream.store.rows import PersonRow
-
 #: an exemplar this similar to one the person already has adds nothing new
 _NOVELTY = 0.92
+
+
+@dataclass(frozen=True, eq=False)
+class Person:
+    """One person of a model's gallery as it is stored and loaded again. `exemplars` is
+    (k, dim) float32, unit rows; `version` grows with every tracklet seen, so the newest
+    record of a person wins."""
+
+    model_version: str
+    person_id: str
+    exemplars: np.ndarray
+    tracklets: int
+    first_stream: str
+    first_s: float
+    last_stream: str
+    last_s: float
+    version: int
 
 
 class PeopleGallery:
@@ -54,15 +70,15 @@ class PeopleGallery:
     def person_ids(self) -> list[str]:
         return list(self._people)
 
-    def load(self, rows: Iterable[PersonRow]) -> None:
-        """Add stored people (from `ClickHouseWriter.people(model_version)`)."""
-        for row in rows:
-            if row.model_version != self.model_version:
-                raise ValueError(f"person {row.person_id} belongs to model {row.model_version}, "
+    def load(self, people: Iterable[Person]) -> None:
+        """Add stored people (`vstream.store.analysis_rows.stored_people`)."""
+        for p in people:
+            if p.model_version != self.model_version:
+                raise ValueError(f"person {p.person_id} belongs to model {p.model_version}, "
                                  f"not {self.model_version}")
-            self._people[row.person_id] = _Person(
-                np.asarray(row.exemplars, np.float32).reshape(len(row.exemplars), -1),
-                row.tracklets, row.first_stream, row.first_s, row.last_stream, row.last_s, row.version)
+            self._people[p.person_id] = _Person(
+                np.array(p.exemplars, np.float32), p.tracklets, p.first_stream, p.first_s,
+                p.last_stream, p.last_s, p.version)
 
     def identify(self, embeddings: np.ndarray, stream_id: str, t_s: float, *,
                  may_create: bool = True) -> str | None:
@@ -95,11 +111,11 @@ class PeopleGallery:
                 best, best_sim = person_id, sim
         return best, best_sim
 
-    def rows(self, changed_only: bool = True) -> list[PersonRow]:
-        """People as `people` table rows: those changed since the last call (or all)."""
+    def people(self, changed_only: bool = True) -> list[Person]:
+        """The people changed since the last call (or all), by number, to store."""
         ids = sorted(self._changed if changed_only else self._people, key=lambda p: int(p[1:]))
         self._changed.clear()
-        return [self._people[i].row(self.model_version, i) for i in ids]
+        return [self._people[i].snapshot(self.model_version, i) for i in ids]
 
     def _next_number(self) -> int:
         return 1 + max((int(p[1:]) for p in self._people), default=0)
@@ -125,10 +141,9 @@ class _Person:
             np.fill_diagonal(sim, -2.0)
             self.exemplars = np.delete(self.exemplars, int(sim.max(axis=1).argmax()), axis=0)
 
-    def row(self, model_version: str, person_id: str) -> PersonRow:
-        return PersonRow(model_version, person_id, tuple(map(tuple, self.exemplars.tolist())),
-                         self.tracklets, self.first_stream, self.first_s, self.last_stream,
-                         self.last_s, self.version)
+    def snapshot(self, model_version: str, person_id: str) -> Person:
+        return Person(model_version, person_id, self.exemplars.copy(), self.tracklets,
+                      self.first_stream, self.first_s, self.last_stream, self.last_s, self.version)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
