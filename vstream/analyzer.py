@@ -84,9 +84,8 @@ class StreamAnalyzer:
         return default_tag_map().tags
 
     def observe(self, samples: FrameBatch) -> list[FrameRecord]:
-        """Queue analysis-rate frames; analyse full batches. Returns the frames analysed."""
-        if len(samples) and samples.size != self.model.input_size:
-            raise ValueError(f"frames must be {self.model.input_size}, got {samples.size}")
+        """Queue analysis-rate frames (at the model's `frame_size` of their source); analyse
+        full batches. Returns the frames analysed."""
         for idx, t, image in zip(samples.frame_index.tolist(), samples.seconds().tolist(),
                                  samples.images):
             self._pending.append((idx, t, image))
@@ -113,7 +112,9 @@ class StreamAnalyzer:
 
     def finish(self) -> tuple[list[FrameRecord], list[SceneAnalysis]]:
         """End of stream: analyse the frames left and describe every scene left."""
-        analysed = self._analyse(len(self._pending)) if self._pending else []
+        analysed = []
+        while self._pending:
+            analysed += self._analyse(len(self._pending))
         self._analysed_until = 1 << 62
         return analysed, self.describe([])
 
@@ -148,16 +149,20 @@ class StreamAnalyzer:
     # -- analysis ---------------------------------------------------------------------------
 
     def _analyse(self, n: int) -> list[FrameRecord]:
+        # one batch holds frames of one size (a live source may change resolution)
+        shape = self._pending[0][2].shape
+        n = next((i for i, (_, _, image) in enumerate(self._pending[:n]) if image.shape != shape), n)
         batch, self._pending = self._pending[:n], self._pending[n:]
         images = np.stack([image for _, _, image in batch])
+        size = (images.shape[2], images.shape[1])
         results = self.model.analyze(images)
         tag_scores = [r.tag_scores for r in results]
         if any(s is None for s in tag_scores):  # a model without a tag head (the teachers)
             tag_scores = list(self._frame_tagger().scores(images))
         analysed = []
         for (idx, t, _), result, tags in zip(batch, results, tag_scores):
-            analysed.append(FrameRecord(idx, t, self._track(result.detections),
-                                        tuple(self.model.input_size), np.asarray(tags, np.float32)))
+            analysed.append(FrameRecord(idx, t, self._track(result.detections), size,
+                                        np.asarray(tags, np.float32)))
             self._analysed_until = idx
         self._records.extend(analysed)
         self.frames_analysed += len(batch)

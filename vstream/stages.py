@@ -114,7 +114,7 @@ class StreamStages:
         step = sample_every(frame_rate, analysis_fps)
         self.decoder = FfmpegDecoder(
             self.segmenter.detector.input_size, threads=threads,
-            sample_size=model.input_size if model is not None else None,
+            sample_size=model.frame_size if model is not None else None,
             sample_every=step if model is not None else 0,
         )
         self.analyzer = None

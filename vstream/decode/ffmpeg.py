@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import av
 import numpy as np
@@ -26,14 +27,20 @@ class FfmpegDecoder:
     """
 
     def __init__(self, size: tuple[int, int], threads: int = 0, deblock: bool = False,
-                 interpolation: str = "AREA", sample_size: tuple[int, int] | None = None,
+                 interpolation: str = "AREA",
+                 sample_size: Callable[[int, int], tuple[int, int]] | None = None,
                  sample_every: int = 0) -> None:
         if size[0] <= 0 or size[1] <= 0:
             raise ValueError(f"decode size must be positive (width, height), got {size}")
         if (sample_size is None) != (sample_every <= 0):
             raise ValueError("give sample_size and a positive sample_every together, or neither")
-        # Every `sample_every`-th frame (by stream frame index) is also scaled to `sample_size`
-        # for the frame-level models, from the same decoded picture.
+        if sample_size is not None and not callable(sample_size):
+            raise TypeError("sample_size must be a function (source width, height) -> (width, "
+                            f"height), got {type(sample_size).__name__}; for a fixed size use "
+                            "lambda w, h: (width, height)")
+        # Every `sample_every`-th frame (by stream frame index) is also scaled, from the same
+        # decoded picture, to `sample_size(source width, source height)` for the frame-level
+        # models (the frame model decides: a fixed input size, or the source's aspect ratio).
         self.sample_size = sample_size
         self.sample_every = sample_every
         self._sample_scaler = VideoReformatter()
@@ -76,7 +83,8 @@ class FfmpegDecoder:
         return self.decode_sampled(chunk)[0]
 
     def decode_sampled(self, chunk: GopChunk) -> tuple[FrameBatch, FrameBatch | None]:
-        """`decode(chunk)`, plus the sampled frames at `sample_size` (None when not sampling)."""
+        """`decode(chunk)`, plus the sampled frames at `sample_size` of their source (None when
+        not sampling)."""
         ctx = self._context(chunk)
         width, height = self.size
         frames: list[av.VideoFrame] = []
@@ -111,7 +119,7 @@ class FfmpegDecoder:
             pts[n], frame_index[n] = frame.pts, idx
             n += 1
             if self.sample_size is not None and idx % self.sample_every == 0:
-                sw, sh = self.sample_size
+                sw, sh = self.sample_size(frame.width, frame.height)
                 samples.append((idx, frame.pts, self._sample_scaler.reformat(
                     frame, sw, sh, "rgb24", interpolation=self.interpolation).to_ndarray()))
         missing = len(order) - n
@@ -124,7 +132,8 @@ class FfmpegDecoder:
         if self.sample_size is None:
             return batch, None
         if not samples:
-            return batch, FrameBatch.empty(chunk.stream_id, self.sample_size, chunk.time_base)
+            return batch, FrameBatch.empty(chunk.stream_id, self.sample_size(chunk.width, chunk.height),
+                                           chunk.time_base)
         return batch, FrameBatch(
             chunk.stream_id,
             np.stack([image for _, _, image in samples]),

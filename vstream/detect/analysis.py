@@ -2,13 +2,17 @@
 
 Two models implement `FrameModel`: the unified network (`vstream.detect.network`, one forward
 pass for detection, tags, person mask and embeddings) and the teachers it is distilled from
-(`vstream.detect.teachers.model`: MTCNN, OpenCV HOG and dlib), selectable with `--model`.
+(`vstream.detect.teachers.model`: MTCNN, SSDLite-MobileNetV2 people and dlib), selectable with
+`--model`. A model says at what size it wants the frames of a source (`frame_size`): the network
+at its fixed input size, the teachers at the source's own aspect ratio and resolution.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Protocol
+
+import math
 
 import numpy as np
 
@@ -42,9 +46,27 @@ class FrameModel(Protocol):
 
     #: what produced the rows (goes into every row's model_version)
     model_version: str
-    #: (width, height) the frames must be given at
+    #: (width, height) the model was made for (the network's fixed input; the size the
+    #: teachers' outputs are distilled at)
     input_size: tuple[int, int]
 
-    def analyze(self, images: np.ndarray) -> list[FrameAnalysis]:
-        """uint8 RGB frames (B, H, W, 3) at `input_size` -> one FrameAnalysis per frame."""
+    def frame_size(self, width: int, height: int) -> tuple[int, int]:
+        """(width, height) the frames of a width x height source are analysed at."""
         ...
+
+    def analyze(self, images: np.ndarray) -> list[FrameAnalysis]:
+        """uint8 RGB frames (B, H, W, 3) at `frame_size` of their source -> one FrameAnalysis
+        per frame."""
+        ...
+
+
+def keep_aspect_size(width: int, height: int, min_area: int, max_side: int) -> tuple[int, int]:
+    """(width, height) of a width x height frame scaled keeping its aspect ratio: up until it
+    has `min_area` pixels when it has fewer, down until its longer side is `max_side` when it is
+    longer, else unchanged; even sides (what YUV 4:2:0 scalers like), at least 2."""
+    if width < 1 or height < 1 or min_area < 1 or max_side < 2:
+        raise ValueError(f"need a positive frame size, min_area and max_side >= 2, got "
+                         f"{width}x{height}, {min_area}, {max_side}")
+    scale = max(1.0, math.sqrt(min_area / (width * height)))
+    scale = min(scale, max_side / max(width, height))
+    return (max(2, 2 * round(width * scale / 2)), max(2, 2 * round(height * scale / 2)))

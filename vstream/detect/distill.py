@@ -11,7 +11,7 @@ Losses (weights in `LossWeights`):
   and, weighted by the heatmap Gaussian, at the 8 cells around it (a peak one cell off then
   still decodes the right box; the centre cell alone left boxes short even on training frames);
 - mask: BCE of the person mask logits against the teacher person boxes filled (a cell is in a
-  person when its centre lies in one of the boxes; the boxes are head-and-shoulders or HOG
+  person when its centre lies in one of the boxes; the boxes are head-and-shoulders or SSDLite
   bodies, so the mask is boxy: it says where people are, not their outline);
 - embedding: 1 - cosine between the embedding of a teacher box (RoIAlign on that box, jittered
   by up to 10% of its size so the head sees boxes as imprecise as its own detections) and the

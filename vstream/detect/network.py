@@ -181,6 +181,10 @@ class UnifiedModel:
         self._thresholds = torch.from_numpy(thresholds.copy()).to(self.device)
         self.last_seconds = 0.0
 
+    def frame_size(self, width: int, height: int) -> tuple[int, int]:
+        """Every source is analysed at the fixed `input_size` the heads were trained at."""
+        return self.input_size
+
     def _autocast(self) -> torch.autocast:
         if self.precision == "fp16":
             return torch.autocast("cuda", dtype=torch.float16)

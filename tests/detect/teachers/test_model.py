@@ -7,7 +7,11 @@ import pytest
 
 from vstream.detect import labels
 from vstream.detect.analysis import EMBED_DIM, FrameAnalysis
+from vstream.detections import Detections
 from vstream.detect.teachers.model import TeacherModel, face_coverage, head_and_shoulders
+
+#: the walking man of frame 901, labelled by hand on the 384x224 frame (tight around the body)
+WALKER_901 = np.array([[160, 95, 210, 224]], np.float32)
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +26,19 @@ def analysed(model: TeacherModel, teacher_frames: dict[int, np.ndarray]) -> dict
 
 
 def test_interface() -> None:
-    assert TeacherModel.model_version == "teachers-mtcnn-hog-dlib"
+    assert TeacherModel.model_version == "teachers-mtcnn-ssdlite-dlib"
     assert TeacherModel.input_size == labels.ANALYSIS_SIZE == (384, 224)
+
+
+@pytest.mark.parametrize(("source", "size"), [
+    ((160, 90), (392, 220)),    # the test video: scaled up to the analysis area, 16:9 kept
+    ((768, 576), (768, 576)),   # vtest.avi: 4:3 at its own resolution (the detector tiles it)
+    ((640, 360), (640, 360)),
+    ((1920, 1080), (960, 540)),  # longer side capped at MAX_SIDE
+    ((384, 224), (384, 224)),
+])
+def test_frame_size_keeps_the_aspect_ratio(model: TeacherModel, source, size) -> None:
+    assert model.frame_size(*source) == size
 
 
 def test_every_frame_has_the_columns(analysed: dict[int, FrameAnalysis]) -> None:
@@ -48,7 +63,8 @@ def test_faces_and_their_persons(analysed: dict[int, FrameAnalysis]) -> None:
         faces = np.flatnonzero(d.class_id == labels.FACE)
         persons = np.flatnonzero(d.class_id == labels.PERSON)
         assert len(faces) == 1, f"frame {i}: the singer's face"
-        # a close-up: HOG sees no body, so the person is the head-and-shoulders box of the face
+        # a close-up: no whole body to detect, so the person is the head-and-shoulders box of
+        # the face
         carrying = persons[d.data["face_row"][persons] == faces[0]]
         assert len(carrying) == 1
         p = carrying[0]
@@ -61,12 +77,32 @@ def test_faces_and_their_persons(analysed: dict[int, FrameAnalysis]) -> None:
     assert np.linalg.norm(a.data["dlib_embedding"][fa] - b.data["dlib_embedding"][fb]) < 0.6
 
 
-def test_hog_person_without_face_has_zero_embedding(analysed: dict[int, FrameAnalysis]) -> None:
+def test_detected_person_without_face_has_zero_embedding(analysed: dict[int, FrameAnalysis]) -> None:
     d = analysed[901].detections
     assert (d.class_id == labels.FACE).sum() == 0
     persons = d.class_id == labels.PERSON
     assert persons.sum() >= 1 and not d.data["from_face"][persons].any()
     assert np.all(d.embedding[persons] == 0) and np.all(d.data["face_row"][persons] == -1)
+    # the walking man: a body box holding the hand-drawn one, not much larger
+    cover = face_coverage(WALKER_901, d.xyxy[persons])[0]
+    best = int(cover.argmax())
+    assert cover[best] >= 0.9
+    assert d.area[persons][best] < 2 * (50 * 129)
+
+
+def test_people_detector_is_injected_and_called_once_per_batch(teacher_frames) -> None:
+    class Counting:
+        calls = 0
+
+        def detect(self, images):
+            Counting.calls += 1
+            return [Detections.empty() for _ in images]
+
+    frames = np.stack([teacher_frames[i] for i in (530, 901)])
+    results = TeacherModel(people=Counting()).analyze(frames)
+    assert Counting.calls == 1 and len(results) == 2
+    assert not np.any((results[1].detections.class_id == labels.PERSON)
+                      & ~results[1].detections.data["from_face"])
 
 
 def test_head_and_shoulders_geometry() -> None:
@@ -85,7 +121,12 @@ def test_blank_frame_has_empty_detections_with_embeddings(model: TeacherModel) -
     assert result.detections.embedding is not None and result.detections.embedding.shape == (0, EMBED_DIM)
 
 
-@pytest.mark.parametrize("shape", [(1, 90, 160, 3), (224, 384, 3), (1, 384, 224, 3)])
-def test_rejects_frames_of_the_wrong_size(model: TeacherModel, shape: tuple[int, ...]) -> None:
-    with pytest.raises(ValueError, match="input_size"):
+def test_a_blank_camera_sized_frame_has_no_detections(model: TeacherModel) -> None:
+    (result,) = model.analyze(np.full((1, 576, 768, 3), 90, np.uint8))
+    assert len(result.detections) == 0
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 160, 3), (224, 384, 3), (1, 224, 384, 4)])
+def test_rejects_frames_that_are_not_images(model: TeacherModel, shape: tuple[int, ...]) -> None:
+    with pytest.raises(ValueError, match="frame_size"):
         model.analyze(np.zeros(shape, np.uint8))

@@ -1,1 +1,2 @@
-"""Offline teacher models (MTCNN, OpenCV HOG, dlib) that the unified network is distilled from."""
+"""Offline teacher models (MTCNN faces, SSDLite-MobileNetV2 people, dlib face embeddings) that the
+unified network is distilled from."""

@@ -1,29 +1,33 @@
 """`TeacherModel`: the offline teachers as one `FrameModel` (`--model teachers`).
 
-Per frame (384x224, `labels.ANALYSIS_SIZE`):
+Per frame, at the source's own aspect ratio (`TeacherModel.frame_size`: small sources scaled up to
+the area of `labels.ANALYSIS_SIZE`, 384x224; large ones kept at their resolution up to MAX_SIDE):
 
-- faces: MTCNN (`teachers.mtcnn`), min face size 16 px. The frames are 160x90 sources upscaled
-  2.4x, so 16 px is a 7 px face in the source, below which there is no face detail left. Measured
-  on 408 frames of the test video (every 13th): min face size 12 / 16 / 20 / 24 found 254 / 253 /
-  250 / 249 faces, 12 and 14 at about half the speed of 16 (a larger first pyramid level).
+- faces: MTCNN (`teachers.mtcnn`), min face size 16 px. Test-video frames are 160x90 sources
+  upscaled 2.4x (392x220 now, 384x224 when measured), so 16 px is a 7 px face in the source,
+  below which there is no face detail left. Measured on 408 frames of the test video (every
+  13th): min face size 12 / 16 / 20 / 24 found 254 / 253 / 250 / 249 faces, 12 and 14 at about
+  half the speed of 16 (a larger first pyramid level).
 - face embeddings: dlib's 128-d ResNet vector (`teachers.dlib_faces`) of each MTCNN face,
   L2-normalised in `embedding`; the raw vector in data["dlib_embedding"] (dlib's 0.6 same-person
   distance is defined on raw vectors). dlib's shape predictor was trained on dlib detector boxes,
   which sit lower and narrower than MTCNN's (no forehead): each MTCNN box is mapped to a dlib-like
   box first (`DLIB_BOX_FROM_MTCNN`), which halved the median distance between the embedding from
   the MTCNN box and from dlib's own box of the same face (0.13 -> 0.07 on 136 faces).
-- persons: OpenCV HOG pedestrians (`teachers.hog`), plus a head-and-shoulders box for every face
-  that no HOG box contains (`head_and_shoulders`): a music video is mostly close-ups, which a
-  64x128 whole-body detector cannot see. A person box carries the embedding of the face it
-  contains (largest overlap) or an all-zero row when it contains none.
+- persons: the SSDLite-MobileNetV2 person detector (`teachers.ssdlite`, injected as `people`),
+  one `detect` call per batch, at PEOPLE_THRESHOLD; frames whose longer side is at least
+  TILE_MIN_SIDE (2x its 300x300 input) also run as 2x2 overlapping tiles, so people 40 px tall
+  in a 768x576 camera are not shrunk to 20 px. Plus a head-and-shoulders box for every face that
+  no detected body contains (`head_and_shoulders`): in close-ups the body is out of the frame.
+  A person box carries the embedding of the face it contains (largest overlap) or an all-zero
+  row when it contains none. It replaced OpenCV's HOG people detector, whose boxes were loose
+  and half of them walls on the test video (docs/models.md, "Teachers").
 
 Speed at 384x224 on the development machine (2 CPU cores shared with other jobs, so the numbers
 moved 3-5x with the load): MTCNN 25-40 frames/s in batches of 16 with the machine nearly idle,
-HOG (upscale 1.5) 13 frames/s, dlib's detector (upsample 1) 26 frames/s; the whole model 2.6
-frames/s at load 5 and 1.7 frames/s at load 8.6 (MTCNN 4.7, HOG 7.4 frames/s, 200 ms per dlib
-embedding then). dlib's embedding (shape predictor + ResNet, one call per frame) and HOG dominate.
-On every 26th frame of the test video (160 frames): 0.59 faces and 0.94 persons per frame
-(0.36 HOG boxes, of which about half are walls and doorways; 56 person rows carry no face).
+dlib's detector (upsample 1) 26 frames/s; dlib's embedding (shape predictor + ResNet, one call
+per frame) costs about 200 ms per frame with faces at load 8. SSDLite: 35-50 ms per 300x300
+input, so about 50 ms per frame in one pass and 250 ms per tiled frame (five inputs).
 """
 
 from __future__ import annotations
@@ -32,10 +36,10 @@ import numpy as np
 import torch
 
 from vstream.detect import labels
-from vstream.detect.analysis import EMBED_DIM, FrameAnalysis
+from vstream.detect.analysis import EMBED_DIM, FrameAnalysis, keep_aspect_size
 from vstream.detect.teachers.dlib_faces import DlibFaces
-from vstream.detect.teachers.hog import HogPeopleDetector
 from vstream.detect.teachers.mtcnn import MTCNN
+from vstream.detect.teachers.ssdlite import SsdlitePeopleDetector
 from vstream.detections import Detections
 
 #: MTCNN min face size on ANALYSIS_SIZE frames (see the module docstring for the measurement)
@@ -50,6 +54,16 @@ DLIB_BOX_FROM_MTCNN = (-0.035, 0.145, 0.035, -0.035)
 HEAD_AND_SHOULDERS = (1.0, 0.5, 1.0, 2.0)
 #: a face is "inside" a person box when this fraction of its area is
 FACE_INSIDE = 0.8
+#: the longest side a source is analysed at (larger sources are scaled down, aspect kept)
+MAX_SIDE = 960
+#: people detector: person probability a box needs, and frames whose longer side is at least
+#: TILE_MIN_SIDE (about 2x the detector's 300x300 input) are also run as 2x2 tiles
+PEOPLE_THRESHOLD = 0.4
+PEOPLE_TILES = (2, 2)
+TILE_MIN_SIDE = 600
+#: boxes of different windows are one person above this IoU (0.3 merged people walking side by
+#: side: on the 13 hand-counted vtest.avi frames 0.5 has 12 within +-1 of the hand count, 0.3 10)
+PEOPLE_MERGE_IOU = 0.5
 
 
 def head_and_shoulders(face_xyxy: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -81,7 +95,7 @@ def dlib_boxes(mtcnn_xyxy: np.ndarray) -> np.ndarray:
 
 
 class TeacherModel:
-    """MTCNN faces + dlib face embeddings + HOG and face-derived person boxes, per frame.
+    """MTCNN faces + dlib face embeddings + SSDLite and face-derived person boxes, per frame.
 
     Every frame's detections have the columns:
     embedding (n, 128): unit dlib vector of the face (faces) or of the face inside (persons), zero
@@ -89,55 +103,68 @@ class TeacherModel:
         likewise); data["landmarks"] (n, 5, 2) MTCNN landmarks (NaN for persons);
         data["face_row"] (n,) int64 row of the face whose embedding a row carries (-1: none; a face
         row points at itself); data["from_face"] (n,) bool, True for person boxes derived from a
-        face. Faces come first, then HOG persons, then face-derived persons.
+        face. Faces come first, then detected persons, then face-derived persons.
+
+    people: the whole-body person detector (`detect(frames) -> list[Detections]`, called once
+        per batch); default `SsdlitePeopleDetector` at PEOPLE_THRESHOLD, tiling frames whose
+        longer side is at least TILE_MIN_SIDE.
     """
 
-    model_version = "teachers-mtcnn-hog-dlib"
+    model_version = "teachers-mtcnn-ssdlite-dlib"
     input_size: tuple[int, int] = labels.ANALYSIS_SIZE
 
     def __init__(self, device: str | torch.device = "cpu", min_face_size: float = MIN_FACE_SIZE,
-                 hog: HogPeopleDetector | None = None) -> None:
+                 people: SsdlitePeopleDetector | None = None) -> None:
         self.mtcnn = MTCNN(min_face_size=min_face_size, device=device)
         self.dlib = DlibFaces()
-        self.hog = HogPeopleDetector() if hog is None else hog
+        self.people = people if people is not None else SsdlitePeopleDetector(
+            score_threshold=PEOPLE_THRESHOLD, tiles=PEOPLE_TILES, merge_iou=PEOPLE_MERGE_IOU,
+            tile_min_side=TILE_MIN_SIDE, device=device)
+
+    def frame_size(self, width: int, height: int) -> tuple[int, int]:
+        """The source's own aspect ratio: small sources scaled up to the area of `input_size`
+        (MTCNN's MIN_FACE_SIZE is calibrated there: a 160x90 video becomes 392x220), large ones
+        kept at their resolution up to MAX_SIDE (people 40 px tall in a 768x576 camera stay 40
+        px, and the people detector tiles them)."""
+        return keep_aspect_size(width, height, self.input_size[0] * self.input_size[1], MAX_SIDE)
 
     def analyze(self, images: np.ndarray) -> list[FrameAnalysis]:
-        """uint8 RGB frames (B, 224, 384, 3) -> one FrameAnalysis per frame (tag_scores and
-        person_mask None: the teachers neither tag nor segment)."""
-        w, h = self.input_size
+        """uint8 RGB frames (B, H, W, 3) of one size (any; `frame_size` of their source) -> one
+        FrameAnalysis per frame (tag_scores and person_mask None: the teachers neither tag nor
+        segment)."""
         if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4 \
-                or images.shape[1:] != (h, w, 3):
+                or images.shape[3] != 3 or min(images.shape[1:3]) < 16:
             got = f"{images.dtype} {images.shape}" if isinstance(images, np.ndarray) else type(images)
-            raise ValueError(f"images must be uint8 RGB (B, {h}, {w}, 3) (input_size {w}x{h}), got {got}; "
-                             "resize the frames to the model's input_size first")
+            raise ValueError(f"images must be uint8 RGB (B, H, W, 3) of at least 16x16 pixels, got "
+                             f"{got}; decode them at the model's frame_size")
         faces = self.mtcnn.detect(images)
-        return [FrameAnalysis(self._frame(image, f)) for image, f in zip(images, faces)]
+        people = self.people.detect(images)
+        return [FrameAnalysis(self._frame(image, f, p)) for image, f, p in zip(images, faces, people)]
 
-    def _frame(self, image: np.ndarray, faces: Detections) -> Detections:
+    def _frame(self, image: np.ndarray, faces: Detections, people: Detections) -> Detections:
         h, w = image.shape[:2]
         n_faces = len(faces)
         raw = self.dlib.embed(image, dlib_boxes(faces.xyxy))
         # dlib's raw vectors are not unit length (about 1.4 here); FrameModel wants unit rows
         unit = raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-12)
-        hog = self.hog.detect_one(image)
 
-        # 1. faces that a HOG box contains; the others get a head-and-shoulders box
-        cover = face_coverage(faces.xyxy, hog.xyxy)
+        # 1. faces that a detected person box contains; the others get a head-and-shoulders box
+        cover = face_coverage(faces.xyxy, people.xyxy)
         inside = cover >= FACE_INSIDE
         lonely = np.flatnonzero(~inside.any(axis=1))
         derived = head_and_shoulders(faces.xyxy[lonely], w, h)
 
-        # 2. the face each HOG box carries: the contained face covering most of it
-        hog_face = np.full(len(hog), -1, np.int64)
-        if n_faces and len(hog):
+        # 2. the face each person box carries: the contained face covering most of it
+        person_face = np.full(len(people), -1, np.int64)
+        if n_faces and len(people):
             best = np.where(inside, cover, -1.0).argmax(axis=0)
-            has = inside[best, np.arange(len(hog))]
-            hog_face[has] = best[has]
+            has = inside[best, np.arange(len(people))]
+            person_face[has] = best[has]
 
-        face_row = np.concatenate([np.arange(n_faces), hog_face, lonely]).astype(np.int64)
+        face_row = np.concatenate([np.arange(n_faces), person_face, lonely]).astype(np.int64)
         n = len(face_row)
-        xyxy = np.concatenate([faces.xyxy, hog.xyxy, derived]).astype(np.float32)
-        confidence = np.concatenate([faces.confidence, hog.confidence, faces.confidence[lonely]])
+        xyxy = np.concatenate([faces.xyxy, people.xyxy, derived]).astype(np.float32)
+        confidence = np.concatenate([faces.confidence, people.confidence, faces.confidence[lonely]])
         class_id = np.concatenate([np.full(n_faces, labels.FACE), np.full(n - n_faces, labels.PERSON)])
         pad = np.zeros((1, EMBED_DIM), np.float32)  # row -1 of the padded tables: "no face"
         embedding = np.concatenate([unit, pad])[face_row]
@@ -145,7 +172,7 @@ class TeacherModel:
         landmarks = np.full((n, 5, 2), np.nan, np.float32)
         landmarks[:n_faces] = faces.data["landmarks"]
         from_face = np.zeros(n, bool)
-        from_face[n_faces + len(hog):] = True
+        from_face[n_faces + len(people):] = True
         return Detections(xyxy, confidence=confidence, class_id=class_id, embedding=embedding,
                           data={"dlib_embedding": dlib_embedding, "landmarks": landmarks,
                                 "face_row": face_row, "from_face": from_face})

@@ -337,6 +337,8 @@ class SsdlitePeopleDetector:
     merge_iou: IoU above which a box from one window is the same person as a higher-scoring box
         from another. Boxes that a tile cuts at one of its inner edges are dropped first: the
         frame pass or a neighbouring tile sees that person whole.
+    tile_min_side: frames whose longer side is shorter than this get the whole-frame pass only
+        (a small frame's people are not small for the 300x300 input); 0 tiles every frame.
     batch_size: network inputs per forward pass (windows of all frames are batched together).
 
     Measured on 13 hand-labelled vtest.avi frames (768x576, 78 people; docs/models.md): one
@@ -347,8 +349,8 @@ class SsdlitePeopleDetector:
     model_version = "ssdlite-mobilenet-v2-pedestrian-0.2"
 
     def __init__(self, score_threshold: float = 0.5, tiles: tuple[int, int] = (1, 1),
-                 tile_overlap: float = 0.4, merge_iou: float = 0.3, batch_size: int = 16,
-                 device: str | torch.device = "cpu") -> None:
+                 tile_overlap: float = 0.4, merge_iou: float = 0.3, tile_min_side: int = 0,
+                 batch_size: int = 16, device: str | torch.device = "cpu") -> None:
         if not 0.0 <= score_threshold < 1.0:
             raise ValueError(f"score_threshold must be in [0, 1), got {score_threshold}")
         if len(tiles) != 2 or min(tiles) < 1:
@@ -361,6 +363,7 @@ class SsdlitePeopleDetector:
         self.tiles = (int(tiles[0]), int(tiles[1]))
         self.tile_overlap = float(tile_overlap)
         self.merge_iou = float(merge_iou)
+        self.tile_min_side = int(tile_min_side)
         self.batch_size = int(batch_size)
         self.device = torch.device(device)
         self.model = load_ssdlite(self.device)
@@ -376,7 +379,8 @@ class SsdlitePeopleDetector:
         Detections per frame (see `detect_one`)."""
         frames = [_check_frame(image) for image in images]
         jobs = [(i, window) for i, frame in enumerate(frames)
-                for window in tile_windows(frame.shape[1], frame.shape[0], self.tiles, self.tile_overlap)]
+                for window in tile_windows(frame.shape[1], frame.shape[0], self._tiles(frame),
+                                           self.tile_overlap)]
         found: list[list[tuple[Window, np.ndarray, np.ndarray]]] = [[] for _ in frames]
         for start in range(0, len(jobs), self.batch_size):
             batch = jobs[start:start + self.batch_size]
@@ -386,6 +390,9 @@ class SsdlitePeopleDetector:
                 found[i].append((window, b, s))
         return [self._merge(frame.shape[1], frame.shape[0], per_window)
                 for frame, per_window in zip(frames, found)]
+
+    def _tiles(self, frame: np.ndarray) -> tuple[int, int]:
+        return self.tiles if max(frame.shape[:2]) >= self.tile_min_side else (1, 1)
 
     def _input(self, frame: np.ndarray, window: Window) -> torch.Tensor:
         crop = torch.from_numpy(frame[window.y1:window.y2, window.x1:window.x2]).to(self.device)
