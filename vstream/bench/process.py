@@ -2,11 +2,12 @@
 
 What a user waits for is the process: interpreter start, imports, numba's cache, the store, the
 decode and the detector. Each run is a fresh interpreter on the same file: vstream indexes into a
-fresh chDB store (`--model none`: shots only, with the default combined detector);
+fresh chDB store (`--model none`: shots only), once with the default combined detector (which
+imports torch and loads TransNetV2 if a candidate needs it) and once with `--shots fast`;
 PySceneDetect runs `scenedetect.detect(path, ContentDetector())` with its defaults. Runs
-alternate (PySceneDetect, vstream, PySceneDetect, ...) so neither side gets the quieter moments
-of a shared machine; each side's median of `runs` is reported, wall time and CPU time (user +
-system of the child, every thread).
+alternate (PySceneDetect, vstream combined, vstream fast, PySceneDetect, ...) so no side gets
+the quieter moments of a shared machine; each side's median of `runs` is reported, wall time and
+CPU time (user + system of the child, every thread).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import av
@@ -67,10 +68,14 @@ def _timed_child(argv: list[str]) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def _vstream_index(path: Path) -> tuple[float, float]:
-    with tempfile.TemporaryDirectory() as tmp:
-        return _timed_child([sys.executable, "-m", "vstream", "index", str(path), "--model", "none",
-                             "--no-progress", "--quiet", "--store", f"chdb://{tmp}/store"])
+def _vstream_index(shots: str) -> Callable[[Path], tuple[float, float]]:
+    def run(path: Path) -> tuple[float, float]:
+        with tempfile.TemporaryDirectory() as tmp:
+            return _timed_child([sys.executable, "-m", "vstream", "index", str(path), "--model",
+                                 "none", "--shots", shots, "--no-progress", "--quiet",
+                                 "--store", f"chdb://{tmp}/store"])
+
+    return run
 
 
 def _pyscenedetect(path: Path) -> tuple[float, float]:
@@ -81,9 +86,10 @@ def bench_process(work_dir: Path, runs: int = 5) -> Table:
     _need("scenedetect", "scenedetect")
     videos = make_process_videos(work_dir)
     table = Table("Whole process, shots only: `vstream index --model none` vs PySceneDetect",
-                  ["video", "PySceneDetect wall s", "vstream wall s", "wall ratio",
+                  ["video", "vstream shots", "PySceneDetect wall s", "vstream wall s", "wall ratio",
                    "PySceneDetect CPU s", "vstream CPU s", "CPU ratio"])
-    sides = {"pyscenedetect": _pyscenedetect, "vstream": _vstream_index}
+    sides = {"PySceneDetect": _pyscenedetect, "combined (default)": _vstream_index("combined"),
+             "fast (no network)": _vstream_index("fast")}
     for label, path in videos.items():
         for measure in sides.values():  # one untimed run each: the OS file cache, numba's cache
             measure(path)
@@ -93,14 +99,15 @@ def bench_process(work_dir: Path, runs: int = 5) -> Table:
                 times[name].append(measure(path))
         wall = {n: statistics.median(w for w, _ in t) for n, t in times.items()}
         cpu = {n: statistics.median(c for _, c in t) for n, t in times.items()}
-        table.rows.append([label, f"{wall['pyscenedetect']:.2f}", f"{wall['vstream']:.2f}",
-                           f"{wall['pyscenedetect'] / wall['vstream']:.2f}",
-                           f"{cpu['pyscenedetect']:.2f}", f"{cpu['vstream']:.2f}",
-                           f"{cpu['pyscenedetect'] / cpu['vstream']:.2f}"])
+        base = "PySceneDetect"
+        for name in list(sides)[1:]:
+            table.rows.append([label, name, f"{wall[base]:.2f}", f"{wall[name]:.2f}",
+                               f"{wall[base] / wall[name]:.2f}", f"{cpu[base]:.2f}",
+                               f"{cpu[name]:.2f}", f"{cpu[base] / cpu[name]:.2f}"])
     table.notes.append(
         f"Median of {runs} fresh processes each, alternated, after one untimed run each. Ratio = "
         "PySceneDetect's time / vstream's (> 1: vstream faster). vstream: `python -m vstream index "
-        "PATH --model none --no-progress --quiet --store chdb://NEW_DIR` (default combined shot "
-        "detector; rows written). PySceneDetect: `scenedetect.detect(PATH, ContentDetector())`. "
-        f"{os.cpu_count()} CPUs.")
+        "PATH --model none --shots SHOTS --no-progress --quiet --store chdb://NEW_DIR` (rows "
+        "written; `combined` is the default, `fast` never runs the network). PySceneDetect: "
+        f"`scenedetect.detect(PATH, ContentDetector())`. {os.cpu_count()} CPUs.")
     return table
