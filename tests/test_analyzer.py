@@ -1,0 +1,49 @@
+"""StreamAnalyzer with frames of whatever size the model asked the decoder for."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+
+from vstream.analyzer import StreamAnalyzer
+from vstream.decode.frames import FrameBatch
+from vstream.detect.analysis import EMBED_DIM, FrameAnalysis
+from vstream.detections import Detections
+from vstream.track.gallery import PeopleGallery
+
+
+class ShapeRecordingModel:
+    """A frame model that finds nothing and remembers the shape of every batch."""
+
+    model_version = "test"
+    input_size = (384, 224)
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[int, ...]] = []
+
+    def frame_size(self, width: int, height: int) -> tuple[int, int]:
+        return width, height
+
+    def analyze(self, images: np.ndarray) -> list[FrameAnalysis]:
+        self.batches.append(images.shape)
+        return [FrameAnalysis(Detections.empty(EMBED_DIM), tag_scores=np.zeros(1, np.float32))
+                for _ in images]
+
+
+def frames(first: int, n: int, width: int, height: int) -> FrameBatch:
+    index = np.arange(first, first + n, dtype=np.int64)
+    return FrameBatch("s", np.zeros((n, height, width, 3), np.uint8), index, index, Fraction(1, 10))
+
+
+def test_a_batch_holds_frames_of_one_size_and_records_keep_their_size() -> None:
+    model = ShapeRecordingModel()
+    analyzer = StreamAnalyzer("s", model, PeopleGallery("test", 0.5), analysis_fps=5.0, batch_size=4)
+    analysed = analyzer.observe(frames(0, 3, 768, 576))  # a camera at its own 4:3 size
+    assert analysed == []
+    analysed = analyzer.observe(frames(3, 3, 640, 360))  # the source changed resolution
+    done, _ = analyzer.finish()
+    records = analysed + done
+    assert model.batches == [(3, 576, 768, 3), (3, 360, 640, 3)]
+    assert [r.size for r in records] == [(768, 576)] * 3 + [(640, 360)] * 3
+    assert [r.frame_index for r in records] == list(range(6))
