@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -322,11 +323,14 @@ def _render(columns: list[str], rows: list[tuple], fmt: str) -> str:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    from vstream.sql_command import run_sql
+    from vstream.sql_command import exit_now, run_sql
     from vstream.store import open_store
 
-    with open_store(_settings(args).store) as store:
-        run_sql(store, args.query, fmt=args.format, limit=args.limit, timeout_s=args.timeout)
+    try:
+        with open_store(_settings(args).store) as store:
+            run_sql(store, args.query, fmt=args.format, limit=args.limit, timeout_s=args.timeout)
+    except KeyboardInterrupt as ex:  # wherever it lands: see sql_command.exit_now
+        exit_now(ex)
     return 0
 
 
@@ -582,6 +586,9 @@ def _without_library_tracebacks(record: logging.LogRecord) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Ctrl-C (SIGINT) stops every command the same way, also when vstream was started from a
+    # script's background job, which a non-interactive shell starts with SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     args = build_parser().parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

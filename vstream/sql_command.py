@@ -133,19 +133,27 @@ class _Reader:
         self.was_cut = True
 
     def stop(self, failure: BaseException | None = None) -> None:
-        """Cancel the query if it still runs and let the reader thread go."""
+        """Cancel the query if it still runs and let the reader thread go.
+
+        A query still running when `failure` (Ctrl-C, the deadline, a closed pipe) stops it
+        ends the process here: the thread may still be inside the engine, and chDB can crash
+        in its own shutdown after a cancelled query (seen: SIGSEGV in 1 of 3 Ctrl-Cs, "The
+        ShutdownTablesThreadPool is not initialized"). The query only read: nothing is lost.
+        """
         self._stopping.set()
-        if self._thread.is_alive() and self._found is not None:
+        if not self._thread.is_alive():
+            return
+        if self._found is not None:
             self._found.cancel()
             self._thread.join(_JOIN_S)
-        if self._thread.is_alive():
-            # Still inside the engine after a cancel: nothing was written (the query reads),
-            # so leave at once rather than wait at interpreter shutdown for the engine.
-            _exit_now(failure)
+        if failure is not None or self._thread.is_alive():
+            exit_now(failure)
 
 
-def _exit_now(failure: BaseException | None) -> None:
-    """End the process as `vstream.cli.main` would have for `failure`, without waiting."""
+def exit_now(failure: BaseException | None) -> None:
+    """End the process as `vstream.cli.main` would have for `failure`, without the
+    interpreter's shutdown: chDB can crash or hang in its own shutdown after a cancelled or
+    interrupted query. Only for read-only work (nothing is left unwritten)."""
     if isinstance(failure, KeyboardInterrupt):
         code, line = 130, "vstream: interrupted"
     elif isinstance(failure, BrokenPipeError):
