@@ -473,7 +473,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from vstream.kafka import dlq_topic, ensure_topics
     from vstream.store import open_store
-    from vstream.worker import ChunkWorker
+    from vstream.kafka.worker import ChunkWorker
 
     if args.verbose < 2:  # kafka-python logs every refused connect; our errors say what matters
         logging.getLogger("kafka").setLevel(logging.CRITICAL)

@@ -25,7 +25,7 @@ from vstream.ingest import IngestStats, ingest
 from vstream.kafka import ChunkProducer
 from vstream.store import open_store
 from vstream.weights import test_video_path
-from vstream.worker import ChunkWorker
+from vstream.kafka.worker import ChunkWorker
 
 PARTITIONS = 4
 #: the test video: 100 chunks (GOPs), 5301 frames
@@ -199,7 +199,7 @@ def test_worker_consuming_through_a_broker_restart_stores_the_rows_of_vstream_in
     timeline = _Timeline()
     # the worker's own lines and its consumer's group membership (kafka-python's coordinator,
     # or aiokafka's under faust)
-    logs = [logging.getLogger(name) for name in ("vstream.worker", "kafka.coordinator",
+    logs = [logging.getLogger(name) for name in ("vstream.kafka.worker", "kafka.coordinator",
                                                  "aiokafka.consumer.group_coordinator")]
     levels = [log.level for log in logs]
     for log in logs:

@@ -18,7 +18,7 @@ from vstream.ingest import ingest
 from vstream.kafka import ChunkProducer, dlq_topic, ensure_topics
 from vstream.kafka.events import SCENE_KIND, SCHEMA_VERSION
 from vstream.store import open_store
-from vstream.worker import ChunkWorker
+from vstream.kafka.worker import ChunkWorker
 
 #: frames 500..749 of the test video (10 s): the lead singer at several sizes, with cuts
 #: (tests/detect/teachers/conftest.py), so the clip has people, tracks and enter/leave events

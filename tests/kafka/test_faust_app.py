@@ -1,8 +1,14 @@
-"""The faust adapter (vstream/kafka/faust_app.py): the release it was written against, and that
-every faust internal it overrides or reads is still there. A faust change that renamed one would
-otherwise show up only as lost messages in the slow SIGKILL tests."""
+"""The faust adapter (vstream/kafka/faust_app.py): the release it was written against, that
+every faust internal it overrides or reads is still there, and what each of its message-loss
+workarounds does, with stand-ins for aiokafka and faust's recovery. A faust change that broke
+one would otherwise show up only as lost messages in the slow SIGKILL tests.
+
+The third workaround (taking each partition's offsets strictly in order) needs no faust
+internals: tests/kafka/worker/test_ordering.py and test_ordered_consumer.py test it."""
 
 from __future__ import annotations
+
+import asyncio
 
 import faust
 import pytest
@@ -57,3 +63,86 @@ def test_the_apps_consumer_and_recovery_are_the_fixed_ones() -> None:
     consumer = app.consumer
     assert isinstance(consumer, faust_app._RewindingConsumer)
     assert dict(faust_app.committed_offsets(consumer)) == {}  # nothing committed yet
+
+
+# -- the three message-loss workarounds, each directly --------------------------------------
+
+
+@pytest.fixture
+def app() -> faust_app.RewindingApp:
+    return faust_app.RewindingApp("adapter-test", rewind_topics=["chunks"],
+                                  broker="kafka://127.0.0.1:1", store="memory://",
+                                  web_enabled=False, autodiscover=False)
+
+
+class FakeAiokafkaConsumer:
+    """aiokafka's consumer as the rewinding seek uses it: committed offsets per partition."""
+
+    def __init__(self, committed: dict, firsts: dict) -> None:
+        self.committed, self.firsts = committed, firsts
+        self.seeks: dict = {}
+
+    async def seek_to_committed(self) -> dict:
+        return dict(self.committed)
+
+    async def beginning_offsets(self, partitions: list) -> dict:
+        return {tp: self.firsts[tp] for tp in partitions}
+
+    def seek(self, tp, offset: int) -> None:
+        self.seeks[tp] = offset
+
+
+def test_workaround_1_partitions_with_nothing_committed_are_sought_to_their_beginning(
+        app, monkeypatch) -> None:
+    """aiokafka's seek_to_committed leaves a partition with offset None or 0 where it is; the
+    rewinding consumer seeks those of its source topics to their first offset."""
+    from faust.types import TP
+
+    fresh, zero, done, other = TP("chunks", 0), TP("chunks", 1), TP("chunks", 2), TP("log", 0)
+    fake = FakeAiokafkaConsumer({fresh: None, zero: 0, done: 17, other: None},
+                                {fresh: 5, zero: 0, done: 0, other: 3})
+    thread = app.consumer._thread
+    assert isinstance(thread, faust_app._RewindingConsumerThread)
+    monkeypatch.setattr(thread, "_ensure_consumer", lambda: fake)
+    committed = asyncio.run(thread._seek_to_committed_or_beginning())
+    assert committed == fake.committed  # faust sees what aiokafka reported
+    # only the chunk topic's uncommitted partitions; a topic not rewound is left to faust
+    assert fake.seeks == {fresh: 5, zero: 0}
+
+
+class SeekRecorder:
+    def __init__(self, calls: list, assignment: set) -> None:
+        self.calls, self._assignment = calls, assignment
+
+    def assignment(self) -> set:
+        return self._assignment
+
+    async def perform_seek(self) -> None:
+        self.calls.append("seek")
+
+
+@pytest.mark.parametrize("hook", ["on_recovery_completed", "_resume_streams"])
+@pytest.mark.parametrize(
+    ("generation", "assignment", "expected"),
+    [
+        (7, {"chunks/0"}, ["faust's recovery clears the queues", "seek"]),
+        (8, {"chunks/0"}, ["faust's recovery clears the queues"]),  # rebalancing again
+        (7, set(), ["faust's recovery clears the queues"]),  # nothing assigned
+    ],
+)
+def test_workaround_2_recovery_seeks_once_more_after_faust_clears_the_queues(
+        app, monkeypatch, hook: str, generation: int, assignment: set, expected: list) -> None:
+    """faust seeks to the committed offsets and only then clears the agents' queues: the
+    reseeking recovery seeks again after its parent's hook returns (same generation only)."""
+    calls: list = []
+
+    async def faust_hook(self, generation_id: int = 0) -> None:
+        calls.append("faust's recovery clears the queues")
+
+    monkeypatch.setattr(Recovery, hook, faust_hook)
+    recovery = app.tables.recovery
+    monkeypatch.setattr(app, "consumer", SeekRecorder(calls, assignment))
+    app.consumer_generation_id = 7
+    asyncio.run(getattr(recovery, hook)(generation))
+    assert calls == expected
+

@@ -18,7 +18,7 @@ from vstream.kafka.events import SCENE_KIND, event_messages
 from vstream.stages import StageOutput, StreamGap, StreamStages
 from vstream.store import open_store
 from vstream.store.rows import STREAM_GAP, EventRow
-from vstream.worker import ChunkWorker
+from vstream.kafka.worker import ChunkWorker
 
 STREAM = "gappy"
 GAP_S = 12.5

@@ -13,7 +13,7 @@ from vstream.kafka import ChunkProducer, dlq_topic, ensure_topics
 from vstream.kafka.lag import partition_for, stream_lags
 from vstream.store import open_store
 from vstream.weights import test_video_path
-from vstream.worker import ChunkWorker
+from vstream.kafka.worker import ChunkWorker
 
 PARTITIONS = 4
 

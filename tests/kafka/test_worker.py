@@ -19,7 +19,7 @@ from vstream.kafka import ChunkProducer, dlq_topic
 from vstream.store import open_store
 from vstream.weights import test_video_path
 from kafka_messages import new_topic, read_all, scene_key  # tests/ is on pythonpath (pyproject)
-from vstream.worker import ChunkWorker
+from vstream.kafka.worker import ChunkWorker
 
 PARTITIONS = 4
 IDLE_S = 3.0

@@ -31,7 +31,7 @@ from vstream.kafka.lag import partition_for
 from vstream.pipeline import index_video
 from vstream.store import open_store
 from vstream.weights import test_video_path
-from vstream.worker import state_changelog
+from vstream.kafka.worker.stream_state import state_changelog
 
 PARTITIONS = 4
 

@@ -22,7 +22,7 @@ from vstream.kafka import ChunkProducer
 from vstream.metrics import Metrics
 from vstream.store import open_store
 from vstream.weights import test_video_path
-from vstream.worker import ChunkWorker
+from vstream.kafka.worker import ChunkWorker
 
 PARTITIONS = 4
 IDLE_S = 3.0
@@ -158,7 +158,7 @@ def test_clickhouse_outage_retries_commits_nothing_unwritten_and_catches_up(
     topic = new_topic(kafka_broker, "test.ops", PARTITIONS)
     with ChunkProducer(kafka_broker, topic) as producer:
         assert ingest(str(test_video_path()), "music", producer).chunks == 100
-    caplog.set_level(logging.WARNING, logger="vstream.worker")
+    caplog.set_level(logging.WARNING, logger="vstream.kafka.worker")
     metrics = Metrics()
     with open_store(own_clickhouse_server.url) as store:
         worker = ChunkWorker(kafka_broker, topic, store, group="outage", shots="fast", model="none",
@@ -203,6 +203,6 @@ def test_clickhouse_outage_retries_commits_nothing_unwritten_and_catches_up(
         assert sum(_committed(kafka_broker, topic, "outage").values()) == 100
         assert scene_key(store.scenes_of("music")) == reference
         assert store.query_readonly("SELECT count() FROM scenes").rows[0][0] == len(reference)
-    messages = [r.getMessage() for r in caplog.records if r.name == "vstream.worker"]
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("vstream.kafka.worker")]
     assert any("store error while writing" in m and "retrying in" in m for m in messages)
     assert any(m.startswith("store back after") for m in messages)

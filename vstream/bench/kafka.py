@@ -99,7 +99,7 @@ def _run(table: Table, scratch: Path, video: Path, warmup: Path, realtime_s: flo
     from vstream.metrics import Metrics
     from vstream.pipeline import index_video
     from vstream.store import open_store
-    from vstream.worker import ChunkWorker
+    from vstream.kafka.worker import ChunkWorker
 
     with TansuBroker(scratch / "tansu.log") as broker, \
             open_store(f"chdb://{scratch}/store") as store:

@@ -7,8 +7,10 @@ or 0 (nothing committed yet), so the messages fetched before the clear are gone:
 test broker, a fresh topic lost 101 of its first 150 messages. `RewindingApp` seeks such
 partitions of its source topics to their beginning instead, which is what
 `auto_offset_reset=earliest` means for a group that committed nothing. Either seek can deliver
-messages a second time (faust may deliver some before it): the worker drops the offsets it has
-processed (`ChunkWorker._in_order`).
+messages a second time (faust may deliver some before it): the worker takes each partition's
+offsets strictly in order, dropping those it has processed and seeking back over gaps
+(`vstream.kafka.worker.ordering.PartitionOrder`, the third workaround, which needs no faust
+internals).
 
 Every use of faust's private API lives in this module (the hooks below and
 `committed_offsets`); importing it checks the faust release they were written against

@@ -1,4 +1,4 @@
-"""Topic names and explicit topic creation.
+"""Topic names, explicit topic creation, and partition counts.
 
 Create topics explicitly: a broker that auto-creates them picks its own partition count (Tansu:
 4), and co-partitioned topics must agree on it.
@@ -7,10 +7,11 @@ Create topics explicitly: a broker that auto-creates them picks its own partitio
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 
-from vstream.kafka.clients import kafka_admin
-from vstream.kafka.errors import KafkaError
+from vstream.kafka.clients import kafka_admin, kafka_consumer
+from vstream.kafka.errors import BrokerUnavailableError, KafkaError
 
 log = logging.getLogger(__name__)
 
@@ -54,3 +55,19 @@ def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int = DEFAUL
     finally:
         admin.close()
     return created
+
+
+def topic_partitions(bootstrap: str, topic: str, timeout_s: float = 10.0) -> int:
+    """The partition count of `topic` (which must exist). Raises BrokerUnavailableError."""
+    consumer = kafka_consumer(bootstrap, client_id="vstream-worker-meta")
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            partitions = consumer.partitions_for_topic(topic)
+            if partitions:
+                return len(partitions)
+            if time.monotonic() > deadline:
+                raise BrokerUnavailableError(f"topic {topic!r} does not exist on {bootstrap}")
+            time.sleep(0.2)
+    finally:
+        consumer.close()

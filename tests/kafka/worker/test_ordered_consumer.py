@@ -1,0 +1,83 @@
+"""OrderedConsumer: what PartitionOrder decides, done on a (fake) faust consumer: events
+dropped or kept, seeks back over a gap and to waiting messages, the lag gauge."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from faust.types import TP
+
+from vstream.kafka.worker.ordered_consumer import OrderedConsumer
+from vstream.metrics import Metrics
+
+
+@dataclass
+class FakeEvent:
+    message: object
+
+
+class FakeConsumer:
+    """The faust Consumer calls the worker makes: assignment, end and committed offsets,
+    seek_wait."""
+
+    def __init__(self, assignment: set, ends: dict, committed: dict) -> None:
+        self._assignment, self.ends, self._committed_offset = assignment, ends, committed
+        self.seeks: list[dict] = []
+
+    def assignment(self) -> set:
+        return self._assignment
+
+    def highwater(self, tp) -> int | None:
+        return self.ends.get(tp)
+
+    async def seek_wait(self, partitions: dict) -> None:
+        self.seeks.append(dict(partitions))
+
+
+@dataclass
+class FakeApp:
+    consumer: FakeConsumer
+
+
+def ordered(consumer: FakeConsumer) -> OrderedConsumer:
+    ordered = OrderedConsumer("chunks", Metrics())
+    ordered.app = FakeApp(consumer)
+    return ordered
+
+
+def test_events_are_kept_in_order_and_a_gap_is_sought_back(raw_message) -> None:
+    consumer = FakeConsumer({TP("chunks", 0), TP("chunks", 1), TP("other", 2)}, {}, {})
+    partitions = ordered(consumer)
+    events = [FakeEvent(raw_message("chunks", p, o, b"a", b"")) for p, o in
+              [(0, 0), (0, 1), (0, 0), (1, 4), (1, 7), (1, 8), (2, 0)]]
+    kept = asyncio.run(partitions.in_order(events, now=0.0))
+    assert [(e.message.partition, e.message.offset) for e in kept] == [(0, 0), (0, 1), (1, 4)]
+    assert consumer.seeks == [{TP("chunks", 1): 5}]  # once, to the first missing message
+    assert partitions.assigned() == {0, 1}
+
+
+def test_an_idle_worker_fetches_again_what_waits_past_its_position(raw_message) -> None:
+    p0, p1, p2 = TP("chunks", 0), TP("chunks", 1), TP("chunks", 2)
+    consumer = FakeConsumer({p0, p1, p2}, {p0: 3, p1: 9, p2: None}, {p0: 3, p1: 4})
+    partitions = ordered(consumer)
+    asyncio.run(partitions.in_order([FakeEvent(raw_message("chunks", 1, 5, b"a", b""))], 0.0))
+    assert asyncio.run(partitions.fetch_behind()) is True
+    assert consumer.seeks == [{p1: 6}]
+    consumer.ends[p1] = 6
+    assert asyncio.run(partitions.fetch_behind()) is False
+
+
+def test_the_lag_gauge_is_set_per_partition_and_removed_on_revoke(raw_message) -> None:
+    p0, p1 = TP("chunks", 0), TP("chunks", 1)
+    consumer = FakeConsumer({p0, p1}, {p0: 10, p1: -1}, {p0: 4})
+    partitions = ordered(consumer)
+    partitions.update_lag()
+    def lag(partition: str) -> float | None:  # None: no sample (Metrics.value says 0.0)
+        return partitions.metrics.registry.get_sample_value(
+            "vstream_consumer_lag", {"topic": "chunks", "partition": partition})
+
+    assert lag("0") == 6
+    assert lag("1") is None  # an end offset the broker does not know yet
+    partitions.forget({0, 1})  # the one set is removed, the other was never there
+    assert lag("0") is None

@@ -1,0 +1,77 @@
+"""The Kafka driver: a faust-streaming app that turns the chunk topic into rows.
+
+    from vstream.store import open_store
+    from vstream.kafka.worker import ChunkWorker
+    with open_store("chdb:///tmp/vs") as store:
+        worker = ChunkWorker("127.0.0.1:9092", "vstream.chunks", store)
+        stats = worker.run(max_idle_s=10)      # until 10 s without messages, then finish streams
+
+Same stages as `vstream index` (one core, two drivers): per stream a `vstream.stages.StreamStages`
+(decoder, segmenter, and with a frame model the analyzer: network, trackers, people, scene
+stories), fed chunk by chunk in the stream's order; its output becomes the same rows (same
+row_id, same model_version) that `index_video` writes, so a file indexed in-process and the same
+file streamed through Kafka give the same rows. One people gallery per worker, shared by its
+streams, loaded from the store at start.
+
+The app (`faust.App`, id = the consumer group) has one agent on the chunk topic and one table,
+`stream_state-<topic>` (changelog topic `<group>-stream_state-<topic>-changelog`, co-partitioned
+with the chunk topic: both are keyed by stream ID). The agent takes the chunks in batches of up to
+`max_poll_records` (`Stream.noack_take`) and hands each batch to a thread (decoding, the network
+and the store are blocking work; the event loop keeps the group membership and the fetcher
+going). For each batch, in this order: the rows are written, the dead letters acknowledged, the
+state of every stream the batch moved on is put in the table (`StreamState.snapshot`: shot
+detector history, open scene, trackers, frames waiting for analysis, last seq, counters; never a
+model or an FFmpeg context), and only then are the batch's messages acked. faust commits acked
+offsets every `commit_interval_s`, after flushing its producer, so the table's changelog is on
+the broker before the offsets that depend on it.
+
+So a worker killed at any point (SIGKILL included) and restarted, or replaced by another member
+of its group, writes exactly the rows of an uninterrupted run: a crash before the state reached
+the changelog replays the chunks from the older state and makes the same rows (skipped by
+row_id); a crash after it, before the commit, replays chunks that the state already holds (their
+seq is at or below the state's last seq and their offset below its resume offset: skipped). On a
+rebalance faust waits for the batch in flight, then the worker drops the states of revoked
+partitions; the new owner recovers the table partitions from the changelog before it consumes.
+A chunk whose seq is not above the last seq seen and that is not such a replay is a producer
+retry: skipped.
+
+A message that is not a chunk (ChunkFormatError) or that FFmpeg cannot decode (DecodeError) goes
+to `<topic>.dlq` with headers `reason`, `source_topic`, `source_partition`, `source_offset`; the
+worker carries on.
+
+Store outages: a write that fails with StoreError (server down, connection lost) is retried with
+exponential back-off and jitter (capped at `max_store_backoff_s`), each failure logged, for as
+long as the store stays down. Nothing of the batch is acked meanwhile, so nothing is committed;
+faust's bounded stream buffer stops the fetcher, and its consumer thread keeps the membership.
+Stopping the worker during an outage loses nothing (the chunks are replayed).
+
+Metrics (`vstream.metrics.Metrics`, served by `vstream worker --metrics-port`): chunks and frames
+per stream, rows written, consumer lag per partition, capture-to-row latency, drops and dead
+letters by reason, store retries, commits.
+
+With a frame model the shared people gallery is not part of a stream's state (it is stored as
+`people` rows after each batch), so a replayed batch can see people it already added.
+
+Streams never end on Kafka: `run(max_idle_s=...)` finishes every stream of the worker's
+partitions when the topic stays idle (last scene, `streams` row; its table entry is deleted),
+also those it knows only from the table (their worker stopped after their last chunk).
+
+The parts, one job each (only `chunk_worker` and `ordered_consumer` know faust):
+
+- `chunk_worker`: `ChunkWorker`, the faust wiring: app, agent, state table, rebalances, commits.
+- `ordered_consumer`: the consumer made to deliver each partition in order (seeks, lag).
+- `ordering`: `PartitionOrder`, pure: take, drop or seek back, per message.
+- `batch_processor`: one batch into rows (restore, admit, decode ahead, feed, write); stream ends.
+- `admission`: pure per chunk: a stream's first, next, a replay, or a producer retry.
+- `decode_ahead`: decoding of admitted chunks, the only work on the decode-ahead thread.
+- `stream_state`: `StreamState`, what is kept per stream, its snapshot and restore.
+- `stage_settings`: what every stream's stages are made with.
+- `dead_letters`: `DeadLetterSink`, the dead-letter topic.
+- `store_retry`: `StoreRetry`, store writes retried with back-off through an outage.
+- `stats`: `WorkerStats`, the counts `run` returns.
+"""
+
+from vstream.kafka.worker.chunk_worker import ChunkWorker
+from vstream.kafka.worker.stats import WorkerStats
+
+__all__ = ["ChunkWorker", "WorkerStats"]

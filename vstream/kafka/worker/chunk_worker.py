@@ -1,0 +1,337 @@
+"""`ChunkWorker`: the faust wiring of the Kafka driver (the app, its agent, its state table, the
+rebalance callbacks, commits and lag); the work on the chunks is `BatchProcessor`'s.
+
+    from vstream.store import open_store
+    from vstream.kafka.worker import ChunkWorker
+    with open_store("chdb:///tmp/vs") as store:
+        worker = ChunkWorker("127.0.0.1:9092", "vstream.chunks", store)
+        stats = worker.run(max_idle_s=10)      # until 10 s without messages, then finish streams
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+import threading
+import time
+from typing import Any
+
+from vstream.detect.models import DEFAULT_MODEL, load_frame_model, match_threshold
+from vstream.kafka.events import EventPublisher
+from vstream.kafka.faust_app import CommitSensor, RewindingApp
+from vstream.kafka.topics import EVENTS_TOPIC, dlq_topic, topic_partitions
+from vstream.kafka.worker.batch_processor import BatchProcessor
+from vstream.kafka.worker.dead_letters import DeadLetterSink
+from vstream.kafka.worker.ordered_consumer import OrderedConsumer
+from vstream.kafka.worker.stage_settings import StageSettings
+from vstream.kafka.worker.stats import WorkerStats
+from vstream.kafka.worker.store_retry import StopRequested, StoreRetry
+from vstream.kafka.worker.stream_state import StreamState, state_table
+from vstream.metrics import Metrics
+from vstream.stages import DEFAULT_ANALYSIS_FPS, load_gallery, row_version
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GROUP = "vstream-workers"
+#: bound of one fetch response per partition (one GOP is well under 1 MB, but allow big ones)
+MAX_FETCH_BYTES = 16 * 1024 * 1024
+#: largest produce request: a stream's state is ~1.3 MB with the fast detector's rings
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
+#: how often the consumer lag gauge is refreshed
+LAG_INTERVAL_S = 2.0
+#: how often faust commits the offsets of acked chunks
+COMMIT_INTERVAL_S = 1.0
+#: the group evicts a member that sent no heartbeat for this long (a SIGKILLed worker's
+#: partitions move after it)
+SESSION_TIMEOUT_S = 10.0
+
+
+def new_app(group: str, bootstrap: str, topic: str, partitions: int, datadir: str,
+            max_poll_records: int) -> RewindingApp:
+    """The faust app of a worker of `group` on `topic` (`partitions` partitions) at
+    `bootstrap`, taking batches of up to `max_poll_records` chunks."""
+    return RewindingApp(
+        group, rewind_topics=[topic],
+        broker=[f"kafka://{host}" for host in bootstrap.split(",")], store="memory://",
+        datadir=datadir, web_enabled=False, autodiscover=False,
+        key_serializer="raw", value_serializer="raw", topic_partitions=partitions,
+        topic_replication_factor=1, consumer_auto_offset_reset="earliest",
+        broker_commit_interval=COMMIT_INTERVAL_S, broker_session_timeout=SESSION_TIMEOUT_S,
+        broker_heartbeat_interval=1.0, broker_rebalance_timeout=2 * SESSION_TIMEOUT_S,
+        consumer_max_fetch_size=MAX_FETCH_BYTES, producer_max_request_size=MAX_REQUEST_BYTES,
+        # bounded memory: faust stops fetching once this many chunks wait for the agent
+        stream_buffer_maxsize=2 * max_poll_records,
+        # the loop must not pause for the table's periodic sweep
+        table_cleanup_interval=3600.0,
+        # Stopping or a rebalance must not wait for chunks this worker will not ack (those
+        # after a store outage or a stop): they are replayed. A rebalance still waits for the
+        # batch in flight, by taking the batch lock (`ChunkWorker._on_revoked`).
+        stream_wait_empty=False,
+    )
+
+
+class ChunkWorker:
+    """Consumes the chunk topic in a consumer group and stores each stream's scenes.
+
+    `store` is a `vstream.store.ClickHouseWriter` (see `open_store`). `shots`, `model` (a
+    `--model` name), `checkpoint` and `analysis_fps` pick the stages as `vstream index` does,
+    and with them the rows' model_version. `metrics` receives the worker's counters (a private,
+    unserved `Metrics` when None). A failed store write is retried after
+    `backoff_s(attempt, cap=max_store_backoff_s)` seconds. Stored events and scenes are published
+    as JSON to `events_topic` (`vstream.kafka.events`; "" or None: not published). Chunks are
+    taken in batches of up to `max_poll_records`, or what arrived within `poll_timeout_s`.
+    """
+
+    def __init__(self, bootstrap: str, topic: str, store, *, group: str = DEFAULT_GROUP,
+                 shots: str = "combined", model: str = DEFAULT_MODEL,
+                 checkpoint: str | None = None, analysis_fps: float = DEFAULT_ANALYSIS_FPS,
+                 poll_timeout_s: float = 0.5,
+                 max_poll_records: int = 50, metrics: Metrics | None = None,
+                 max_store_backoff_s: float = 10.0,
+                 events_topic: str | None = EVENTS_TOPIC) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.store = store
+        self.group = group
+        self.model = model
+        self.settings = StageSettings(shots, load_frame_model(model, checkpoint), analysis_fps)
+        self.model_version = row_version(shots, self.settings.model)
+        self.poll_timeout_s = poll_timeout_s
+        self.max_poll_records = max_poll_records
+        self.stats = WorkerStats()
+        self.metrics = metrics if metrics is not None else Metrics()
+        self._stop = threading.Event()
+        self._retry_store = StoreRetry(lambda delay: self._stop.wait(delay), max_store_backoff_s,
+                                       self.stats, self.metrics)
+        self._dead_letters = DeadLetterSink(bootstrap, dlq_topic(topic), self.stats, self.metrics)
+        self._events = (EventPublisher(bootstrap, events_topic, metrics=self.metrics)
+                        if events_topic else None)
+        self._batches = BatchProcessor(
+            store, self.settings, self.model_version, dead_letters=self._dead_letters,
+            retry=self._retry_store, events=self._events, stats=self.stats, metrics=self.metrics)
+        self._partitions = OrderedConsumer(topic, self.metrics)
+        #: set while the group has given this worker its partitions and their states are
+        #: recovered (it is consuming; cleared while a rebalance runs)
+        self.ready = threading.Event()
+        self._app: RewindingApp | None = None
+        self._table = None
+        #: one batch or stream finish at a time; rebalances wait for it
+        self._lock: asyncio.Lock | None = None
+        self._crashed: BaseException | None = None
+        self._closing = False
+        #: monotonic time of the last batch or assignment (the idle clock starts anew there)
+        self._active_at = 0.0
+        #: capture times of chunks acked since the last commit (their capture-to-commit latency)
+        self._uncommitted_captures: list[float] = []
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def run(self, stop_event: threading.Event | None = None,
+            max_idle_s: float | None = None) -> WorkerStats:
+        """Consume until `stop_event` is set, or until `max_idle_s` pass with no message.
+
+        Stopped by `stop_event`: commits what was written and returns; open streams are not
+        finished (their saved states let the next worker continue them). Idle for `max_idle_s`
+        (counted from when the group last gave this worker partitions): finishes every stream
+        of its partitions, those in memory and those only in the state table (last scenes and
+        `streams` rows), commits, returns. Returns the running stats. Raises
+        BrokerUnavailableError when no broker answers or the topic is missing.
+        """
+        self._stop = stop_event or threading.Event()
+        partitions = topic_partitions(self.bootstrap, self.topic)
+        loop = asyncio.new_event_loop()
+        try:
+            if self.settings.model is not None and self.settings.gallery is None:
+                self.settings.gallery = self._retry_store(
+                    lambda: load_gallery(self.store, self.settings.model,
+                                         match_threshold(self.model)),
+                    "loading the people gallery")
+            if self._events is not None:
+                self._events.open()  # creates the events topic at start, not at the first scene
+            self._dead_letters.open(MAX_FETCH_BYTES)
+            with tempfile.TemporaryDirectory(prefix="vstream-worker-") as datadir:
+                loop.run_until_complete(self._serve(partitions, datadir, max_idle_s))
+        except StopRequested:
+            log.warning("stopped while the store was down: the chunks since the last commit "
+                        "will be consumed again")
+        finally:
+            loop.close()
+            self._close_clients()
+        if self._crashed is not None:
+            raise self._crashed
+        log.info("worker stops: %s", self.stats.summary())
+        return self.stats
+
+    async def _serve(self, partitions: int, datadir: str, max_idle_s: float | None) -> None:
+        self._lock = asyncio.Lock()
+        app = self._app = self._make_app(partitions, datadir)
+        self._partitions.app = app
+        self._active_at = time.monotonic()
+        await app.start()
+        lag_at = 0.0
+        try:
+            while not self._stop.is_set() and self._crashed is None:
+                await asyncio.sleep(0.1)
+                if not self.ready.is_set():
+                    continue
+                now = time.monotonic()
+                if now - lag_at >= LAG_INTERVAL_S:
+                    lag_at = now
+                    self._partitions.update_lag()
+                if (max_idle_s is not None and not self._lock.locked()
+                        and now - self._active_at >= max_idle_s):
+                    if await self._partitions.fetch_behind():
+                        self._active_at = time.monotonic()  # the refetch gets its time
+                        continue
+                    async with self._lock:
+                        self._closing = True  # a batch arriving now stays unacked
+                        finished = await asyncio.to_thread(self._finish_all, max_idle_s)
+                        # After their rows: a crash before this leaves the states, and the
+                        # next idle worker finishes the streams again (same rows, skipped).
+                        for key in finished:
+                            del self._table[key]
+                        await app.producer.flush()
+                    break
+            async with self._lock:
+                self._closing = True
+                await self._commit()
+                self._partitions.update_lag()
+        finally:
+            await app.stop()
+
+    def _make_app(self, partitions: int, datadir: str) -> RewindingApp:
+        app = new_app(self.group, self.bootstrap, self.topic, partitions, datadir,
+                      self.max_poll_records)
+        topic = app.topic(self.topic, key_type=bytes, value_type=bytes, partitions=partitions)
+        # Keyed by stream ID like the chunks, and placed by the producer's partitioner (murmur2,
+        # as the ingest's), so a stream's state sits on its chunks' partition number.
+        self._table = app.Table(state_table(self.topic), default=None, key_type=bytes,
+                                value_type=bytes, partitions=partitions, use_partitioner=True)
+        app.agent(topic, name="chunks")(self._consume)
+        app.on_partitions_revoked.connect(self._on_revoked)
+        app.on_partitions_assigned.connect(self._on_assigned)
+        app.on_rebalance_complete.connect(self._on_rebalance_complete)
+        app.sensors.add(CommitSensor(self._committed))
+        return app
+
+    async def _consume(self, stream) -> None:
+        """The agent: batches of chunks in partition order, acked once stored."""
+        async for events in stream.noack_take(self.max_poll_records, within=self.poll_timeout_s):
+            if self._closing or self._stop.is_set():
+                continue  # unacked: replayed by whoever consumes next
+            try:
+                async with self._lock:
+                    if self._closing:
+                        continue
+                    done = await self._handle(events)
+                    # Under the lock: the final commit (which takes it) must see these acks.
+                    for event in done:
+                        await stream.ack(event)
+            except StopRequested:
+                self._closing = True  # nothing of this batch is acked
+                continue
+            except Exception as ex:  # a bug, not bad input: stop rather than skip chunks
+                log.exception("worker failed on a batch of %d chunks", len(events))
+                self._crashed = ex
+                self._closing = True
+                continue
+
+    async def _handle(self, events: list) -> list:
+        """One batch: restore unknown streams from the table, process the batch on a thread,
+        then save the states it moved on. Returns the events processed (to ack)."""
+        fetched = len(events)
+        events = await self._partitions.in_order(events, time.monotonic())
+        messages = [event.message for event in events]
+        if self.stats.first_record_at is None:
+            self.stats.first_record_at = time.monotonic()
+        self._active_at = time.monotonic()
+        saved: dict[str, bytes] = {}
+        for message in messages:  # table reads stay on the loop's thread
+            if message.key is None:
+                continue
+            stream_id = message.key.decode("utf-8", "replace")  # the producer keys by stream ID
+            if stream_id not in self._batches.streams and stream_id not in saved:
+                value = self._table.get(message.key)
+                if value is not None:
+                    saved[stream_id] = value
+        log.debug("batch of %d messages (%d fetched): offsets %s", len(messages), fetched,
+                  _offset_ranges(messages))
+        states, captured = await asyncio.to_thread(self._batches.process, messages, saved)
+        assigned = self._partitions.assigned()  # again: it may have changed meanwhile
+        for state in states:
+            # A partition revoked meanwhile is not ours to save: its new owner continues from
+            # what the changelog held when it took the partition, and replays.
+            if state.partition in assigned:
+                self._table[state.stream_id.encode()] = state.snapshot(self.model_version)
+        self._uncommitted_captures += captured
+        self._active_at = time.monotonic()
+        return events
+
+    def _finish_all(self, idle_s: float) -> list[bytes]:
+        """The topic stayed idle: finish every stream of this worker's partitions, also those
+        known only from the table (the worker that ran them stopped after their last chunk).
+        Runs on a worker thread, under the batch lock; returns the table keys to delete."""
+        assigned = self._partitions.assigned()
+        waiting = {key.decode("utf-8", "replace"): value
+                   for key, value in list(self._table.items()) if value is not None
+                   and StreamState.partition_of(value) in assigned}
+        self._batches.finish_all(waiting, idle_s)
+        return [key.encode() for key in waiting]
+
+    async def _commit(self) -> None:
+        try:
+            await self._app.consumer.commit()
+        except Exception as ex:  # noqa: BLE001 - the next owner replays, skipped by seq
+            log.warning("final offset commit failed (%s): the chunks since the last commit "
+                        "will be consumed again", ex)
+
+    def _close_clients(self) -> None:
+        if self._events is not None:
+            self._events.close()
+        self._dead_letters.close()  # flushes the DLQ
+
+    def _committed(self) -> None:
+        """faust committed offsets (its sensor calls this on the event loop)."""
+        self.stats.commits += 1
+        self.metrics.commits.inc()
+        now = time.time()
+        for capture_time in self._uncommitted_captures:
+            self.metrics.chunk_latency.observe(max(0.0, now - capture_time))
+            self.stats.chunk_latencies.append(max(0.0, now - capture_time))
+        self._uncommitted_captures = []
+
+    # -- rebalancing ---------------------------------------------------------------------------
+
+    async def _on_revoked(self, sender: Any, revoked: set, **_: Any) -> None:
+        """The group takes partitions away. faust has waited for the batch in flight (and no
+        batch starts during a rebalance); their streams' states are dropped here: the next owner
+        continues them from the table, and so would this worker if they come back."""
+        gone = {tp.partition for tp in revoked if tp.topic == self.topic}
+        self.ready.clear()  # a rebalance is no idle time: the idle clock waits for its end
+        async with self._lock:
+            dropped = self._batches.drop_partitions(gone)
+        self._partitions.forget(gone)  # their lag is the new owners' to report
+        if gone:
+            log.info("partitions %s revoked; %d stream states dropped (saved in the table)",
+                     sorted(gone), dropped)
+
+    async def _on_assigned(self, sender: Any, assigned: set, **_: Any) -> None:
+        """The group gives this worker partitions; their streams are restored lazily, from the
+        table, when their chunks arrive."""
+        self._active_at = time.monotonic()
+        log.info("partitions %s assigned",
+                 sorted(tp.partition for tp in assigned if tp.topic == self.topic))
+
+    async def _on_rebalance_complete(self, sender: Any, **_: Any) -> None:
+        """The table partitions are recovered from the changelog: consuming starts."""
+        self._active_at = time.monotonic()
+        self.ready.set()
+
+
+def _offset_ranges(messages: list) -> dict[int, tuple[int, int]]:
+    """Per partition, the lowest and highest offset of `messages` (for the debug log)."""
+    found: dict[int, list[int]] = {}
+    for message in messages:
+        found.setdefault(message.partition, []).append(message.offset)
+    return {partition: (min(offsets), max(offsets)) for partition, offsets in found.items()}

@@ -1,0 +1,96 @@
+"""The faust consumer of the chunk topic, made to deliver each partition in order.
+
+`PartitionOrder` decides; this does what it decides on the consumer: drops and keeps the events
+of a batch, seeks a partition back over a gap, fetches again what waits on a quiet partition,
+and reports the consumer lag.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from faust.types import TP
+
+from vstream.kafka.faust_app import committed_offsets
+from vstream.kafka.worker.ordering import PartitionOrder, Step
+from vstream.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+class OrderedConsumer:
+    """Positions on the partitions of `topic` that the consumer of `app` (a faust App, set once
+    it exists) is assigned; the lag goes to `metrics`."""
+
+    def __init__(self, topic: str, metrics: Metrics) -> None:
+        self.topic = topic
+        self.metrics = metrics
+        self.app: Any = None
+        self.order = PartitionOrder(topic)
+
+    @property
+    def consumer(self) -> Any:
+        """The app's faust Consumer (looked up each time: faust makes it on first use)."""
+        return self.app.consumer
+
+    def assigned(self) -> set[int]:
+        """The partitions of the topic the group gives this worker now."""
+        return {tp.partition for tp in self.consumer.assignment() if tp.topic == self.topic}
+
+    async def in_order(self, events: list, now: float) -> list:
+        """The events of `events` (faust Events) to process now: each partition's next messages,
+        in order. Over a gap the partition is sought back, on the consumer's thread (faust's
+        `seek` calls aiokafka from this one, which its fetcher may undo)."""
+        assigned = self.assigned()
+        keep = []
+        for event in events:
+            partition, offset = event.message.partition, event.message.offset
+            step = self.order.step(partition, offset, assigned, now)
+            if step is Step.SEEK_BACK:
+                await self.consumer.seek_wait(
+                    {TP(self.topic, partition): self.order.expected(partition)})
+            elif step is Step.TAKE:
+                keep.append(event)
+        return keep
+
+    async def fetch_behind(self) -> bool:
+        """Quiet, yet messages wait on a partition (its end offset is past what was processed):
+        faust lost them from its queues without a seek. Seek those partitions back to the first
+        message not processed; True when there were any. An idle worker only finishes its
+        streams when nothing waits."""
+        ends, committed = self._ends_and_commits()
+        behind = self.order.behind(ends, committed)
+        for partition, offset in behind.items():
+            log.warning("%s/%d: no message for a while, but offsets %d-%d are there: fetching "
+                        "them again", self.topic, partition, offset, ends[partition] - 1)
+        if behind:
+            await self.consumer.seek_wait(
+                {TP(self.topic, partition): offset for partition, offset in behind.items()})
+        return bool(behind)
+
+    def update_lag(self) -> None:
+        """Refresh the consumer lag gauge: per assigned partition, its end offset minus where
+        the group stands (`PartitionOrder.lag`)."""
+        ends, committed = self._ends_and_commits()
+        for partition, end in ends.items():
+            if end is None or end < 0:
+                continue
+            self.metrics.consumer_lag.labels(self.topic, str(partition)).set(
+                self.order.lag(partition, end, committed[partition]))
+
+    def forget(self, partitions: set[int]) -> None:
+        """`partitions` were revoked: their positions and lag are the new owner's."""
+        for partition in partitions:
+            self.order.forget(partition)
+            try:
+                self.metrics.consumer_lag.remove(self.topic, str(partition))
+            except KeyError:
+                pass
+
+    def _ends_and_commits(self) -> tuple[dict[int, int | None], dict[int, int | None]]:
+        """Per assigned partition of the topic: its end offset and its committed offset."""
+        committed = committed_offsets(self.consumer)
+        mine = [tp for tp in list(self.consumer.assignment()) if tp.topic == self.topic]
+        return ({tp.partition: self.consumer.highwater(tp) for tp in mine},
+                {tp.partition: committed.get(tp) for tp in mine})

@@ -1,0 +1,32 @@
+"""What every stream's stages are made with in one worker: the same for new and restored streams."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vstream.detect.analysis import FrameModel
+from vstream.stages import StreamStages
+from vstream.track.gallery import PeopleGallery
+
+
+@dataclass
+class StageSettings:
+    """The shot detector (`shots`), the frame model (`model`, None: no analysis), the analysis
+    rate and the people gallery shared by the worker's streams (loaded from the store when the
+    worker starts, so None until then)."""
+
+    shots: str
+    model: FrameModel | None
+    analysis_fps: float
+    gallery: PeopleGallery | None = None
+
+    def new(self, stream_id: str, frame_rate: float) -> StreamStages:
+        """Fresh stages for a stream's first chunk."""
+        return StreamStages(stream_id, frame_rate, shots=self.shots, model=self.model,
+                            gallery=self.gallery, analysis_fps=self.analysis_fps)
+
+    def restore(self, data: bytes, frame_rate: float) -> StreamStages:
+        """The stages of a saved state (`StreamStages.snapshot`), with the shared model and
+        gallery re-attached. Raises SnapshotError."""
+        return StreamStages.restore(data, frame_rate, shots=self.shots, model=self.model,
+                                    gallery=self.gallery, analysis_fps=self.analysis_fps)
