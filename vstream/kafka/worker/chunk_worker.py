@@ -1,11 +1,7 @@
 """`ChunkWorker`: the faust wiring of the Kafka driver (the app, its agent, its state table, the
-rebalance callbacks, commits and lag); the work on the chunks is `BatchProcessor`'s.
-
-    from vstream.store import open_store
-    from vstream.kafka.worker import ChunkWorker
-    with open_store("chdb:///tmp/vs") as store:
-        worker = ChunkWorker("127.0.0.1:9092", "vstream.chunks", store)
-        stats = worker.run(max_idle_s=10)      # until 10 s without messages, then finish streams
+rebalance callbacks, commits); the work on the chunks is `BatchProcessor`'s, the partitions'
+order `OrderedConsumer`'s. The package docstring (`vstream.kafka.worker`) says what the worker
+guarantees and how.
 """
 
 from __future__ import annotations
@@ -157,7 +153,9 @@ class ChunkWorker:
                         "will be consumed again")
         finally:
             loop.close()
-            self._close_clients()
+            if self._events is not None:
+                self._events.close()
+            self._dead_letters.close()  # flushes the DLQ
         if self._crashed is not None:
             raise self._crashed
         log.info("worker stops: %s", self.stats.summary())
@@ -285,11 +283,6 @@ class ChunkWorker:
         except Exception as ex:  # noqa: BLE001 - the next owner replays, skipped by seq
             log.warning("final offset commit failed (%s): the chunks since the last commit "
                         "will be consumed again", ex)
-
-    def _close_clients(self) -> None:
-        if self._events is not None:
-            self._events.close()
-        self._dead_letters.close()  # flushes the DLQ
 
     def _committed(self) -> None:
         """faust committed offsets (its sensor calls this on the event loop)."""
