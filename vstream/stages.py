@@ -34,7 +34,7 @@ DEFAULT_ANALYSIS_FPS = 5.0
 #: snapshot encoding: magic, u16 format version, then zlib-compressed pickle of plain data
 #: (dicts, lists, ints, NumPy arrays, vstream's own small dataclasses; never a model)
 SNAPSHOT_MAGIC = b"VSSS"
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
 _SNAPSHOT_PREFIX = struct.Struct("<4sH")
 
 

@@ -14,8 +14,11 @@ import numpy as np
 import pytest
 
 from vstream.decode.frames import FrameBatch
-from vstream.segment.content import Candidate, ContentParams, ContentShotDetector
+from vstream.segment.candidate import Candidate
+from vstream.segment.content import ContentShotDetector
+from vstream.segment.content_params import ContentParams
 from vstream.segment.detector import Boundary
+from vstream.segment.min_scene import MinSceneLengthFilter
 from vstream.weights import test_video_path
 import transition_clips as clips  # tests/ is on pythonpath (pyproject)
 
@@ -39,17 +42,23 @@ def video(request) -> tuple[tuple[int, int], np.ndarray]:
 
 
 def run(det: ContentShotDetector, frames: np.ndarray, sizes: list[int] | None = None,
-        first: int = 0) -> list[Boundary]:
-    """Feed `frames` in batches of `sizes` (cycled; one batch when None), then flush."""
+        first: int = 0, min_scene_len: float | None = 0.4) -> list[Boundary]:
+    """Feed `frames` in batches of `sizes` (cycled; one batch when None), then flush; through
+    a MinSceneLengthFilter of `min_scene_len` seconds, as the Segmenter does for "fast" (None:
+    the detector's own answers)."""
+    keep: MinSceneLengthFilter[Boundary] = MinSceneLengthFilter(min_scene_len or 0.0)
     out: list[Boundary] = []
     lo, k = 0, 0
     while lo < len(frames):
         step = len(frames) if sizes is None else sizes[k % len(sizes)]
         hi = min(len(frames), lo + step)
         idx = np.arange(lo, hi, dtype=np.int64) + first
-        out += det.push(FrameBatch("s", frames[lo:hi], idx, idx * 512, TIME_BASE))
+        batch = FrameBatch("s", frames[lo:hi], idx, idx * 512, TIME_BASE)
+        found = det.push(batch)
+        keep.observe(batch)
+        out += found if min_scene_len is None else keep.filter(found, det.settled_until())
         lo, k = hi, k + 1
-    return out + det.flush()
+    return out + (det.flush() if min_scene_len is None else keep.flush(det.flush()))
 
 
 def match(found: list[Boundary], truth: list, before: int, after: int) -> tuple[int, int, int]:
@@ -199,12 +208,14 @@ def test_min_scene_len_from_pts(video):
     clip = np.concatenate([shots[0][:30], shots[1][:6], shots[2][:30]])  # cuts at 30 and 36
     found = run(ContentShotDetector(size), clip)
     assert len(found) == 1 and found[0].frame in (30, 36)
-    assert [b.frame for b in run(ContentShotDetector(size, min_scene_len=0.0), clip)] == [30, 36]
+    assert [b.frame for b in run(ContentShotDetector(size), clip, min_scene_len=0.0)] == [30, 36]
     # At 5 fps (pts 2560 ticks apart) 0.4 s is 2 frames: both cuts stand.
-    det = ContentShotDetector(size)
+    det, keep = ContentShotDetector(size), MinSceneLengthFilter(0.4)
     idx = np.arange(len(clip), dtype=np.int64)
-    out = det.push(FrameBatch("s", clip, idx, idx * 2560, TIME_BASE)) + det.flush()
-    assert [b.frame for b in out] == [30, 36]
+    batch = FrameBatch("s", clip, idx, idx * 2560, TIME_BASE)
+    keep.observe(batch)
+    out = keep.filter(det.push(batch), det.settled_until()) + keep.flush(det.flush())
+    assert keep.min_frames == 2 and [b.frame for b in out] == [30, 36]
 
 
 def test_reset_and_frame_index_offset(video):
@@ -229,7 +240,9 @@ def test_interface_errors():
     with pytest.raises(ValueError):
         ContentShotDetector(sensitivity="high")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
-        ContentShotDetector(min_scene_len=-1)
+        ContentShotDetector(sensitivity="high", params=ContentParams())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="fps"):
+        ContentShotDetector(fps=0)
     assert det.flush() == []
     empty = FrameBatch.empty("s", (48, 27), TIME_BASE)
     assert det.push(empty) == []
@@ -246,13 +259,21 @@ def test_single_frame_batches_and_tiny_streams():
     assert run(ContentShotDetector((48, 27)), clip[18:22]) == []  # cut 2 frames in: too short
 
 
-def test_recent_scores_show_the_cut(video):
+def test_state_continues_the_stream_exactly(video):
+    """A detector restored from `state()` mid-stream (in the middle of a fade and of an
+    episode, batches of odd sizes) answers what the uninterrupted one answers."""
     size, images = video
-    clip, truth = clips.assemble(_shots(images)[:2], [("cut", {})])
-    det = ContentShotDetector(size)
-    assert all(len(a) == 0 for a in det.recent_scores())
-    idx = np.arange(len(clip), dtype=np.int64)
-    det.push(FrameBatch("s", clip, idx, idx * 512, TIME_BASE))
-    frames, cut, far = det.recent_scores()
-    assert frames[-1] == len(clip) - 1 and len(frames) == len(cut) == len(far)
-    assert frames[np.nanargmax(cut)] == truth[0].frame
+    shots = _shots(images)[:9]
+    joins = [DISSOLVES[i] if i % 3 == 0 else FADES[i] if i % 3 == 1 else ("cut", {})
+             for i in range(len(shots) - 1)]
+    clip, _ = clips.assemble(shots, joins)
+    whole = run(ContentShotDetector(size), clip, [37], min_scene_len=None)
+    for cut_at in (1, 37 * 3, 37 * 7):
+        det = ContentShotDetector(size)
+        idx = np.arange(cut_at, dtype=np.int64)
+        before = det.push(FrameBatch("s", clip[:cut_at], idx, idx * 512, TIME_BASE))
+        again = ContentShotDetector(size)
+        again.load_state(det.state())
+        rest = run(again, clip[cut_at:], [37], first=cut_at, min_scene_len=None)
+        assert [(b.frame, b.score, b.kind) for b in before + rest] == \
+            [(b.frame, b.score, b.kind) for b in whole], cut_at

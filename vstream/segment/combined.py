@@ -1,8 +1,10 @@
 """The default shot detector: the fast content detector proposes, TransNetV2 confirms.
 
-Two cheap passes of the content detector run over every frame: a strict one, whose boundaries are
-accepted as they are, and a sensitive one, whose extra candidates (soft cuts, faint dissolves,
-and the false alarms of fast motion) are shown to TransNetV2 on a short clip around the candidate.
+Two threshold sets of the content rules read one feature ring (`ContentScan`: the features are
+computed once a frame): a strict one, whose boundaries are accepted as they are, and a sensitive
+one, whose extra candidates (soft cuts, faint dissolves, and the false alarms of fast motion) are
+shown to TransNetV2 on a short clip around the candidate. Each passes its own minimum scene
+length filter first.
 A candidate is kept when the network gives the transition at least `confirm_threshold`
 probability. TransNetV2 costs ~6 ms a frame on a CPU core, the content detector ~0.03 ms, so the
 network runs only where the cheap detector is unsure: a few percent of the frames.
@@ -20,8 +22,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vstream.decode.frames import FrameBatch
-from vstream.segment.content import Candidate, ContentShotDetector
+from vstream.segment.candidate import Candidate
+from vstream.segment.content_params import CANDIDATE_PARAMS, ContentParams
+from vstream.segment.content_scan import ContentScan
 from vstream.segment.detector import Boundary
+from vstream.segment.min_scene import MinSceneLengthFilter
 
 if TYPE_CHECKING:
     from vstream.segment.neural import TransNetScorer
@@ -47,9 +52,12 @@ class CombinedShotDetector:
         if not 0.0 < confirm_threshold < 1.0:
             raise ValueError(f"confirm_threshold must be in (0, 1), got {confirm_threshold}")
         self.confirm_threshold = confirm_threshold
-        self.strict = ContentShotDetector(INPUT_SIZE, min_scene_len=min_scene_len)
-        self.sensitive = ContentShotDetector(INPUT_SIZE, sensitivity="candidates",
-                                             min_scene_len=min_scene_len)
+        # One feature ring, two threshold sets: strict (accepted as they are) and sensitive
+        # (candidates for the network). Each has its own minimum scene length, applied before
+        # the two meet, so a candidate too close to another never costs a network clip.
+        self.scan = ContentScan(INPUT_SIZE, [ContentParams(), CANDIDATE_PARAMS])
+        self.strict_filter: MinSceneLengthFilter[Candidate] = MinSceneLengthFilter(min_scene_len)
+        self.sensitive_filter: MinSceneLengthFilter[Candidate] = MinSceneLengthFilter(min_scene_len)
         self._scorer = scorer
         self.clips_confirmed = 0  # how often the network ran (a metric for the benchmark)
         self.frames_to_network = 0
@@ -64,18 +72,22 @@ class CombinedShotDetector:
         return self._scorer
 
     def reset(self) -> None:
-        self.strict.reset()
-        self.sensitive.reset()
+        """Forget the stream, ready for a new one (the network stays loaded)."""
+        self.scan.reset()
+        self.strict_filter.reset()
+        self.sensitive_filter.reset()
         self._ring: deque[tuple[int, np.ndarray]] = deque(maxlen=RING_FRAMES)
-        self._accepted: list[Boundary] = []  # strict boundaries not yet emitted
+        self._accepted: list[Candidate] = []  # strict boundaries not yet emitted
         self._pending: list[Candidate] = []  # sensitive candidates not yet judged
         self._last_frame = -1
 
     def state(self) -> dict:
-        """The stream's state as plain data: both content detectors, the frame ring and the
-        boundaries not yet emitted (never the network: `load_state` keeps this detector's)."""
+        """The stream's state as plain data: the content scan and its filters, the frame ring
+        and the boundaries not yet emitted (never the network: `load_state` keeps this
+        detector's)."""
         return {
-            "strict": self.strict.state(), "sensitive": self.sensitive.state(),
+            "scan": self.scan.state(), "strict_filter": self.strict_filter.state(),
+            "sensitive_filter": self.sensitive_filter.state(),
             "ring_index": np.array([idx for idx, _ in self._ring], np.int64),
             "ring": (np.stack([image for _, image in self._ring]) if self._ring
                      else np.empty((0, INPUT_SIZE[1], INPUT_SIZE[0], 3), np.uint8)),
@@ -86,8 +98,9 @@ class CombinedShotDetector:
 
     def load_state(self, state: dict) -> None:
         """Continue the stream `state()` was taken from."""
-        self.strict.load_state(state["strict"])
-        self.sensitive.load_state(state["sensitive"])
+        self.scan.load_state(state["scan"])
+        self.strict_filter.load_state(state["strict_filter"])
+        self.sensitive_filter.load_state(state["sensitive_filter"])
         self._ring = deque(zip(state["ring_index"].tolist(), state["ring"]), maxlen=RING_FRAMES)
         self._accepted = list(state["accepted"])
         self._pending = list(state["pending"])
@@ -96,20 +109,26 @@ class CombinedShotDetector:
         self.frames_to_network = int(state["frames_to_network"])
 
     def push(self, frames: FrameBatch) -> list[Boundary]:
+        """Consume the next frames; return the boundaries now decided, in order."""
         if len(frames) == 0:
             return []
         for idx, image in zip(frames.frame_index.tolist(), frames.images):
             self._ring.append((idx, image))
         self._last_frame = int(frames.frame_index[-1])
-        features = self.strict.features(frames)  # both detectors decide on the same features
-        self._accepted += self.strict.push(frames, features)
-        self._pending += self.sensitive.push(frames, features)
-        frontier = min(self.strict.decided_until(), self.sensitive.decided_until())
-        return self._decide(frontier)
+        strict, sensitive = self.scan.push(frames)
+        strict_settled, sensitive_settled = self.scan.settled_until()
+        self.strict_filter.observe(frames)
+        self.sensitive_filter.observe(frames)
+        self._accepted += self.strict_filter.filter(strict, strict_settled)
+        self._pending += self.sensitive_filter.filter(sensitive, sensitive_settled)
+        return self._decide(min(self.strict_filter.settled_until(),
+                                self.sensitive_filter.settled_until()))
 
     def flush(self) -> list[Boundary]:
-        self._accepted += self.strict.flush()
-        self._pending += self.sensitive.flush()
+        """End of stream: judge what is still pending."""
+        strict, sensitive = self.scan.flush()
+        self._accepted += self.strict_filter.flush(strict)
+        self._pending += self.sensitive_filter.flush(sensitive)
         return self._decide(self._last_frame + MATCH_FRAMES + 2)
 
     def _decide(self, frontier: int) -> list[Boundary]:
@@ -121,7 +140,7 @@ class CombinedShotDetector:
         self._accepted = [b for b in self._accepted if b.frame >= limit]
         # A candidate the strict detector already reported, or one inside (or within the
         # minimum scene length of) a transition it reported, is not a new boundary.
-        gap = max(MATCH_FRAMES, self.strict.min_scene_frames)
+        gap = max(MATCH_FRAMES, self.strict_filter.min_frames)
         known = sure + self._accepted
         doubtful = [c for c in ready if not any(_near(c, b, gap) for b in known)]
         confirmed = self._confirm(doubtful)
@@ -177,8 +196,6 @@ class CombinedShotDetector:
         return out
 
 
-def _near(c: Candidate, b: Boundary, gap: int) -> bool:
+def _near(c: Candidate, b: Candidate, gap: int) -> bool:
     """Does candidate `c` fall within `gap` frames of boundary `b` or of its transition span?"""
-    start = getattr(b, "start", b.frame)
-    end = getattr(b, "end", b.frame)
-    return c.frame >= min(start, b.frame) - gap and c.frame <= max(end, b.frame) + gap
+    return c.frame >= min(b.start, b.frame) - gap and c.frame <= max(b.end, b.frame) + gap

@@ -2,13 +2,15 @@
 
 A detector is fed the frames of one stream in order, a batch at a time, and answers with the
 boundaries it is sure of so far. Detectors that need look-ahead (TransNetV2 looks 25 frames ahead)
-answer late; `flush()` at the end of the stream returns what is still pending.
+answer late; `flush()` at the end of the stream returns what is still pending. A detector that
+can also say how far its answers are final (`SettlingShotDetector`) can be followed by a filter
+that holds a boundary only as long as a rival can still come (`MinSceneLengthFilter`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from vstream.decode.frames import FrameBatch
 
@@ -53,4 +55,14 @@ class ShotDetector(Protocol):
 
     def load_state(self, state: dict) -> None:
         """Continue the stream `state()` was taken from (same detector kind and settings)."""
+        ...
+
+
+@runtime_checkable
+class SettlingShotDetector(ShotDetector, Protocol):
+    """A ShotDetector that also says how far its answers are final."""
+
+    def settled_until(self) -> int:
+        """Frame index below which every boundary has been returned: any boundary still to
+        come lies at or after it."""
         ...

@@ -8,11 +8,18 @@ from dataclasses import dataclass
 
 from vstream.decode.frames import FrameBatch
 from vstream.media import format_timecode
-from vstream.segment.detector import Boundary, ShotDetector
+from vstream.segment.detector import Boundary, SettlingShotDetector, ShotDetector
+from vstream.segment.min_scene import MinSceneLengthFilter
 
 # Frame times are remembered this far back so a late boundary (look-ahead detectors answer up to
 # ~100 frames late) can still be turned into an exact time.
 _TIME_MEMORY_FRAMES = 1024
+
+#: the shortest scene (seconds) the Segmenter keeps after a detector, by the detector's name,
+#: when not told: the fast content detector reports every transition it sees, so of two closer
+#: than this (a cut inside a dissolve, a flicker) only the stronger stands. TransNetV2 ("neural")
+#: is left as it is; "combined" applies it to its content passes before TransNetV2 judges.
+DEFAULT_MIN_SCENE_S = {"fast": 0.4}
 
 
 @dataclass(frozen=True)
@@ -131,29 +138,64 @@ class SceneAssembler:
 
 
 class Segmenter:
-    """Owns the frame loop of shot detection: frames in, closed scenes out."""
+    """Owns the frame loop of shot detection: frames in, closed scenes out.
 
-    def __init__(self, detector: ShotDetector) -> None:
+    With a minimum scene length (seconds) a `MinSceneLengthFilter` follows the detector, which
+    must then be a SettlingShotDetector. `min_scene_len=None` takes `DEFAULT_MIN_SCENE_S` for
+    the detector's name (none for a detector not named there).
+    """
+
+    def __init__(self, detector: ShotDetector, min_scene_len: float | None = None) -> None:
         self.detector = detector
+        if min_scene_len is None:
+            min_scene_len = DEFAULT_MIN_SCENE_S.get(detector.name, 0.0)
+        self.min_scene: MinSceneLengthFilter | None = None
+        self._settling: SettlingShotDetector | None = None  # the detector, when filtered
+        if min_scene_len != 0:
+            if not isinstance(detector, SettlingShotDetector):
+                raise TypeError(f"a minimum scene length needs a detector that says how far its "
+                                f"answers are final (settled_until); {detector.name!r} does not: "
+                                "pass min_scene_len=0")
+            self.min_scene = MinSceneLengthFilter(min_scene_len)
+            self._settling = detector
         self.assembler = SceneAssembler()
 
     def push(self, frames: FrameBatch) -> list[Scene]:
+        """Feed the stream's next frames; return the scenes they closed."""
         self.assembler.observe(frames)
-        return self.assembler.cut(self.detector.push(frames))
+        found = self.detector.push(frames)
+        if self.min_scene is not None and self._settling is not None:
+            self.min_scene.observe(frames)
+            found = self.min_scene.filter(found, self._settling.settled_until())
+        return self.assembler.cut(found)
 
     def finish(self) -> list[Scene]:
-        return self.assembler.cut(self.detector.flush()) + self.assembler.finish()
+        """End of stream: the scenes still open, closed."""
+        found = self.detector.flush()
+        if self.min_scene is not None:
+            found = self.min_scene.flush(found)
+        return self.assembler.cut(found) + self.assembler.finish()
 
     def reset(self) -> None:
+        """Forget the stream, ready for a new one."""
         self.detector.reset()
+        if self.min_scene is not None:
+            self.min_scene.reset()
         self.assembler.reset()
 
     def state(self) -> dict:
-        """The stream's segmentation state (detector and open scene) as plain data; the
+        """The stream's segmentation state (detector, filter, open scene) as plain data; the
         detector must implement `state()`/`load_state()` (every vstream detector does)."""
-        return {"detector": self.detector.state(), "assembler": self.assembler.state()}
+        return {"detector": self.detector.state(), "assembler": self.assembler.state(),
+                "min_scene": self.min_scene.state() if self.min_scene is not None else None}
 
     def load_state(self, state: dict) -> None:
         """Continue the stream `state()` was taken from (same detector kind and settings)."""
+        if (state["min_scene"] is None) != (self.min_scene is None):
+            raise ValueError("the state was taken from a segmenter with"
+                             f"{'' if state['min_scene'] is not None else 'out'} a minimum "
+                             "scene length; build this one the same way")
         self.detector.load_state(state["detector"])
+        if self.min_scene is not None:
+            self.min_scene.load_state(state["min_scene"])
         self.assembler.load_state(state["assembler"])
