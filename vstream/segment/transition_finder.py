@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+from typing import Protocol
 
 from vstream.segment.candidate import Candidate
 from vstream.segment.content_params import ContentParams, FrameSpans
@@ -10,6 +11,19 @@ from vstream.segment.cuts import CutDetector
 from vstream.segment.dissolves import DissolveDetector
 from vstream.segment.fades import FadeDetector
 from vstream.segment.feature_ring import FeatureRing
+
+
+class ContentRule(Protocol):
+    """What `CutDetector`, `FadeDetector` and `DissolveDetector` share: each reads the ring
+    and keeps only its own open decisions."""
+
+    def scan(self, ring: FeatureRing, final: bool) -> list[Candidate]:
+        """Look at the frames appended since the last scan; return what is now found."""
+        ...
+
+    def horizon(self) -> int:
+        """Lowest stream frame a decision still open can put a candidate at."""
+        ...
 
 
 class TransitionFinder:
@@ -28,7 +42,8 @@ class TransitionFinder:
 
     def scan(self, ring: FeatureRing, final: bool) -> None:
         """Run the rules over the frames appended since the last scan (to the end if `final`)."""
-        for rule in (self.cuts, self.fades, self.dissolves):
+        rules: tuple[ContentRule, ...] = (self.cuts, self.fades, self.dissolves)
+        for rule in rules:
             for c in rule.scan(ring, final):
                 heapq.heappush(self._found, c)
 
