@@ -39,11 +39,19 @@ def frames(first: int, n: int, width: int, height: int) -> FrameBatch:
 def test_a_batch_holds_frames_of_one_size_and_records_keep_their_size() -> None:
     model = ShapeRecordingModel()
     analyzer = StreamAnalyzer("s", model, PeopleGallery("test", 0.5), analysis_fps=5.0, batch_size=4)
-    analysed = analyzer.observe(frames(0, 3, 768, 576))  # a camera at its own 4:3 size
-    assert analysed == []
-    analysed = analyzer.observe(frames(3, 3, 640, 360))  # the source changed resolution
-    done, _ = analyzer.finish()
-    records = analysed + done
+    first = analyzer.observe(frames(0, 3, 768, 576))  # a camera at its own 4:3 size
+    second = analyzer.observe(frames(3, 3, 640, 360))  # the source changed resolution
+    records = first.frames + second.frames
     assert model.batches == [(3, 576, 768, 3), (3, 360, 640, 3)]
     assert [r.size for r in records] == [(768, 576)] * 3 + [(640, 360)] * 3
     assert [r.frame_index for r in records] == list(range(6))
+
+
+def test_every_frame_of_a_push_is_analysed_in_that_push() -> None:
+    """No frame waits for a later chunk to fill a batch: a live event must not wait for the
+    next chunk."""
+    model = ShapeRecordingModel()
+    analyzer = StreamAnalyzer("s", model, PeopleGallery("test", 0.5), analysis_fps=5.0, batch_size=4)
+    observed = analyzer.observe(frames(0, 6, 64, 48))
+    assert [r.frame_index for r in observed.frames] == list(range(6))
+    assert [b[0] for b in model.batches] == [4, 2]

@@ -2,40 +2,51 @@
 
 Sampled frames (at the analysis rate) go through the frame model in batches; detections are
 tracked (one ByteTracker per class, sharing one ID counter, appearance-gated by the model's
-embeddings); when the segmenter closes a scene, the tracks inside it are cut into tracklets,
-identified against the people gallery and described. Shots run on every frame; only the
-network runs at the analysis rate, and tracks carry identities between analysed frames.
+embeddings); each face and body track is identified as soon as it has enough evidence
+(`TrackIdentities`) and the people in view give live enter, leave and count events
+(`PresenceTracker`), so a fixed camera whose scene never closes still reports who comes and
+goes within seconds. When the segmenter closes a scene, the tracks inside it are cut into
+tracklets, which carry their track's person, and the scene is described. Shots run on every
+frame; only the network runs at the analysis rate, and tracks carry identities between
+analysed frames.
 
-What it returns is domain objects (analysed frames, described scenes with their tracklets and
-story events); `vstream.store.analysis_rows` makes the rows.
+What it returns is domain objects (analysed frames, presence events, described scenes with
+their tracklets and story); `vstream.store.analysis_rows` makes the rows.
 
-Both drivers use it: `vstream.pipeline` (files) and `vstream.worker` (Kafka).
+Both drivers use it: `vstream.pipeline` (files) and `vstream.kafka.worker` (Kafka).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from vstream.decode.frames import FrameBatch
 from vstream.describe.scene_story import SceneEvent, describe, moves
 from vstream.detect.analysis import FrameModel
-from vstream.detect.labels import CLASS_NAMES, FACE, PERSON
+from vstream.detect.labels import CLASS_NAMES
 from vstream.detections import Detections
 from vstream.segment.scenes import Scene
 from vstream.track.byte_tracker import ByteTracker, IdCounter
 from vstream.track.gallery import PeopleGallery
-from vstream.track.tracklets import FrameRecord, Tracklet, build_tracklets, containment
+from vstream.track.presence import DEFAULT_LEAVE_AFTER_S, PresenceEvent, PresenceTracker
+from vstream.track.track_identities import TrackIdentities
+from vstream.track.tracklets import FrameRecord, Tracklet, build_tracklets
 
-#: frames per forward pass: full batches keep oneDNN on one set of kernels
+#: most frames per forward pass (a push's last batch holds the frames left, so that no frame
+#: waits for the next chunk: events stay within seconds of the frame)
 BATCH = 16
-#: a face tracklet needs this many detections to found a new person (one frame is too little
-#: evidence: a false face would become a person); a body-only tracklet needs BODY_MIN
-FACE_MIN, BODY_MIN = 2, 4
-#: a body tracklet inherits the identity of a face tracklet whose centre lies in it this often
-FACE_IN_BODY = 0.5
+
+
+@dataclass
+class Observed:
+    """What analysing some frames gave: the frames with their tracked detections, and the
+    presence events decided on them."""
+
+    frames: list[FrameRecord] = field(default_factory=list)
+    events: list[PresenceEvent] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -50,17 +61,17 @@ class SceneAnalysis:
 class StreamAnalyzer:
     """Frame model, trackers, people gallery and scene stories for one stream.
 
-    `observe(samples)` with the analysis-rate frames in stream order (returns the frames it
-    analysed, with their tracked detections); `describe(scenes)` with the scenes the
-    segmenter closed (returns the described ones, in order, once all their frames are
-    analysed); `finish()` at the end.
+    `observe(samples)` with the analysis-rate frames in stream order (analyses them all and
+    returns them, with their tracked detections, and the presence events they decided);
+    `describe(scenes)` with the scenes the segmenter closed (returns the described ones, in
+    order, once all their frames are analysed); `finish()` at the end.
     """
 
     def __init__(self, stream_id: str, model: FrameModel, gallery: PeopleGallery, *,
-                 analysis_fps: float, batch_size: int = BATCH) -> None:
+                 analysis_fps: float, batch_size: int = BATCH,
+                 leave_after_s: float = DEFAULT_LEAVE_AFTER_S) -> None:
         self.stream_id = stream_id
         self.model = model
-        self.gallery = gallery
         self.batch_size = batch_size
         # one counter: a track ID names one track of any class
         self._ids = IdCounter()
@@ -72,10 +83,8 @@ class StreamAnalyzer:
         self._analysed_until = -1
         self._tagger = None
         self.frames_analysed = 0
-        #: person IDs already stored for tracklets of this stream, by (first frame, track ID):
-        #: a re-index or a replay after a crash gives a stored tracklet its stored identity
-        #: instead of asking a gallery that has learnt since (which could answer differently)
-        self.known_people: dict[tuple[int, int], str] = {}
+        self.identities = TrackIdentities(stream_id, gallery)
+        self.presence = PresenceTracker(leave_after_s)
 
     @property
     def tag_names(self) -> tuple[str, ...]:
@@ -83,16 +92,16 @@ class StreamAnalyzer:
 
         return default_tag_map().tags
 
-    def observe(self, samples: FrameBatch) -> list[FrameRecord]:
-        """Queue analysis-rate frames (at the model's `frame_size` of their source); analyse
-        full batches. Returns the frames analysed."""
+    def observe(self, samples: FrameBatch) -> Observed:
+        """Analyse analysis-rate frames (at the model's `frame_size` of their source), in
+        batches of at most `batch_size`."""
         for idx, t, image in zip(samples.frame_index.tolist(), samples.seconds().tolist(),
                                  samples.images):
             self._pending.append((idx, t, image))
-        analysed: list[FrameRecord] = []
-        while len(self._pending) >= self.batch_size:
-            analysed += self._analyse(self.batch_size)
-        return analysed
+        observed = Observed()
+        while self._pending:
+            self._analyse(min(self.batch_size, len(self._pending)), observed)
+        return observed
 
     def describe(self, scenes: list[Scene]) -> list[SceneAnalysis]:
         """Take closed scenes; return those whose frames are all analysed, described."""
@@ -110,13 +119,11 @@ class StreamAnalyzer:
             return self._pending[0][0]
         return self._analysed_until + 1
 
-    def finish(self) -> tuple[list[FrameRecord], list[SceneAnalysis]]:
-        """End of stream: analyse the frames left and describe every scene left."""
-        analysed = []
-        while self._pending:
-            analysed += self._analyse(len(self._pending))
+    def finish(self) -> tuple[Observed, list[SceneAnalysis]]:
+        """End of stream: everyone in view leaves; describe every scene left."""
+        observed = Observed(events=self.presence.finish())
         self._analysed_until = 1 << 62
-        return analysed, self.describe([])
+        return observed, self.describe([])
 
     def state(self) -> dict:
         """The stream's analysis state as plain data, for a checkpoint at a chunk boundary:
@@ -127,6 +134,7 @@ class StreamAnalyzer:
 
         return {"next_id": self._ids.value,
                 "trackers": {c: t.state() for c, t in self._trackers.items()},
+                "identities": self.identities.state(), "presence": self.presence.state(),
                 "pending": [(idx, t, image.copy()) for idx, t, image in self._pending],
                 "records": copy.deepcopy(list(self._records)),
                 "scenes": list(self._scenes),
@@ -140,6 +148,8 @@ class StreamAnalyzer:
         self._ids.value = int(state["next_id"])
         for c, tracker_state in state["trackers"].items():
             self._trackers[c].load_state(tracker_state)
+        self.identities.load_state(state["identities"])
+        self.presence.load_state(state["presence"])
         self._pending = [(idx, t, image.copy()) for idx, t, image in state["pending"]]
         self._records = deque(copy.deepcopy(state["records"]))
         self._scenes = deque(state["scenes"])
@@ -148,7 +158,7 @@ class StreamAnalyzer:
 
     # -- analysis ---------------------------------------------------------------------------
 
-    def _analyse(self, n: int) -> list[FrameRecord]:
+    def _analyse(self, n: int, observed: Observed) -> None:
         # one batch holds frames of one size (a live source may change resolution)
         shape = self._pending[0][2].shape
         n = next((i for i, (_, _, image) in enumerate(self._pending[:n]) if image.shape != shape), n)
@@ -159,14 +169,14 @@ class StreamAnalyzer:
         tag_scores = [r.tag_scores for r in results]
         if any(s is None for s in tag_scores):  # a model without a tag head (the teachers)
             tag_scores = list(self._frame_tagger().scores(images))
-        analysed = []
         for (idx, t, _), result, tags in zip(batch, results, tag_scores):
-            analysed.append(FrameRecord(idx, t, self._track(result.detections), size,
-                                        np.asarray(tags, np.float32)))
+            record = FrameRecord(idx, t, self._track(result.detections), size,
+                                 np.asarray(tags, np.float32))
+            observed.frames.append(record)
+            observed.events += self.presence.update(idx, t, self.identities.observe(record))
+            self._records.append(record)
             self._analysed_until = idx
-        self._records.extend(analysed)
         self.frames_analysed += len(batch)
-        return analysed
 
     def _track(self, detections: Detections) -> Detections:
         """All detections of the frame, with tracker_id set where a confirmed track took them."""
@@ -200,32 +210,13 @@ class StreamAnalyzer:
         else:
             records_for_tags = records
         tracklets = build_tracklets(records)
-        self._identify(tracklets, scene)
+        for t in tracklets:
+            t.person_id = self.identities.person_of(t.track_id)
+        live = {t.track_id for tracker in self._trackers.values() for t in tracker.tracks}
+        self.identities.forget(live, before_frame=self.oldest_pending_frame())
         story = describe(scene.start_s, scene.end_s, tracklets, records, self.tag_names)
         tags = story.tags or describe(scene.start_s, scene.end_s, [], records_for_tags,
                                       self.tag_names).tags
         described = replace(scene, tags=tags, people=story.people, description=story.description,
                             moves=moves(story.events, scene.start_s, scene.end_s))
         return SceneAnalysis(described, tracklets, list(story.events))
-
-    def _identify(self, tracklets: list[Tracklet], scene: Scene) -> None:
-        """Person IDs: faces from the gallery; a body from the face inside it, else from the
-        gallery by its own appearance."""
-        known = [t for t in tracklets if (t.first_frame, t.track_id) in self.known_people]
-        for t in known:
-            t.person_id = self.known_people[(t.first_frame, t.track_id)]
-        faces = [t for t in tracklets if t.class_id == FACE]
-        for t in faces:
-            if t not in known:
-                t.person_id = self.gallery.identify(
-                    np.array(t.embeddings), self.stream_id, t.times[0],
-                    may_create=len(t.frames) >= FACE_MIN) or ""
-        for body in (t for t in tracklets if t.class_id == PERSON and t not in known):
-            inside = [(containment(f, body), f) for f in faces if f.person_id]
-            share, face = max(inside, key=lambda x: x[0], default=(0.0, None))
-            if face is not None and share >= FACE_IN_BODY:
-                body.person_id = face.person_id
-            elif body.embeddings:
-                body.person_id = self.gallery.identify(
-                    np.array(body.embeddings), self.stream_id, body.times[0],
-                    may_create=len(body.frames) >= BODY_MIN) or ""

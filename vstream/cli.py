@@ -49,6 +49,10 @@ def _model_flags(p: argparse.ArgumentParser) -> None:
                    "between analysed frames)")
     p.add_argument("--checkpoint", metavar="FILE", help="unified-network weights (.safetensors) "
                    "made by `vstream train distill` (default: the shipped ones)")
+    p.add_argument("--leave-after", type=float, metavar="SECONDS", dest="leave_after_s",
+                   help="a person unseen this long (media time) leaves: their `leave` event is "
+                   "written then, at the last frame they were seen (default 1; longer rides out "
+                   "occlusions, shorter reports sooner)")
 
 
 def _metrics_flag(p: argparse.ArgumentParser) -> None:
@@ -147,6 +151,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--describe", action="store_true", help="also print each scene's description")
     _store_flag(p)
 
+    p = sub.add_parser("events", help="print who comes and goes: stored events, or live with --follow",
+                       description="One line per event: when (capture time of a live stream's "
+                       "frame, else media time), stream, kind (enter, leave, count, stream_gap; "
+                       "scene when following), person (p<n>: the people gallery; t<n>: a person "
+                       "nobody could identify, by track) and the people in view. Without "
+                       "--follow: the stored events of STREAM_ID. With --follow: events as the "
+                       "worker publishes them on the events topic (within seconds of the frame), "
+                       "until Ctrl-C; repeats from a restarted worker are dropped.",
+                       epilog=EVENTS_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("stream_id", nargs="?", metavar="STREAM_ID", help="only this stream "
+                   "(required without --follow)")
+    p.add_argument("--follow", "-f", action="store_true", help="print events as they arrive on "
+                   "the events topic")
+    p.add_argument("--from-beginning", action="store_true", help="with --follow: start at the "
+                   "oldest event the topic keeps, not at the newest")
+    p.add_argument("--format", choices=("line", "json"), default="line", help="line (default) "
+                   "or json: the message as published, one object per line")
+    _store_flag(p)
+    p.add_argument("--kafka", metavar="HOST:PORT", help="broker (default 127.0.0.1:9092; env VSTREAM_KAFKA)")
+    p.add_argument("--events-topic", metavar="TOPIC", help="events topic (default vstream.events; "
+                   "env VSTREAM_EVENTS_TOPIC)")
+
     p = sub.add_parser("ingest", help="demux a file or live URL into GOP chunks on Kafka (no decoding)",
                        description="Cut SOURCE into keyframe-aligned GOP chunks without decoding and "
                        "send them to a Kafka topic, keyed by the stream ID so a stream stays in order "
@@ -225,12 +251,16 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Measure vstream against baselines in one run and print "
                        "ratios (see docs/benchmarks.md).")
     p.add_argument("what", nargs="?", choices=("all", "decode", "shots", "network", "index",
-                                               "process", "tracking", "soak", "kafka"),
-                   default="all", help="which benchmark (default: all but soak and kafka, which are long)")
+                                               "process", "tracking", "soak", "kafka", "live"),
+                   default="all", help="which benchmark (default: all but soak, kafka and live, "
+                   "which are long; live: capture-to-event latency of a camera and the music "
+                   "video through broker, worker and events topic)")
     p.add_argument("--minutes", type=float, default=60.0,
                    help="soak: minutes of video to stream (default: 60)")
-    p.add_argument("--realtime-seconds", type=float, default=60.0, help="kafka: seconds of "
-                   "real-time ingest for the latency measurement (default: 60)")
+    p.add_argument("--realtime-seconds", type=float, default=60.0, help="kafka, live: seconds "
+                   "of real-time ingest for the latency measurement (default: 60)")
+    p.add_argument("--model", choices=MODELS, help="live: the worker's frame model (default: "
+                   "the configured one)")
     p.add_argument("--video", help="video for the decode benchmark (default: the test video)")
     p.add_argument("--work-dir", default="bench-data", help="where generated benchmark videos go")
     p.add_argument("--markdown", metavar="FILE", help="also write the results as Markdown to FILE")
@@ -244,6 +274,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         "threads": getattr(args, "threads", None),
         "model": getattr(args, "model", None),
         "analysis_fps": getattr(args, "analysis_fps", None),
+        "leave_after_s": getattr(args, "leave_after_s", None),
     })
 
 
@@ -292,7 +323,8 @@ def cmd_index(args: argparse.Namespace) -> int:
                 result = index_video(path, store, stream_id=stream_id, shots=settings.shots,
                                      threads=settings.threads, model=settings.model,
                                      checkpoint=args.checkpoint,
-                                     analysis_fps=settings.analysis_fps, on_frames=bar.update)
+                                     analysis_fps=settings.analysis_fps,
+                                     leave_after_s=settings.leave_after_s, on_frames=bar.update)
             except VStreamError as ex:
                 failures += 1
                 bar.close()
@@ -403,7 +435,9 @@ def cmd_scenes(args: argparse.Namespace) -> int:
                            "vstream sql \"SELECT stream_id FROM streams\")")
     print(f"stream {args.stream_id!r}: {len(rows)} scenes ({rows[0].model_version})")
     for r in rows:
-        notes = moves([e for e in events if e.scene_index == r.scene_index], r.start_s, r.end_s)
+        # by frame: an event's scene_index is the scene as known when it was decided
+        notes = moves([e for e in events if r.start_frame <= e.frame <= r.end_frame],
+                      r.start_s, r.end_s)
         scene = Scene(r.scene_index, r.start_frame, r.end_frame, r.start_s, r.end_s, r.tags,
                       r.people, r.description, notes)
         print("  " + scene.timeline())
@@ -422,6 +456,40 @@ examples:
 Ends with one line: chunks, frames, bytes, seconds, gaps. A broker that stops taking messages
 blocks ingest (bounded buffer), then fails it with an error: chunks are never dropped silently.
 """
+
+
+EVENTS_EXAMPLES = """\
+examples:
+  vstream events cam7                          the stored events of cam7
+  vstream events cam7 --follow                 live: who enters and leaves cam7's view
+  vstream events --follow --format json        every stream, as JSON lines
+"""
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    from vstream.events_command import follow, stored_messages, write_messages
+
+    settings = load_settings({"store": args.store, "kafka": args.kafka,
+                              "events_topic": args.events_topic})
+    if not args.follow:
+        if not args.stream_id:
+            raise VStreamError("name a STREAM_ID, or --follow to see every stream's new events")
+        from vstream.store import open_store
+
+        with open_store(settings.store) as store:
+            messages = stored_messages(store, args.stream_id)
+        write_messages(messages, args.format)
+        return 0
+    if not settings.events_topic:
+        raise VStreamError("the events topic is disabled (events_topic is empty): nothing to follow")
+    if args.verbose < 2:  # kafka-python logs every refused connect; our errors say what matters
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    try:
+        write_messages(follow(settings.kafka, settings.events_topic, args.stream_id,
+                              from_beginning=args.from_beginning), args.format)
+    except KeyboardInterrupt:
+        return 0  # following ends with Ctrl-C: that is how it is used
+    return 0
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -483,6 +551,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings = load_settings({"kafka": args.kafka, "topic": args.topic, "store": args.store,
                               "shots": args.shots, "metrics_port": args.metrics_port,
                               "model": args.model, "analysis_fps": args.analysis_fps,
+                              "leave_after_s": args.leave_after_s,
                               "events_topic": args.events_topic})
     ensure_topics(settings.kafka, [settings.topic, dlq_topic(settings.topic)])
     metrics = _serve_metrics(settings.metrics_port)
@@ -499,7 +568,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         worker = ChunkWorker(settings.kafka, settings.topic, store, group=args.group,
                              shots=settings.shots, model=settings.model,
                              checkpoint=args.checkpoint, analysis_fps=settings.analysis_fps,
-                             metrics=metrics, events_topic=settings.events_topic)
+                             leave_after_s=settings.leave_after_s, metrics=metrics,
+                             events_topic=settings.events_topic)
         log.warning("worker: group %s on %s at %s, rows to %s", args.group, settings.topic,
                     settings.kafka, store.url)
         stats = worker.run(stop_event=stop, max_idle_s=args.idle_exit)
@@ -568,11 +638,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from vstream.bench.runner import run_bench
 
     return run_bench(args.what, video=args.video, work_dir=args.work_dir, markdown=args.markdown,
-                     soak_minutes=args.minutes, kafka_realtime_s=args.realtime_seconds)
+                     soak_minutes=args.minutes, kafka_realtime_s=args.realtime_seconds,
+                     model=_settings(args).model)
 
 
 COMMANDS = {"demo": cmd_demo, "index": cmd_index, "sql": cmd_sql, "scenes": cmd_scenes,
-            "streams": cmd_streams, "bench": cmd_bench, "train": cmd_train,
+            "events": cmd_events, "streams": cmd_streams, "bench": cmd_bench, "train": cmd_train,
             "ingest": cmd_ingest, "worker": cmd_worker}
 
 

@@ -35,6 +35,8 @@ class Settings:
     model: str = "teachers"
     #: frames per second the frame model analyses (shots always see every frame)
     analysis_fps: float = 5.0
+    #: media seconds a person must be unseen before their `leave` event (vstream.track.presence)
+    leave_after_s: float = 1.0
     #: Kafka bootstrap address (HOST:PORT[,HOST:PORT...]) for ingest and workers
     kafka: str = "127.0.0.1:9092"
     #: Kafka topic the GOP chunks travel on
@@ -51,6 +53,8 @@ class Settings:
             raise VStreamError(f"unknown model {self.model!r}: choose one of {', '.join(MODELS)}")
         if not 0 < self.analysis_fps <= 1000:
             raise VStreamError(f"analysis_fps must be > 0, got {self.analysis_fps}")
+        if not 0 <= self.leave_after_s <= 3600:
+            raise VStreamError(f"leave_after_s must be 0..3600 seconds, got {self.leave_after_s}")
         if self.shots not in SHOT_DETECTORS:
             raise VStreamError(f"unknown shot detector {self.shots!r}: choose one of {', '.join(SHOT_DETECTORS)}")
 

@@ -19,6 +19,8 @@ What is measured, and where:
 | vstream_scene_rows_stored_total | counter | stream_id | worker: rows closed and stored |
 | vstream_consumer_lag | gauge | topic, partition | worker: end offset - position, every few s |
 | vstream_capture_to_row_seconds | histogram | | worker: capture of a scene's last frame to its row written (live / --realtime chunks only) |
+| vstream_capture_to_event_row_seconds | histogram | kind | worker: capture of an event's frame to its row written (live / --realtime chunks only) |
+| vstream_capture_to_event_published_seconds | histogram | kind | worker: capture of an event's frame to its message acknowledged on the events topic |
 | vstream_chunk_latency_seconds | histogram | | worker: chunk capture to its offset committed |
 | vstream_chunks_dropped_total | counter | reason | worker: duplicate, format, decode; ingest: delivery_failed, buffer_full, no_metadata, too_big (each also raised) |
 | vstream_dlq_messages_total | counter | reason | worker: ChunkFormatError, DecodeError |
@@ -45,7 +47,8 @@ from vstream.errors import VStreamError
 
 log = logging.getLogger(__name__)
 
-# Seconds; live latency is dominated by scene look-ahead (up to a few seconds) and GOP length.
+# Seconds; a scene row's latency is dominated by the shot detector's look-ahead (up to a few
+# seconds) and the GOP length; an event's by the GOP length and the leave time.
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 30.0, 60.0, 120.0,
                    300.0)
 
@@ -71,6 +74,14 @@ class Metrics:
             "vstream_capture_to_row_seconds", "Wall-clock capture time of a scene's last frame to "
             "the scene row written (chunks with a capture time only: live, or --realtime files)",
             buckets=LATENCY_BUCKETS, registry=r)
+        self.capture_to_event_row = Histogram(
+            "vstream_capture_to_event_row_seconds", "Wall-clock capture time of an enter, leave "
+            "or count event's frame to its row written (live or --realtime chunks only)",
+            ["kind"], buckets=LATENCY_BUCKETS, registry=r)
+        self.capture_to_event_published = Histogram(
+            "vstream_capture_to_event_published_seconds", "Wall-clock capture time of an enter, "
+            "leave or count event's frame to its message acknowledged on the events topic",
+            ["kind"], buckets=LATENCY_BUCKETS, registry=r)
         self.chunk_latency = Histogram(
             "vstream_chunk_latency_seconds", "Wall-clock capture time of a chunk's first frame to "
             "its offset committed (its rows written)", buckets=LATENCY_BUCKETS, registry=r)

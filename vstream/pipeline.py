@@ -22,6 +22,7 @@ from vstream.stages import (
     DEFAULT_ANALYSIS_FPS, StageOutput, StreamStages, load_gallery, remember_people, row_version,
     write_output,
 )
+from vstream.track.presence import DEFAULT_LEAVE_AFTER_S
 from vstream.store.rows import COMPLETE, PARTIAL
 from vstream.threads import read_ahead
 
@@ -234,6 +235,7 @@ def index_video(
     model: str = DEFAULT_MODEL,
     checkpoint: str | None = None,
     analysis_fps: float = DEFAULT_ANALYSIS_FPS,
+    leave_after_s: float = DEFAULT_LEAVE_AFTER_S,
     on_frames: Callable[[int], None] | None = None,
 ) -> IndexResult:
     """Index one video into `store` (idempotent): its `streams` row, `scenes`, and with a
@@ -259,7 +261,7 @@ def index_video(
 
     def write(out: StageOutput) -> None:
         nonlocal new_rows, stale
-        if stale and (out.frames or out.scenes):  # after remember_people read its tracks
+        if stale and (out.frames or out.events or out.scenes):  # after remember_people ran
             store.delete_stream_rows(stream_id, version)
             stale = False
         scenes.extend(a.scene for a in out.scenes)
@@ -270,7 +272,7 @@ def index_video(
         source, stream_id,
         lambda c: _stages(store, stream_id, float(c.info.frame_rate), shots=shots,
                           model=frame_model, gallery=gallery, analysis_fps=analysis_fps,
-                          threads=threads),
+                          leave_after_s=leave_after_s, threads=threads),
         on_output=write, on_frames=on_frames)
     elapsed = time.perf_counter() - started
     info = chunker.info

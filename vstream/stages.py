@@ -2,7 +2,7 @@
 
 Decoder → segmenter (every frame) and → analyzer (the analysis-rate samples: frame model,
 trackers, people gallery, scene stories). `vstream.pipeline` feeds it the chunks of a file;
-`vstream.worker` the chunks of a Kafka topic. Same stages, same rows.
+`vstream.kafka.worker` the chunks of a Kafka topic. Same stages, same rows.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from vstream.store.analysis_rows import (
 )
 from vstream.store.rows import STREAM_GAP, EventRow
 from vstream.track.gallery import PeopleGallery
+from vstream.track.presence import DEFAULT_LEAVE_AFTER_S, ENTER, PresenceEvent
 from vstream.track.tracklets import FrameRecord
 
 #: frames per second the frame model analyses by default (see docs/models.md, "Analysis rate")
@@ -34,7 +35,7 @@ DEFAULT_ANALYSIS_FPS = 5.0
 #: snapshot encoding: magic, u16 format version, then zlib-compressed pickle of plain data
 #: (dicts, lists, ints, NumPy arrays, vstream's own small dataclasses; never a model)
 SNAPSHOT_MAGIC = b"VSSS"
-SNAPSHOT_VERSION = 2
+SNAPSHOT_VERSION = 3
 _SNAPSHOT_PREFIX = struct.Struct("<4sH")
 
 
@@ -93,11 +94,12 @@ class StreamGap:
 
 @dataclass
 class StageOutput:
-    """What a push completed: the frames analysed (with their tracked detections), the scenes
-    described, and the stream gaps inside those scenes (live streams only; a gap comes with its
-    scene). `write_output` stores it."""
+    """What a push completed: the frames analysed (with their tracked detections), the
+    presence events decided on them, the scenes described, and the stream gaps that ended in
+    it (live streams, and damaged chunks left out). `write_output` stores it."""
 
     frames: list[FrameRecord] = field(default_factory=list)
+    events: list[PresenceEvent] = field(default_factory=list)
     scenes: list[SceneAnalysis] = field(default_factory=list)
     gaps: list[StreamGap] = field(default_factory=list)
 
@@ -107,7 +109,7 @@ class StreamStages:
 
     def __init__(self, stream_id: str, frame_rate: float, *, shots: str, model: FrameModel | None,
                  gallery: PeopleGallery | None, analysis_fps: float = DEFAULT_ANALYSIS_FPS,
-                 threads: int = 0) -> None:
+                 leave_after_s: float = DEFAULT_LEAVE_AFTER_S, threads: int = 0) -> None:
         self.stream_id = stream_id
         self.version = row_version(shots, model)
         self.segmenter = Segmenter(make_shot_detector(shots))
@@ -123,10 +125,9 @@ class StreamStages:
                 raise ValueError("a frame model needs a people gallery")
             # the trackers see one frame per step: their notion of time is the analysis rate
             self.analyzer = StreamAnalyzer(stream_id, model, gallery,
-                                           analysis_fps=frame_rate / step)
+                                           analysis_fps=frame_rate / step,
+                                           leave_after_s=leave_after_s)
         self.frames = 0
-        #: (frame, t_s, gap_s, reason) of stream gaps whose scene is not described yet
-        self._gaps: list[tuple[int, float, float, str]] = []
         #: (t_s, reason) of chunks left out by `skip` since the last chunk processed
         self._hole: tuple[float, str] | None = None
 
@@ -141,19 +142,19 @@ class StreamStages:
             "decoder": (self.decoder.frames_decoded, self.decoder.frames_missing),
             "segmenter": self.segmenter.state(),
             "analyzer": self.analyzer.state() if self.analyzer is not None else None,
-            "gaps": list(self._gaps), "hole": self._hole,
+            "hole": self._hole,
         })
 
     @classmethod
     def restore(cls, data: bytes, frame_rate: float, *, shots: str, model: FrameModel | None,
                 gallery: PeopleGallery | None, analysis_fps: float = DEFAULT_ANALYSIS_FPS,
-                threads: int = 0) -> StreamStages:
+                leave_after_s: float = DEFAULT_LEAVE_AFTER_S, threads: int = 0) -> StreamStages:
         """Stages that continue the stream `snapshot()` was taken from. The arguments are those
         a new stream gets (the shared model and gallery are attached, never unpickled); they
         must make the same row version as the snapshot's, else SnapshotError."""
         state = unpack_state(data)
         stages = cls(state["stream_id"], frame_rate, shots=shots, model=model, gallery=gallery,
-                     analysis_fps=analysis_fps, threads=threads)
+                     analysis_fps=analysis_fps, leave_after_s=leave_after_s, threads=threads)
         if state["version"] != stages.version:
             raise SnapshotError(f"stream {state['stream_id']}: the snapshot was made by "
                                 f"{state['version']}, these stages are {stages.version}")
@@ -163,8 +164,7 @@ class StreamStages:
         stages.frames = int(state["frames"])
         stages.decoder.frames_decoded, stages.decoder.frames_missing = state["decoder"]
         stages.segmenter.load_state(state["segmenter"])
-        stages._gaps = [tuple(g) for g in state.get("gaps", [])]  # absent before stream gaps
-        stages._hole = state.get("hole")  # absent before skipped chunks
+        stages._hole = state["hole"]
         if stages.analyzer is not None:
             stages.analyzer.load_state(state["analyzer"])
         return stages
@@ -177,24 +177,17 @@ class StreamStages:
                 chunk: GopChunk | None = None) -> StageOutput:
         """Feed one chunk's decoded frames on; return the rows they completed. `chunk`, the
         chunk they were decoded from, is needed only for what it carries besides frames: a
-        stream gap (`GopChunk.gap_s`) becomes a `stream_gap` event, output with the scene its
-        first frame is in once that scene is described (see `_take_gaps`)."""
+        stream gap (`GopChunk.gap_s`, or chunks left out by `skip` before it) becomes a
+        `stream_gap` event at its first frame."""
         out = StageOutput()
-        if chunk is not None and chunk.gap_s is not None:
-            self._gaps.append((chunk.first_frame, chunk.start_s, float(chunk.gap_s),
-                               chunk.gap_reason or ""))
-            self._hole = None
-        elif chunk is not None and self._hole is not None:
-            lost_from, reason = self._hole
-            self._gaps.append((chunk.first_frame, chunk.start_s,
-                               max(0.0, chunk.start_s - lost_from), reason))
-            self._hole = None
+        if chunk is not None:
+            out.gaps = self._gap(chunk)
         if self.analyzer is not None and samples is not None:
-            out.frames = self.analyzer.observe(samples)
+            observed = self.analyzer.observe(samples)
+            out.frames, out.events = observed.frames, observed.events
         closed = self.segmenter.push(batch)
         self.frames += len(batch)
         out.scenes = self._describe(closed)
-        out.gaps = self._take_gaps(out.scenes)
         return out
 
     def skip(self, chunk: GopChunk, reason: str) -> None:
@@ -212,32 +205,27 @@ class StreamStages:
     def finish(self) -> StageOutput:
         """End of stream: close the last scene and describe everything left."""
         described = self._describe(self.segmenter.finish())
-        frames: list[FrameRecord] = []
-        if self.analyzer is not None:
-            frames, rest = self.analyzer.finish()
-            described += rest
-        return StageOutput(frames, described, self._take_gaps(described, final=True))
+        if self.analyzer is None:
+            return StageOutput(scenes=described)
+        observed, rest = self.analyzer.finish()
+        return StageOutput(events=observed.events, scenes=described + rest)
 
-    def _take_gaps(self, described: list[SceneAnalysis], final: bool = False) -> list[StreamGap]:
-        """The `stream_gap` events of the waiting gaps whose frame is in one of the `described`
-        scenes (in order); at the end of the stream (`final`), every gap left goes with the last.
-
-        A gap waits for its scene because the shot detector decides boundaries late (look-ahead,
-        minimum scene length), and video resuming after a hole is usually a cut: when the chunk
-        arrives, the scene its first frame is in is not known yet. `people` is the count in
-        view at the frame, from the scene's count events (0 without a frame model)."""
-        taken = []
-        for i, analysis in enumerate(described):
-            last = final and i == len(described) - 1
-            while self._gaps and (last or self._gaps[0][0] <= analysis.scene.end_frame):
-                frame, t_s, seconds, reason = self._gaps.pop(0)
-                people = next((e.people for e in reversed(analysis.events)
-                               if e.kind == "count" and e.frame <= frame), 0)
-                row = EventRow(stream_id=self.stream_id, scene_index=analysis.scene.index,
-                               frame=frame, t_s=t_s, kind=STREAM_GAP, person_id="",
-                               people=people, model_version=self.version)
-                taken.append(StreamGap(row, seconds, reason))
-        return taken
+    def _gap(self, chunk: GopChunk) -> list[StreamGap]:
+        """The `stream_gap` event of `chunk`, if video resumes with it after a hole: one a live
+        source reported (`gap_s`), or chunks left out by `skip`. `people` is the number in
+        view when the video stopped (0 without a frame model)."""
+        if chunk.gap_s is not None:
+            seconds, reason = float(chunk.gap_s), chunk.gap_reason or ""
+        elif self._hole is not None:
+            lost_from, reason = self._hole
+            seconds = max(0.0, chunk.start_s - lost_from)
+        else:
+            return []
+        self._hole = None
+        people = len(self.analyzer.presence.in_view) if self.analyzer is not None else 0
+        row = EventRow(stream_id=self.stream_id, frame=chunk.first_frame, t_s=chunk.start_s,
+                       kind=STREAM_GAP, person_id="", people=people, model_version=self.version)
+        return [StreamGap(row, seconds, reason)]
 
     def _describe(self, closed: list[Scene]) -> list[SceneAnalysis]:
         """Closed scenes, described once their frames are analysed (as they are without a model)."""
@@ -256,13 +244,16 @@ def load_gallery(store, model: FrameModel | None, threshold: float | None) -> Pe
 
 
 def remember_people(stages: StreamStages, store, from_frame: int = 0) -> None:
-    """Give the stream's stored tracklets (from `from_frame` on) their stored person IDs again
-    (see `StreamAnalyzer.known_people`)."""
+    """Give the stream's tracks stored from `from_frame` on (in `tracks` rows and `enter`
+    events) their stored person IDs again (see `TrackIdentities.known`)."""
     if stages.analyzer is None:
         return
-    stages.analyzer.known_people = {
-        (t.first_frame, t.track_id): t.person_id
-        for t in store.tracks_of(stages.stream_id, stages.version) if t.first_frame >= from_frame}
+    known = {t.track_id: t.person_id
+             for t in store.tracks_of(stages.stream_id, stages.version) if t.first_frame >= from_frame}
+    known.update((e.track_id, e.person_id)
+                 for e in store.events_of(stages.stream_id, stages.version)
+                 if e.kind == ENTER and e.frame >= from_frame)
+    stages.analyzer.identities.known = known
 
 
 def write_output(store, stream_id: str, version: str, out: StageOutput,
@@ -271,13 +262,12 @@ def write_output(store, stream_id: str, version: str, out: StageOutput,
     changed people; return the new rows. Scenes go last, so a stored scene row means its
     tracks and events are stored too."""
     new = store.write_detections(detection_rows(stream_id, version, out.frames))
-    if out.scenes:  # stream gaps come with their scene: written with its events
-        tracks, events = [], []
+    new += store.write_events(event_rows(stream_id, version, out.events) + [g.row for g in out.gaps])
+    if out.scenes:
+        tracks = []
         for a in out.scenes:
             tracks += track_rows(stream_id, version, a.scene.index, a.tracklets)
-            events += event_rows(stream_id, version, a.scene.index, a.events)
         new += store.write_tracks(tracks)
-        new += store.write_events(events + [g.row for g in out.gaps])
         new += store.write_scenes(scene_rows(stream_id, version, [a.scene for a in out.scenes]))
     if gallery is not None:
         people = gallery.people()

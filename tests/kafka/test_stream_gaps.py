@@ -56,16 +56,15 @@ def test_a_gap_chunk_is_stored_and_published_once_as_a_stream_gap_event(
         events = store.events_of(STREAM, worker.model_version)
         scenes = store.scenes_of(STREAM, worker.model_version)
 
-        # One row, where the video resumed: its first frame, that frame's media time, the
-        # scene the frame is in.
+        # One row, where the video resumed: its first frame, that frame's media time.
         assert [e.kind for e in events] == [STREAM_GAP]
         (row,) = events
         assert (row.frame, row.person_id, row.people) == (resumed.first_frame, "", 0)
         assert row.t_s == pytest.approx(resumed.start_s, abs=1e-6) and row.t_s > 0
         (scene,) = [s for s in scenes if s.start_frame <= row.frame <= s.end_frame]
-        assert row.scene_index == scene.scene_index
 
-        # One JSON message for it, with the gap's length and reason, before its scene's message.
+        # One JSON message for it, with the gap's length and reason, as soon as its chunk is
+        # processed: before the scene it is in closes.
         expected = len(scenes) + 1
         records = sorted(read_all(kafka_broker, events_topic, expected + 1, timeout_s=5.0),
                          key=lambda r: r.offset)
@@ -73,14 +72,12 @@ def test_a_gap_chunk_is_stored_and_published_once_as_a_stream_gap_event(
         messages = [json.loads(r.value) for r in records]
         gaps = [m for m in messages if m["kind"] == STREAM_GAP]
         assert gaps == [{
-            "schema": 1, "kind": STREAM_GAP, "stream_id": STREAM, "row_id": str(row.row_id),
-            "model_version": worker.model_version, "scene_index": row.scene_index,
-            "t_s": row.t_s, "frame": row.frame, "person_id": "", "people": 0,
-            "gap_s": GAP_S, "reason": REASON,
+            "schema": 2, "kind": STREAM_GAP, "stream_id": STREAM, "row_id": str(row.row_id),
+            "model_version": worker.model_version, "t_s": row.t_s, "frame": row.frame,
+            "person_id": "", "people": 0, "track_id": 0, "gap_s": GAP_S, "reason": REASON,
         }]
-        kinds = [(m["kind"], m["scene_index"]) for m in messages]
-        assert kinds.index((STREAM_GAP, row.scene_index)) < \
-            kinds.index((SCENE_KIND, row.scene_index))
+        kinds = [(m["kind"], m.get("scene_index")) for m in messages]
+        assert kinds.index((STREAM_GAP, None)) < kinds.index((SCENE_KIND, scene.scene_index))
         assert worker.metrics.value("vstream_events_published_total", kind=STREAM_GAP) == 1
 
         # Another group over the same topic and store: everything replayed, nothing stored twice;
@@ -94,44 +91,43 @@ def test_a_gap_chunk_is_stored_and_published_once_as_a_stream_gap_event(
     assert [m["row_id"] for m in republished if m["kind"] == STREAM_GAP] == [str(row.row_id)] * 2
 
 
-def test_stages_hold_a_gap_until_its_scene_is_described(short_video: Path) -> None:
-    """Without Kafka: the gap comes out with the scene its frame is in, also when the stages
-    are snapshotted and restored while it waits (as the worker's state table does)."""
+def test_stages_output_a_gap_with_the_chunk_that_ends_it(short_video: Path) -> None:
+    """Without Kafka: the gap comes out with the push of the chunk where video resumed, not
+    waiting for the shot detector to place the cut there, also after the stages were
+    snapshotted and restored (as the worker's state table does)."""
     chunks = list(Chunker(str(short_video), STREAM))
     gap_at = len(chunks) // 2
     chunks[gap_at] = dataclasses.replace(chunks[gap_at], gap_s=GAP_S, gap_reason=REASON)
     rate = float(chunks[0].frame_rate)
     stages = StreamStages(STREAM, rate, shots="fast", model=None, gallery=None)
-    outs = [stages.push(c) for c in chunks[: gap_at + 1]]
-    # The chunk starts at a cut (the encoder put a keyframe there), which the fast detector
-    # decides only frames later: the gap waits, and must survive a restart while it does.
-    assert not any(o.gaps for o in outs)
+    outs = [stages.push(c) for c in chunks[:gap_at]]
     stages = StreamStages.restore(stages.snapshot(), rate, shots="fast", model=None, gallery=None)
-    outs += [stages.push(c) for c in chunks[gap_at + 1 :]] + [stages.finish()]
-    (out,) = [o for o in outs if o.gaps]
+    out = stages.push(chunks[gap_at])
     (gap,) = out.gaps
-    (scene,) = [a.scene for a in out.scenes
-                if a.scene.start_frame <= gap.row.frame <= a.scene.end_frame]
-    assert (gap.row.frame, gap.row.scene_index, gap.seconds, gap.reason) == \
-        (chunks[gap_at].first_frame, scene.index, GAP_S, REASON)
+    assert (gap.row.frame, gap.row.people, gap.seconds, gap.reason) == \
+        (chunks[gap_at].first_frame, 0, GAP_S, REASON)
     assert gap.row.t_s == pytest.approx(chunks[gap_at].start_s)
-    assert scene.start_frame == gap.row.frame  # the cut the gap had to wait for
+    assert not any(o.gaps for o in outs)
+    later = [stages.push(c) for c in chunks[gap_at + 1 :]] + [stages.finish()]
+    assert not any(o.gaps for o in later)
 
 
-def test_a_gap_message_is_among_its_scene_events_by_frame() -> None:
-    """`event_messages` on a push that closed two scenes, the second with the gap in it."""
+def test_event_messages_give_the_gap_then_the_events_then_the_scenes() -> None:
+    """`event_messages` on a push that resumed after a gap, decided two events and closed a
+    scene."""
     from vstream.analyzer import SceneAnalysis
-    from vstream.describe.scene_story import SceneEvent
     from vstream.segment.scenes import Scene
+    from vstream.track.presence import PresenceEvent
 
     version = "vstream-test/shots-fast"
-    events = [SceneEvent(150, 6.0, "count", "", 1), SceneEvent(170, 6.8, "leave", "p1", 0)]
-    scenes = [SceneAnalysis(Scene(3, 100, 149, 4.0, 6.0), [], []),
-              SceneAnalysis(Scene(4, 150, 199, 6.0, 8.0), [], events)]
-    row = EventRow(STREAM, 4, 160, 6.4, STREAM_GAP, "", 1, version)
-    out = StageOutput(scenes=scenes, gaps=[StreamGap(row, 3.0, "source ended")])
-    messages = event_messages(STREAM, version, out)
-    assert [(m["kind"], m["scene_index"]) for m in messages] == \
-        [(SCENE_KIND, 3), ("count", 4), (STREAM_GAP, 4), ("leave", 4), (SCENE_KIND, 4)]
-    assert (messages[2]["gap_s"], messages[2]["reason"], messages[2]["people"]) == \
+    events = [PresenceEvent(150, 6.0, "count", "", 1), PresenceEvent(170, 6.8, "leave", "p1", 0, 4)]
+    scenes = [SceneAnalysis(Scene(3, 100, 149, 4.0, 6.0), [], [])]
+    row = EventRow(STREAM, 160, 6.4, STREAM_GAP, "", 1, version)
+    out = StageOutput(events=events, scenes=scenes, gaps=[StreamGap(row, 3.0, "source ended")])
+    messages = event_messages(STREAM, version, out, captured_at=lambda f: 1000.0 + f / 25)
+    assert [m["kind"] for m in messages] == [STREAM_GAP, "count", "leave", SCENE_KIND]
+    assert (messages[0]["gap_s"], messages[0]["reason"], messages[0]["people"]) == \
         (3.0, "source ended", 1)
+    assert messages[2]["track_id"] == 4 and messages[3]["scene_index"] == 3
+    assert [m["captured_at"] for m in messages[:3]] == pytest.approx([1006.4, 1006.0, 1006.8])
+    assert "captured_at" not in messages[3]  # a scene's time is its frames' media time

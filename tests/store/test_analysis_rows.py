@@ -12,9 +12,9 @@ def _rows(version: str = "m1"):
                                7, version) for frame in (0, 5) for rank in (0, 1)]
     tracks = [TrackRow("cam", 7, 0, "face", "p1", 0, 5, 0.0, 0.2, 2, version),
               TrackRow("cam", 8, 1, "person", "", 10, 20, 0.4, 0.8, 3, version)]
-    events = [EventRow("cam", 0, 0, 0.0, "enter", "p1", 1, version),
-              EventRow("cam", 0, 5, 0.2, "leave", "p1", 0, version),
-              EventRow("cam", 0, 5, 0.2, "count", "", 0, version)]
+    events = [EventRow("cam", 0, 0.0, "enter", "p1", 1, version, track_id=3),
+              EventRow("cam", 5, 0.2, "leave", "p1", 0, version, track_id=3),
+              EventRow("cam", 5, 0.2, "count", "", 0, version)]
     return detections, tracks, events
 
 
@@ -55,7 +55,7 @@ def test_row_ids_are_identity() -> None:
     with pytest.raises(ValueError, match="does not match"):
         DetectionRow("cam", 3, 0, 0.1, "face", 0.9, 0, 0, 1, 1, 0, "m", row_id=a.row_id + 1)
     with pytest.raises(ValueError, match="kind"):
-        EventRow("cam", 0, 0, 0.0, "explodes", "p1", 1, "m")
+        EventRow("cam", 0, 0.0, "explodes", "p1", 1, "m")
 
 
 # -- rows of the stages' domain objects (vstream.store.analysis_rows) ----------------------------
@@ -63,11 +63,11 @@ def test_row_ids_are_identity() -> None:
 def test_rows_of_domain_objects_keep_their_identity() -> None:
     import numpy as np
 
-    from vstream.describe.scene_story import SceneEvent
     from vstream.detections import Detections
     from vstream.segment.scenes import Scene
     from vstream.store.analysis_rows import detection_rows, event_rows, scene_rows, track_rows
     from vstream.store.rows import row_id_for
+    from vstream.track.presence import PresenceEvent
     from vstream.track.tracklets import FrameRecord, build_tracklets
 
     boxes = np.array([[32, 18, 64, 54], [-8, 0, 700, 360]], np.float32)
@@ -82,8 +82,9 @@ def test_rows_of_domain_objects_keep_their_identity() -> None:
     assert (track.track_id, track.scene_index, track.first_frame, track.last_frame,
             track.detections) == (7, 2, 10, 15, 2)
     assert track.row_id == row_id_for("cam", "track", (10, 7), "v")
-    [event] = event_rows("cam", "v", 2, [SceneEvent(15, 0.6, "enter", "p3", 1)])
+    [event] = event_rows("cam", "v", [PresenceEvent(15, 0.6, "enter", "p3", 1, 7)])
     assert event.row_id == row_id_for("cam", "event", (15, "enter", "p3"), "v")
+    assert (event.track_id, event.people) == (7, 1)
     [scene] = scene_rows("cam", "v", [Scene(2, 10, 20, 0.4, 0.8)])
     assert scene.row_id == row_id_for("cam", "scene", 10, "v")
 

@@ -34,7 +34,7 @@ def test_version_1_store_gains_scene_tags_and_keeps_its_rows(store_url: StoreURL
             [(old.row_id, "cam", 0, 0.0, 2.0, 0, 49, "v1", when)],
         )
     with open_store(store_url) as store:
-        assert store.ensure_schema() == SCHEMA_VERSION == 6
+        assert store.ensure_schema() == SCHEMA_VERSION == 7
         [stored] = store.scenes_of("cam", "v1")
         assert stored.row_id == old.row_id and stored.tags == ()
         new = SceneRow("cam", 1, 2.0, 4.0, 50, 99, "v1", tags=("stage", "microphone"))
@@ -79,7 +79,7 @@ def test_version_4_store_loses_the_old_checkpoint_table(store_url: StoreURL) -> 
         backend.insert("vstream_meta", ("key", "value", "updated_at"),
                        [("schema_version", "4", datetime(2026, 11, 2, tzinfo=timezone.utc))])
     with open_store(store_url) as store:
-        assert store.ensure_schema() == SCHEMA_VERSION == 6
+        assert store.ensure_schema() == SCHEMA_VERSION == 7
         assert store.backend.query(
             "SELECT count() FROM system.tables WHERE database = currentDatabase() "
             "AND name = 'stream_state'").scalar() == 0
@@ -106,7 +106,7 @@ def test_version_5_streams_read_as_complete_and_partial_ones_round_trip(store_ur
                        [("old", "/v/old.mp4", "h264", 160, 90, 25.0, 100, 4.0, "v", when)])
         backend.insert("vstream_meta", ("key", "value", "updated_at"), [("schema_version", "5", when)])
     with open_store(store_url) as store:
-        assert store.ensure_schema() == SCHEMA_VERSION == 6
+        assert store.ensure_schema() == SCHEMA_VERSION == 7
         old = store.stream("old")
         assert (old.status, old.status_reason, old.frames) == ("complete", "", 100)
         cut = StreamRow("cut", "/v/cut.mp4", "h264", 160, 90, 25.0, 50, 2.0, "v",
@@ -118,3 +118,35 @@ def test_version_5_streams_read_as_complete_and_partial_ones_round_trip(store_ur
     with open_store(store_url) as again:  # a second open migrates nothing twice
         assert again.ensure_schema() == SCHEMA_VERSION
         assert again.stream("old").status == "complete"
+
+
+V6_EVENTS = """CREATE TABLE events (row_id UInt64, stream_id String, scene_index UInt32,
+    frame UInt64, t_s Float64, kind String, person_id String, people UInt32,
+    model_version String, written_at DateTime('UTC')) ENGINE = ReplacingMergeTree(written_at)
+    PARTITION BY tuple() ORDER BY (stream_id, model_version, frame, kind, person_id)"""
+
+
+def test_version_6_events_lose_their_scene_and_gain_their_track(store_url: StoreURL) -> None:
+    """Version 7 makes events live: the scene column goes (an event is decided before its
+    scene is), the track of an enter or leave comes. A version 6 event reads back with track 0
+    (none) and keeps its row ID; a new one has its track."""
+    from vstream.store import EventRow, schema
+
+    when = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    old = EventRow("cam", 10, 0.4, "enter", "p1", 1, "v")
+    with open_backend(store_url) as backend:
+        for statement in (*schema.CREATE_STATEMENTS, "DROP TABLE events", V6_EVENTS):
+            backend.execute(statement)
+        backend.insert("events", ("row_id", "stream_id", "scene_index", "frame", "t_s", "kind",
+                                  "person_id", "people", "model_version", "written_at"),
+                       [(old.row_id, "cam", 3, 10, 0.4, "enter", "p1", 1, "v", when)])
+        backend.insert("vstream_meta", ("key", "value", "updated_at"), [("schema_version", "6", when)])
+    with open_store(store_url) as store:
+        assert store.ensure_schema() == SCHEMA_VERSION
+        new = EventRow("cam", 30, 1.2, "leave", "p1", 0, "v", track_id=4)
+        assert store.write_events([old, new]) == 1  # the old row is there already
+        assert [(e.frame, e.kind, e.track_id) for e in store.events_of("cam", "v")] == \
+            [(10, "enter", 0), (30, "leave", 4)]
+        columns = store.query_readonly("SELECT name FROM system.columns WHERE table = 'events' "
+                                       "AND database = currentDatabase()").rows
+        assert ("scene_index",) not in columns and ("track_id",) in columns

@@ -208,7 +208,8 @@ def bench_shots(work_dir: Path) -> Table:
 
 
 def run_bench(what: str, *, video: str | None, work_dir: str, markdown: str | None,
-              soak_minutes: float = 60.0, kafka_realtime_s: float = 60.0) -> int:
+              soak_minutes: float = 60.0, kafka_realtime_s: float = 60.0,
+              model: str = "teachers") -> int:
     tables = []
     work = Path(work_dir)
     print(f"vstream bench on {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs", flush=True)
@@ -249,6 +250,11 @@ def run_bench(what: str, *, video: str | None, work_dir: str, markdown: str | No
         from vstream.bench.kafka import bench_kafka
 
         tables.append(bench_kafka(work, realtime_s=kafka_realtime_s))
+        print(tables[-1].text(), flush=True)
+    if what == "live":  # a broker, a worker with a frame model, real-time sources: not in "all"
+        from vstream.bench.live import bench_live
+
+        tables.append(bench_live(work, model=model, seconds=kafka_realtime_s))
         print(tables[-1].text(), flush=True)
     if markdown:
         Path(markdown).write_text("\n".join(t.markdown() for t in tables))

@@ -8,9 +8,10 @@
 
 Like DeepStream's message broker sink, the analysis is pushed to a topic as it happens, so a
 consumer reacts to "p4 enters" without polling ClickHouse. One message per `EventRow` (kinds
-enter, leave, count, and stream_gap with the gap's `gap_s` and `reason`) and one `scene` message
-per closed scene; key = stream ID (UTF-8), so a stream's messages stay in order on one partition;
-value = one JSON object with `"schema": 1` (docs/architecture.md, "Events out", has the fields).
+enter, leave, count, published as they are decided, within seconds of the frame; stream_gap
+with the gap's `gap_s` and `reason`) and one `scene` message per closed scene; key = stream ID
+(UTF-8), so a stream's messages stay in order on one partition; value = one JSON object with
+`"schema": 2` (docs/architecture.md, "Events out", has the fields).
 Headers: `kind`, `schema`.
 
 Delivery is at-least-once: the worker publishes after a batch's rows are written and before its
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from vstream.kafka.clients import kafka_producer
@@ -37,34 +38,35 @@ from vstream.store.rows import EventRow
 log = logging.getLogger(__name__)
 
 #: version of the JSON messages; bumped when a field changes meaning or goes away (adding a
-#: field does not bump it: consumers ignore fields they do not know)
-SCHEMA_VERSION = 1
+#: field does not bump it: consumers ignore fields they do not know). 2: events are live and
+#: lost `scene_index` (their frame places them in their scene)
+SCHEMA_VERSION = 2
 #: `kind` of the message for a closed scene (the others are EventRow kinds: enter, leave,
 #: count, stream_gap)
 SCENE_KIND = "scene"
 
 
-def event_messages(stream_id: str, model_version: str, out: StageOutput) -> list[dict[str, Any]]:
-    """The JSON-ready messages of one push's output, in the order the store writes them: per
-    scene its events by frame (a stream gap first at its frame, then the scene story's order),
-    then the scene itself, so a `scene` message means its events came before it.
+def event_messages(stream_id: str, model_version: str, out: StageOutput,
+                   captured_at: Callable[[int], float | None] | None = None) -> list[dict[str, Any]]:
+    """The JSON-ready messages of one push's output: a stream gap first (its chunk opened the
+    push), then the presence events (enter, leave, count) in the order they were decided, then
+    the scenes that closed. Events do not wait for their scene: that is what makes them live.
 
     Detections are not published (one per box per analysed frame: the store is for those).
     `row_id` is a decimal string: it is a UInt64, and JSON numbers past 2^53 lose digits in
-    many parsers (JavaScript's among them), which would break deduplication.
+    many parsers (JavaScript's among them), which would break deduplication. `captured_at`
+    (frame -> wall-clock capture time, None where unknown) adds `captured_at` to the events of
+    a live stream.
     """
-    messages: list[dict[str, Any]] = []
-    gaps: dict[int, list[StreamGap]] = {}
-    for gap in out.gaps:
-        gaps.setdefault(gap.row.scene_index, []).append(gap)
+    messages = [_gap_message(g) for g in out.gaps]
+    messages += [event_message(e) for e in event_rows(stream_id, model_version, out.events)]
+    if captured_at is not None:
+        for message in messages:
+            at = captured_at(message["frame"])
+            if at is not None:
+                message["captured_at"] = at
     # scene_rows is what the store writes: same row IDs and fields as the scenes table
-    scenes = scene_rows(stream_id, model_version, [a.scene for a in out.scenes])
-    for analysis, scene in zip(out.scenes, scenes, strict=True):
-        ordered = [(g.row.frame, 0, _gap_message(g)) for g in gaps.get(scene.scene_index, [])]
-        # the scene story's order: by frame, enter before leave
-        ordered += [(e.frame, 1, _event_message(e)) for e in
-                    event_rows(stream_id, model_version, scene.scene_index, analysis.events)]
-        messages.extend(m for _, _, m in sorted(ordered, key=lambda t: t[:2]))
+    for scene in scene_rows(stream_id, model_version, [a.scene for a in out.scenes]):
         messages.append({
             "schema": SCHEMA_VERSION, "kind": SCENE_KIND, "stream_id": scene.stream_id,
             "row_id": str(scene.row_id), "model_version": scene.model_version,
@@ -76,19 +78,19 @@ def event_messages(stream_id: str, model_version: str, out: StageOutput) -> list
     return messages
 
 
-def _event_message(event: EventRow) -> dict[str, Any]:
-    """The message of one stored event row (fields as in the `events` table)."""
+def event_message(event: EventRow) -> dict[str, Any]:
+    """The message of one event row (fields as in the `events` table)."""
     return {
         "schema": SCHEMA_VERSION, "kind": event.kind, "stream_id": event.stream_id,
         "row_id": str(event.row_id), "model_version": event.model_version,
-        "scene_index": event.scene_index, "t_s": event.t_s, "frame": event.frame,
-        "person_id": event.person_id, "people": event.people,
+        "t_s": event.t_s, "frame": event.frame,
+        "person_id": event.person_id, "people": event.people, "track_id": event.track_id,
     }
 
 
 def _gap_message(gap: StreamGap) -> dict[str, Any]:
     """The message of a `stream_gap` row, with what the row has no column for."""
-    return _event_message(gap.row) | {"gap_s": gap.seconds, "reason": gap.reason}
+    return event_message(gap.row) | {"gap_s": gap.seconds, "reason": gap.reason}
 
 
 class EventPublisher:
@@ -132,16 +134,20 @@ class EventPublisher:
             value_serializer=lambda m: json.dumps(m, ensure_ascii=False,
                                                   separators=(",", ":")).encode())
 
-    def publish(self, outputs: Iterable[tuple[str, StageOutput]], model_version: str) -> int:
+    def publish(self, outputs: Iterable[tuple[str, StageOutput]], model_version: str, *,
+                captured_at: Mapping[str, Callable[[int], float | None]] | None = None) -> int:
         """Send the events of (stream ID, stored output) pairs and wait for their
-        acknowledgement; return the messages sent. Raises DeliveryError when one is refused or
-        not acknowledged within `timeout_s` (the caller then must not commit its offsets)."""
+        acknowledgement; return the messages sent. `captured_at` gives a stream's capture time
+        of a frame (live streams; see `event_messages`). Raises DeliveryError when one is
+        refused or not acknowledged within `timeout_s` (the caller then must not commit its
+        offsets)."""
         from kafka.errors import KafkaError as _ClientError
 
         self.open()
         sent = []
         for stream_id, out in outputs:
-            for message in event_messages(stream_id, model_version, out):
+            for message in event_messages(stream_id, model_version, out,
+                                          (captured_at or {}).get(stream_id)):
                 headers = [("kind", message["kind"].encode()),
                            ("schema", str(SCHEMA_VERSION).encode())]
                 try:

@@ -1,6 +1,6 @@
-"""Rows of what the stages found: analysed frames, scenes, tracklets, scene events and people.
+"""Rows of what the stages found: analysed frames, scenes, tracklets, presence events and people.
 
-The stages return domain objects (`FrameRecord`, `Scene`, `Tracklet`, `SceneEvent`, `Person`)
+The stages return domain objects (`FrameRecord`, `Scene`, `Tracklet`, `PresenceEvent`, `Person`)
 and know nothing of tables; these functions make the rows the writer stores, and turn stored
 people back into the gallery's. `stream_id` and `version` (the row version: vstream, shot
 detector and frame model) are the same for every row of one stream and run.
@@ -18,8 +18,8 @@ from vstream.store.rows import DetectionRow, EventRow, PersonRow, SceneRow, Trac
 from vstream.track.gallery import Person
 
 if TYPE_CHECKING:
-    from vstream.describe.scene_story import SceneEvent
     from vstream.segment.scenes import Scene
+    from vstream.track.presence import PresenceEvent
     from vstream.track.tracklets import FrameRecord, Tracklet
 
 
@@ -55,11 +55,10 @@ def track_rows(stream_id: str, version: str, scene_index: int,
             for t in tracklets]
 
 
-def event_rows(stream_id: str, version: str, scene_index: int,
-               events: Iterable[SceneEvent]) -> list[EventRow]:
-    """The `events` rows of one scene's story."""
-    return [EventRow(stream_id, scene_index, e.frame, e.t_s, e.kind, e.person_id, e.people,
-                     version) for e in events]
+def event_rows(stream_id: str, version: str, events: Iterable[PresenceEvent]) -> list[EventRow]:
+    """The `events` rows of presence events."""
+    return [EventRow(stream_id, e.frame, e.t_s, e.kind, e.person_id, e.people, version,
+                     track_id=e.track_id) for e in events]
 
 
 def person_rows(people: Sequence[Person]) -> list[PersonRow]:

@@ -236,16 +236,17 @@ EVENT_KINDS = ("enter", "leave", "count", STREAM_GAP)
 
 @dataclass(frozen=True)
 class EventRow:
-    """Something that happens in a scene: the `events` table. Identity: (frame, kind, person).
+    """Something that happens in a stream: the `events` table. Identity: (frame, kind, person).
 
-    A `stream_gap` row marks where a live stream's video resumed after the source was lost:
-    `frame` and `t_s` are the first frame after the hole, `person_id` is "" and `people` 0 (not
-    counted). How long the hole was has no column: it is in the event published for the row
+    enter, leave and count are decided as the frames are analysed (vstream.track.presence),
+    so an event has no scene column: its frame places it in its scene. A `stream_gap` row marks
+    where a live stream's video resumed after the source was lost: `frame` and `t_s` are the
+    first frame after the hole, `person_id` is "" and `people` the people in view when it came
+    back. How long the hole was has no column: it is in the event published for the row
     (vstream.kafka.events).
     """
 
     stream_id: str
-    scene_index: int
     frame: int
     t_s: float
     kind: str
@@ -254,6 +255,9 @@ class EventRow:
     model_version: str
     written_at: datetime | None = None
     row_id: int | None = None
+    #: the track seen entering or last seen (enter, leave); 0 otherwise. Not part of the
+    #: identity: one person enters or leaves once per frame
+    track_id: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in EVENT_KINDS:
@@ -261,8 +265,8 @@ class EventRow:
         _identify(self, KIND_EVENT, (self.frame, self.kind, self.person_id))
 
     def values(self) -> tuple:
-        return (self.row_id, self.stream_id, self.scene_index, self.frame, self.t_s, self.kind,
-                self.person_id, self.people, self.model_version, self.written_at)
+        return (self.row_id, self.stream_id, self.frame, self.t_s, self.kind, self.person_id,
+                self.people, self.model_version, self.written_at, self.track_id)
 
 
 @dataclass(frozen=True)

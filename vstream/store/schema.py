@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 META_TABLE = "vstream_meta"
 STREAMS_TABLE = "streams"
@@ -138,22 +138,26 @@ PARTITION BY tuple()
 ORDER BY (stream_id, model_version, first_frame, track_id)
 """
 
-# What happens in a scene: a person enters or leaves ('enter', 'leave'), the number of people
-# in view changes ('count'; person_id empty, people = the new count), a live stream's video
-# resumes after a gap ('stream_gap'; person_id empty, people 0; the gap's length is published
-# with its event, not stored).
+# What happens in a stream, decided as the frames are analysed (vstream.track.presence): a
+# person enters or leaves view ('enter', 'leave'; track_id the track seen entering or last
+# seen; person_id a gallery person "p<n>" or, for a person nobody could identify, "t<track_id>"),
+# the number of people in view changes ('count'; person_id empty, people = the new count), a
+# live stream's video resumes after a gap ('stream_gap'; person_id empty; the gap's length is
+# published with its event, not stored). No scene column: an event is written as it is decided,
+# before the shot detector's look-ahead has placed the cuts around it; its frame places it in
+# its scene (scenes.start_frame <= frame <= scenes.end_frame). Version 7 dropped the column.
 CREATE_EVENTS = f"""
 CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} (
     row_id UInt64,
     stream_id String,
-    scene_index UInt32,
     frame UInt64,
     t_s Float64,
     kind String,
     person_id String,
     people UInt32,
     model_version String,
-    written_at DateTime('UTC')
+    written_at DateTime('UTC'),
+    track_id UInt64
 ) ENGINE = ReplacingMergeTree(written_at)
 PARTITION BY tuple()
 ORDER BY (stream_id, model_version, frame, kind, person_id)
@@ -181,6 +185,18 @@ PARTITION BY tuple()
 ORDER BY (model_version, person_id)
 """
 
+class DropColumn(NamedTuple):
+    """A migration step dropping a column from a table that may have been created without it
+    (as `AddColumn`, the other way round): run only when the column is there."""
+
+    table: str
+    column: str
+
+    @property
+    def sql(self) -> str:
+        return f"ALTER TABLE {self.table} DROP COLUMN {self.column}"
+
+
 class AddColumn(NamedTuple):
     """A migration step adding a column to a table that may have been created with it already
     (`CREATE_STATEMENTS` run first and make missing tables as they are now): the store runs
@@ -200,8 +216,9 @@ class AddColumn(NamedTuple):
 #: description of a scene and the analysis tables (created by CREATE_STATEMENTS); version 4 the
 #: worker's stream_state checkpoint table, which version 5 drops again (the worker keeps stream
 #: states in a faust table on Kafka since); version 6 the status of a stream (complete or
-#: partial) and why it is partial.
-MIGRATIONS: dict[int, tuple[str | AddColumn, ...]] = {
+#: partial) and why it is partial; version 7 makes events live: their scene column goes (an
+#: event is decided before its scene is), the track of an enter or leave comes.
+MIGRATIONS: dict[int, tuple[str | AddColumn | DropColumn, ...]] = {
     2: (AddColumn(SCENES_TABLE, "tags", "Array(String)"),),
     3: (AddColumn(SCENES_TABLE, "people", "Array(String)"),
         AddColumn(SCENES_TABLE, "description", "String")),
@@ -209,6 +226,7 @@ MIGRATIONS: dict[int, tuple[str | AddColumn, ...]] = {
     5: ("DROP TABLE IF EXISTS stream_state",),
     6: (AddColumn(STREAMS_TABLE, "status", "String DEFAULT 'complete'"),
         AddColumn(STREAMS_TABLE, "status_reason", "String")),
+    7: (DropColumn(EVENTS_TABLE, "scene_index"), AddColumn(EVENTS_TABLE, "track_id", "UInt64")),
 }
 
 CREATE_STATEMENTS: tuple[str, ...] = (
@@ -233,8 +251,8 @@ TRACK_COLUMNS: tuple[str, ...] = (
     "last_frame", "first_s", "last_s", "detections", "model_version", "written_at",
 )
 EVENT_COLUMNS: tuple[str, ...] = (
-    "row_id", "stream_id", "scene_index", "frame", "t_s", "kind", "person_id", "people",
-    "model_version", "written_at",
+    "row_id", "stream_id", "frame", "t_s", "kind", "person_id", "people", "model_version",
+    "written_at", "track_id",
 )
 PERSON_COLUMNS: tuple[str, ...] = (
     "model_version", "person_id", "exemplars", "dim", "tracklets", "first_stream", "first_s",

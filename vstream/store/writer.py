@@ -76,8 +76,9 @@ class ClickHouseWriter:
         if stored is not None:
             for version in range(stored + 1, schema.SCHEMA_VERSION + 1):
                 for step in schema.MIGRATIONS.get(version, ()):
-                    if isinstance(step, schema.AddColumn):
-                        if step.column in self._columns(step.table):
+                    if isinstance(step, schema.AddColumn | schema.DropColumn):
+                        present = step.column in self._columns(step.table)
+                        if present == isinstance(step, schema.AddColumn):
                             continue
                         step = step.sql
                     self.backend.execute(step)

@@ -153,8 +153,13 @@ class BatchProcessor:
             lambda: sum(write_output(self.store, state.stream_id, self.model_version, out,
                                      self.settings.gallery) for state, out in rows),
             f"writing the rows of {len(rows)} chunks")
+        written_at = time.time()
+        captured = {state.stream_id: state.captured_at for state, _ in rows}
         if self.events is not None:  # after the store write, before the commit: at-least-once
-            self.events.publish([(state.stream_id, out) for state, out in rows], self.model_version)
+            self.events.publish([(state.stream_id, out) for state, out in rows], self.model_version,
+                                captured_at=captured)
+        if not stream_end:
+            self._observe_events(rows, written_at, time.time())
         self.stats.rows_written += new
         now = time.time()
         for state, out in rows:
@@ -170,6 +175,23 @@ class BatchProcessor:
             if out.scenes:
                 self.metrics.rows_written.labels(state.stream_id).inc(len(out.scenes))
         return new
+
+    def _observe_events(self, rows: list[tuple[StreamState, StageOutput]], written_at: float,
+                        published_at: float) -> None:
+        """Capture-to-row and capture-to-published latencies of the events in `rows`."""
+        for state, out in rows:
+            for event in out.events:
+                captured_at = state.captured_at(event.frame)
+                if captured_at is None:
+                    continue
+                kind = event.kind
+                row_s = max(0.0, written_at - captured_at)
+                self.metrics.capture_to_event_row.labels(kind).observe(row_s)
+                self.stats.event_latencies.append(row_s)
+                if self.events is not None:
+                    published_s = max(0.0, published_at - captured_at)
+                    self.metrics.capture_to_event_published.labels(kind).observe(published_s)
+                    self.stats.event_publish_latencies.append(published_s)
 
     def _new_stream(self, chunk: GopChunk) -> StreamState:
         """The state of a stream whose first chunk `chunk` is."""

@@ -29,6 +29,10 @@ class WorkerStats:
     #: capture-to-row seconds of recent scene rows (live and --realtime chunks only; not the
     #: last scene of a finished stream, which waited for the stream's end, not for the worker)
     latencies: deque = field(default_factory=lambda: deque(maxlen=100_000))
+    #: capture-to-row and capture-to-published seconds of recent enter, leave and count events
+    #: (live and --realtime chunks only; not those decided by a stream's end)
+    event_latencies: deque = field(default_factory=lambda: deque(maxlen=100_000))
+    event_publish_latencies: deque = field(default_factory=lambda: deque(maxlen=100_000))
     #: capture-to-commit seconds of recent chunks (live and --realtime chunks only)
     chunk_latencies: deque = field(default_factory=lambda: deque(maxlen=100_000))
 

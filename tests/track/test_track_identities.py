@@ -1,0 +1,83 @@
+"""TrackIdentities: a track's person decided once, as soon as it has the evidence."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vstream.detect.labels import FACE, PERSON
+from vstream.detections import Detections
+from vstream.track.gallery import PeopleGallery
+from vstream.track.track_identities import BODY_MIN, FACE_MIN, TrackIdentities
+from vstream.track.tracklets import FrameRecord
+
+DIM = 4
+ALICE = np.array([1, 0, 0, 0], np.float32)
+BOB = np.array([0, 1, 0, 0], np.float32)
+NOBODY = np.zeros(DIM, np.float32)  # a body far away: no appearance
+
+
+def frame(k: int, *objects: tuple[int, int, list[float], np.ndarray]) -> FrameRecord:
+    """Analysed frame k (every 5th frame) showing (track, class, xyxy in a 100x100 image,
+    embedding) objects."""
+    xyxy = np.array([o[2] for o in objects], np.float32).reshape(-1, 4)
+    d = Detections(xyxy, np.full(len(objects), 0.9, np.float32),
+                   np.array([o[1] for o in objects], np.int32),
+                   np.array([o[0] for o in objects], np.int64),
+                   np.array([o[3] for o in objects], np.float32).reshape(-1, DIM))
+    return FrameRecord(5 * k, 0.2 * k, d, (100, 100))
+
+
+def test_a_face_is_identified_after_face_min_detections_and_its_body_takes_its_person() -> None:
+    ids = TrackIdentities("cam", PeopleGallery("v", 0.5))
+    face, body = (1, FACE, [40, 10, 60, 30], ALICE), (2, PERSON, [30, 5, 70, 95], NOBODY)
+    seen = [ids.observe(frame(k, face, body)) for k in range(BODY_MIN)]
+    assert seen[FACE_MIN - 2] == {}
+    assert seen[FACE_MIN - 1] == {"p1": seen[FACE_MIN - 1]["p1"]}
+    assert seen[FACE_MIN - 1]["p1"].track_id == 1 and seen[FACE_MIN - 1]["p1"].first_frame == 0
+    assert ids.person_of(1) == ids.person_of(2) == "p1"  # one person, both tracks
+
+
+def test_a_body_nobody_can_identify_is_an_anonymous_person_of_the_stream() -> None:
+    ids = TrackIdentities("cam", PeopleGallery("v", 0.5))
+    body = (7, PERSON, [10, 10, 20, 60], NOBODY)
+    seen = [ids.observe(frame(k, body)) for k in range(BODY_MIN)]
+    assert seen[-1].keys() == {"t7"} and all(not s for s in seen[:-1])
+    assert ids.person_of(7) == ""  # tracks and scenes name gallery people only
+    assert ids.gallery.person_ids == []
+
+
+def test_two_people_get_two_ids_and_a_known_decision_wins_over_the_gallery() -> None:
+    gallery = PeopleGallery("v", 0.5)
+    ids = TrackIdentities("cam", gallery)
+    a, b = (1, FACE, [10, 10, 20, 20], ALICE), (2, FACE, [60, 10, 70, 20], BOB)
+    for k in range(FACE_MIN):
+        seen = ids.observe(frame(k, a, b))
+    assert sorted(seen) == ["p1", "p2"]
+    # a replay after a crash: the stored decision names track 1, whatever the gallery says
+    again = TrackIdentities("cam", gallery)
+    again.known = {1: "p2", 2: ""}
+    for k in range(FACE_MIN):
+        seen = again.observe(frame(k, a, b))
+    assert {p: s.track_id for p, s in seen.items()} == {"p2": 1, "t2": 2}
+
+
+def test_forget_keeps_what_the_trackers_hold_and_frames_not_yet_described() -> None:
+    ids = TrackIdentities("cam", PeopleGallery("v", 0.5))
+    for k in range(FACE_MIN):
+        ids.observe(frame(k, (1, FACE, [10, 10, 20, 20], ALICE)))
+    ids.forget(live={1}, before_frame=100)
+    assert ids.person_of(1) == "p1"
+    ids.forget(live=set(), before_frame=5)  # its last frame (5) is not described yet
+    assert ids.person_of(1) == "p1"
+    ids.forget(live=set(), before_frame=6)
+    assert ids.person_of(1) == ""
+    assert ids.state() == {}
+
+
+def test_state_round_trip() -> None:
+    gallery = PeopleGallery("v", 0.5)
+    ids = TrackIdentities("cam", gallery)
+    ids.observe(frame(0, (1, FACE, [10, 10, 20, 20], ALICE)))
+    copy = TrackIdentities("cam", gallery)
+    copy.load_state(ids.state())
+    assert copy.observe(frame(1, (1, FACE, [10, 10, 20, 20], ALICE))).keys() == {"p1"}

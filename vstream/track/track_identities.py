@@ -1,0 +1,155 @@
+"""Person IDs of tracks, decided while the tracks are still running.
+
+A track is identified once, as soon as it has enough evidence, so that an `enter` event can
+name the person within a second of them appearing instead of when the scene closes:
+
+- a face after `FACE_MIN` detections, from the people gallery by its appearance;
+- a body after `BODY_MIN` detections: the person of a face whose centre lies inside it in
+  at least `FACE_IN_BODY` of the face's recent frames, else the gallery by the body's own
+  appearance;
+- a track the gallery cannot place (no appearance: e.g. a body far from the camera, whose
+  face is too small to see) is an anonymous person of this stream, named `t<track ID>`:
+  still counted in view and given enter and leave events, never matched across streams.
+
+The decision is final for the track (the gallery keeps learning from later tracks), so the
+events, the `tracks` rows and the scene's people agree. A decision stored earlier
+(`known`: a re-index, or a replay after a crash) is taken instead of asking the gallery,
+which has learnt since and could answer differently.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Container, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vstream.detect.labels import FACE, PERSON
+from vstream.track.gallery import PeopleGallery
+from vstream.track.presence import Sighting
+from vstream.track.tracklets import MAX_EMBEDDINGS, FrameRecord
+
+#: a face needs this many detections to be identified (one frame is too little evidence: a
+#: false face would become a person); a body needs BODY_MIN
+FACE_MIN, BODY_MIN = 2, 4
+#: a body takes the identity of a face whose centre lies in it this often
+FACE_IN_BODY = 0.5
+#: recent boxes kept per track for the face-in-body test
+RECENT_BOXES = 8
+#: prefix of the anonymous people of a stream (person IDs of the gallery start with "p")
+ANONYMOUS = "t"
+
+
+def anonymous_id(track_id: int) -> str:
+    """The person ID of a track nobody could identify: unique within its stream."""
+    return f"{ANONYMOUS}{track_id}"
+
+
+@dataclass
+class _Track:
+    class_id: int
+    first_frame: int
+    first_s: float
+    last_frame: int = -1
+    detections: int = 0
+    boxes: deque = field(default_factory=lambda: deque(maxlen=RECENT_BOXES))  # (frame, xyxy)
+    embeddings: list = field(default_factory=list)
+    person_id: str | None = None  # None: not decided yet
+
+
+class TrackIdentities:
+    """Person IDs of one stream's face and body tracks (see the module docstring)."""
+
+    def __init__(self, stream_id: str, gallery: PeopleGallery) -> None:
+        self.stream_id = stream_id
+        self.gallery = gallery
+        #: decisions stored earlier, by track ID ("" for an anonymous track)
+        self.known: Mapping[int, str] = {}
+        self._tracks: dict[int, _Track] = {}
+
+    def observe(self, record: FrameRecord) -> dict[str, Sighting]:
+        """Take one analysed frame's tracked detections; return the people it shows (person
+        ID -> the identified track showing them, the earliest-started if several)."""
+        d = record.detections
+        scale = np.array([record.size[0], record.size[1]] * 2, np.float32)
+        in_frame = []
+        for i in np.flatnonzero((d.tracker_id >= 0) & np.isin(d.class_id, (FACE, PERSON))):
+            tid = int(d.tracker_id[i])
+            track = self._tracks.setdefault(tid, _Track(int(d.class_id[i]), record.frame_index,
+                                                        record.t_s))
+            track.last_frame = record.frame_index
+            track.detections += 1
+            track.boxes.append((record.frame_index, d.xyxy[i] / scale))
+            if d.embedding is not None and len(track.embeddings) < MAX_EMBEDDINGS:
+                track.embeddings.append(d.embedding[i])
+            in_frame.append(tid)
+        # faces first: a body decided in the same frame can take the face's identity
+        for class_id, least in ((FACE, FACE_MIN), (PERSON, BODY_MIN)):
+            for tid in sorted(in_frame):
+                track = self._tracks[tid]
+                if track.class_id == class_id and track.person_id is None and track.detections >= least:
+                    track.person_id = self._decide(tid, track, record.t_s)
+        seen: dict[str, Sighting] = {}
+        for tid in sorted(in_frame, key=lambda t: (self._tracks[t].first_frame, t)):
+            track = self._tracks[tid]
+            if track.person_id is not None:
+                seen.setdefault(track.person_id, Sighting(tid, track.first_frame, track.first_s))
+        return seen
+
+    def person_of(self, track_id: int) -> str:
+        """The gallery person of a decided track; "" for an anonymous or undecided one (the
+        `tracks` table and a scene's people name gallery people only)."""
+        track = self._tracks.get(track_id)
+        if track is None or track.person_id is None or track.person_id.startswith(ANONYMOUS):
+            return ""
+        return track.person_id
+
+    def forget(self, live: Container[int], before_frame: int) -> None:
+        """Drop tracks the trackers no longer hold (not in `live`) whose last frame is before
+        `before_frame` (every frame showing them is described): memory stays bounded."""
+        for tid in [t for t, track in self._tracks.items()
+                    if t not in live and track.last_frame < before_frame]:
+            del self._tracks[tid]
+
+    def state(self) -> dict:
+        """The tracks as plain data, for a checkpoint."""
+        return {tid: (t.class_id, t.first_frame, t.first_s, t.last_frame, t.detections,
+                      list(t.boxes), list(t.embeddings), t.person_id)
+                for tid, t in self._tracks.items()}
+
+    def load_state(self, state: dict) -> None:
+        """Continue the stream `state()` was taken from."""
+        self._tracks = {}
+        for tid, (class_id, first, first_s, last, n, boxes, embeddings, person) in state.items():
+            self._tracks[tid] = _Track(class_id, first, first_s, last, n,
+                                       deque(boxes, maxlen=RECENT_BOXES), list(embeddings), person)
+
+    def _decide(self, tid: int, track: _Track, t_s: float) -> str:
+        if tid in self.known:
+            return self.known[tid] or anonymous_id(tid)
+        person = self._face_inside(track) if track.class_id == PERSON else None
+        if person is None and track.embeddings:
+            person = self.gallery.identify(np.array(track.embeddings), self.stream_id, t_s)
+        return person or anonymous_id(tid)
+
+    def _face_inside(self, body: _Track) -> str | None:
+        """The person of the face most often inside `body` in its recent frames, if often enough."""
+        boxes = dict(body.boxes)
+        best, best_share = None, 0.0
+        for face in self._tracks.values():
+            if face.class_id != FACE or face.person_id is None:
+                continue
+            shared = [(f, b) for f, b in face.boxes if f in boxes]
+            if not shared:
+                continue
+            hits = sum(_centre_inside(b, boxes[f]) for f, b in shared)
+            share = hits / len(shared)
+            if share > best_share:
+                best, best_share = face.person_id, share
+        return best if best_share >= FACE_IN_BODY else None
+
+
+def _centre_inside(inner: np.ndarray, outer: np.ndarray) -> bool:
+    cx, cy = (inner[0] + inner[2]) / 2, (inner[1] + inner[3]) / 2
+    return bool(outer[0] <= cx <= outer[2] and outer[1] <= cy <= outer[3])
