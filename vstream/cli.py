@@ -55,6 +55,12 @@ def _model_flags(p: argparse.ArgumentParser) -> None:
                    "occlusions, shorter reports sooner)")
 
 
+def _scene_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-scene", type=float, metavar="SECONDS", dest="max_scene_s",
+                   help="longest scene (default 60; 0: none): a shot that does not cut, a fixed "
+                   "camera's whole day, is cut into scenes this long, written as they close")
+
+
 def _metrics_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics at "
                    "http://HOST:PORT/metrics (default: off; env VSTREAM_METRICS_PORT)")
@@ -95,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream-id", help="stream ID to store rows under (one file only; default: the "
                    "file name without extension)")
     p.add_argument("--threads", type=int, help="FFmpeg decoder threads (default: FFmpeg decides)")
+    _scene_flags(p)
     _model_flags(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--quiet", action="store_true", help="print no timeline, only the summary line")
@@ -105,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "Same as: vstream index <that file>.")
     _store_flag(p)
     p.add_argument("--shots", choices=SHOT_DETECTORS, help="shot detector (default: combined)")
+    _scene_flags(p)
     _model_flags(p)
 
     p = sub.add_parser("sql", help="run a read-only SQL query against the store",
@@ -219,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "leave, count) and scene as JSON to TOPIC, keyed by stream ID, at least once "
                    "(dedupe on row_id); '' disables (default: vstream.events; env "
                    "VSTREAM_EVENTS_TOPIC)")
+    _scene_flags(p)
     _model_flags(p)
     _metrics_flag(p)
 
@@ -275,6 +284,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         "model": getattr(args, "model", None),
         "analysis_fps": getattr(args, "analysis_fps", None),
         "leave_after_s": getattr(args, "leave_after_s", None),
+        "max_scene_s": getattr(args, "max_scene_s", None),
     })
 
 
@@ -324,7 +334,8 @@ def cmd_index(args: argparse.Namespace) -> int:
                                      threads=settings.threads, model=settings.model,
                                      checkpoint=args.checkpoint,
                                      analysis_fps=settings.analysis_fps,
-                                     leave_after_s=settings.leave_after_s, on_frames=bar.update)
+                                     leave_after_s=settings.leave_after_s,
+                                     max_scene_s=settings.max_scene_s, on_frames=bar.update)
             except VStreamError as ex:
                 failures += 1
                 bar.close()
@@ -552,6 +563,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
                               "shots": args.shots, "metrics_port": args.metrics_port,
                               "model": args.model, "analysis_fps": args.analysis_fps,
                               "leave_after_s": args.leave_after_s,
+                              "max_scene_s": args.max_scene_s,
                               "events_topic": args.events_topic})
     ensure_topics(settings.kafka, [settings.topic, dlq_topic(settings.topic)])
     metrics = _serve_metrics(settings.metrics_port)
@@ -568,7 +580,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         worker = ChunkWorker(settings.kafka, settings.topic, store, group=args.group,
                              shots=settings.shots, model=settings.model,
                              checkpoint=args.checkpoint, analysis_fps=settings.analysis_fps,
-                             leave_after_s=settings.leave_after_s, metrics=metrics,
+                             leave_after_s=settings.leave_after_s,
+                             max_scene_s=settings.max_scene_s, metrics=metrics,
                              events_topic=settings.events_topic)
         log.warning("worker: group %s on %s at %s, rows to %s", args.group, settings.topic,
                     settings.kafka, store.url)

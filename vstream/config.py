@@ -37,6 +37,8 @@ class Settings:
     analysis_fps: float = 5.0
     #: media seconds a person must be unseen before their `leave` event (vstream.track.presence)
     leave_after_s: float = 1.0
+    #: longest scene in seconds (0: none): a scene that does not cut is cut there
+    max_scene_s: float = 60.0
     #: Kafka bootstrap address (HOST:PORT[,HOST:PORT...]) for ingest and workers
     kafka: str = "127.0.0.1:9092"
     #: Kafka topic the GOP chunks travel on
@@ -55,6 +57,8 @@ class Settings:
             raise VStreamError(f"analysis_fps must be > 0, got {self.analysis_fps}")
         if not 0 <= self.leave_after_s <= 3600:
             raise VStreamError(f"leave_after_s must be 0..3600 seconds, got {self.leave_after_s}")
+        if not 0 <= self.max_scene_s <= 86400:
+            raise VStreamError(f"max_scene_s must be 0 (none) to 86400 seconds, got {self.max_scene_s}")
         if self.shots not in SHOT_DETECTORS:
             raise VStreamError(f"unknown shot detector {self.shots!r}: choose one of {', '.join(SHOT_DETECTORS)}")
 

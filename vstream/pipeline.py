@@ -19,7 +19,7 @@ from vstream.media import format_timecode
 from vstream.redact import redact_url
 from vstream.segment.scenes import Scene
 from vstream.stages import (
-    DEFAULT_ANALYSIS_FPS, StageOutput, StreamStages, load_gallery, remember_people, row_version,
+    DEFAULT_ANALYSIS_FPS, DEFAULT_MAX_SCENE_S, StageOutput, StreamStages, load_gallery, remember_people, row_version,
     write_output,
 )
 from vstream.track.presence import DEFAULT_LEAVE_AFTER_S
@@ -236,6 +236,7 @@ def index_video(
     checkpoint: str | None = None,
     analysis_fps: float = DEFAULT_ANALYSIS_FPS,
     leave_after_s: float = DEFAULT_LEAVE_AFTER_S,
+    max_scene_s: float = DEFAULT_MAX_SCENE_S,
     on_frames: Callable[[int], None] | None = None,
 ) -> IndexResult:
     """Index one video into `store` (idempotent): its `streams` row, `scenes`, and with a
@@ -253,7 +254,7 @@ def index_video(
     recorded = redact_url(source) if "://" in source else str(Path(source).resolve())
     frame_model = load_frame_model(model, checkpoint)
     gallery = load_gallery(store, frame_model, match_threshold(model))
-    version = row_version(shots, frame_model)
+    version = row_version(shots, frame_model, max_scene_s)
     scenes: list[Scene] = []
     new_rows = 0
     stored = store.stream(stream_id)
@@ -272,7 +273,8 @@ def index_video(
         source, stream_id,
         lambda c: _stages(store, stream_id, float(c.info.frame_rate), shots=shots,
                           model=frame_model, gallery=gallery, analysis_fps=analysis_fps,
-                          leave_after_s=leave_after_s, threads=threads),
+                          leave_after_s=leave_after_s, max_scene_s=max_scene_s,
+                          threads=threads),
         on_output=write, on_frames=on_frames)
     elapsed = time.perf_counter() - started
     info = chunker.info

@@ -31,6 +31,9 @@ from vstream.track.tracklets import FrameRecord
 
 #: frames per second the frame model analyses by default (see docs/models.md, "Analysis rate")
 DEFAULT_ANALYSIS_FPS = 5.0
+#: longest scene by default (seconds; 0: no maximum): a fixed camera's day becomes scenes
+#: closed as it goes, each held in memory (its analysed frames) for at most this long
+DEFAULT_MAX_SCENE_S = 60.0
 
 #: snapshot encoding: magic, u16 format version, then zlib-compressed pickle of plain data
 #: (dicts, lists, ints, NumPy arrays, vstream's own small dataclasses; never a model)
@@ -68,9 +71,13 @@ def unpack_state(data: bytes) -> dict:
         raise SnapshotError(f"stream state snapshot unreadable: {ex}") from ex
 
 
-def row_version(shots: str, model: FrameModel | None) -> str:
-    """What produced a row: vstream's version, the shot detector and the frame model."""
+def row_version(shots: str, model: FrameModel | None,
+                max_scene_s: float = DEFAULT_MAX_SCENE_S) -> str:
+    """What produced a row: vstream's version, the shot detector (and the maximum scene
+    length, which moves the scene rows) and the frame model."""
     version = f"vstream-{__version__}/shots-{shots}"
+    if max_scene_s:
+        version += f"-max{max_scene_s:g}s"
     return f"{version}/{model.model_version}" if model is not None else version
 
 
@@ -109,10 +116,11 @@ class StreamStages:
 
     def __init__(self, stream_id: str, frame_rate: float, *, shots: str, model: FrameModel | None,
                  gallery: PeopleGallery | None, analysis_fps: float = DEFAULT_ANALYSIS_FPS,
-                 leave_after_s: float = DEFAULT_LEAVE_AFTER_S, threads: int = 0) -> None:
+                 leave_after_s: float = DEFAULT_LEAVE_AFTER_S,
+                 max_scene_s: float = DEFAULT_MAX_SCENE_S, threads: int = 0) -> None:
         self.stream_id = stream_id
-        self.version = row_version(shots, model)
-        self.segmenter = Segmenter(make_shot_detector(shots))
+        self.version = row_version(shots, model, max_scene_s)
+        self.segmenter = Segmenter(make_shot_detector(shots), max_scene_s=max_scene_s)
         step = sample_every(frame_rate, analysis_fps)
         self.decoder = FfmpegDecoder(
             self.segmenter.detector.input_size, threads=threads,
@@ -148,13 +156,15 @@ class StreamStages:
     @classmethod
     def restore(cls, data: bytes, frame_rate: float, *, shots: str, model: FrameModel | None,
                 gallery: PeopleGallery | None, analysis_fps: float = DEFAULT_ANALYSIS_FPS,
-                leave_after_s: float = DEFAULT_LEAVE_AFTER_S, threads: int = 0) -> StreamStages:
+                leave_after_s: float = DEFAULT_LEAVE_AFTER_S,
+                max_scene_s: float = DEFAULT_MAX_SCENE_S, threads: int = 0) -> StreamStages:
         """Stages that continue the stream `snapshot()` was taken from. The arguments are those
         a new stream gets (the shared model and gallery are attached, never unpickled); they
         must make the same row version as the snapshot's, else SnapshotError."""
         state = unpack_state(data)
         stages = cls(state["stream_id"], frame_rate, shots=shots, model=model, gallery=gallery,
-                     analysis_fps=analysis_fps, leave_after_s=leave_after_s, threads=threads)
+                     analysis_fps=analysis_fps, leave_after_s=leave_after_s,
+                     max_scene_s=max_scene_s, threads=threads)
         if state["version"] != stages.version:
             raise SnapshotError(f"stream {state['stream_id']}: the snapshot was made by "
                                 f"{state['version']}, these stages are {stages.version}")

@@ -7,22 +7,12 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from vstream.decode.frames import FrameBatch
 from vstream.segment.content import ContentShotDetector
 from vstream.segment.detector import Boundary
 from vstream.segment.frame_rate import FALLBACK_FPS, FrameRateProbe
 from vstream.segment.min_scene import MinSceneLengthFilter
 from vstream.segment.scenes import Segmenter
-
-TIME_BASE = Fraction(1, 25)  # pts 1 apart: 25 fps
-
-
-def batch(lo: int, hi: int, step: int = 1, first: int = 0) -> FrameBatch:
-    """Black frames lo..hi-1 (frame_index offset by `first`), pts `step` ticks apart."""
-    idx = np.arange(lo, hi, dtype=np.int64)
-    return FrameBatch("s", np.zeros((hi - lo, 9, 16, 3), np.uint8), idx + first, idx * step,
-                      TIME_BASE)
-
+from scripted_detector import ScriptedDetector, batch  # tests/ is on pythonpath (pyproject)
 
 # ---------------------------------------------------------------- the filter
 
@@ -92,33 +82,6 @@ def test_probe_falls_back_on_broken_pts() -> None:
 
 
 # ---------------------------------------------------------------- the segmenter composes it
-
-class ScriptedDetector:
-    """A settling detector that answers from a script: per push, (boundaries, settled)."""
-
-    name = "scripted"
-    input_size = (16, 9)
-
-    def __init__(self, script: list[tuple[list[Boundary], int]], last: list[Boundary]) -> None:
-        self.script, self.last, self.settled = list(script), last, 0
-
-    def push(self, frames: FrameBatch) -> list[Boundary]:
-        found, self.settled = self.script.pop(0)
-        return found
-
-    def flush(self) -> list[Boundary]:
-        return self.last
-
-    def settled_until(self) -> int:
-        return self.settled
-
-    def reset(self) -> None: ...
-
-    def state(self) -> dict:
-        return {}
-
-    def load_state(self, state: dict) -> None: ...
-
 
 def test_segmenter_closes_scenes_through_the_filter() -> None:
     script = [([Boundary(30, 0.5)], 32), ([Boundary(36, 0.9)], 46), ([], 60)]

@@ -80,6 +80,7 @@ class CombinedShotDetector:
         self._accepted: list[Candidate] = []  # strict boundaries not yet emitted
         self._pending: list[Candidate] = []  # sensitive candidates not yet judged
         self._last_frame = -1
+        self._settled = 0
 
     def state(self) -> dict:
         """The stream's state as plain data: the content scan and its filters, the frame ring
@@ -92,7 +93,8 @@ class CombinedShotDetector:
             "ring": (np.stack([image for _, image in self._ring]) if self._ring
                      else np.empty((0, INPUT_SIZE[1], INPUT_SIZE[0], 3), np.uint8)),
             "accepted": list(self._accepted), "pending": list(self._pending),
-            "last_frame": self._last_frame, "clips_confirmed": self.clips_confirmed,
+            "last_frame": self._last_frame, "settled": self._settled,
+            "clips_confirmed": self.clips_confirmed,
             "frames_to_network": self.frames_to_network,
         }
 
@@ -105,6 +107,7 @@ class CombinedShotDetector:
         self._accepted = list(state["accepted"])
         self._pending = list(state["pending"])
         self._last_frame = int(state["last_frame"])
+        self._settled = int(state["settled"])
         self.clips_confirmed = int(state["clips_confirmed"])
         self.frames_to_network = int(state["frames_to_network"])
 
@@ -124,6 +127,10 @@ class CombinedShotDetector:
         return self._decide(min(self.strict_filter.settled_until(),
                                 self.sensitive_filter.settled_until()))
 
+    def settled_until(self) -> int:
+        """Frame index below which every boundary has been returned (SettlingShotDetector)."""
+        return self._settled
+
     def flush(self) -> list[Boundary]:
         """End of stream: judge what is still pending."""
         strict, sensitive = self.scan.flush()
@@ -134,6 +141,7 @@ class CombinedShotDetector:
     def _decide(self, frontier: int) -> list[Boundary]:
         """Judge what both content detectors have settled before `frontier - MATCH_FRAMES`."""
         limit = frontier - MATCH_FRAMES
+        self._settled = max(self._settled, limit)
         ready = [c for c in self._pending if c.frame < limit]
         self._pending = [c for c in self._pending if c.frame >= limit]
         sure = [b for b in self._accepted if b.frame < limit]

@@ -190,6 +190,7 @@ class NeuralShotDetector:
         """Forget the stream, ready for a new one (the model stays loaded)."""
         self._fill = 0
         self._frames_seen = 0
+        self._judged_until = 0  # one past the last frame whose probability is known
         self._runs.reset()
 
     def state(self) -> dict:
@@ -197,7 +198,7 @@ class NeuralShotDetector:
         network: `load_state` keeps this detector's scorer)."""
         return {"ring": self._ring[: self._fill].copy(),
                 "ring_index": self._ring_index[: self._fill].copy(),
-                "frames_seen": self._frames_seen,
+                "frames_seen": self._frames_seen, "judged_until": self._judged_until,
                 "run": (self._runs._run_max, self._runs._run_len)}
 
     def load_state(self, state: dict) -> None:
@@ -206,6 +207,7 @@ class NeuralShotDetector:
         self._ring[: self._fill] = state["ring"]
         self._ring_index[: self._fill] = state["ring_index"]
         self._frames_seen = int(state["frames_seen"])
+        self._judged_until = int(state["judged_until"])
         self._runs._run_max, self._runs._run_len = state["run"]
 
     def push(self, frames: FrameBatch) -> list[Boundary]:
@@ -221,6 +223,12 @@ class NeuralShotDetector:
             self._fill = CONTEXT
         self._frames_seen += len(images)
         return self._append(images, frames.frame_index)
+
+    def settled_until(self) -> int:
+        """Frame index below which every boundary has been returned (SettlingShotDetector): a
+        boundary is the frame that ends a run of high probabilities, so none can come before
+        the next frame to be judged."""
+        return self._judged_until
 
     def flush(self) -> list[Boundary]:
         """End of stream: pad with the last frame like the reference, score the rest, reset."""
@@ -263,6 +271,7 @@ class NeuralShotDetector:
             if frame < 0:  # end padding: the stream is over
                 break
             boundary = self._runs.feed(frame, float(scores[slot]))
+            self._judged_until = frame + 1
             if boundary is not None:
                 found.append(boundary)
         # keep the last 50 frames: the next window starts 50 frames later

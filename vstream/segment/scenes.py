@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from vstream.decode.frames import FrameBatch
 from vstream.media import format_timecode
 from vstream.segment.detector import Boundary, SettlingShotDetector, ShotDetector
+from vstream.segment.max_scene import MaxSceneLengthFilter
 from vstream.segment.min_scene import MinSceneLengthFilter
 
 # Frame times are remembered this far back so a late boundary (look-ahead detectors answer up to
@@ -105,6 +106,11 @@ class SceneAssembler:
         self._last_frame = int(frames.frame_index[-1])
         self._last_end_s = float(seconds[-1]) + self._frame_s
 
+    @property
+    def last_frame(self) -> int:
+        """The last frame observed (-1 before any)."""
+        return self._last_frame
+
     def _time(self, frame: int) -> float:
         t = self._time_of.get(frame)
         if t is not None:
@@ -140,33 +146,39 @@ class SceneAssembler:
 class Segmenter:
     """Owns the frame loop of shot detection: frames in, closed scenes out.
 
-    With a minimum scene length (seconds) a `MinSceneLengthFilter` follows the detector, which
-    must then be a SettlingShotDetector. `min_scene_len=None` takes `DEFAULT_MIN_SCENE_S` for
-    the detector's name (none for a detector not named there).
+    With a minimum scene length (seconds) a `MinSceneLengthFilter` follows the detector;
+    `min_scene_len=None` takes `DEFAULT_MIN_SCENE_S` for the detector's name (none for a
+    detector not named there). With a maximum (`max_scene_s` > 0) a `MaxSceneLengthFilter`
+    follows that: a scene that would last longer is cut at the maximum (a fixed camera's day
+    becomes scenes closed as it goes). Either filter needs a SettlingShotDetector.
     """
 
-    def __init__(self, detector: ShotDetector, min_scene_len: float | None = None) -> None:
+    def __init__(self, detector: ShotDetector, min_scene_len: float | None = None,
+                 max_scene_s: float = 0.0) -> None:
         self.detector = detector
         if min_scene_len is None:
             min_scene_len = DEFAULT_MIN_SCENE_S.get(detector.name, 0.0)
-        self.min_scene: MinSceneLengthFilter | None = None
-        self._settling: SettlingShotDetector | None = None  # the detector, when filtered
-        if min_scene_len != 0:
-            if not isinstance(detector, SettlingShotDetector):
-                raise TypeError(f"a minimum scene length needs a detector that says how far its "
-                                f"answers are final (settled_until); {detector.name!r} does not: "
-                                "pass min_scene_len=0")
-            self.min_scene = MinSceneLengthFilter(min_scene_len)
-            self._settling = detector
+        if (min_scene_len != 0 or max_scene_s != 0) and not isinstance(detector, SettlingShotDetector):
+            raise TypeError(f"a minimum or maximum scene length needs a detector that says how far "
+                            f"its answers are final (settled_until); {detector.name!r} does not: "
+                            "pass min_scene_len=0 and max_scene_s=0")
+        self.min_scene = MinSceneLengthFilter(min_scene_len) if min_scene_len != 0 else None
+        self.max_scene = MaxSceneLengthFilter(max_scene_s) if max_scene_s != 0 else None
         self.assembler = SceneAssembler()
 
     def push(self, frames: FrameBatch) -> list[Scene]:
         """Feed the stream's next frames; return the scenes they closed."""
         self.assembler.observe(frames)
         found = self.detector.push(frames)
-        if self.min_scene is not None and self._settling is not None:
-            self.min_scene.observe(frames)
-            found = self.min_scene.filter(found, self._settling.settled_until())
+        if self.min_scene is not None or self.max_scene is not None:
+            settled = self.detector.settled_until()  # type: ignore[attr-defined]
+            if self.min_scene is not None:
+                self.min_scene.observe(frames)
+                found = self.min_scene.filter(found, settled)
+                settled = self.min_scene.settled_until()
+            if self.max_scene is not None:
+                self.max_scene.observe(frames)
+                found = self.max_scene.filter(found, settled)
         return self.assembler.cut(found)
 
     def finish(self) -> list[Scene]:
@@ -174,28 +186,36 @@ class Segmenter:
         found = self.detector.flush()
         if self.min_scene is not None:
             found = self.min_scene.flush(found)
+        if self.max_scene is not None:
+            found = self.max_scene.flush(found, self.assembler.last_frame + 1)
         return self.assembler.cut(found) + self.assembler.finish()
 
     def reset(self) -> None:
         """Forget the stream, ready for a new one."""
         self.detector.reset()
-        if self.min_scene is not None:
-            self.min_scene.reset()
+        for f in (self.min_scene, self.max_scene):
+            if f is not None:
+                f.reset()
         self.assembler.reset()
 
     def state(self) -> dict:
-        """The stream's segmentation state (detector, filter, open scene) as plain data; the
+        """The stream's segmentation state (detector, filters, open scene) as plain data; the
         detector must implement `state()`/`load_state()` (every vstream detector does)."""
         return {"detector": self.detector.state(), "assembler": self.assembler.state(),
-                "min_scene": self.min_scene.state() if self.min_scene is not None else None}
+                "min_scene": self.min_scene.state() if self.min_scene is not None else None,
+                "max_scene": self.max_scene.state() if self.max_scene is not None else None}
 
     def load_state(self, state: dict) -> None:
         """Continue the stream `state()` was taken from (same detector kind and settings)."""
-        if (state["min_scene"] is None) != (self.min_scene is None):
-            raise ValueError("the state was taken from a segmenter with"
-                             f"{'' if state['min_scene'] is not None else 'out'} a minimum "
-                             "scene length; build this one the same way")
+        for name, f in (("minimum", self.min_scene), ("maximum", self.max_scene)):
+            key = f"{name[:3]}_scene"
+            if (state[key] is None) != (f is None):
+                raise ValueError(f"the state was taken from a segmenter with"
+                                 f"{'' if state[key] is not None else 'out'} a {name} scene "
+                                 "length; build this one the same way")
         self.detector.load_state(state["detector"])
         if self.min_scene is not None:
             self.min_scene.load_state(state["min_scene"])
+        if self.max_scene is not None:
+            self.max_scene.load_state(state["max_scene"])
         self.assembler.load_state(state["assembler"])

@@ -25,7 +25,7 @@ from vstream.kafka.worker.stats import WorkerStats
 from vstream.kafka.worker.store_retry import StopRequested, StoreRetry
 from vstream.kafka.worker.stream_state import StreamState, state_table
 from vstream.metrics import Metrics
-from vstream.stages import DEFAULT_ANALYSIS_FPS, load_gallery, row_version
+from vstream.stages import DEFAULT_ANALYSIS_FPS, DEFAULT_MAX_SCENE_S, load_gallery, row_version
 from vstream.track.presence import DEFAULT_LEAVE_AFTER_S
 
 log = logging.getLogger(__name__)
@@ -72,18 +72,20 @@ class ChunkWorker:
     """Consumes the chunk topic in a consumer group and stores each stream's scenes.
 
     `store` is a `vstream.store.ClickHouseWriter` (see `open_store`). `shots`, `model` (a
-    `--model` name), `checkpoint`, `analysis_fps` and `leave_after_s` pick the stages as
-    `vstream index` does, and with them the rows' model_version. `metrics` receives the
-    worker's counters (a private, unserved `Metrics` when None). A failed store write is
-    retried after `backoff_s(attempt, cap=max_store_backoff_s)` seconds. Stored events and scenes are published
-    as JSON to `events_topic` (`vstream.kafka.events`; "" or None: not published). Chunks are
-    taken in batches of up to `max_poll_records`, or what arrived within `poll_timeout_s`.
+    `--model` name), `checkpoint`, `analysis_fps`, `leave_after_s` and `max_scene_s` pick the
+    stages as `vstream index` does, and with them the rows' model_version. `metrics` receives
+    the worker's counters (a private, unserved `Metrics` when None). A failed store write is
+    retried after `backoff_s(attempt, cap=max_store_backoff_s)` seconds. Stored events and
+    scenes are published as JSON to `events_topic` (`vstream.kafka.events`; "" or None: not
+    published). Chunks are taken in batches of up to `max_poll_records`, or what arrived within
+    `poll_timeout_s`.
     """
 
     def __init__(self, bootstrap: str, topic: str, store, *, group: str = DEFAULT_GROUP,
                  shots: str = "combined", model: str = DEFAULT_MODEL,
                  checkpoint: str | None = None, analysis_fps: float = DEFAULT_ANALYSIS_FPS,
-                 leave_after_s: float = DEFAULT_LEAVE_AFTER_S, poll_timeout_s: float = 0.5,
+                 leave_after_s: float = DEFAULT_LEAVE_AFTER_S,
+                 max_scene_s: float = DEFAULT_MAX_SCENE_S, poll_timeout_s: float = 0.5,
                  max_poll_records: int = 50, metrics: Metrics | None = None,
                  max_store_backoff_s: float = 10.0,
                  events_topic: str | None = EVENTS_TOPIC) -> None:
@@ -93,8 +95,8 @@ class ChunkWorker:
         self.group = group
         self.model = model
         self.settings = StageSettings(shots, load_frame_model(model, checkpoint), analysis_fps,
-                                      leave_after_s)
-        self.model_version = row_version(shots, self.settings.model)
+                                      leave_after_s, max_scene_s)
+        self.model_version = row_version(shots, self.settings.model, max_scene_s)
         self.poll_timeout_s = poll_timeout_s
         self.max_poll_records = max_poll_records
         self.stats = WorkerStats()
