@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 #: teacher outputs and frame samples it trains on)
 FORBIDDEN = ("vstream.eval", "vstream.bench", "vstream.detect.distill",
              "vstream.detect.teacher_cache", "vstream.detect.video_samples")
-CLI = "vstream.cli"
+CLI = "vstream.cli.commands"
 #: the CLI functions that may import FORBIDDEN modules (lazily: `vstream train`, `vstream bench`)
 CLI_DISPATCH = frozenset({"cmd_train", "cmd_bench"})
 #: the one module that makes kafka-python clients, and the clients

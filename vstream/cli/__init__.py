@@ -1,0 +1,56 @@
+"""The `vstream` command line: `main` parses (`parser`), runs the command (`commands`) and
+turns a VStreamError into one line on stderr and an exit code."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from vstream.errors import VStreamError
+from vstream.cli.commands import COMMANDS
+from vstream.cli.parser import build_parser
+
+
+
+def _without_library_tracebacks(record: logging.LogRecord) -> bool:
+    """Below -vv, libraries' log records keep their line but lose their traceback (the
+    ClickHouse driver logs one for every refused connection, beside vstream's own one-line
+    error); vstream's own records are left as they are."""
+    if record.exc_info and not record.name.startswith("vstream"):
+        record.exc_info, record.exc_text = None, None
+    return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # Ctrl-C (SIGINT) stops every command the same way, also when vstream was started from a
+    # script's background job, which a non-interactive shell starts with SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    args = build_parser().parse_args(argv)
+    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.verbose < 2:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_without_library_tracebacks)
+    if args.verbose == 0:  # its failed-connection warnings repeat vstream's own error line
+        logging.getLogger("clickhouse_driver").setLevel(logging.ERROR)
+    try:
+        return COMMANDS[args.command](args)
+    except VStreamError as ex:
+        print(f"vstream: error: {ex}", file=sys.stderr)
+        return ex.exit_code
+    except ValueError as ex:  # a caller mistake caught by a stage's argument checks
+        print(f"vstream: error: {ex}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vstream: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `vstream scenes x | head`: the reader left; not an error to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+if __name__ == "__main__":
+    sys.exit(main())
