@@ -74,6 +74,26 @@ def test_appearance_vetoes_a_swap():
     assert last.tracker_id[1] == first.tracker_id[0] and last.tracker_id[0] == first.tracker_id[1]
 
 
+def test_a_box_without_appearance_is_tracked_by_motion():
+    """A zero embedding means "appearance unknown" (a teacher's person box with no face in
+    it): the box is still tracked by motion, beside boxes whose appearance is known, and a
+    face appearing in it later does not break its track."""
+    e1 = np.eye(1, 8, dtype=np.float32)[0]
+    zero = np.zeros(8, np.float32)
+    tracker = ByteTracker(appearance_weight=0.5)
+    tracked = []
+    for k in range(8):
+        walker, other = [100 + 6 * k, 100, 150 + 6 * k, 220], [400, 100, 450, 220]
+        walker_emb = zero if k < 5 else e1
+        out = tracker.update(Detections(np.array([walker, other], np.float32), np.full(2, 0.9),
+                                        embedding=np.array([walker_emb, e1]),
+                                        data={"gt": np.array([0, 1])}))
+        tracked.append(dict(zip(out.data["gt"].tolist(), out.tracker_id.tolist())))
+    # confirmed from the second frame on (the first frame of a stream confirms at once), one ID
+    assert all(0 in frame for frame in tracked), tracked
+    assert len({frame[0] for frame in tracked}) == 1 and tracked[0][0] != tracked[0][1]
+
+
 def test_states_and_output():
     tracker = ByteTracker()
     d = Detections(np.array([[0, 0, 40, 100]], np.float32), np.array([0.9]))

@@ -135,12 +135,15 @@ class ByteTracker:
         cost = matching.fuse_score(iou_dist, dets.confidence) if fuse else iou_dist
         emb = None
         if dets.embedding is not None and self.appearance_weight > 0 and len(tracks) and len(dets):
-            have = np.array([t.embedding is not None for t in tracks])
-            if have.any():
+            have = np.array([t.embedding is not None and bool(np.any(t.embedding))
+                             for t in tracks])
+            seen = np.linalg.norm(dets.embedding, axis=1) > 1e-6
+            if have.any() and seen.any():
                 t_emb = np.zeros((len(tracks), dets.embedding.shape[1]), np.float32)
                 t_emb[have] = np.stack([t.embedding for t, h in zip(tracks, have) if h])
                 emb = matching.cosine_distance(t_emb, dets.embedding)
-                emb[~have] = cost[~have]  # tracks without appearance: motion only
+                # a track or a detection without appearance (a zero embedding): motion only
+                emb[~have[:, None] | ~seen[None, :]] = np.nan
         return matching.gate_appearance(cost, iou_dist, emb, self.appearance_weight,
                                         self.appearance_thresh, self.match_thresh)
 

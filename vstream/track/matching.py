@@ -39,13 +39,16 @@ def gate_appearance(cost: np.ndarray, iou_dist: np.ndarray, emb_dist: np.ndarray
     cost' = (1 - w) * cost + w * emb_dist. Pairs whose appearance distance exceeds
     `appearance_thresh` or whose raw IoU distance exceeds `iou_gate` become infeasible, so
     appearance can only choose among boxes that overlap, never pull a track across the frame.
+    A NaN appearance distance means "appearance unknown" for that pair (a zero embedding: a
+    person box with no face in it): the pair is judged by motion alone, never vetoed for it.
     Without embeddings `cost` is returned unchanged.
     """
     if emb_dist is None or cost.size == 0:
         return cost
-    out = (1.0 - appearance_weight) * cost + appearance_weight * emb_dist
-    out[(emb_dist > appearance_thresh) | (iou_dist > iou_gate)] = INFEASIBLE
-    return out
+    known = ~np.isnan(emb_dist)
+    out = np.where(known, (1.0 - appearance_weight) * cost + appearance_weight * emb_dist, cost)
+    out[(known & (emb_dist > appearance_thresh)) | (iou_dist > iou_gate)] = INFEASIBLE
+    return out.astype(cost.dtype, copy=False)
 
 
 def linear_assignment(cost: np.ndarray, thresh: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
