@@ -28,6 +28,10 @@ What the graph does, read from its nodes (the tests check each constant against 
 Large frames with small people (vtest.avi: 768x576, people 40-120 px tall) lose detail when
 squashed to 300x300: `SsdlitePeopleDetector(tiles=(2, 2))` also runs overlapping tiles of the
 frame and merges them with the full-frame pass (see its docstring and docs/models.md).
+
+One module for the whole port (about 480 lines, over the house's 400): graph loading, network,
+anchors, box decoding and tiling are only meaningful together, and the tests check them as one
+against the graph and OpenCV's dnn.
 """
 
 from __future__ import annotations
