@@ -16,6 +16,8 @@ from xml.sax.saxutils import escape as _xml_escape
 
 import pytest
 
+from vstream.subprocesses import stop_process
+
 # A password with URL-special characters, so tests cover percent-decoding of store URLs.
 CLICKHOUSE_TEST_USER = "vstream"
 CLICKHOUSE_TEST_PASSWORD = "t3st:p@ss/w&rd"
@@ -186,13 +188,8 @@ class ClickHouseServer:
 
     def stop(self) -> None:
         """Stop the server (idempotent); its data stays for the next `start()`."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process, 15)
         if self._console is not None:
             self._console.close()
             self._console = None
@@ -358,16 +355,8 @@ class TansuBroker:
 
         `kill`: SIGKILL, a crash, instead of SIGTERM. On SIGTERM Tansu 0.6 exits at once when no
         client is connected, else 5 s later (graceful shutdown)."""
-        if self.process is not None and self.process.poll() is None:
-            if kill:
-                self.process.kill()
-            else:
-                self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process, kill=kill)
         if self._console is not None:
             self._console.close()
             self._console = None
@@ -468,13 +457,7 @@ class S3Server:
 
     def stop(self) -> None:
         """Stop the server (idempotent); its objects are gone."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         if not self._console.closed:
             self._console.close()
 

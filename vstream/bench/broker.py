@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from vstream.errors import VStreamError
+from vstream.subprocesses import stop_process
 
 START_TIMEOUT_S = 30.0
 
@@ -82,13 +83,7 @@ class TansuBroker:
 
     def stop(self) -> None:
         """Stop the broker (idempotent)."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self._log.close()
 
     def __enter__(self) -> TansuBroker:
