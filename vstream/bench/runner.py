@@ -42,6 +42,14 @@ class Table:
         return "\n".join(out + self.notes)
 
 
+def percentiles(values) -> str:
+    """"p50 / p95 / max" of latencies in seconds, 2 decimals ("-" for none)."""
+    if not len(values):
+        return "-"
+    p50, p95 = np.percentile(np.asarray(values, dtype=float), [50, 95])
+    return f"{p50:.2f} / {p95:.2f} / {max(values):.2f}"
+
+
 def _timed(fn: Callable[[], int]) -> tuple[int, float]:
     t = time.perf_counter()
     n = fn()
