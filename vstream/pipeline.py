@@ -18,7 +18,7 @@ from vstream.errors import DecodeError, VideoOpenError
 from vstream.media import format_timecode
 from vstream.redact import redact_url
 from vstream.segment.scenes import Scene
-from vstream.stages import (
+from vstream.stream.stages import (
     DEFAULT_ANALYSIS_FPS, DEFAULT_MAX_SCENE_S, StageOutput, StreamStages, load_gallery, remember_people, row_version,
     write_output,
 )

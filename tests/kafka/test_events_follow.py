@@ -11,7 +11,7 @@ import uuid
 
 from vstream.kafka import ensure_topics
 from vstream.kafka.events import EventPublisher
-from vstream.stages import StageOutput
+from vstream.stream.stages import StageOutput
 from vstream.track.presence import PresenceEvent
 
 

@@ -15,10 +15,10 @@ from kafka_messages import new_topic, read_all  # tests/ is on pythonpath (pypro
 from vstream.chunker import Chunker
 from vstream.kafka import ChunkProducer
 from vstream.kafka.events import SCENE_KIND, event_messages
-from vstream.stages import StageOutput, StreamGap, StreamStages
 from vstream.store import open_store
 from vstream.store.rows import STREAM_GAP, EventRow
 from vstream.kafka.worker import ChunkWorker
+from vstream.stream.stages import StageOutput, StreamGap, StreamStages
 
 STREAM = "gappy"
 GAP_S = 12.5
@@ -115,8 +115,8 @@ def test_stages_output_a_gap_with_the_chunk_that_ends_it(short_video: Path) -> N
 def test_event_messages_give_the_gap_then_the_events_then_the_scenes() -> None:
     """`event_messages` on a push that resumed after a gap, decided two events and closed a
     scene."""
-    from vstream.analyzer import SceneAnalysis
     from vstream.segment.scenes import Scene
+    from vstream.stream.analyzer import SceneAnalysis
     from vstream.track.presence import PresenceEvent
 
     version = "vstream-test/shots-fast"

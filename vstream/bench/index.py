@@ -15,7 +15,7 @@ from pathlib import Path
 import av
 
 from vstream.bench.runner import Table
-from vstream.stages import DEFAULT_ANALYSIS_FPS
+from vstream.stream.stages import DEFAULT_ANALYSIS_FPS
 
 
 def _decode_only(path: Path) -> tuple[int, float]:

@@ -1,7 +1,7 @@
 """What happens in a scene: who is in it, its tags, its events and a paragraph saying so.
 
 Pure functions over a closed scene's identified tracklets and analysed frames; the analyzer
-(`vstream.analyzer`) calls them when a scene closes.
+(`vstream.stream.analyzer`) calls them when a scene closes.
 """
 
 from __future__ import annotations

@@ -31,9 +31,9 @@ from vstream.kafka.clients import kafka_producer
 from vstream.kafka.errors import DeliveryError
 from vstream.kafka.topics import DEFAULT_PARTITIONS, EVENTS_TOPIC, ensure_topics
 from vstream.metrics import Metrics
-from vstream.stages import StageOutput, StreamGap
 from vstream.store.analysis_rows import event_rows, scene_rows
 from vstream.store.rows import EventRow
+from vstream.stream.stages import StageOutput, StreamGap
 
 log = logging.getLogger(__name__)
 

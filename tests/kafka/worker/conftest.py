@@ -10,7 +10,7 @@ from fractions import Fraction
 import pytest
 
 from vstream.chunk import GopChunk, Packet
-from vstream.stages import StageOutput
+from vstream.stream.stages import StageOutput
 
 
 @dataclass(frozen=True)

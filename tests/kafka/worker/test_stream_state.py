@@ -10,8 +10,8 @@ import pytest
 from vstream.kafka.worker.stream_state import (
     StreamInfo, StreamState, state_changelog, state_table,
 )
-from vstream.stages import SnapshotError
 from vstream.store.rows import COMPLETE, PARTIAL
+from vstream.stream.stages import SnapshotError
 
 
 def test_the_table_and_its_changelog_are_named_per_topic() -> None:

@@ -6,12 +6,12 @@
         worker = ChunkWorker("127.0.0.1:9092", "vstream.chunks", store)
         stats = worker.run(max_idle_s=10)      # until 10 s without messages, then finish streams
 
-Same stages as `vstream index` (one core, two drivers): per stream a `vstream.stages.StreamStages`
-(decoder, segmenter, and with a frame model the analyzer: network, trackers, people, scene
-stories), fed chunk by chunk in the stream's order; its output becomes the same rows (same
-row_id, same model_version) that `index_video` writes, so a file indexed in-process and the same
-file streamed through Kafka give the same rows. One people gallery per worker, shared by its
-streams, loaded from the store at start.
+Same stages as `vstream index` (one core, two drivers): per stream a
+`vstream.stream.stages.StreamStages` (decoder, segmenter, and with a frame model the analyzer:
+network, trackers, people, scene stories), fed chunk by chunk in the stream's order; its output
+becomes the same rows (same row_id, same model_version) that `index_video` writes, so a file
+indexed in-process and the same file streamed through Kafka give the same rows. One people
+gallery per worker, shared by its streams, loaded from the store at start.
 
 The app (`faust.App`, id = the consumer group) has one agent on the chunk topic and one table,
 `stream_state-<topic>` (changelog topic `<group>-stream_state-<topic>-changelog`, co-partitioned

@@ -23,8 +23,8 @@ from vstream.kafka.worker.store_retry import StoreRetry
 from vstream.kafka.worker.stream_state import StreamInfo, StreamState
 from vstream.metrics import Metrics
 from vstream.redact import redact_url
-from vstream.stages import SnapshotError, StageOutput, remember_people, write_output
 from vstream.store.rows import StreamRow
+from vstream.stream.stages import SnapshotError, StageOutput, remember_people, write_output
 from vstream.threads import read_ahead
 
 log = logging.getLogger(__name__)

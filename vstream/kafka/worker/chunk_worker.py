@@ -25,7 +25,9 @@ from vstream.kafka.worker.stats import WorkerStats
 from vstream.kafka.worker.store_retry import StopRequested, StoreRetry
 from vstream.kafka.worker.stream_state import StreamState, state_table
 from vstream.metrics import Metrics
-from vstream.stages import DEFAULT_ANALYSIS_FPS, DEFAULT_MAX_SCENE_S, load_gallery, row_version
+from vstream.stream.stages import (
+    DEFAULT_ANALYSIS_FPS, DEFAULT_MAX_SCENE_S, load_gallery, row_version,
+)
 from vstream.track.presence import DEFAULT_LEAVE_AFTER_S
 
 log = logging.getLogger(__name__)

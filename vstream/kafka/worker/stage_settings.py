@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vstream.detect.analysis import FrameModel
-from vstream.stages import DEFAULT_MAX_SCENE_S, StreamStages
+from vstream.stream.stages import DEFAULT_MAX_SCENE_S, StreamStages
 from vstream.track.gallery import PeopleGallery
 from vstream.track.presence import DEFAULT_LEAVE_AFTER_S
 

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 
 from vstream.chunk import GopChunk
-from vstream.stages import SnapshotError, StageOutput, StreamStages, pack_state, unpack_state
 from vstream.store.rows import COMPLETE, PARTIAL
+from vstream.stream.stages import SnapshotError, StageOutput, StreamStages, pack_state, unpack_state
 
 #: the faust table of per-stream states is `stream_state-<topic>` (see `state_changelog`)
 STATE_TABLE = "stream_state"

@@ -6,10 +6,10 @@ from fractions import Fraction
 
 import numpy as np
 
-from vstream.analyzer import StreamAnalyzer
 from vstream.decode.frames import FrameBatch
 from vstream.detect.analysis import EMBED_DIM, FrameAnalysis
 from vstream.detections import Detections
+from vstream.stream.analyzer import StreamAnalyzer
 from vstream.track.gallery import PeopleGallery
 
 

@@ -13,7 +13,6 @@ import zlib
 from dataclasses import dataclass, field
 
 from vstream import __version__
-from vstream.analyzer import SceneAnalysis, StreamAnalyzer
 from vstream.chunk import GopChunk
 from vstream.decode.ffmpeg import FfmpegDecoder
 from vstream.decode.frames import FrameBatch
@@ -25,6 +24,7 @@ from vstream.store.analysis_rows import (
     detection_rows, event_rows, person_rows, scene_rows, stored_people, track_rows,
 )
 from vstream.store.rows import STREAM_GAP, EventRow
+from vstream.stream.analyzer import SceneAnalysis, StreamAnalyzer
 from vstream.track.gallery import PeopleGallery
 from vstream.track.presence import DEFAULT_LEAVE_AFTER_S, ENTER, PresenceEvent
 from vstream.track.tracklets import FrameRecord

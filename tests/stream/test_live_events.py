@@ -13,7 +13,7 @@ from vstream.chunker import Chunker
 from vstream.detect.analysis import EMBED_DIM, FrameAnalysis
 from vstream.detect.labels import PERSON
 from vstream.detections import Detections
-from vstream.stages import StreamStages
+from vstream.stream.stages import StreamStages
 from vstream.track.gallery import PeopleGallery
 
 FPS, GOP, FRAMES = 10, 10, 150
