@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from vstream.pipeline import index_video
+from vstream.drivers.index import index_video
 from vstream.store import open_store
 from vstream.weights import test_video_path
 

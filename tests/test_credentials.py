@@ -29,7 +29,7 @@ import pytest
 from kafka_messages import new_topic, read_all  # tests/ is on pythonpath (pyproject)
 from video_clips import encode_clip
 from vstream.chunk import GopChunk
-from vstream.pipeline import stream_id_for
+from vstream.drivers.index import stream_id_for
 from vstream.store import open_store
 
 pytestmark = pytest.mark.integration  # an HTTP server, child processes and a broker

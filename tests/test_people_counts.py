@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from vstream.pipeline import index_video
+from vstream.drivers.index import index_video
 from vstream.store import open_store
 
 pytestmark = pytest.mark.integration  # the frame model over a whole 795-frame video

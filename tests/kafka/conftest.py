@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from kafka_messages import scene_key  # tests/ is on pythonpath (pyproject)
-from vstream.pipeline import index_video
+from vstream.drivers.index import index_video
 from vstream.store import open_store
 from vstream.weights import test_video_path
 

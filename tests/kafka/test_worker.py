@@ -231,7 +231,7 @@ def test_an_undecodable_chunk_is_dead_lettered_and_its_stream_ends_partial_as_in
     goes to the DLQ and is left out as a gap (a stream_gap event where video resumes), the other
     chunks make the same rows as index, and the streams row says partial."""
     from video_clips import encode_clip, overwrite_middle
-    from vstream.pipeline import index_video
+    from vstream.drivers.index import index_video
 
     recorded = encode_clip(tmp_path / "recorded.mp4", range(1000), gop=50)
     damaged = overwrite_middle(recorded, tmp_path / "damaged.mp4")

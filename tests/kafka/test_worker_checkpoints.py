@@ -25,10 +25,10 @@ import pytest
 
 from kafka_messages import new_topic  # tests/ is on pythonpath (pyproject)
 from video_clips import encode_clip  # tests/ is on pythonpath (pyproject)
+from vstream.drivers.index import index_video
 from vstream.ingest import ingest
 from vstream.kafka import ChunkProducer
 from vstream.kafka.lag import partition_for
-from vstream.pipeline import index_video
 from vstream.store import open_store
 from vstream.weights import test_video_path
 from vstream.kafka.worker.stream_state import state_changelog

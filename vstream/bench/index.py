@@ -31,7 +31,7 @@ def _decode_only(path: Path) -> tuple[int, float]:
 
 
 def bench_index(video: Path, warmup: Path, models: tuple[str, ...] = ("teachers", "unified", "none")) -> Table:
-    from vstream.pipeline import index_video
+    from vstream.drivers.index import index_video
     from vstream.store import open_store
 
     with av.open(str(video)) as c:

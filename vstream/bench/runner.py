@@ -136,7 +136,7 @@ def _transnet_reference(path: Path) -> list[int]:
 
 def _vstream(shots: str) -> Callable[[Path], list[int]]:
     def run(path: Path) -> list[int]:
-        from vstream.pipeline import segment_video
+        from vstream.drivers.index import segment_video
 
         _, scenes, _ = segment_video(str(path), "bench", shots)
         return [s.start_frame for s in scenes[1:]]

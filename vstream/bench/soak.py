@@ -47,7 +47,7 @@ def _rss_mb() -> float:
 
 
 def bench_soak(work_dir: Path, minutes: float = 60.0, shots: str = "combined") -> Table:
-    from vstream.pipeline import segment_video
+    from vstream.drivers.index import segment_video
 
     work_dir.mkdir(parents=True, exist_ok=True)
     path = work_dir / f"soak-{minutes:g}min.mp4"

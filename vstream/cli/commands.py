@@ -53,7 +53,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_index(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from vstream.pipeline import index_video, stream_id_for
+    from vstream.drivers.index import index_video, stream_id_for
     from vstream.redact import redact_url
     from vstream.store import open_store
 

@@ -13,7 +13,7 @@ analysed frames.
 What it returns is domain objects (analysed frames, presence events, described scenes with
 their tracklets and story); `vstream.store.analysis_rows` makes the rows.
 
-Both drivers use it: `vstream.pipeline` (files) and `vstream.kafka.worker` (Kafka).
+Both drivers use it: `vstream.drivers.index` (files) and `vstream.kafka.worker` (Kafka).
 """
 
 from __future__ import annotations

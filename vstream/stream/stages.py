@@ -1,7 +1,7 @@
 """`StreamStages`: the stages one stream runs, chunk by chunk, in either driver.
 
 Decoder → segmenter (every frame) and → analyzer (the analysis-rate samples: frame model,
-trackers, people gallery, scene stories). `vstream.pipeline` feeds it the chunks of a file;
+trackers, people gallery, scene stories). `vstream.drivers.index` feeds it the chunks of a file;
 `vstream.kafka.worker` the chunks of a Kafka topic. Same stages, same rows.
 """
 

@@ -1,6 +1,8 @@
-"""The batch driver: chunk, decode and segment a stored video in-process, then store its rows.
+"""The file driver (`vstream index`): chunk, decode and segment a stored video in-process, then
+store its rows.
 
-The Kafka worker runs the same stages on the same GopChunks (one core, two drivers).
+The Kafka worker (`vstream.kafka.worker`) runs the same stages (`vstream.stream`) on the same
+GopChunks (one core, two drivers).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vstream.pipeline import index_video
+from vstream.drivers.index import index_video
 from vstream.store import open_store
 
 pytestmark = pytest.mark.integration  # whole real videos
