@@ -6,8 +6,8 @@ from fractions import Fraction
 import pytest
 
 from vstream.chunk import MAGIC, VERSION, GopChunk, Packet
-from vstream.chunker import Chunker
 from vstream.errors import ChunkFormatError
+from vstream.ingest.chunker import Chunker
 
 from vstream.weights import test_video_path
 

@@ -13,7 +13,7 @@ from prometheus_client import generate_latest
 from vstream.chunk import GopChunk, Packet
 from vstream.config import load_settings
 from vstream.errors import VStreamError
-from vstream.ingest import ingest
+from vstream.ingest.ingester import ingest
 from vstream.metrics import Metrics
 
 

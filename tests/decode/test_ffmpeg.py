@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from vstream.chunk import GopChunk
-from vstream.chunker import Chunker
 from vstream.decode.ffmpeg import FfmpegDecoder
+from vstream.ingest.chunker import Chunker
 
 from vstream.weights import test_video_path
 

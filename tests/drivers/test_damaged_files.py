@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from video_clips import encode_clip, overwrite_middle
-from vstream.chunker import Chunker
 from vstream.drivers.index import Coverage, SkippedChunk, index_video
+from vstream.ingest.chunker import Chunker
 from vstream.store import open_store
 from vstream.stream.stages import StreamStages
 from vstream.weights import test_video_path

@@ -21,7 +21,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from kafka_messages import new_topic, scene_key  # tests/ is on pythonpath (pyproject)
 from vstream.chunk import GopChunk
-from vstream.ingest import IngestStats, ingest
+from vstream.ingest.ingester import IngestStats, ingest
 from vstream.kafka import ChunkProducer
 from vstream.store import open_store
 from vstream.weights import test_video_path

@@ -14,7 +14,7 @@ import pytest
 from kafka_messages import read_all  # tests/ is on pythonpath (pyproject)
 from video_clips import encode_clip  # tests/ is on pythonpath (pyproject)
 from vstream.config import load_settings
-from vstream.ingest import ingest
+from vstream.ingest.ingester import ingest
 from vstream.kafka import ChunkProducer, dlq_topic, ensure_topics
 from vstream.kafka.events import SCENE_KIND, SCHEMA_VERSION
 from vstream.store import open_store

@@ -11,7 +11,7 @@ import pytest
 from kafka import KafkaConsumer
 
 from vstream.chunk import GopChunk
-from vstream.ingest import ingest
+from vstream.ingest.ingester import ingest
 from vstream.kafka import ChunkProducer, DeliveryError, ProducerBlockedError, ensure_topics
 from vstream.weights import test_video_path
 from kafka_messages import new_topic, read_all  # tests/ is on pythonpath (pyproject)
@@ -78,7 +78,7 @@ def test_realtime_paces_a_file_to_its_duration(kafka_broker: str, tmp_path) -> N
 
 
 def test_full_buffer_blocks_then_raises_when_the_broker_is_gone(own_kafka_broker) -> None:
-    from vstream.chunker import Chunker
+    from vstream.ingest.chunker import Chunker
 
     bootstrap = own_kafka_broker.bootstrap
     topic = new_topic(bootstrap, "test.chunks", PARTITIONS, dlq=False)
@@ -102,7 +102,7 @@ def test_full_buffer_blocks_then_raises_when_the_broker_is_gone(own_kafka_broker
 
 def test_refused_chunk_is_raised_not_dropped(kafka_broker: str) -> None:
     topic = new_topic(kafka_broker, "test.chunks", PARTITIONS, dlq=False)
-    from vstream.chunker import Chunker
+    from vstream.ingest.chunker import Chunker
 
     chunk = next(iter(Chunker(str(test_video_path()), "s")))
     producer = ChunkProducer(kafka_broker, topic, max_request_bytes=100)
@@ -168,7 +168,7 @@ def test_failed_close_really_closes_the_client(own_kafka_broker) -> None:
     import gc
     import warnings
 
-    from vstream.chunker import Chunker
+    from vstream.ingest.chunker import Chunker
 
     topic = new_topic(own_kafka_broker.bootstrap, "test.chunks", PARTITIONS, dlq=False)
     producer = ChunkProducer(own_kafka_broker.bootstrap, topic, block_timeout_s=1.0)

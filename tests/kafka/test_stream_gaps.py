@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kafka_messages import new_topic, read_all  # tests/ is on pythonpath (pyproject)
-from vstream.chunker import Chunker
+from vstream.ingest.chunker import Chunker
 from vstream.kafka import ChunkProducer
 from vstream.kafka.events import SCENE_KIND, event_messages
 from vstream.store import open_store

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from vstream.cli import main
-from vstream.ingest import ingest
+from vstream.ingest.ingester import ingest
 from vstream.kafka import ChunkProducer, dlq_topic, ensure_topics
 from vstream.kafka.lag import partition_for, stream_lags
 from vstream.store import open_store

@@ -14,7 +14,7 @@ import time
 from kafka import KafkaProducer
 
 from vstream.chunk import GopChunk
-from vstream.ingest import ingest
+from vstream.ingest.ingester import ingest
 from vstream.kafka import ChunkProducer, dlq_topic
 from vstream.store import open_store
 from vstream.weights import test_video_path
@@ -94,7 +94,7 @@ class _RetryingSink:
 
 def test_malformed_messages_go_to_the_dlq_and_duplicates_change_nothing(
         kafka_broker: str, tmp_path, reference) -> None:
-    from vstream.chunker import Chunker
+    from vstream.ingest.chunker import Chunker
 
     topic = new_topic(kafka_broker, "test.worker", PARTITIONS)
     good = next(iter(Chunker(str(test_video_path()), "music"))).to_bytes()

@@ -26,7 +26,7 @@ import pytest
 from kafka_messages import new_topic  # tests/ is on pythonpath (pyproject)
 from video_clips import encode_clip  # tests/ is on pythonpath (pyproject)
 from vstream.drivers.index import index_video
-from vstream.ingest import ingest
+from vstream.ingest.ingester import ingest
 from vstream.kafka import ChunkProducer
 from vstream.kafka.lag import partition_for
 from vstream.store import open_store
@@ -205,7 +205,7 @@ def _send(bootstrap: str, topic: str, chunks: list, pause_s: float) -> threading
 
 def test_sigkill_at_three_points_then_restart_gives_the_rows_of_an_uninterrupted_run(
         kafka_broker: str, server_url, tmp_path: Path) -> None:
-    from vstream.chunker import Chunker
+    from vstream.ingest.chunker import Chunker
 
     source = str(test_video_path())  # 100 chunks, 5301 frames
     reference = _reference(tmp_path, source, ["music"])["music"]
@@ -313,8 +313,8 @@ def test_sigkill_with_the_default_frame_model_gives_the_rows_of_vstream_index(
     """The analysis state (trackers, frames waiting for the model, tracklets of the open scene)
     survives a SIGKILL too: detections, tracks, events and the people in them equal the batch
     driver's on 30 s of the real video with people in it."""
-    from vstream.chunker import Chunker
     from vstream.detect.models import DEFAULT_MODEL
+    from vstream.ingest.chunker import Chunker
 
     clip = encode_clip(tmp_path_factory.mktemp("media") / "people.mp4", range(500, 1250), gop=50)
     with open_store(f"chdb://{tmp_path}/reference") as ref:

@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from video_clips import encode_clip  # tests/ is on pythonpath (pyproject)
 from kafka_messages import new_topic, scene_key  # tests/ is on pythonpath (pyproject)
-from vstream.ingest import ingest
+from vstream.ingest.ingester import ingest
 from vstream.kafka import ChunkProducer
 from vstream.metrics import Metrics
 from vstream.store import open_store

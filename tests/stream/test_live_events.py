@@ -9,10 +9,10 @@ import av
 import numpy as np
 import pytest
 
-from vstream.chunker import Chunker
 from vstream.detect.analysis import EMBED_DIM, FrameAnalysis
 from vstream.detect.labels import PERSON
 from vstream.detections import Detections
+from vstream.ingest.chunker import Chunker
 from vstream.stream.stages import StreamStages
 from vstream.track.gallery import PeopleGallery
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from vstream.chunker import Chunker
+from vstream.ingest.chunker import Chunker
 from vstream.stream.stages import SnapshotError, StreamStages, pack_state
 from vstream.weights import test_video_path
 

@@ -87,7 +87,7 @@ def bench_kafka(work_dir: Path, *, realtime_s: float = 60.0, shots: str = "combi
 def _run(table: Table, scratch: Path, video: Path, warmup: Path, realtime_s: float, shots: str,
          model: str, repeat: int) -> Table:
     from vstream.drivers.index import index_video
-    from vstream.ingest import ingest
+    from vstream.ingest.ingester import ingest
     from vstream.kafka import ChunkProducer, dlq_topic, ensure_topics
     from vstream.metrics import Metrics
     from vstream.store import open_store

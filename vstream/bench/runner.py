@@ -13,9 +13,9 @@ import av
 import numpy as np
 
 from vstream.bench.transitions import KINDS, Score, clean_segments, compose, load_truth, save_truth, score, write_video
-from vstream.chunker import Chunker
 from vstream.decode.ffmpeg import FfmpegDecoder
 from vstream.errors import VStreamError
+from vstream.ingest.chunker import Chunker
 from vstream.weights import test_video_path
 
 BENCH_SIZE = (640, 360)  # benchmark videos are encoded at this size: decode cost like an SD camera

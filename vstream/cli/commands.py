@@ -226,9 +226,9 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from vstream.chunker import open_video
+    from vstream.ingest.chunker import open_video
+    from vstream.ingest.ingester import ingest, is_live
     from vstream.redact import redact_url
-    from vstream.ingest import ingest, is_live
     from vstream.kafka import ChunkProducer, dlq_topic, ensure_topics
 
     if args.verbose < 2:  # kafka-python logs every refused connect; our errors say what matters

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
-from vstream.chunker import Chunker, VideoInfo
 from vstream.detect.models import DEFAULT_MODEL, load_frame_model, match_threshold
 from vstream.errors import DecodeError, VideoOpenError
+from vstream.ingest.chunker import Chunker, VideoInfo
 from vstream.media import format_timecode
 from vstream.redact import redact_url
 from vstream.segment.scenes import Scene

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
-from vstream.chunker import Chunker
 from vstream.detect.labels import FACE
 from vstream.detect.video_samples import is_held_out
+from vstream.ingest.chunker import Chunker
 from vstream.stream.stages import DEFAULT_ANALYSIS_FPS, StreamStages
 from vstream.track.gallery import PeopleGallery
 from vstream.track.tracklets import Tracklet

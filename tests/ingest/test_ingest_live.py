@@ -15,7 +15,7 @@ import pytest
 
 from vstream.chunk import GopChunk, Packet
 from vstream.errors import VideoOpenError
-from vstream.ingest import (
+from vstream.ingest.ingester import (
     GAP_REASON_CHARS, IngestStats, gap_reason, ingest, is_listener, is_live,
     live_options,
 )
@@ -89,7 +89,7 @@ def test_live_gap_log_hides_credentials(caplog) -> None:
         raise VideoOpenError("udp://***@0.0.0.0:5000: not a readable video (timeout)")
         yield
 
-    with caplog.at_level("INFO", logger="vstream.ingest"):
+    with caplog.at_level("INFO", logger="vstream.ingest.ingester"):
         ingest("udp://u:pw@0.0.0.0:5000", "d", _Sink(), stop=stop, chunks_of=chunks_of,
                max_backoff_s=0.01)
     assert "pw" not in caplog.text and "reopen" in caplog.text

@@ -1,4 +1,5 @@
-"""Ingest: demux a source into GopChunks and hand them to a producer. Never decodes.
+"""The ingest driver (`vstream ingest`): demux a source into GopChunks and hand them to a
+producer. Never decodes.
 
 Stored files are VOD: chunks go as fast as the producer takes them, or paced to the video's own
 clock with `realtime=True`. Live sources (rtsp, udp, tcp, http, ... URLs) stamp each chunk with its
@@ -22,8 +23,8 @@ from typing import Protocol
 
 from vstream.backoff import backoff_s
 from vstream.chunk import GopChunk
-from vstream.chunker import Chunker
 from vstream.errors import VideoOpenError
+from vstream.ingest.chunker import Chunker
 from vstream.metrics import Metrics
 from vstream.redact import redact_url
 
