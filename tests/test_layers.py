@@ -6,8 +6,10 @@ Every import counts, at module level or inside a function, read from each module
 
 1. No runtime module imports `FORBIDDEN` (evaluation, benchmarks, training). Runtime is every
    module under vstream/ except those in `FORBIDDEN` themselves (they may import each other and
-   the runtime) and the CLI.
-2. The CLI imports them only inside the commands that dispatch to them (`CLI_DISPATCH`).
+   the runtime) and the CLI's commands (`CLI`); the rest of vstream/cli/ (parser, the sql and
+   events commands' workings) is runtime.
+2. The CLI's commands import them only inside the commands that dispatch to them
+   (`CLI_DISPATCH`).
 3. No module under vstream/ or kernels/ imports `tests`.
 4. kernels/ (installed as vstream.kernels) imports nothing from vstream outside itself.
 5. kafka-python's clients are made only in `vstream.kafka.clients` (one error for a broker that

@@ -103,7 +103,7 @@ def bench_live(work_dir: Path, *, model: str = "teachers", seconds: float = 60.0
 
 
 def _measure(scratch: Path, video: Path, name: str, model: str, seconds: float) -> dict[str, str]:
-    from vstream.events_command import follow
+    from vstream.cli.events_command import follow
     from vstream.ingest.ingester import ingest
     from vstream.kafka import ChunkProducer, dlq_topic, ensure_topics
     from vstream.kafka.worker import ChunkWorker

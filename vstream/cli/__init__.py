@@ -1,5 +1,7 @@
 """The `vstream` command line: `main` parses (`parser`), runs the command (`commands`) and
-turns a VStreamError into one line on stderr and an exit code."""
+turns a VStreamError into one line on stderr and an exit code. `sql_command` and
+`events_command` are the workings of `vstream sql` (rows streamed as they arrive, stoppable) and
+`vstream events` (stored or followed live)."""
 
 from __future__ import annotations
 

@@ -100,7 +100,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def _render(columns: list[str], rows: list[tuple], fmt: str) -> str:
-    from vstream.sql_command import write_blocks
+    from vstream.cli.sql_command import write_blocks
 
     buf = io.StringIO()
     write_blocks(fmt, columns, iter([rows]), buf)
@@ -108,7 +108,7 @@ def _render(columns: list[str], rows: list[tuple], fmt: str) -> str:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    from vstream.sql_command import exit_now, run_sql
+    from vstream.cli.sql_command import exit_now, run_sql
     from vstream.store import open_store
 
     try:
@@ -200,7 +200,7 @@ def cmd_scenes(args: argparse.Namespace) -> int:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    from vstream.events_command import follow, stored_messages, write_messages
+    from vstream.cli.events_command import follow, stored_messages, write_messages
 
     settings = load_settings({"store": args.store, "kafka": args.kafka,
                               "events_topic": args.events_topic})
