@@ -25,7 +25,7 @@ import numba
 from numba.misc.appdirs import AppDirs
 
 
-def _writable(directory: Path) -> bool:
+def writable_directory(directory: Path) -> bool:
     """numba's own test for a cache directory: it can be made and a file written in it."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -38,9 +38,9 @@ def _writable(directory: Path) -> bool:
 def _ensure_cache_dir() -> None:
     if numba.config.CACHE_DIR or numba.config.DISABLE_JIT:
         return
-    if _writable(Path(__file__).parent / "__pycache__"):
+    if writable_directory(Path(__file__).parent / "__pycache__"):
         return
-    if _writable(Path(AppDirs(appname="numba", appauthor=False).user_cache_dir)):
+    if writable_directory(Path(AppDirs(appname="numba", appauthor=False).user_cache_dir)):
         return
     user = os.getuid() if hasattr(os, "getuid") else os.getlogin()
     numba.config.CACHE_DIR = os.path.join(tempfile.gettempdir(), f"vstream-numba-cache-{user}")

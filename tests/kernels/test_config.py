@@ -26,7 +26,7 @@ def test_cache_dir_falls_back_to_a_temporary_directory_only_when_numba_would_fin
     in_tree = Path(_config.__file__).parent / "__pycache__"
     ok = {"everything": lambda d: True, "user cache only": lambda d: d != in_tree,
           "nothing": lambda d: False}[writable]
-    monkeypatch.setattr(_config, "_writable", ok)
+    monkeypatch.setattr(_config, "writable_directory", ok)
     monkeypatch.setattr(numba.config, "CACHE_DIR", preset or "")
     monkeypatch.setattr(numba.config, "DISABLE_JIT", 0)
     _config._ensure_cache_dir()

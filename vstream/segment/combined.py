@@ -6,19 +6,18 @@ one, whose extra candidates (soft cuts, faint dissolves, and the false alarms of
 shown to TransNetV2 on a short clip around the candidate. Each passes its own minimum scene
 length filter first.
 A candidate is kept when the network gives the transition at least `confirm_threshold`
-probability. TransNetV2 costs ~6 ms a frame on a CPU core, the content detector ~0.03 ms, so the
+probability. TransNetV2 costs ~11 ms a frame on a CPU core, the content detector ~0.03 ms, so the
 network runs only where the cheap detector is unsure: a few percent of the frames.
 
-torch is imported, and the network loaded, on the first candidate that needs it: importing torch
-costs seconds, and a stream whose candidates the strict detector all settles never pays it
-(tests/test_startup.py checks that `vstream index --model none` of such a clip imports none).
+The network runs through onnxruntime (`TransNetOnnx`; why not torch: see
+`vstream.segment.transnet_onnx`), opened on the first candidate that needs it, so a stream whose
+candidates the strict detector all settles never pays even that (tests/test_startup.py checks
+that `vstream index --model none` imports no torch).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from vstream.decode.frames import FrameBatch
@@ -27,14 +26,9 @@ from vstream.segment.content_params import CANDIDATE_PARAMS, ContentParams
 from vstream.segment.content_scan import ContentScan
 from vstream.segment.detector import Boundary
 from vstream.segment.min_scene import MinSceneLengthFilter
-
-if TYPE_CHECKING:
-    from vstream.segment.neural import TransNetScorer
+from vstream.segment.transnet_onnx import CLIP_FRAMES, TransNetOnnx
 
 INPUT_SIZE = (48, 27)  # TransNetV2's input; the content detector works well at it too
-#: frames TransNetV2 sees around a candidate. One fixed length: oneDNN builds its convolution
-#: kernels per input shape, so clips of varying length would pay that set-up every time.
-CLIP_FRAMES = 32
 #: a candidate counts as the strict detector's own if their frames are this close
 MATCH_FRAMES = 2
 #: frames kept for clips: the content detector answers up to ~4 s late, plus a clip
@@ -47,7 +41,7 @@ class CombinedShotDetector:
     name = "combined"
     input_size = INPUT_SIZE
 
-    def __init__(self, confirm_threshold: float = 0.1, scorer: TransNetScorer | None = None,
+    def __init__(self, confirm_threshold: float = 0.1, network: TransNetOnnx | None = None,
                  min_scene_len: float = 0.4) -> None:
         if not 0.0 < confirm_threshold < 1.0:
             raise ValueError(f"confirm_threshold must be in (0, 1), got {confirm_threshold}")
@@ -58,18 +52,11 @@ class CombinedShotDetector:
         self.scan = ContentScan(INPUT_SIZE, [ContentParams(), CANDIDATE_PARAMS])
         self.strict_filter: MinSceneLengthFilter[Candidate] = MinSceneLengthFilter(min_scene_len)
         self.sensitive_filter: MinSceneLengthFilter[Candidate] = MinSceneLengthFilter(min_scene_len)
-        self._scorer = scorer
+        # opened on the first candidate that needs it: many streams never need it
+        self.network = network if network is not None else TransNetOnnx()
         self.clips_confirmed = 0  # how often the network ran (a metric for the benchmark)
         self.frames_to_network = 0
         self.reset()
-
-    @property
-    def scorer(self) -> TransNetScorer:
-        if self._scorer is None:  # loaded on first need: many streams never need it
-            from vstream.segment.neural import TransNetScorer
-
-            self._scorer = TransNetScorer()
-        return self._scorer
 
     def reset(self) -> None:
         """Forget the stream, ready for a new one (the network stays loaded)."""
@@ -178,30 +165,9 @@ class CombinedShotDetector:
     def _clip_probabilities(self, clips: list[np.ndarray]) -> list[np.ndarray]:
         """TransNetV2 on each clip as it is: the network is convolutional in time, so a 32-frame
         clip costs a third of a reference 100-frame window (padding to a window would not)."""
-        import torch
-
-        model = self.scorer.model
-        # bfloat16 halves the network's time where the CPU has native bf16 (AVX512-BF16, AMX)
-        # or on a GPU; it moves probabilities by < 1e-3, far below confirm_threshold.
-        bf16 = torch.cuda.is_available() or bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-        # One intra-op thread for these small clips, whatever torch's default: with two, on two
-        # cores beside vstream's own decode thread or another process, OpenMP's barriers made a
-        # clip 5-8x slower (1.0-1.7 s against 0.2 s a clip, identical probabilities). The
-        # count is put back after, for the frame models that share the process.
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        out = []
-        try:
-            with torch.inference_mode(), torch.autocast(self.scorer.device.type,
-                                                        dtype=torch.bfloat16, enabled=bf16):
-                for clip in clips:
-                    self.clips_confirmed += 1
-                    self.frames_to_network += len(clip)
-                    x = torch.from_numpy(clip[None]).to(self.scorer.device)
-                    out.append(model(x)[0].float().cpu().numpy())
-        finally:
-            torch.set_num_threads(threads)
-        return out
+        self.clips_confirmed += len(clips)
+        self.frames_to_network += sum(len(clip) for clip in clips)
+        return [self.network.probabilities(clip) for clip in clips]
 
 
 def _near(c: Candidate, b: Candidate, gap: int) -> bool:

