@@ -1,5 +1,3 @@
-import sys
+from vstream.cli import run
 
-from vstream.cli import main
-
-sys.exit(main())
+run()
