@@ -22,6 +22,7 @@ from vstream.config import DEFAULT_QUERY_TIMEOUT_S
 from vstream.errors import StoreError
 from vstream.store import schema
 from vstream.store.backend import Backend, QueryResult, RowStream, sql_literal
+from vstream.store.migrate import ensure_schema
 from vstream.store.readonly import engine_statement
 from vstream.store.rows import (
     DetectionRow, EventRow, PersonRow, SceneRow, StreamRow, TrackRow, utc_now,
@@ -54,63 +55,9 @@ class ClickHouseWriter:
     # -- schema -------------------------------------------------------------------------------
 
     def ensure_schema(self) -> int:
-        """Create missing tables and record `schema.SCHEMA_VERSION`; safe to call any number of
-        times. Returns the store's schema version.
-
-        Raises StoreError when the store was made by a newer vstream (a higher version), since
-        this code would not know its tables.
-        """
-        # The version check comes first: CREATE ... IF NOT EXISTS leaves an older table as it is,
-        # and the migrations below bring it up to date.
-        self.backend.execute(schema.CREATE_META)
-        stored = self._stored_schema_version()
-        if stored is not None and stored > schema.SCHEMA_VERSION:
-            raise StoreError(
-                f"store {self.backend.url} has schema version {stored}, newer than this vstream's "
-                f"{schema.SCHEMA_VERSION}: upgrade vstream"
-            )
-        for statement in schema.CREATE_STATEMENTS:
-            self.backend.execute(statement)
-        if stored == schema.SCHEMA_VERSION:
-            return stored
-        if stored is not None:
-            for version in range(stored + 1, schema.SCHEMA_VERSION + 1):
-                for step in schema.MIGRATIONS.get(version, ()):
-                    if isinstance(step, schema.AddColumn | schema.DropColumn):
-                        present = step.column in self._columns(step.table)
-                        if present == isinstance(step, schema.AddColumn):
-                            continue
-                        step = step.sql
-                    self.backend.execute(step)
-        self.backend.insert(
-            schema.META_TABLE,
-            ("key", "value", "updated_at"),
-            [("schema_version", str(schema.SCHEMA_VERSION), utc_now())],
-        )
-        return schema.SCHEMA_VERSION
-
-    def _columns(self, table: str) -> set[str]:
-        result = self.backend.query(
-            "SELECT name FROM system.columns WHERE database = currentDatabase() "
-            f"AND table = {sql_literal(table)}")
-        return {row[0] for row in result.rows}
-
-    def _stored_schema_version(self) -> int | None:
-        # Versions only grow; the highest is the store's (two rows written within one second
-        # would tie on updated_at).
-        result = self.backend.query(
-            f"SELECT value FROM {schema.META_TABLE} WHERE key = 'schema_version' "
-            f"ORDER BY toUInt32(value) DESC LIMIT 1"
-        )
-        if not result.rows:
-            return None
-        value = result.rows[0][0]
-        try:
-            return int(value)
-        except ValueError:
-            raise StoreError(
-                f"store {self.backend.url} has a bad schema_version {value!r} in {schema.META_TABLE}"
-            ) from None
+        """Create missing tables and bring an older store up to date (`migrate.ensure_schema`);
+        returns the store's schema version."""
+        return ensure_schema(self.backend)
 
     # -- streams ------------------------------------------------------------------------------
 
