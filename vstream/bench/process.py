@@ -3,7 +3,7 @@
 What a user waits for is the process: interpreter start, imports, numba's cache, the store, the
 decode and the detector. Each run is a fresh interpreter on the same file: vstream indexes into a
 fresh chDB store (`--model none`: shots only), once with the default combined detector (which
-imports torch and loads TransNetV2 if a candidate needs it) and once with `--shots fast`;
+runs TransNetV2 through onnxruntime if a candidate needs it) and once with `--shots fast`;
 PySceneDetect runs `scenedetect.detect(path, ContentDetector())` with its defaults. Runs
 alternate (PySceneDetect, vstream combined, vstream fast, PySceneDetect, ...) so no side gets
 the quieter moments of a shared machine; each side's median of `runs` is reported, wall time and
