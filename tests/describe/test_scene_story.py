@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vstream.describe.scene_story import describe, moves, scene_events, scene_tags
+from vstream.describe.scene_story import ANIMAL_TAGS, describe, moves, scene_events, scene_tags
 from vstream.detect.labels import FACE, PERSON
 from vstream.detections import Detections
 from vstream.track.tracklets import FrameRecord, build_tracklets, containment
@@ -93,3 +93,20 @@ def test_detector_tags_person_group_and_close_up() -> None:
     far = [_record(f, [(1, FACE, [0, 0, 5, 5])] + ([(2, PERSON, body)] if f == 0 else []))
            for f in range(3)]
     assert scene_tags(far, ("a",)) == ()  # people in 1 of 3 frames, small faces, no tag scores
+
+
+def test_a_scene_of_people_gets_no_animal_tag_and_a_scene_without_them_keeps_it() -> None:
+    body = [0, 0, 100, 100]
+    names = ("dog", "primate", "stage")
+    people = [_record(f, [(1, PERSON, body)], tags=[0.6, 0.3, 0.2]) for f in range(3)]
+    assert scene_tags(people, names) == ("person", "stage")
+    empty = [_record(f, [], tags=[0.6, 0.3, 0.2]) for f in range(3)]
+    assert scene_tags(empty, names) == ("dog", "primate", "stage")
+
+
+def test_every_animal_tag_is_a_tag_of_the_classifier() -> None:
+    import json
+    from importlib.resources import files
+
+    tag_map = json.loads(files("vstream.detect").joinpath("data/tag_map.json").read_text())
+    assert ANIMAL_TAGS <= set(tag_map["object"])
