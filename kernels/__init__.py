@@ -1,5 +1,8 @@
 """Numba kernels: pure array functions with checked public wrappers (no vstream imports).
 
+Compiled ahead of time where `python -m vstream.kernels.build` has run (scripts/setup.sh runs
+it), so a process need not import numba; JIT-compiled by numba otherwise (`_compile.py`).
+
 Installed as `vstream.kernels` (pyproject maps this folder), so modules here import each other
 relatively.
 """

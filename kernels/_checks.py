@@ -24,3 +24,9 @@ def require_same_shape(name_a: str, a: np.ndarray, name_b: str, b: np.ndarray) -
     """Raise ValueError unless `a` and `b` have the same shape."""
     if a.shape != b.shape:
         raise ValueError(f"{name_a} and {name_b} must have the same shape, got {a.shape} and {b.shape}")
+
+
+def float64_contiguous(a: np.ndarray) -> np.ndarray:
+    """`a` as a C-contiguous float64 array (no copy if it is one): the kernel bodies take one
+    signature each and read every value as float64 anyway, so results do not change."""
+    return np.ascontiguousarray(a, dtype=np.float64)

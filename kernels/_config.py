@@ -1,4 +1,6 @@
-"""Compile flags shared by every kernel, in one place (as STUMPY's `config.py`).
+"""numba's JIT settings for every kernel, in one place (as STUMPY's `config.py`). Imported only
+where a kernel is JIT-compiled: a process with the ahead-of-time build never imports numba
+(`_compile.py`).
 
 `cache=True` keeps compiled machine code on disk so a process does not pay the compile time again
 at each start (~4 s on two cores for the shot detector's kernels; a cache hit costs numba's
@@ -24,15 +26,7 @@ from pathlib import Path
 import numba
 from numba.misc.appdirs import AppDirs
 
-
-def writable_directory(directory: Path) -> bool:
-    """numba's own test for a cache directory: it can be made and a file written in it."""
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=directory).close()
-    except OSError:
-        return False
-    return True
+from ._compile import writable_directory
 
 
 def _ensure_cache_dir() -> None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from ._checks import float64_contiguous as _float64
 from ._checks import require_dtype, require_ndim, require_same_shape
-from ._config import JIT_FLAGS
+from ._compile import helper, kernel
 
 
-@numba.njit(**JIT_FLAGS)
+@kernel("void(float64[:, ::1], float64[:, ::1], float64[::1])")
 def _histogram_distance(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     n, m = a.shape
     for i in range(n):
@@ -40,11 +40,11 @@ def histogram_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     require_same_shape("a", a, "b", b)
     out = np.empty(a.shape[0], np.float64)
     if a.shape[0]:
-        _histogram_distance(np.ascontiguousarray(a), np.ascontiguousarray(b), out)
+        _histogram_distance(_float64(a), _float64(b), out)
     return out
 
 
-@numba.njit(**JIT_FLAGS)
+@helper
 def _has_edge_near(m: np.ndarray, y: int, x: int, radius: int) -> bool:
     h, w = m.shape
     for yy in range(max(y - radius, 0), min(y + radius + 1, h)):
@@ -54,7 +54,7 @@ def _has_edge_near(m: np.ndarray, y: int, x: int, radius: int) -> bool:
     return False
 
 
-@numba.njit(**JIT_FLAGS)
+@kernel("void(uint8[:, :, ::1], uint8[:, :, ::1], int64, float64[::1])")
 def _edge_change_ratio(a: np.ndarray, b: np.ndarray, radius: int, out: np.ndarray) -> None:
     # Probe the other map around each edge pixel instead of dilating whole maps: edges are a
     # minority of pixels and a match is usually found in the first probes, so this is ~2x
@@ -106,7 +106,7 @@ def edge_change_ratio(a: np.ndarray, b: np.ndarray, radius: int = 1) -> np.ndarr
     return out
 
 
-@numba.njit(**JIT_FLAGS)
+@kernel("void(float64[:, :, ::1], float64[:, :, ::1], float64[::1])")
 def _mean_abs_difference(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     n, h, w = a.shape
     for i in range(n):
@@ -130,5 +130,5 @@ def mean_abs_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         raise ValueError(f"planes must have at least one pixel, got shape {a.shape}")
     out = np.empty(a.shape[0], np.float64)
     if a.shape[0]:
-        _mean_abs_difference(np.ascontiguousarray(a), np.ascontiguousarray(b), out)
+        _mean_abs_difference(_float64(a), _float64(b), out)
     return out

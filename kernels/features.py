@@ -17,11 +17,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numba
 import numpy as np
 
 from ._checks import require_dtype, require_ndim
-from ._config import JIT_FLAGS
+from ._compile import helper, kernel
 
 #: BT.601 full-range YCbCr in 8-bit fixed point: value = (c_r*R + c_g*G + c_b*B) >> 8 (+128 for chroma)
 Y_COEFFS = (77, 150, 29)
@@ -44,7 +43,7 @@ class FrameFeatures(NamedTuple):
     edges: np.ndarray
 
 
-@numba.njit(**JIT_FLAGS)
+@helper
 def _edge_row(luma: np.ndarray, edges: np.ndarray, r: int, thr: int) -> None:
     # Row r needs rows r-1 and r+1, clamped at the borders (edge replication). Row views and
     # branch-light clamping keep this loop cheap: it was a third of the kernel's time.
@@ -61,7 +60,8 @@ def _edge_row(luma: np.ndarray, edges: np.ndarray, r: int, thr: int) -> None:
         row[x] = 1 if g >= thr else 0
 
 
-@numba.njit(**JIT_FLAGS)
+@kernel("void(uint8[:, :, :, ::1], int64, int64, float32[:, ::1], float64[::1], float64[::1], "
+        "float32[:, :, ::1], uint8[:, :, ::1])")
 def _frame_features(
     frames: np.ndarray,
     bins: int,

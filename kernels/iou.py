@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-from ._checks import require_dtype, require_ndim
-from ._config import JIT_FLAGS
+from ._checks import float64_contiguous, require_dtype, require_ndim
+from ._compile import helper, kernel
 
 
-@numba.njit(**JIT_FLAGS)
+@kernel("void(float64[:, ::1], float64[:, ::1], float32[:, ::1])")
 def _iou_matrix(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     n = a.shape[0]
     m = b.shape[0]
@@ -54,5 +53,5 @@ def iou_matrix(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> np.ndarray:
         raise ValueError(f"boxes must be (n, 4) x1, y1, x2, y2, got {a_xyxy.shape} and {b_xyxy.shape}")
     out = np.empty((a_xyxy.shape[0], b_xyxy.shape[0]), np.float32)
     if out.size:
-        _iou_matrix(np.ascontiguousarray(a_xyxy), np.ascontiguousarray(b_xyxy), out)
+        _iou_matrix(float64_contiguous(a_xyxy), float64_contiguous(b_xyxy), out)
     return out

@@ -8,17 +8,16 @@ std = std_weight_velocity * h, aspect-ratio std fixed (1e-2 and 1e-5 process, 1e
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from ._checks import require_dtype, require_ndim
-from ._config import JIT_FLAGS
+from ._compile import helper, kernel
 
 STD_WEIGHT_POSITION = 1.0 / 20
 STD_WEIGHT_VELOCITY = 1.0 / 160
 
 
-@numba.njit(**JIT_FLAGS)
+@kernel("void(float64[:, ::1], float64[:, :, ::1], float64, float64, float64[:, ::1], float64[:, :, ::1])")
 def _kalman_predict(mean, cov, wp, wv, out_mean, out_cov) -> None:
     n = mean.shape[0]
     q = np.empty(8)
@@ -71,15 +70,15 @@ def kalman_predict(
     stays in that track; other tracks are unaffected.
     """
     _check_state(mean, cov)
-    out_mean = np.empty_like(mean)
-    out_cov = np.empty_like(cov)
+    out_mean = np.empty(mean.shape)  # C order, as the kernel signature has it
+    out_cov = np.empty(cov.shape)
     if mean.shape[0]:
         _kalman_predict(np.ascontiguousarray(mean), np.ascontiguousarray(cov),
                         float(std_weight_position), float(std_weight_velocity), out_mean, out_cov)
     return out_mean, out_cov
 
 
-@numba.njit(**JIT_FLAGS)
+@kernel("void(float64[:, ::1], float64[:, :, ::1], float64[:, ::1], float64, float64[:, ::1], float64[:, :, ::1])")
 def _kalman_update(mean, cov, z, wp, out_mean, out_cov) -> None:
     n = mean.shape[0]
     s = np.empty((4, 4))
@@ -154,8 +153,8 @@ def kalman_update(
     require_ndim("measurement", measurement, 2, "(n, 4) measurements")
     if measurement.shape != (mean.shape[0], 4):
         raise ValueError(f"measurement must be ({mean.shape[0]}, 4), one row per track, got {measurement.shape}")
-    out_mean = np.empty_like(mean)
-    out_cov = np.empty_like(cov)
+    out_mean = np.empty(mean.shape)  # C order, as the kernel signature has it
+    out_cov = np.empty(cov.shape)
     if mean.shape[0]:
         _kalman_update(np.ascontiguousarray(mean), np.ascontiguousarray(cov),
                        np.ascontiguousarray(measurement), float(std_weight_position), out_mean, out_cov)

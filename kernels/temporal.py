@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-from ._checks import require_dtype, require_ndim
-from ._config import JIT_FLAGS
+from ._checks import float64_contiguous, require_dtype, require_ndim
+from ._compile import helper, kernel
 
 
-@numba.njit(**JIT_FLAGS)
+@helper
 def _insertion_sort(v: np.ndarray, k: int) -> None:
     # Windows are short (tens of values): insertion sort in place beats np.sort's allocation.
     for i in range(1, k):
@@ -21,7 +20,7 @@ def _insertion_sort(v: np.ndarray, k: int) -> None:
         v[j + 1] = x
 
 
-@numba.njit(**JIT_FLAGS)
+@kernel("void(float64[::1], int64, int64, float64[::1], float64[::1])")
 def _rolling_median_mad(
     x: np.ndarray, window: int, min_count: int, med: np.ndarray, mad: np.ndarray
 ) -> None:
@@ -67,12 +66,12 @@ def rolling_median_mad(
     mad = np.empty(x.shape[0], np.float64)
     if x.shape[0]:
         _rolling_median_mad(
-            np.ascontiguousarray(x, dtype=np.float64), int(window), int(min_count), med, mad
+            float64_contiguous(x), int(window), int(min_count), med, mad
         )
     return med, mad
 
 
-@numba.njit(**JIT_FLAGS)
+@kernel("void(float64[:, :, ::1], float64[::1], float64[::1])")
 def _blend_fit(planes: np.ndarray, alpha: np.ndarray, residual: np.ndarray) -> None:
     m, h, w = planes.shape
     first = planes[0]
@@ -125,5 +124,5 @@ def blend_fit(planes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"planes must have at least one pixel, got shape {planes.shape}")
     alpha = np.empty(planes.shape[0], np.float64)
     residual = np.empty(planes.shape[0], np.float64)
-    _blend_fit(np.ascontiguousarray(planes), alpha, residual)
+    _blend_fit(float64_contiguous(planes), alpha, residual)
     return alpha, residual

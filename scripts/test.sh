@@ -14,8 +14,12 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 "${pip[@]}" --no-deps "supervision==0.30.*"
 "${pip[@]}" "pydeprecate>=0.9,<0.14" requests pyyaml defusedxml
 "${pip[@]}" "moto[s3]==5.2.5" flask flask-cors  # local S3 server: a restartable Tansu's storage
-bash scripts/install-debian-packages.sh clickhouse-server opencv-doc
-# The kernels once more as plain Python: their njit bodies count for coverage and a NumPy-level
-# bug cannot hide behind compilation (tests/naive_kernels.py holds the references).
+# gcc: the kernels' ahead-of-time build, which the start-up tests expect
+bash scripts/install-debian-packages.sh clickhouse-server opencv-doc gcc
+.venv/bin/python -m vstream.kernels.build >/dev/null
+# The kernels twice more: JIT-compiled by numba (what runs where there is no build), and as plain
+# Python, so their bodies count for coverage and a NumPy-level bug cannot hide behind compilation
+# (tests/naive_kernels.py holds the references). The main run below uses the build.
+VSTREAM_KERNELS=jit .venv/bin/python -m pytest -q -p no:cacheprovider tests/kernels
 NUMBA_DISABLE_JIT=1 .venv/bin/python -m pytest -q -p no:cacheprovider tests/kernels
 exec .venv/bin/python -m pytest "$@"

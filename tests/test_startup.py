@@ -1,11 +1,12 @@
 """Start-up: what a process imports before it needs it.
 
-`import torch` alone costs seconds (more than PySceneDetect's whole run on a short clip), and
-scipy.optimize half a second, so both are imported where a frame model runs or a tracker
+`import torch` alone costs seconds (more than PySceneDetect's whole run on a short clip), numba
+with its cached kernels 0.9 s (the kernels' ahead-of-time build replaces it) and scipy.optimize
+half a second, so torch and scipy.optimize are imported where a frame model runs or a tracker
 assigns, never at a module's top on the way there; the shot detector's network runs through
-onnxruntime, which is imported on the first candidate that needs it. These tests run a fresh interpreter and read its
-`sys.modules`, so a new module-level import on the path fails here rather than as a slower
-`vstream index` nobody times. Nothing is timed.
+onnxruntime, which is imported on the first candidate that needs it. These tests run a fresh
+interpreter and read its `sys.modules`, so a new module-level import on the path fails here
+rather than as a slower `vstream index` nobody times. Nothing is timed.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from video_clips import encode_clip
 pytestmark = pytest.mark.integration  # each test runs a child interpreter
 
 #: imported only where they are used: a frame model runs (torch), a tracker assigns
-#: (scipy.optimize), the shot detector's network confirms a candidate (onnxruntime)
-HEAVY = ("torch", "scipy.optimize", "onnxruntime")
+#: (scipy.optimize), the shot detector's network confirms a candidate (onnxruntime); numba
+#: never, given the kernels' ahead-of-time build (scripts/setup.sh makes it; tests/kernels/
+#: test_build.py says when it is missing)
+HEAVY = ("torch", "scipy.optimize", "onnxruntime", "numba")
 
 
 def _imported_after(code: str) -> list[str]:

