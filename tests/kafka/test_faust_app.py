@@ -65,6 +65,25 @@ def test_the_apps_consumer_and_recovery_are_the_fixed_ones() -> None:
     assert dict(faust_app.committed_offsets(consumer)) == {}  # nothing committed yet
 
 
+def test_last_fetch_times_reads_aiokafkas_poll_times_through_the_consumer_thread(
+        app, monkeypatch) -> None:
+    """`last_fetch_times`, the caught-up stop's reading of faust internals: aiokafka's
+    `last_poll_timestamp` per partition, None for one revoked meanwhile (aiokafka asserts)."""
+    import aiokafka
+    from faust.types import TP
+
+    assert hasattr(aiokafka.AIOKafkaConsumer, "last_poll_timestamp")
+    mine, gone = TP("chunks", 0), TP("chunks", 1)
+
+    class Polled:
+        def last_poll_timestamp(self, tp) -> int:
+            assert tp == mine, "Partition is not assigned"
+            return 1234
+
+    monkeypatch.setattr(app.consumer._thread, "_ensure_consumer", lambda: Polled())
+    assert faust_app.last_fetch_times(app.consumer, [mine, gone]) == {mine: 1234, gone: None}
+
+
 # -- the three message-loss workarounds, each directly --------------------------------------
 
 

@@ -12,8 +12,8 @@ offsets strictly in order, dropping those it has processed and seeking back over
 (`vstream.kafka.worker.ordering.PartitionOrder`, the third workaround, which needs no faust
 internals).
 
-Every use of faust's private API lives in this module (the hooks below and
-`committed_offsets`); importing it checks the faust release they were written against
+Every use of faust's private API lives in this module (the hooks below, `committed_offsets`
+and `last_fetch_times`); importing it checks the faust release they were written against
 (`FAUST_SERIES`), and tests/kafka/test_faust_app.py checks that each hook still exists.
 """
 
@@ -50,6 +50,22 @@ def committed_offsets(consumer: Any) -> Mapping[Any, int | None]:
     """The offsets faust last committed, per TopicPartition (faust 0.15 has no public
     accessor; None or absent where nothing was committed)."""
     return consumer._committed_offset
+
+
+def last_fetch_times(consumer: Any, partitions: Iterable[Any]) -> dict[Any, int | None]:
+    """When `consumer` (a faust Consumer) last had a fetch response for each of `partitions`
+    (TopicPartitions): aiokafka's `last_poll_timestamp`, ms of the wall clock, also set by a
+    response without messages; None where none came since the partition was assigned, or it is
+    no longer assigned. faust 0.15 has no public accessor; like faust's `highwater`, this reads
+    the aiokafka consumer from the event loop's thread."""
+    client = consumer._thread._ensure_consumer()
+    times: dict[Any, int | None] = {}
+    for tp in partitions:
+        try:
+            times[tp] = client.last_poll_timestamp(tp)
+        except (AssertionError, AttributeError):  # revoked meanwhile: aiokafka asserts
+            times[tp] = None
+    return times
 
 
 class _RewindingConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -127,3 +143,4 @@ class CommitSensor(faust.Sensor):
 
     def on_commit_completed(self, consumer: Any, state: Any) -> None:
         self._on_commit()
+

@@ -115,7 +115,7 @@ def test_finishing_writes_each_streams_row_and_forgets_it(
         processor, chunk, message, stages) -> None:
     processor.process([message(chunk("a", 0), 0, 0), message(chunk("a", 5), 0, 1)], {})
     waiting = StreamState("w", stages(), StreamInfo.of(chunk("w")), frames=8).snapshot("v1")
-    processor.finish_all({"w": waiting, "a": b"ignored: a is in memory"}, idle_s=3.0)
+    processor.finish_all({"w": waiting, "a": b"ignored: a is in memory"}, reason="caught up")
     rows = {row.stream_id: row for row in processor.store.streams}
     assert set(rows) == {"a", "w"} and processor.streams == {}
     assert (rows["a"].status, rows["a"].frames, rows["a"].model_version) == (PARTIAL, 2, "v1")

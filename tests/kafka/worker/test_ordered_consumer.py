@@ -1,5 +1,5 @@
 """OrderedConsumer: what PartitionOrder decides, done on a (fake) faust consumer: events
-dropped or kept, seeks back over a gap and to waiting messages, the lag gauge."""
+dropped or kept, seeks back over a gap and to waiting messages, the lag gauge, caught up."""
 
 from __future__ import annotations
 
@@ -18,18 +18,27 @@ class FakeEvent:
 
 
 class FakeConsumer:
-    """The faust Consumer calls the worker makes: assignment, end and committed offsets,
-    seek_wait."""
+    """The faust Consumer calls the worker makes: assignment, end and committed offsets, the
+    times of the last fetch responses (through faust's consumer thread to aiokafka's consumer,
+    here the same object), seek_wait."""
 
     def __init__(self, assignment: set, ends: dict, committed: dict) -> None:
         self._assignment, self.ends, self._committed_offset = assignment, ends, committed
+        self.fetched_at: dict = {}
         self.seeks: list[dict] = []
+        self._thread = self
+
+    def _ensure_consumer(self) -> FakeConsumer:
+        return self
 
     def assignment(self) -> set:
         return self._assignment
 
     def highwater(self, tp) -> int | None:
         return self.ends.get(tp)
+
+    def last_poll_timestamp(self, tp) -> int | None:
+        return self.fetched_at.get(tp)
 
     async def seek_wait(self, partitions: dict) -> None:
         self.seeks.append(dict(partitions))
@@ -81,3 +90,30 @@ def test_the_lag_gauge_is_set_per_partition_and_removed_on_revoke(raw_message) -
     assert lag("1") is None  # an end offset the broker does not know yet
     partitions.forget({0, 1})  # the one set is removed, the other was never there
     assert lag("0") is None
+
+
+def test_caught_up_on_the_lag_gauges_offsets_fetched_after_the_first_look(raw_message) -> None:
+    p0, p1 = TP("chunks", 0), TP("chunks", 1)
+    consumer = FakeConsumer({p0, p1, TP("other", 0)}, {p0: 2, p1: 4}, {p1: 4})
+    consumer.fetched_at = {p0: 1000, p1: 1000}
+    partitions = ordered(consumer)
+    assert partitions.caught_up() is False  # offsets 0-1 of partition 0 wait
+    asyncio.run(partitions.in_order([FakeEvent(raw_message("chunks", 0, o, b"a", b""))
+                                     for o in (0, 1)], 0.0))
+    assert partitions.caught_up() is False  # the first look: those end offsets may be old
+    consumer.fetched_at = {p0: 1500, p1: 1500}
+    consumer.ends[p0] = 3  # a message came meanwhile: a newer fetch says so
+    assert partitions.caught_up() is False
+    asyncio.run(partitions.in_order([FakeEvent(raw_message("chunks", 0, 2, b"a", b""))], 0.0))
+    assert partitions.caught_up() is False
+    consumer.fetched_at = {p0: 3000, p1: 3000}
+    assert partitions.caught_up() is True
+    partitions.forget({1})  # a rebalance: the next assignment is looked at afresh
+    consumer._assignment = {p0}
+    assert partitions.caught_up() is False
+
+
+def test_no_partitions_is_not_caught_up() -> None:
+    partitions = ordered(FakeConsumer(set(), {}, {}))
+    assert partitions.caught_up() is False
+    assert partitions.caught_up() is False

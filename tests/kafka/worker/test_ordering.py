@@ -91,3 +91,22 @@ def test_behind_names_the_partitions_whose_messages_wait_and_where_to_seek() -> 
     ends = {0: 2, 1: 5, 2: None, 3: 7}
     committed = {0: None, 1: 0, 2: None, 3: 3}
     assert order.behind(ends, committed) == {1: 1, 3: 3}
+
+
+@pytest.mark.parametrize(
+    ("ends", "committed", "caught_up"),
+    [
+        ({0: 2, 1: 1}, {}, True),  # both processed to their ends
+        ({0: 2, 1: 0, 2: 5}, {2: 5}, True),  # an empty partition; one that another worker did
+        ({0: 2, 1: 2}, {}, False),  # partition 1 holds one more message
+        ({0: 3}, {0: 2}, False),  # the commit is behind, and so is this worker
+        ({0: 2, 1: None}, {}, False),  # no end offset known for partition 1 yet
+        ({0: 2, 1: -1}, {}, False),  # an end offset the broker does not know yet
+        ({}, {}, False),  # no partitions assigned: not started, so not caught up
+        ({0: 1}, {}, True),  # a stale end offset below the position: nothing more is known
+    ],
+)
+def test_caught_up_when_no_partition_lags(ends, committed, caught_up) -> None:
+    order = PartitionOrder("chunks")
+    steps(order, [(0, 0), (0, 1), (1, 0)])
+    assert order.caught_up(ends, committed) is caught_up

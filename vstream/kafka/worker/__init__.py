@@ -4,7 +4,7 @@
     from vstream.kafka.worker import ChunkWorker
     with open_store("chdb:///tmp/vs") as store:
         worker = ChunkWorker("127.0.0.1:9092", "vstream.chunks", store)
-        stats = worker.run(max_idle_s=10)      # until 10 s without messages, then finish streams
+        stats = worker.run(until_caught_up=True)  # index what is on the topic, finish streams
 
 Same stages as `vstream index` (one core, two drivers): per stream a
 `vstream.stream.stages.StreamStages` (decoder, segmenter, and with a frame model the analyzer:
@@ -52,15 +52,20 @@ letters by reason, store retries, commits.
 With a frame model the shared people gallery is not part of a stream's state (it is stored as
 `people` rows after each batch), so a replayed batch can see people it already added.
 
-Streams never end on Kafka: `run(max_idle_s=...)` finishes every stream of the worker's
-partitions when the topic stays idle (last scene, `streams` row; its table entry is deleted),
-also those it knows only from the table (their worker stopped after their last chunk).
+Streams never end on Kafka: `run(until_caught_up=True)` (`vstream worker --exit-when-caught-up`)
+finishes every stream of the worker's partitions once it has processed every message on them (up
+to their end offsets, read from fetch responses that came after it first found itself caught up:
+`catch_up`), and `run(max_idle_s=...)` does when no message came for that long (last scene,
+`streams` row; its table entry is deleted), also those it knows only from the table (their worker
+stopped after their last chunk). The idle clock cannot tell a quiet topic from a slow fetch; the
+caught-up state can, so batch jobs and tests stop on it.
 
 The parts, one job each (only `chunk_worker` and `ordered_consumer` know faust):
 
 - `chunk_worker`: `ChunkWorker`, the faust wiring: app, agent, state table, rebalances, commits.
 - `ordered_consumer`: the consumer made to deliver each partition in order (seeks, lag).
-- `ordering`: `PartitionOrder`, pure: take, drop or seek back, per message.
+- `ordering`: `PartitionOrder`, pure: take, drop or seek back, per message; lag; caught up.
+- `catch_up`: `CatchUp`, pure: caught up on end offsets fetched after the first look.
 - `batch_processor`: one batch into rows (restore, admit, decode ahead, feed, write); stream ends.
 - `admission`: pure per chunk: a stream's first, next, a replay, or a producer retry.
 - `decode_ahead`: decoding of admitted chunks, the only work on the decode-ahead thread.

@@ -101,15 +101,16 @@ class BatchProcessor:
                  state.frames)
         return state
 
-    def finish_all(self, waiting: dict[str, bytes], idle_s: float) -> None:
-        """The topic stayed idle for `idle_s`: finish every stream, those in memory and those
-        of `waiting` (stream ID -> saved state, known only from the table)."""
+    def finish_all(self, waiting: dict[str, bytes], reason: str) -> None:
+        """The worker is caught up or stayed idle (`reason`, for the log): finish every stream,
+        those in memory and those of `waiting` (stream ID -> saved state, known only from the
+        table)."""
         for stream_id, data in waiting.items():
             if stream_id not in self.streams:
                 state = self.restore(stream_id, data)
                 if state is not None:
                     self.streams[stream_id] = state
-        log.info("no message for %.1f s: finishing %d streams", idle_s, len(self.streams))
+        log.info("%s: finishing %d streams", reason, len(self.streams))
         started = time.monotonic()
         for stream_id in list(self.streams):
             self.finish_stream(stream_id)

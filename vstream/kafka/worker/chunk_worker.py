@@ -44,6 +44,10 @@ COMMIT_INTERVAL_S = 1.0
 #: the group evicts a member that sent no heartbeat for this long (a SIGKILLed worker's
 #: partitions move after it)
 SESSION_TIMEOUT_S = 10.0
+#: a worker waiting to be caught up that got no message for this long, while its partitions'
+#: end offsets say messages wait, fetches them again (faust can lose them from its queues).
+#: Only when the refetch happens depends on it, never what is processed.
+REFETCH_AFTER_S = 10.0
 
 
 def new_app(group: str, bootstrap: str, topic: str, partitions: int, datadir: str,
@@ -124,22 +128,43 @@ class ChunkWorker:
         self._closing = False
         #: monotonic time of the last batch or assignment (the idle clock starts anew there)
         self._active_at = 0.0
+        #: set: `run` returns, finishing every stream, once caught up (`exit_when_caught_up`)
+        self._until_caught_up = threading.Event()
         #: capture times of chunks acked since the last commit (their capture-to-commit latency)
         self._uncommitted_captures: list[float] = []
 
     # -- the loop ------------------------------------------------------------------------------
 
-    def run(self, stop_event: threading.Event | None = None,
-            max_idle_s: float | None = None) -> WorkerStats:
-        """Consume until `stop_event` is set, or until `max_idle_s` pass with no message.
+    def run(self, stop_event: threading.Event | None = None, max_idle_s: float | None = None,
+            until_caught_up: bool = False) -> WorkerStats:
+        """Consume until `stop_event` is set, until caught up (`until_caught_up`), or until
+        `max_idle_s` pass with no message; forever when none of them is given.
 
         Stopped by `stop_event`: commits what was written and returns; open streams are not
-        finished (their saved states let the next worker continue them). Idle for `max_idle_s`
-        (counted from when the group last gave this worker partitions): finishes every stream
-        of its partitions, those in memory and those only in the state table (last scenes and
-        `streams` rows), commits, returns. Returns the running stats. Raises
-        BrokerUnavailableError when no broker answers or the topic is missing.
+        finished (their saved states let the next worker continue them).
+
+        Caught up (`until_caught_up`, or `exit_when_caught_up()` called meanwhile): every
+        message that was on this worker's partitions is processed, and no batch is in flight.
+        Then, as after `max_idle_s`, it finishes its streams, commits and returns. Caught up
+        means, for each partition the group gave this worker, that where it stands (the offset
+        after the last message it processed, or the group's committed offset when further: as
+        the `vstream_consumer_lag` gauge counts) has reached the partition's end offset, and
+        that this still holds on end offsets that the broker sent in fetch responses received
+        after the worker first found itself caught up (`vstream.kafka.worker.catch_up`). A
+        worker that has no partitions yet is not caught up, nor is one whose consumer has not
+        fetched from each of them. Producers may go on writing: a message that reaches the
+        broker after that second look is left to the next run (its offset is not committed),
+        and its stream, finished here, starts again there as after an idle exit. So it is a
+        batch mode: index what is on the topic, then exit.
+
+        Idle for `max_idle_s` (counted from when the group last gave this worker partitions,
+        or from its last batch): finishes its streams just the same. Finishing covers every
+        stream of its partitions, those in memory and those only in the state table (last
+        scenes and `streams` rows). Returns the running stats. Raises BrokerUnavailableError
+        when no broker answers or the topic is missing.
         """
+        if until_caught_up:
+            self._until_caught_up.set()
         self._stop = stop_event or threading.Event()
         partitions = topic_partitions(self.bootstrap, self.topic)
         loop = asyncio.new_event_loop()
@@ -167,6 +192,12 @@ class ChunkWorker:
         log.info("worker stops: %s", self.stats.summary())
         return self.stats
 
+    def exit_when_caught_up(self) -> None:
+        """From any thread: `run` returns, finishing every stream, once caught up, as with
+        `run(until_caught_up=True)`; for a worker started before its producers were done
+        (caught up on an empty topic it would have stopped at once)."""
+        self._until_caught_up.set()
+
     async def _serve(self, partitions: int, datadir: str, max_idle_s: float | None) -> None:
         self._lock = asyncio.Lock()
         app = self._app = self._make_app(partitions, datadir)
@@ -183,19 +214,15 @@ class ChunkWorker:
                 if now - lag_at >= LAG_INTERVAL_S:
                     lag_at = now
                     self._partitions.update_lag()
+                if self._until_caught_up.is_set() and await self._finished_caught_up():
+                    break
                 if (max_idle_s is not None and not self._lock.locked()
                         and now - self._active_at >= max_idle_s):
                     if await self._partitions.fetch_behind():
                         self._active_at = time.monotonic()  # the refetch gets its time
                         continue
                     async with self._lock:
-                        self._closing = True  # a batch arriving now stays unacked
-                        finished = await asyncio.to_thread(self._finish_all, max_idle_s)
-                        # After their rows: a crash before this leaves the states, and the
-                        # next idle worker finishes the streams again (same rows, skipped).
-                        for key in finished:
-                            del self._table[key]
-                        await app.producer.flush()
+                        await self._finish_streams(f"no message for {max_idle_s:.1f} s")
                     break
             async with self._lock:
                 self._closing = True
@@ -203,6 +230,33 @@ class ChunkWorker:
                 self._partitions.update_lag()
         finally:
             await app.stop()
+
+    async def _finished_caught_up(self) -> bool:
+        """When caught up (see `run`): finish every stream and return True. Otherwise, after
+        `REFETCH_AFTER_S` without a batch, fetch again what waits on the partitions."""
+        if self._lock.locked():
+            return False  # a batch in flight: its messages are not processed yet
+        async with self._lock:
+            # Decided under the lock, so no batch starts before the streams are finished; a
+            # rebalance that began meanwhile has cleared `ready`.
+            if self.ready.is_set() and not self._closing and self._partitions.caught_up():
+                await self._finish_streams("caught up with the topic")
+                return True
+        if (time.monotonic() - self._active_at >= REFETCH_AFTER_S
+                and await self._partitions.fetch_behind()):
+            self._active_at = time.monotonic()  # the refetch gets its time
+        return False
+
+    async def _finish_streams(self, reason: str) -> None:
+        """Under the batch lock: finish every stream of this worker's partitions (`reason`
+        says why, for the log), delete their saved states, flush the producer."""
+        self._closing = True  # a batch arriving now stays unacked
+        finished = await asyncio.to_thread(self._finish_all, reason)
+        # After their rows: a crash before this leaves the states, and the next worker to
+        # finish its streams finishes them again (same rows, skipped).
+        for key in finished:
+            del self._table[key]
+        await self._app.producer.flush()
 
     def _make_app(self, partitions: int, datadir: str) -> RewindingApp:
         app = new_app(self.group, self.bootstrap, self.topic, partitions, datadir,
@@ -272,15 +326,16 @@ class ChunkWorker:
         self._active_at = time.monotonic()
         return events
 
-    def _finish_all(self, idle_s: float) -> list[bytes]:
-        """The topic stayed idle: finish every stream of this worker's partitions, also those
-        known only from the table (the worker that ran them stopped after their last chunk).
-        Runs on a worker thread, under the batch lock; returns the table keys to delete."""
+    def _finish_all(self, reason: str) -> list[bytes]:
+        """Caught up or idle (`reason`): finish every stream of this worker's partitions, also
+        those known only from the table (the worker that ran them stopped after their last
+        chunk). Runs on a worker thread, under the batch lock; returns the table keys to
+        delete."""
         assigned = self._partitions.assigned()
         waiting = {key.decode("utf-8", "replace"): value
                    for key, value in list(self._table.items()) if value is not None
                    and StreamState.partition_of(value) in assigned}
-        self._batches.finish_all(waiting, idle_s)
+        self._batches.finish_all(waiting, reason)
         return [key.encode() for key in waiting]
 
     async def _commit(self) -> None:
@@ -307,7 +362,9 @@ class ChunkWorker:
         batch starts during a rebalance); their streams' states are dropped here: the next owner
         continues them from the table, and so would this worker if they come back."""
         gone = {tp.partition for tp in revoked if tp.topic == self.topic}
-        self.ready.clear()  # a rebalance is no idle time: the idle clock waits for its end
+        # A rebalance is no idle time (the idle clock waits for its end), and no worker is
+        # caught up in one.
+        self.ready.clear()
         async with self._lock:
             dropped = self._batches.drop_partitions(gone)
         self._partitions.forget(gone)  # their lag is the new owners' to report

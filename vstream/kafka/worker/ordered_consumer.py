@@ -2,7 +2,7 @@
 
 `PartitionOrder` decides; this does what it decides on the consumer: drops and keeps the events
 of a batch, seeks a partition back over a gap, fetches again what waits on a quiet partition,
-and reports the consumer lag.
+reports the consumer lag, and says when nothing waits any more (`CatchUp`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from typing import Any
 
 from faust.types import TP
 
-from vstream.kafka.faust_app import committed_offsets
+from vstream.kafka.faust_app import committed_offsets, last_fetch_times
+from vstream.kafka.worker.catch_up import CatchUp
 from vstream.kafka.worker.ordering import PartitionOrder, Step
 from vstream.metrics import Metrics
 
@@ -28,6 +29,7 @@ class OrderedConsumer:
         self.metrics = metrics
         self.app: Any = None
         self.order = PartitionOrder(topic)
+        self.catch_up = CatchUp()
 
     @property
     def consumer(self) -> Any:
@@ -79,8 +81,22 @@ class OrderedConsumer:
             self.metrics.consumer_lag.labels(self.topic, str(partition)).set(
                 self.order.lag(partition, end, committed[partition]))
 
+    def caught_up(self) -> bool:
+        """Whether every message on this worker's partitions is processed, the end offsets being
+        those of fetch responses newer than an earlier call that found the same (`CatchUp`;
+        False for no partitions). Call it between batches: messages taken by the batch in
+        flight count as processed."""
+        mine = self._mine()
+        # The fetch times before the end offsets: a time seen new vouches for its end offset.
+        fetched_at = last_fetch_times(self.consumer, mine)
+        ends, committed = self._ends_and_commits(mine)
+        return self.catch_up.look(
+            self.order.caught_up(ends, committed),
+            {tp.partition: at for tp, at in fetched_at.items()})
+
     def forget(self, partitions: set[int]) -> None:
         """`partitions` were revoked: their positions and lag are the new owner's."""
+        self.catch_up.reset()
         for partition in partitions:
             self.order.forget(partition)
             try:
@@ -88,9 +104,16 @@ class OrderedConsumer:
             except KeyError:
                 pass
 
-    def _ends_and_commits(self) -> tuple[dict[int, int | None], dict[int, int | None]]:
-        """Per assigned partition of the topic: its end offset and its committed offset."""
+    def _mine(self) -> list:
+        """The assigned TopicPartitions of the topic."""
+        return [tp for tp in list(self.consumer.assignment()) if tp.topic == self.topic]
+
+    def _ends_and_commits(self, mine: list | None = None
+                          ) -> tuple[dict[int, int | None], dict[int, int | None]]:
+        """Per assigned partition of the topic (`mine`: those TopicPartitions, read now when
+        None): its end offset (the high watermark of its last fetch response) and its committed
+        offset."""
         committed = committed_offsets(self.consumer)
-        mine = [tp for tp in list(self.consumer.assignment()) if tp.topic == self.topic]
+        mine = self._mine() if mine is None else mine
         return ({tp.partition: self.consumer.highwater(tp) for tp in mine},
                 {tp.partition: committed.get(tp) for tp in mine})

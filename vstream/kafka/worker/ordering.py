@@ -8,7 +8,7 @@ it, drop it (processed already, or of a partition this worker no longer has), or
 partition back to the first missing message and wait for it (up to `REWIND_TIMEOUT_S`; after
 that the gap is taken as a hole: deleted by retention, or not a message). It also says which
 partitions still hold unprocessed messages when the topic seems idle (`behind`), and the
-consumer lag. Pure: the caller does the seeks.
+consumer lag, and whether nothing waits at all (`caught_up`). Pure: the caller does the seeks.
 """
 
 from __future__ import annotations
@@ -97,3 +97,13 @@ class PartitionOrder:
         """Messages of `partition` after where the group stands, its end offset being `end`
         (not the fetch position: faust fetches ahead of what is processed)."""
         return max(0, end - self.done(partition, committed))
+
+    def caught_up(self, ends: Mapping[int, int | None],
+                  committed: Mapping[int, int | None]) -> bool:
+        """Whether nothing waits on the partitions of `ends` (this worker's partitions, each with
+        its end offset; None or negative: not known yet): each one's `lag` is 0. False for no
+        partitions at all: a worker that the group has given nothing yet is not caught up, it
+        has not started."""
+        return bool(ends) and all(
+            end is not None and end >= 0 and self.lag(partition, end, committed.get(partition)) == 0
+            for partition, end in ends.items())
