@@ -19,21 +19,16 @@ from vstream.kafka import ChunkProducer, dlq_topic
 from vstream.store import open_store
 from vstream.weights import test_video_path
 from kafka_messages import new_topic, read_all, scene_key  # tests/ is on pythonpath (pyproject)
-from vstream.kafka.worker import ChunkWorker
+from kafka_workers import run_guarded, run_until_caught_up  # tests/ is on pythonpath
+from vstream.kafka.worker import ChunkWorker, WorkerStats
 
 PARTITIONS = 4
-IDLE_S = 3.0
 
 
 def _run_worker(bootstrap: str, topic: str, store, group: str):
-    worker = ChunkWorker(bootstrap, topic, store, group=group, shots="fast", model="none")
-    stop = threading.Event()
-    timer = threading.Timer(120, stop.set)  # a hung test fails instead of hanging
-    timer.start()
-    try:
-        return worker.run(stop_event=stop, max_idle_s=IDLE_S)
-    finally:
-        timer.cancel()
+    """A worker of `group` until it has processed everything on the topic."""
+    return run_until_caught_up(
+        ChunkWorker(bootstrap, topic, store, group=group, shots="fast", model="none"))
 
 
 def test_worker_rows_equal_index_video_and_a_second_run_reads_nothing(
@@ -167,7 +162,7 @@ def test_stop_commits_what_was_written_and_a_restart_resumes_there(kafka_broker:
         stop = threading.Event()
         worker = ChunkWorker(kafka_broker, topic, _StopAfterFirstWrite(store, stop), group="g1",
                              shots="fast", model="none", max_poll_records=10)
-        first = worker.run(stop_event=stop, max_idle_s=IDLE_S)
+        first = run_guarded(worker.run, stop)
         assert 0 < first.chunks < 100 and first.rows_written > 0 and first.commits >= 1
         assert first.streams_finished == 0 and store.stream("music") is None  # not finished
         # The restart resumes at the committed offset: no chunk is consumed twice.
@@ -175,7 +170,7 @@ def test_stop_commits_what_was_written_and_a_restart_resumes_there(kafka_broker:
         assert first.chunks + second.chunks == 100 and second.streams_finished == 1
 
 
-def test_cli_worker_idle_exit(kafka_broker: str, short_video, tmp_path, capsys) -> None:
+def test_cli_worker_exit_when_caught_up(kafka_broker: str, short_video, tmp_path, capsys) -> None:
     from vstream.cli import main
 
     topic = new_topic(kafka_broker, "test.worker", PARTITIONS)
@@ -183,13 +178,56 @@ def test_cli_worker_idle_exit(kafka_broker: str, short_video, tmp_path, capsys) 
         sent = ingest(str(short_video), "short", producer)
     store = f"chdb://{tmp_path}/store"
     code = main(["worker", "--kafka", kafka_broker, "--topic", topic, "--store", store,
-                 "--group", "cli", "--idle-exit", str(IDLE_S), "--shots", "fast", "--model", "none"])
+                 "--group", "cli", "--exit-when-caught-up", "--shots", "fast", "--model", "none"])
     out = capsys.readouterr().out
     assert code == 0
     assert f"{sent.chunks} chunks, {sent.frames} frames, 0 duplicates skipped, 0 to the DLQ" in out
     assert "1 streams finished" in out
     with open_store(store) as s:
         assert s.stream("short").frames == sent.frames and s.count("scenes") >= 1
+
+
+def test_cli_worker_idle_exit_finishes_the_streams_it_finds_in_the_table(
+        kafka_broker: str, short_video, tmp_path, capsys) -> None:
+    """--idle-exit on a topic that holds nothing new: the idle time is all there is, whatever
+    the machine's speed, and the stream a stopped worker left open is finished from its saved
+    state."""
+    from vstream.cli import main
+
+    topic = new_topic(kafka_broker, "test.worker", PARTITIONS)
+    with ChunkProducer(kafka_broker, topic) as producer:
+        sent = ingest(str(short_video), "short", producer)
+    store = f"chdb://{tmp_path}/store"
+    with open_store(store) as s:
+        # The first worker processes every chunk and is stopped: the stream stays open, its
+        # state in the table, every offset committed.
+        worker = ChunkWorker(kafka_broker, topic, s, group="idle", shots="fast", model="none")
+        stop = threading.Event()
+
+        def stop_after_every_chunk(stop: threading.Event) -> WorkerStats:
+            watcher = threading.Thread(target=_set_when, args=(
+                lambda: worker.stats.chunks >= sent.chunks, stop), daemon=True)
+            watcher.start()
+            return worker.run(stop_event=stop)
+
+        first = run_guarded(stop_after_every_chunk, stop)
+        assert first.chunks == sent.chunks and first.streams_finished == 0
+        assert s.stream("short") is None
+    code = main(["worker", "--kafka", kafka_broker, "--topic", topic, "--store", store,
+                 "--group", "idle", "--idle-exit", "1", "--shots", "fast", "--model", "none"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "0 chunks, 0 frames" in out and "1 streams finished" in out
+    assert "1 streams restored from their saved state" in out
+    with open_store(store) as s:
+        assert s.stream("short").frames == sent.frames and s.count("scenes") >= 1
+
+
+def _set_when(check, event: threading.Event) -> None:
+    """Set `event` once `check()` holds, or once it is set anyway (the hang guard)."""
+    while not check() and not event.is_set():
+        time.sleep(0.02)
+    event.set()
 
 
 def test_ctrl_c_commits_and_exits_without_finishing_streams(kafka_broker: str, tmp_path) -> None:

@@ -290,7 +290,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
                              events_topic=settings.events_topic)
         log.warning("worker: group %s on %s at %s, rows to %s", args.group, settings.topic,
                     settings.kafka, store.url)
-        stats = worker.run(stop_event=stop, max_idle_s=args.idle_exit)
+        stats = worker.run(stop_event=stop, max_idle_s=args.idle_exit,
+                           until_caught_up=args.exit_when_caught_up)
     finally:
         signal.signal(signal.SIGINT, previous)
         store.close()

@@ -197,9 +197,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--group", default="vstream-workers", help="consumer group: workers in one group "
                    "share the partitions, and its committed offsets say where a restart resumes "
                    "(default: vstream-workers)")
+    p.add_argument("--exit-when-caught-up", action="store_true", help="batch mode: index what is "
+                   "on the topic, then exit. Once this worker has processed every chunk on its "
+                   "partitions (up to their end offsets, read again from the broker before it "
+                   "exits), it finishes every stream (last scene and streams row) and exits; "
+                   "chunks produced after that are left for the next run. Default: run until "
+                   "Ctrl-C (Kafka streams never end on their own)")
     p.add_argument("--idle-exit", type=float, metavar="SECONDS", help="finish every stream (last "
-                   "scene and streams row) and exit once no chunk came for SECONDS; default: run "
-                   "until Ctrl-C (Kafka streams never end on their own)")
+                   "scene and streams row) and exit once no chunk came for SECONDS (a slow fetch "
+                   "looks idle too: to stop after what is on the topic, use "
+                   "--exit-when-caught-up); default: run until Ctrl-C")
     p.add_argument("--shots", choices=SHOT_DETECTORS, help="shot detector (default: combined)")
     p.add_argument("--events-topic", metavar="TOPIC", help="publish each stored event (enter, "
                    "leave, count) and scene as JSON to TOPIC, keyed by stream ID, at least once "
@@ -290,6 +297,7 @@ WORKER_EXAMPLES = """\
 examples:
   vstream worker                                   consume vstream.chunks at 127.0.0.1:9092 forever
   vstream worker --kafka kafka:9092 --store clickhouse://user:pass@db:9000/video
+  vstream worker --exit-when-caught-up             batch mode: index what is on the topic, then exit
   vstream worker --idle-exit 30                    stop, finishing every stream, after 30 s idle
 
 Logs (-v) say what happened: streams started and finished, duplicates skipped, dead letters and
