@@ -4,28 +4,55 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from kafka import KafkaConsumer, TopicPartition
 
 
-def read_all(bootstrap: str, topic: str, expected: int, partitions: int = 4,
-             timeout_s: float = 30.0) -> list:
-    """Every message of `topic` (up to `expected`), assigning its partitions directly: no
-    consumer-group join to wait for."""
+@contextmanager
+def _reading(bootstrap: str, topic: str, partitions: int
+             ) -> Iterator[tuple[KafkaConsumer, list[TopicPartition]]]:
+    """A consumer assigned the partitions of `topic` directly (no consumer-group join to wait
+    for), at their beginning; and those partitions."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest",
                              enable_auto_commit=False)
     try:
         parts = [TopicPartition(topic, p) for p in range(partitions)]
         consumer.assign(parts)
         consumer.seek_to_beginning(*parts)
+        yield consumer, parts
+    finally:
+        consumer.close()
+
+
+def read_all(bootstrap: str, topic: str, expected: int, partitions: int = 4,
+             timeout_s: float = 30.0) -> list:
+    """Every message of `topic` (up to `expected`; what came within `timeout_s`)."""
+    with _reading(bootstrap, topic, partitions) as (consumer, _):
         out: list = []
         deadline = time.monotonic() + timeout_s
         while len(out) < expected and time.monotonic() < deadline:
             for records in consumer.poll(timeout_ms=500).values():
                 out.extend(records)
         return out
-    finally:
-        consumer.close()
+
+
+def read_to_end(bootstrap: str, topic: str, partitions: int = 4,
+                hang_guard_s: float = 60.0) -> list:
+    """Every message of `topic`, up to the end offsets it has when called: exactly what was
+    acknowledged before, duplicates included, however long the reading takes (after
+    `hang_guard_s` the test fails). Not for Tansu on S3 storage, whose end offsets are stale."""
+    with _reading(bootstrap, topic, partitions) as (consumer, parts):
+        ends = consumer.end_offsets(parts)
+        out: list = []
+        deadline = time.monotonic() + hang_guard_s
+        while any(consumer.position(tp) < ends[tp] for tp in parts):
+            assert time.monotonic() < deadline, \
+                f"hang guard: {topic} not read after {hang_guard_s:g} s ({len(out)} messages)"
+            for records in consumer.poll(timeout_ms=500).values():
+                out.extend(records)
+        return out
 
 
 def scene_key(rows) -> list[tuple]:

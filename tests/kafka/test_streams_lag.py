@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from kafka_workers import run_until_caught_up  # tests/ is on pythonpath (pyproject)
 from vstream.cli import main
 from vstream.ingest.ingester import ingest
 from vstream.kafka import ChunkProducer, dlq_topic, ensure_topics
@@ -69,8 +70,8 @@ def test_lag_counts_each_streams_own_chunks_then_drops_to_zero(
     assert all(r["scenes"] == "" and r["last_chunk_at"] for r in listed)
 
     with open_store(store) as s:
-        stats = ChunkWorker(kafka_broker, topic, s, group="g", shots="fast",
-                            model="none").run(max_idle_s=3.0)
+        stats = run_until_caught_up(ChunkWorker(kafka_broker, topic, s, group="g", shots="fast",
+                                                model="none"))
     assert stats.chunks == sum(sent.values()) and stats.streams_finished == 3
     listed = _cli_streams(capsys, "--store", store, "--kafka", kafka_broker, "--topic", topic,
                           "--group", "g")
