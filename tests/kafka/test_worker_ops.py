@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from video_clips import encode_clip  # tests/ is on pythonpath (pyproject)
 from kafka_messages import new_topic, scene_key  # tests/ is on pythonpath (pyproject)
+from kafka_workers import run_guarded, run_until_caught_up  # tests/ is on pythonpath
 from vstream.ingest.ingester import ingest
 from vstream.kafka import ChunkProducer
 from vstream.metrics import Metrics
@@ -25,11 +26,8 @@ from vstream.weights import test_video_path
 from vstream.kafka.worker import ChunkWorker
 
 PARTITIONS = 4
-#: a worker finishes its streams after this long without a message. The chunks are all on the
-#: topic before a worker starts, so only a slow fetch can look idle: with 3 s, a busy two-core CI
-#: run once ended run 2 of the metrics test one chunk early (10 + 89 of 100). Still a clock;
-#: waiting on a state instead needs a worker stop that also finishes streams (to do).
-IDLE_S = 15.0
+#: how long a test waits for a state of the worker; only a hang should reach it
+HANG_GUARD_S = 120.0
 
 
 def _free_port() -> int:
@@ -61,6 +59,35 @@ class _StopAfterFirstWrite:
         return getattr(self.store, name)
 
 
+class _OutageAfterFirstWrite:
+    """A store whose server is stopped right after the first scene rows are written, on the
+    worker's thread, so the outage starts at the same point of the run on any machine."""
+
+    def __init__(self, store, server) -> None:
+        self.store, self.server = store, server
+        self.started = threading.Event()
+
+    def write_scenes(self, rows) -> int:
+        written = self.store.write_scenes(rows)
+        if not self.started.is_set():
+            self.server.stop()
+            self.started.set()
+        return written
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+
+def _wait_until(what: str, check, thread: threading.Thread) -> None:
+    """Wait for `check()`, a state of the worker running on `thread`; fail if the thread ends
+    first, or (hang guard) after HANG_GUARD_S."""
+    deadline = time.monotonic() + HANG_GUARD_S
+    while not check():
+        assert thread.is_alive(), f"the worker stopped before {what}"
+        assert time.monotonic() < deadline, f"hang guard: no {what} after {HANG_GUARD_S:g} s"
+        time.sleep(0.05)
+
+
 def _committed(bootstrap: str, topic: str, group: str) -> dict[int, int]:
     """The group's committed offset per partition (OffsetFetch; does not join the group)."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
@@ -84,36 +111,40 @@ def test_metrics_over_http_match_what_the_worker_did(kafka_broker: str, tmp_path
         # Run 1 stops after its first write: its lag gauge shows the chunks left behind.
         first_metrics = Metrics()
         stop = threading.Event()
-        first = ChunkWorker(kafka_broker, topic, _StopAfterFirstWrite(store, stop), group="m",
-                            shots="fast", model="none", max_poll_records=10,
-                            metrics=first_metrics).run(stop_event=stop, max_idle_s=IDLE_S)
+        first = run_guarded(ChunkWorker(kafka_broker, topic, _StopAfterFirstWrite(store, stop),
+                                        group="m", shots="fast", model="none",
+                                        max_poll_records=10, metrics=first_metrics).run, stop)
         committed = sum(_committed(kafka_broker, topic, "m").values())
         assert 0 < first.chunks == committed < 100
         lag = sum(s.value for family in first_metrics.registry.collect()
                   if family.name == "vstream_consumer_lag" for s in family.samples)
         assert lag == 100 - committed
 
-        # Run 2, served over HTTP and scraped while it runs and after it has finished.
+        # Run 2, until caught up: served over HTTP, scraped while it runs and after it has
+        # finished.
         metrics = Metrics()
         url = metrics.serve(_free_port(), addr="127.0.0.1")
         worker = ChunkWorker(kafka_broker, topic, store, group="m", shots="fast", model="none",
                              max_poll_records=10, metrics=metrics)
         result = {}
+        stop = threading.Event()  # only if the test fails: a hung worker must not hang pytest
         thread = threading.Thread(target=lambda: result.update(
-            stats=worker.run(max_idle_s=IDLE_S)))
+            stats=worker.run(stop_event=stop, until_caught_up=True)))
         try:
             thread.start()
             during = {}
-            deadline = time.monotonic() + 120
+            deadline = time.monotonic() + HANG_GUARD_S
             while thread.is_alive() and time.monotonic() < deadline:
                 during = _scrape(url)
                 if during.get(("vstream_chunks_processed_total", (("stream_id", "music"),)), 0):
                     break
                 time.sleep(0.2)
-            thread.join(120)
-            assert not thread.is_alive()
+            thread.join(HANG_GUARD_S)
+            assert not thread.is_alive(), "hang guard: the worker did not catch up"
             after = _scrape(url)
         finally:
+            stop.set()
+            thread.join(30)
             metrics.close()
         stats = result["stats"]
 
@@ -142,15 +173,15 @@ def test_realtime_chunks_give_latency_samples(kafka_broker: str, tmp_path) -> No
         sent = ingest(str(clip), "clip", producer, realtime=True)
     metrics = Metrics()
     with open_store(f"chdb://{tmp_path}/store") as store:
-        stats = ChunkWorker(kafka_broker, topic, store, group="lat", shots="fast", model="none",
-                            metrics=metrics).run(max_idle_s=IDLE_S)
+        stats = run_until_caught_up(ChunkWorker(kafka_broker, topic, store, group="lat",
+                                                shots="fast", model="none", metrics=metrics))
         rows = store.count("scenes")
     elapsed = time.time() - started
     assert stats.chunks == sent.chunks >= 12  # x264 adds keyframes at cuts
     assert metrics.value("vstream_chunk_latency_seconds_count") == sent.chunks
     assert len(stats.chunk_latencies) == sent.chunks
     # Scenes closed while the stream ran have a latency sample; those that only the stream's
-    # end closed (finish, after the idle wait, which is not the worker's latency) have none.
+    # end closed (finished once the worker caught up: not the worker's latency) have none.
     samples = metrics.value("vstream_capture_to_row_seconds_count")
     assert 0 < samples == len(stats.latencies) < rows
     # capture times are real wall-clock times: every latency is within this test's run
@@ -165,41 +196,42 @@ def test_clickhouse_outage_retries_commits_nothing_unwritten_and_catches_up(
     caplog.set_level(logging.WARNING, logger="vstream.kafka.worker")
     metrics = Metrics()
     with open_store(own_clickhouse_server.url) as store:
-        worker = ChunkWorker(kafka_broker, topic, store, group="outage", shots="fast", model="none",
-                             max_poll_records=5, metrics=metrics, max_store_backoff_s=2.0)
+        outage = _OutageAfterFirstWrite(store, own_clickhouse_server)
+        worker = ChunkWorker(kafka_broker, topic, outage, group="outage", shots="fast",
+                             model="none", max_poll_records=5, metrics=metrics,
+                             max_store_backoff_s=2.0)
         result = {}
-        stop = threading.Event()
-        timer = threading.Timer(240, stop.set)  # a hung worker fails the test, not the session
-        timer.start()
+        stop = threading.Event()  # only if the test fails: a hung worker must not hang pytest
         thread = threading.Thread(target=lambda: result.update(
-            stats=worker.run(stop_event=stop, max_idle_s=IDLE_S)))
+            stats=worker.run(stop_event=stop, until_caught_up=True)))
         thread.start()
         try:
-            deadline = time.monotonic() + 60
-            while worker.stats.rows_written == 0 and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert worker.stats.rows_written > 0, "the worker wrote nothing before the outage"
-            own_clickhouse_server.stop()
-            time.sleep(1.0)  # a commit in flight when the server went away lands first
+            _wait_until("outage", outage.started.is_set, thread)
+            _wait_until("failed write", lambda: worker.stats.store_retries >= 1, thread)
+            # Stuck on a batch it cannot write: no ack from here on. faust commits a round a
+            # second, one at a time, and counts empty rounds too: the second round to end after
+            # this point began after it, so it carried every ack made before the outage.
+            chunks_before, commits = worker.stats.chunks, worker.stats.commits
+            _wait_until("two commit rounds", lambda: worker.stats.commits >= commits + 2, thread)
             before = _committed(kafka_broker, topic, "outage")
-            chunks_before = worker.stats.chunks
-            time.sleep(15)
+            # The outage goes on through back-off retries and more commit rounds.
+            _wait_until("three retries and two more commit rounds",
+                        lambda: worker.stats.store_retries >= 3
+                        and worker.stats.commits >= commits + 4, thread)
             during = _committed(kafka_broker, topic, "outage")
             retries = worker.stats.store_retries
             stuck_chunks = worker.stats.chunks
             own_clickhouse_server.start()
-            thread.join(180)
-            assert not thread.is_alive(), "the worker did not catch up"
+            thread.join(HANG_GUARD_S)
+            assert not thread.is_alive(), "hang guard: the worker did not catch up"
         finally:
             stop.set()
-            timer.cancel()
             thread.join(30)
         stats = result["stats"]
         # No commit while the rows could not be written, and the worker waited for the store
-        # instead of running ahead (at most the batch it was writing was decoded).
+        # instead of running ahead (not one chunk fed past the batch it could not write).
         assert during == before and sum(before.values()) < 100
-        assert stuck_chunks - chunks_before <= 5
-        assert retries >= 3  # back-off capped at 2 s over 15 s
+        assert stuck_chunks == chunks_before
         assert metrics.value("vstream_store_write_retries_total") == stats.store_retries >= retries
         # Caught up: every chunk once, rows equal to `vstream index`, no duplicates.
         assert stats.chunks == 100 and stats.frames == 5301 and stats.streams_finished == 1
