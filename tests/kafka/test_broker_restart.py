@@ -37,13 +37,10 @@ PAUSE_S = 0.1
 INGEST_OUTAGE_S = 16.0
 #: acknowledgements must resume this soon after the broker is back (seen: 0.4-0.6 s)
 RESUME_S = 3.0
-#: how long the broker stays down under the worker once its process has exited (kept short:
-#: the outage counts as idle time); a SIGTERMed Tansu exits 5 s after the signal when clients
-#: are connected (graceful shutdown), so the outage is ~8 s
+#: how long the broker stays down under the worker once its process has exited; a SIGTERMed
+#: Tansu exits 5 s after the signal when clients are connected (graceful shutdown), so the
+#: outage is ~8 s
 WORKER_OUTAGE_S = 3.0
-#: the worker finishes its streams after this long without a message: more than the outage plus
-#: its reconnect (seen: consuming again 0.5-4 s after the broker is back), which count as idle
-IDLE_S = 20.0
 
 
 class _PacedSink:
@@ -115,14 +112,14 @@ def _ingest_thread(bootstrap: str, topic: str, down: threading.Event
     return thread, producer, sink
 
 
-def _all_records(bootstrap: str, topic: str, at_least: int, quiet_s: float = 2.0,
-                 timeout_s: float = 60.0) -> list:
-    """Every record of `topic`, duplicates included: reads from the beginning until it has
-    `at_least` and then nothing more comes for `quiet_s`.
+def _all_records(bootstrap: str, topic: str, hang_guard_s: float = 60.0) -> list:
+    """Every record of `topic`, duplicates included: reads from the beginning until each
+    partition's position reaches the high watermark of its latest fetch response (every fetch
+    here comes after the ingest's last acknowledgement, so that is the end of the log).
 
-    Not up to the end offsets: on S3 storage Tansu 0.6 answers ListOffsets(latest) with a stale
-    high watermark (seen: 1 after 25 acknowledged messages, still 1 after 30 s and a restart;
-    90 of 100), though it fetches every record."""
+    Not up to ListOffsets' end offsets: on S3 storage Tansu 0.6 answers ListOffsets(latest) with
+    a stale high watermark (seen: 1 after 25 acknowledged messages, still 1 after 30 s and a
+    restart; 90 of 100), while its fetch responses carry the right one."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                              receive_message_max_bytes=64 * 1024 * 1024)  # responses over 1 MB
     try:
@@ -130,16 +127,15 @@ def _all_records(bootstrap: str, topic: str, at_least: int, quiet_s: float = 2.0
         consumer.assign(parts)
         consumer.seek_to_beginning(*parts)
         out: list = []
-        deadline = time.monotonic() + timeout_s
-        last_new = time.monotonic()
-        while time.monotonic() < deadline:
-            got = [r for records in consumer.poll(timeout_ms=200).values() for r in records]
-            if got:
-                out.extend(got)
-                last_new = time.monotonic()
-            elif len(out) >= at_least and time.monotonic() - last_new >= quiet_s:
-                break
-        return out
+        deadline = time.monotonic() + hang_guard_s
+        while True:
+            out.extend(r for records in consumer.poll(timeout_ms=200).values() for r in records)
+            marks = {tp: consumer.highwater(tp) for tp in parts}
+            if all(mark is not None and consumer.position(tp) >= mark
+                   for tp, mark in marks.items()):
+                return out
+            assert time.monotonic() < deadline, \
+                f"hang guard: {topic} not read after {hang_guard_s:g} s ({len(out)} records)"
     finally:
         consumer.close()
 
@@ -169,7 +165,7 @@ def test_ingest_buffers_through_a_broker_crash_and_delivers_every_chunk(
     assert sink.sent_while_down >= 10, "the ingest went on demuxing while the broker was down"
     assert producer.acked == CHUNKS and producer.failed == 0 and producer.blocked == 0
     assert resumed_s < RESUME_S, f"first acknowledgement {resumed_s:.1f} s after the restart"
-    records = sorted(_all_records(broker.bootstrap, topic, CHUNKS), key=lambda r: r.offset)
+    records = sorted(_all_records(broker.bootstrap, topic), key=lambda r: r.offset)
     assert len({r.partition for r in records}) == 1  # one key, one partition
     assert [r.offset for r in records] == list(range(len(records)))  # no hole in the log
     chunks = [GopChunk.from_bytes(r.value) for r in records]
@@ -212,7 +208,9 @@ def test_worker_consuming_through_a_broker_restart_stores_the_rows_of_vstream_in
         with open_store(f"chdb://{tmp_path}/store") as store:
             worker = ChunkWorker(broker.bootstrap, topic, store, group="restart", shots="fast",
                                  model="none")
-            consuming = _Thread(lambda: worker.run(stop_event=stop, max_idle_s=IDLE_S), "worker")
+            # Started on an empty topic, so not until caught up: that is asked for below, once
+            # every chunk is on the topic.
+            consuming = _Thread(lambda: worker.run(stop_event=stop), "worker")
             guard.start()
             consuming.start()
             _wait_for("the worker's partitions", worker.ready.is_set, 60, consuming)
@@ -229,6 +227,7 @@ def test_worker_consuming_through_a_broker_restart_stores_the_rows_of_vstream_in
             down.clear()
             back_at = time.monotonic()
             assert ingesting.outcome(timeout=120).chunks == CHUNKS
+            worker.exit_when_caught_up()  # every chunk is acknowledged: on the topic
             # two commits: one could be a batch polled before the broker went away
             _wait_for("the worker committing again",
                       lambda: worker.stats.commits > commits_before + 1, 90, consuming)
