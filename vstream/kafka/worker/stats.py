@@ -22,7 +22,7 @@ class WorkerStats:
     store_retries: int = 0  # store writes retried after a StoreError
     dlq_reasons: list[str] = field(default_factory=list)
     #: monotonic times of the first record received and of the end of the last batch, and the
-    #: seconds spent finishing streams at idle exit: the worker's busy time, for throughput
+    #: seconds spent finishing streams (caught up or idle): the worker's busy time, for throughput
     first_record_at: float | None = None
     last_batch_at: float | None = None
     finish_s: float = 0.0
