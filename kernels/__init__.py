@@ -7,17 +7,25 @@ Installed as `vstream.kernels` (pyproject maps this folder), so modules here imp
 relatively.
 """
 
-from .distance import edge_change_ratio, histogram_distance, mean_abs_difference
+from .distance import (
+    TOTAL_LUMA_CHANGE,
+    edge_change_ratio,
+    histogram_distance,
+    mean_abs_difference,
+    picture_change,
+)
 from .features import FrameFeatures, frame_features
 from .temporal import blend_fit, rolling_median_mad
 
 __all__ = [
     "FrameFeatures",
+    "TOTAL_LUMA_CHANGE",
     "blend_fit",
     "edge_change_ratio",
     "frame_features",
     "histogram_distance",
     "mean_abs_difference",
+    "picture_change",
     "rolling_median_mad",
 ]
 

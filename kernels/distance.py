@@ -132,3 +132,19 @@ def mean_abs_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if a.shape[0]:
         _mean_abs_difference(_float64(a), _float64(b), out)
     return out
+
+
+#: a mean luma difference of this many levels (a quarter of the range) is total change
+TOTAL_LUMA_CHANGE = 64.0
+
+
+def picture_change(hist_a: np.ndarray, hist_b: np.ndarray, luma_a: np.ndarray,
+                   luma_b: np.ndarray) -> np.ndarray:
+    """How much the picture changed between frames a[i] and b[i], in [0, 1]: the mean of their
+    `histogram_distance` and their `mean_abs_difference` of luma scaled so that
+    `TOTAL_LUMA_CHANGE` levels count as total (no edges: robust to motion, and the edges of two
+    shots coexist in a dissolve). (n, bins) histograms, (n, H, W) luma planes; (n,) float64.
+    """
+    d = histogram_distance(hist_a, hist_b)
+    p = np.minimum(mean_abs_difference(luma_a, luma_b) / TOTAL_LUMA_CHANGE, 1.0)
+    return 0.5 * (d + p)

@@ -306,3 +306,20 @@ def test_blend_fit_nan():
 def test_blend_fit_rejects(planes):
     with pytest.raises(ValueError):
         kernels.blend_fit(planes)
+
+
+def test_picture_change_is_the_mean_of_histogram_distance_and_scaled_luma_difference() -> None:
+    from vstream.kernels import (TOTAL_LUMA_CHANGE, frame_features, histogram_distance,
+                                 mean_abs_difference, picture_change)
+
+    rng = np.random.default_rng(7)
+    frames = rng.integers(0, 256, (6, 27, 48, 3), dtype=np.uint8)
+    f = frame_features(frames)
+    a, b = slice(1, 6), slice(0, 5)
+    expected = 0.5 * (histogram_distance(f.hist[a], f.hist[b]) + np.minimum(
+        mean_abs_difference(f.luma[a], f.luma[b]) / TOTAL_LUMA_CHANGE, 1.0))
+    np.testing.assert_array_equal(picture_change(f.hist[a], f.hist[b], f.luma[a], f.luma[b]), expected)
+    assert picture_change(f.hist[:1], f.hist[:1], f.luma[:1], f.luma[:1])[0] == 0.0
+    black, white = frame_features(np.zeros((1, 4, 4, 3), np.uint8)), frame_features(
+        np.full((1, 4, 4, 3), 255, np.uint8))
+    assert picture_change(black.hist, white.hist, black.luma, white.luma)[0] > 0.5

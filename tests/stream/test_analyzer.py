@@ -8,6 +8,7 @@ import numpy as np
 
 from vstream.decode.frames import FrameBatch
 from vstream.detect.analysis import EMBED_DIM, FrameAnalysis
+from vstream.detect.labels import PERSON
 from vstream.detections import Detections
 from vstream.stream.analyzer import StreamAnalyzer
 from vstream.track.gallery import PeopleGallery
@@ -55,3 +56,29 @@ def test_every_frame_of_a_push_is_analysed_in_that_push() -> None:
     observed = analyzer.observe(frames(0, 6, 64, 48))
     assert [r.frame_index for r in observed.frames] == list(range(6))
     assert [b[0] for b in model.batches] == [4, 2]
+
+
+class OnePersonModel(ShapeRecordingModel):
+    """A frame model that finds one person in the same place in every frame."""
+
+    def analyze(self, images: np.ndarray) -> list[FrameAnalysis]:
+        box = np.array([[20.0, 10.0, 44.0, 46.0]], np.float32)
+        return [FrameAnalysis(Detections(box, np.array([0.9], np.float32), np.array([PERSON]),
+                                         embedding=np.zeros((1, EMBED_DIM), np.float32)),
+                              tag_scores=np.zeros(1, np.float32)) for _ in images]
+
+
+def test_no_track_runs_on_from_one_shot_into_the_next() -> None:
+    # Two shots whose person stands in the same place: box overlap alone would make them one
+    # track (and one person); the new picture ends every track.
+    rng = np.random.default_rng(0)
+    dark = rng.integers(0, 60, (4, 48, 64, 3), dtype=np.uint8)
+    bright = rng.integers(180, 255, (4, 48, 64, 3), dtype=np.uint8)
+    batch = frames(0, 8, 64, 48)
+    batch = FrameBatch("s", np.concatenate([dark, bright]), batch.frame_index, batch.pts,
+                       batch.time_base)
+    analyzer = StreamAnalyzer("s", OnePersonModel(), PeopleGallery("test", 0.5), analysis_fps=5.0)
+    ids = [int(r.detections.tracker_id[0]) for r in analyzer.observe(batch).frames]
+    first, second = ids[1], ids[5]  # a track is confirmed on its second frame
+    assert first > 0 and second > 0 and first != second
+    assert set(ids[1:4]) == {first} and set(ids[5:]) == {second}

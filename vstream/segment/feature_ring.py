@@ -19,15 +19,14 @@ import numpy as np
 
 from vstream.decode.frames import FrameBatch
 from vstream.kernels import (
+    TOTAL_LUMA_CHANGE,
     FrameFeatures,
     edge_change_ratio,
     frame_features,
     histogram_distance,
     mean_abs_difference,
+    picture_change,
 )
-
-#: a mean luma difference of this many levels (a quarter of the range) is total change
-_TOTAL_LUMA_CHANGE = 64.0
 
 
 class FeatureRing:
@@ -100,17 +99,17 @@ class FeatureRing:
         self.long_distance[self.rows(t0, min(a, t1))] = np.nan
         if a < t1:
             cur, prev = self.rows(a, t1), self.rows(a - self.span, t1 - self.span)
-            d = histogram_distance(self.hist[cur], self.hist[prev])
-            p = np.minimum(mean_abs_difference(self.luma[cur], self.luma[prev]) / _TOTAL_LUMA_CHANGE, 1.0)
-            self.long_distance[cur] = 0.5 * (d + p)
+            self.long_distance[cur] = picture_change(self.hist[cur], self.hist[prev],
+                                                     self.luma[cur], self.luma[prev])
 
     def pair_score(self, a: slice | np.ndarray, b: slice | np.ndarray, edges: bool = True) -> np.ndarray:
         """The cut score between rows a[i] and b[i] (any distance apart); without `edges` the
         cheaper histogram + luma part only (enough to tell a picture came back)."""
-        d = histogram_distance(self.hist[a], self.hist[b])
-        p = np.minimum(mean_abs_difference(self.luma[a], self.luma[b]) / _TOTAL_LUMA_CHANGE, 1.0)
         if not edges:
-            return (d + p) / 2.0
+            return picture_change(self.hist[a], self.hist[b], self.luma[a], self.luma[b])
+        # the three terms summed in this order, as the detectors' thresholds were measured
+        d = histogram_distance(self.hist[a], self.hist[b])
+        p = np.minimum(mean_abs_difference(self.luma[a], self.luma[b]) / TOTAL_LUMA_CHANGE, 1.0)
         e = edge_change_ratio(self.edges[a], self.edges[b])
         return (d + e + p) / 3.0
 

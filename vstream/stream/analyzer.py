@@ -30,6 +30,7 @@ from vstream.detect.labels import CLASS_NAMES
 from vstream.detections import Detections
 from vstream.segment.scenes import Scene
 from vstream.track.byte_tracker import ByteTracker, IdCounter
+from vstream.track.cut_gate import CutGate
 from vstream.track.gallery import PeopleGallery
 from vstream.track.presence import DEFAULT_LEAVE_AFTER_S, PresenceEvent, PresenceTracker
 from vstream.track.track_identities import TrackIdentities
@@ -77,6 +78,7 @@ class StreamAnalyzer:
         self._ids = IdCounter()
         self._trackers = {c: ByteTracker(frame_rate=analysis_fps, id_counter=self._ids)
                           for c in range(len(CLASS_NAMES))}
+        self._cut_gate = CutGate()
         self._pending: list[tuple[int, float, np.ndarray]] = []
         self._records: deque[FrameRecord] = deque()
         self._scenes: deque[Scene] = deque()
@@ -134,6 +136,7 @@ class StreamAnalyzer:
 
         return {"next_id": self._ids.value,
                 "trackers": {c: t.state() for c, t in self._trackers.items()},
+                "cut_gate": self._cut_gate.state(),
                 "identities": self.identities.state(), "presence": self.presence.state(),
                 "pending": [(idx, t, image.copy()) for idx, t, image in self._pending],
                 "records": copy.deepcopy(list(self._records)),
@@ -148,6 +151,7 @@ class StreamAnalyzer:
         self._ids.value = int(state["next_id"])
         for c, tracker_state in state["trackers"].items():
             self._trackers[c].load_state(tracker_state)
+        self._cut_gate.load_state(state["cut_gate"])
         self.identities.load_state(state["identities"])
         self.presence.load_state(state["presence"])
         self._pending = [(idx, t, image.copy()) for idx, t, image in state["pending"]]
@@ -169,7 +173,10 @@ class StreamAnalyzer:
         tag_scores = [r.tag_scores for r in results]
         if any(s is None for s in tag_scores):  # a model without a tag head (the teachers)
             tag_scores = list(self._frame_tagger().scores(images))
-        for (idx, t, _), result, tags in zip(batch, results, tag_scores):
+        for (idx, t, image), result, tags in zip(batch, results, tag_scores):
+            if self._cut_gate.is_cut(image):  # a new shot: no track continues into it
+                for tracker in self._trackers.values():
+                    tracker.reset()
             record = FrameRecord(idx, t, self._track(result.detections), size,
                                  np.asarray(tags, np.float32))
             observed.frames.append(record)

@@ -8,9 +8,9 @@ not one centroid, because one face looks different with and without sunglasses, 
 left or the right: a centroid between the looks would match neither well (DESIGN.md saw a
 fixed-threshold, one-centroid clustering split the lead singer in two).
 
-`match_threshold` is measured, not guessed: `vstream.eval.people.calibrate_threshold` picks the
-value that best reproduces a reference clustering (dlib's face embeddings clustered at dlib's own
-0.6 distance) on the training video; docs/models.md gives the measurement.
+`match_threshold` is measured, not guessed: per model, against hand labels of who is in each of
+42 scenes of the test video (`vstream.eval.people_labels`, tests/data/test_video_people.json),
+calibrated on half of them and checked on the other half; docs/models.md gives the measurement.
 
 The gallery is persisted in the `people` table (`people` / `load`, as `Person` values; the store
 makes the rows), so a later run, on another video or camera, re-identifies known people.
