@@ -71,17 +71,22 @@ def _ingest_paced(bootstrap: str, topic: str, source: str, streams: list[str],
     return thread
 
 
+#: `vstream worker` flags: finish every stream and exit once everything on the topic is processed
+CAUGHT_UP = ("--exit-when-caught-up",)
+
+
 class _Worker:
-    """`vstream -v worker` as a child process; its log lines are collected as they come."""
+    """`vstream -v worker` as a child process; its log lines are collected as they come.
+    `exit_flags`: when it finishes its streams and exits (none: it runs until killed)."""
 
     def __init__(self, bootstrap: str, topic: str, store: str, group: str, tmp: Path,
-                 idle_exit: float, model: str = "none") -> None:
+                 exit_flags: tuple[str, ...] = (), model: str = "none") -> None:
         self.log_path = tmp / f"worker-{uuid.uuid4().hex[:6]}.log"
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "vstream", "-v", "worker", "--kafka", bootstrap,
              "--topic", topic, "--store", store, "--group", group, "--shots", "fast",
-             "--model", model, "--idle-exit", str(idle_exit)],
+             "--model", model, *exit_flags],
             stdout=self._log, stderr=subprocess.STDOUT, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
@@ -192,15 +197,11 @@ def _send_in_step(bootstrap: str, topic: str, chunks: list, states: _StateLog, w
     raise AssertionError(f"{len(chunks)} chunks gave fewer than {saves} saved states")
 
 
-def _send(bootstrap: str, topic: str, chunks: list, pause_s: float) -> threading.Thread:
-    """Send `chunks` on a thread, one every `pause_s` (small poll batches: many kill points)."""
-    def run() -> None:
-        with ChunkProducer(bootstrap, topic) as producer:
-            _Paced(producer, pause_s).send_all(chunks)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
+def _send(bootstrap: str, topic: str, chunks: list) -> None:
+    """Send `chunks`; return once the broker has acknowledged every one (so a worker started
+    next, to run until caught up, finds them all on the topic)."""
+    with ChunkProducer(bootstrap, topic) as producer:
+        _Paced(producer, 0).send_all(chunks)
 
 
 def test_sigkill_at_three_points_then_restart_gives_the_rows_of_an_uninterrupted_run(
@@ -218,19 +219,19 @@ def test_sigkill_at_three_points_then_restart_gives_the_rows_of_an_uninterrupted
     with open_store(server_url) as store:
         sent = 0
         for kill in range(3):
-            # never idle-exits: it is killed, and an idle exit would finish the stream
-            worker = _Worker(kafka_broker, topic, url, "g", tmp_path, idle_exit=3600)
+            # no exit flag: it is killed, and an exit would finish the stream
+            worker = _Worker(kafka_broker, topic, url, "g", tmp_path)
             _wait_for("the group's assignment", lambda: "assigned" in worker.text(), worker=worker)
             # two saved states in, then one more chunk: killed mid-batch or between the save
             # and the commit, scenes open
             sent += _send_in_step(kafka_broker, topic, chunks[sent:], states, worker, saves=2)
-            _send(kafka_broker, topic, chunks[sent : sent + 1], pause_s=0).join(timeout=60)
+            _send(kafka_broker, topic, chunks[sent : sent + 1])
             sent += 1
             worker.kill()
             logs.append(worker.text())
             assert store.stream("music") is None, "killed after the stream finished"
-        _send(kafka_broker, topic, chunks[sent:], pause_s=0).join(timeout=60)
-        last = _Worker(kafka_broker, topic, url, "g", tmp_path, idle_exit=3)
+        _send(kafka_broker, topic, chunks[sent:])
+        last = _Worker(kafka_broker, topic, url, "g", tmp_path, CAUGHT_UP)
         assert last.wait(timeout=180) == 0, last.text()[-3000:]
         logs.append(last.text())
         assert _rows(store, "music") == reference  # same IDs, none missing, none twice
@@ -276,10 +277,12 @@ def test_killing_one_of_two_workers_moves_its_streams_to_the_other(
     reference = _reference(tmp_path, str(clip), streams)
     topic = new_topic(kafka_broker, "test.ckpt", PARTITIONS)
     url = _url(server_url)
-    # idle exit above the group's 10 s session timeout: the survivor must still be there
-    # when the group notices the dead member and hands it the partitions
-    a = _Worker(kafka_broker, topic, url, "pair", tmp_path, idle_exit=25)
-    b = _Worker(kafka_broker, topic, url, "pair", tmp_path, idle_exit=25)
+    # Idle exit, not --exit-when-caught-up: both start on an empty topic, caught up at once.
+    # Above the group's 10 s session timeout: the survivor must still be there when the group
+    # notices the dead member and hands it the partitions. Still a clock: a fetch slower than
+    # 25 s after the paced ingest would end b early.
+    a = _Worker(kafka_broker, topic, url, "pair", tmp_path, ("--idle-exit", "25"))
+    b = _Worker(kafka_broker, topic, url, "pair", tmp_path, ("--idle-exit", "25"))
     _wait_for("both workers holding partitions", lambda: _split(a, b), worker=a)
     producer = _ingest_paced(kafka_broker, topic, str(clip), streams, pause_s=0.3)
     mine = [streams[p] for p in _assigned(a)]
@@ -326,17 +329,16 @@ def test_sigkill_with_the_default_frame_model_gives_the_rows_of_vstream_index(
     url = _url(server_url)
     states = _StateLog(kafka_broker, "model", topic)
     with open_store(server_url) as store:
-        # never idle-exits: it is killed, and an idle exit would finish the stream
-        worker = _Worker(kafka_broker, topic, url, "model", tmp_path, idle_exit=3600,
-                         model=DEFAULT_MODEL)
+        # no exit flag: it is killed, and an exit would finish the stream
+        worker = _Worker(kafka_broker, topic, url, "model", tmp_path, model=DEFAULT_MODEL)
         _wait_for("the group's assignment", lambda: "assigned" in worker.text(), timeout=180,
                   worker=worker)
         sent = _send_in_step(kafka_broker, topic, chunks, states, worker, saves=3)
         worker.kill()
         first = worker.text()
         assert store.stream("people") is None, "killed after the stream finished"
-        _send(kafka_broker, topic, chunks[sent:], pause_s=0).join(timeout=60)
-        last = _Worker(kafka_broker, topic, url, "model", tmp_path, idle_exit=5,
+        _send(kafka_broker, topic, chunks[sent:])
+        last = _Worker(kafka_broker, topic, url, "model", tmp_path, CAUGHT_UP,
                        model=DEFAULT_MODEL)
         assert last.wait(timeout=300) == 0, last.text()[-3000:]
         states.close()
