@@ -55,6 +55,28 @@ def read_to_end(bootstrap: str, topic: str, partitions: int = 4,
         return out
 
 
+def committed_offsets(bootstrap: str, topic: str, group: str, partitions: int = 4
+                      ) -> dict[int, int]:
+    """`group`'s committed offset per partition of `topic`, 0 where none (OffsetFetch: does not
+    join the group)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
+                             enable_auto_commit=False)
+    try:
+        return {p: consumer.committed(TopicPartition(topic, p)) or 0 for p in range(partitions)}
+    finally:
+        consumer.close()
+
+
+def end_offsets(bootstrap: str, topic: str, partitions: int = 4) -> dict[int, int]:
+    """The end offset per partition of `topic` (ListOffsets: stale on Tansu's S3 storage)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        ends = consumer.end_offsets([TopicPartition(topic, p) for p in range(partitions)])
+        return {tp.partition: offset for tp, offset in ends.items()}
+    finally:
+        consumer.close()
+
+
 def scene_key(rows) -> list[tuple]:
     """Scene rows as comparable tuples (times rounded to the microsecond), in frame order."""
     return [(r.start_frame, r.end_frame, round(r.start_s, 6), round(r.end_s, 6), r.row_id)

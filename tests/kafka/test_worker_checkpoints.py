@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from kafka_messages import new_topic  # tests/ is on pythonpath (pyproject)
+from kafka_messages import committed_offsets, end_offsets, new_topic  # tests/ on pythonpath
 from video_clips import encode_clip  # tests/ is on pythonpath (pyproject)
 from vstream.drivers.index import index_video
 from vstream.ingest.ingester import ingest
@@ -97,6 +97,11 @@ class _Worker:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=30)
         self._log.close()
+
+    def interrupt(self, timeout: float) -> int:
+        """Ctrl-C: it commits what it wrote and exits (130) without finishing its streams."""
+        self.proc.send_signal(signal.SIGINT)
+        return self.wait(timeout)
 
     def wait(self, timeout: float) -> int:
         try:
@@ -277,12 +282,10 @@ def test_killing_one_of_two_workers_moves_its_streams_to_the_other(
     reference = _reference(tmp_path, str(clip), streams)
     topic = new_topic(kafka_broker, "test.ckpt", PARTITIONS)
     url = _url(server_url)
-    # Idle exit, not --exit-when-caught-up: both start on an empty topic, caught up at once.
-    # Above the group's 10 s session timeout: the survivor must still be there when the group
-    # notices the dead member and hands it the partitions. Still a clock: a fetch slower than
-    # 25 s after the paced ingest would end b early.
-    a = _Worker(kafka_broker, topic, url, "pair", tmp_path, ("--idle-exit", "25"))
-    b = _Worker(kafka_broker, topic, url, "pair", tmp_path, ("--idle-exit", "25"))
+    # No exit flag: both start on an empty topic (caught up at once), and b must still be there
+    # when the group notices the dead member and hands it the partitions.
+    a = _Worker(kafka_broker, topic, url, "pair", tmp_path)
+    b = _Worker(kafka_broker, topic, url, "pair", tmp_path)
     _wait_for("both workers holding partitions", lambda: _split(a, b), worker=a)
     producer = _ingest_paced(kafka_broker, topic, str(clip), streams, pause_s=0.3)
     mine = [streams[p] for p in _assigned(a)]
@@ -295,12 +298,25 @@ def test_killing_one_of_two_workers_moves_its_streams_to_the_other(
         a.kill()
         assert all(store.stream(s) is None for s in streams), a.text()[-3000:] + b.text()[-3000:]
         producer.join(timeout=120)
-        assert b.wait(timeout=240) == 0, b.text()[-3000:]
+        assert not producer.is_alive(), "hang guard: the ingest did not end"
+        # b takes a's partitions and goes on with its streams; once it has committed every
+        # chunk (a state: rows written), Ctrl-C leaves the streams open, their states saved.
+        ends = end_offsets(kafka_broker, topic)
+        _wait_for("b committing every chunk",
+                  lambda: committed_offsets(kafka_broker, topic, "pair") == ends, timeout=240,
+                  worker=b)
+        assert b.interrupt(timeout=60) == 130, b.text()[-3000:]
+        assert all(store.stream(s) is None for s in streams), b.text()[-3000:]
+        # A third worker finds nothing to consume: caught up, it finishes the four streams
+        # from their saved states.
+        c = _Worker(kafka_broker, topic, url, "pair", tmp_path, CAUGHT_UP)
+        assert c.wait(timeout=120) == 0, c.text()[-3000:]
         for s in streams:
             assert _rows(store, s) == reference[s], s
             assert store.stream(s) is not None and store.stream(s).frames == 1500
     assert "restored from its saved state" in b.text()
-    assert "Traceback" not in a.text() + b.text()
+    assert "4 streams finished" in c.text() and ": 0 chunks, " in c.text()
+    assert "Traceback" not in a.text() + b.text() + c.text()
 
 
 def _people(store, stream_id: str) -> dict[str, list]:

@@ -12,11 +12,10 @@ import threading
 import time
 import urllib.request
 
-from kafka import KafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from video_clips import encode_clip  # tests/ is on pythonpath (pyproject)
-from kafka_messages import new_topic, scene_key  # tests/ is on pythonpath (pyproject)
+from kafka_messages import committed_offsets, new_topic, scene_key  # tests/ on pythonpath
 from kafka_workers import run_guarded, run_until_caught_up  # tests/ is on pythonpath
 from vstream.ingest.ingester import ingest
 from vstream.kafka import ChunkProducer
@@ -88,16 +87,6 @@ def _wait_until(what: str, check, thread: threading.Thread) -> None:
         time.sleep(0.05)
 
 
-def _committed(bootstrap: str, topic: str, group: str) -> dict[int, int]:
-    """The group's committed offset per partition (OffsetFetch; does not join the group)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
-                             enable_auto_commit=False)
-    try:
-        return {p: consumer.committed(TopicPartition(topic, p)) or 0 for p in range(PARTITIONS)}
-    finally:
-        consumer.close()
-
-
 def test_metrics_over_http_match_what_the_worker_did(kafka_broker: str, tmp_path) -> None:
     topic = new_topic(kafka_broker, "test.ops", PARTITIONS)
     produced = Metrics()
@@ -114,7 +103,7 @@ def test_metrics_over_http_match_what_the_worker_did(kafka_broker: str, tmp_path
         first = run_guarded(ChunkWorker(kafka_broker, topic, _StopAfterFirstWrite(store, stop),
                                         group="m", shots="fast", model="none",
                                         max_poll_records=10, metrics=first_metrics).run, stop)
-        committed = sum(_committed(kafka_broker, topic, "m").values())
+        committed = sum(committed_offsets(kafka_broker, topic, "m").values())
         assert 0 < first.chunks == committed < 100
         lag = sum(s.value for family in first_metrics.registry.collect()
                   if family.name == "vstream_consumer_lag" for s in family.samples)
@@ -213,12 +202,12 @@ def test_clickhouse_outage_retries_commits_nothing_unwritten_and_catches_up(
             # this point began after it, so it carried every ack made before the outage.
             chunks_before, commits = worker.stats.chunks, worker.stats.commits
             _wait_until("two commit rounds", lambda: worker.stats.commits >= commits + 2, thread)
-            before = _committed(kafka_broker, topic, "outage")
+            before = committed_offsets(kafka_broker, topic, "outage")
             # The outage goes on through back-off retries and more commit rounds.
             _wait_until("three retries and two more commit rounds",
                         lambda: worker.stats.store_retries >= 3
                         and worker.stats.commits >= commits + 4, thread)
-            during = _committed(kafka_broker, topic, "outage")
+            during = committed_offsets(kafka_broker, topic, "outage")
             retries = worker.stats.store_retries
             stuck_chunks = worker.stats.chunks
             own_clickhouse_server.start()
@@ -236,7 +225,7 @@ def test_clickhouse_outage_retries_commits_nothing_unwritten_and_catches_up(
         # Caught up: every chunk once, rows equal to `vstream index`, no duplicates.
         assert stats.chunks == 100 and stats.frames == 5301 and stats.streams_finished == 1
         assert stats.duplicates == 0 and stats.dead_letters == 0
-        assert sum(_committed(kafka_broker, topic, "outage").values()) == 100
+        assert sum(committed_offsets(kafka_broker, topic, "outage").values()) == 100
         assert scene_key(store.scenes_of("music")) == reference
         assert store.query_readonly("SELECT count() FROM scenes").rows[0][0] == len(reference)
     messages = [r.getMessage() for r in caplog.records if r.name.startswith("vstream.kafka.worker")]
