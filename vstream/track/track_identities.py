@@ -6,7 +6,9 @@ name the person within a second of them appearing instead of when the scene clos
 - a face after `FACE_MIN` detections, from the people gallery by its appearance;
 - a body after `BODY_MIN` detections: the person of a face whose centre lies inside it in
   at least `FACE_IN_BODY` of the face's recent frames, else the gallery by the body's own
-  appearance;
+  appearance, if at least `FACE_MIN` of its detections have one (as for a face, one frame is
+  too little evidence: a body whose one face-bearing frame was the blonde dancer's was the
+  singer on the test video, docs/models.md);
 - a track the gallery cannot place (no appearance: e.g. a body far from the camera, whose
   face is too small to see) is an anonymous person of this stream, named `t<track ID>`:
   still counted in view and given enter and leave events, never matched across streams.
@@ -129,8 +131,9 @@ class TrackIdentities:
         if tid in self.known:
             return self.known[tid] or anonymous_id(tid)
         person = self._face_inside(track) if track.class_id == PERSON else None
-        if person is None and track.embeddings:
-            person = self.gallery.identify(np.array(track.embeddings), self.stream_id, t_s)
+        seen = [e for e in track.embeddings if np.any(e)]  # zero rows: no appearance
+        if person is None and len(seen) >= FACE_MIN:
+            person = self.gallery.identify(np.array(seen), self.stream_id, t_s)
         return person or anonymous_id(tid)
 
     def _face_inside(self, body: _Track) -> str | None:
