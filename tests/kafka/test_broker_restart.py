@@ -35,8 +35,10 @@ PAUSE_S = 0.1
 #: how long the broker stays down under the ingest: longer than the rest of the ingest, and
 #: long enough that kafka-python's default reconnect back-off would show (it reaches 12.8 s)
 INGEST_OUTAGE_S = 16.0
-#: acknowledgements must resume this soon after the broker is back (seen: 0.4-0.6 s)
-RESUME_S = 3.0
+#: acknowledgements must resume this soon after the broker is back (seen: 0.4-0.6 s). What it
+#: tells apart is the reconnect back-off: kafka-python's default would have grown to 12.8 s
+#: (+-20% jitter) over the outage, so at least ~10 s; 8 s leaves a slow machine 13x the time seen.
+RESUME_S = 8.0
 #: how long the broker stays down under the worker once its process has exited; a SIGTERMed
 #: Tansu exits 5 s after the signal when clients are connected (graceful shutdown), so the
 #: outage is ~8 s
