@@ -36,7 +36,6 @@ from vstream.errors import VStreamError
 from vstream.weights import test_video_path
 
 PARTITIONS = 4
-IDLE_S = 3.0
 
 
 def _clip(source: Path, out: Path, packets: int) -> Path:
@@ -118,7 +117,7 @@ def _run(table: Table, scratch: Path, video: Path, warmup: Path, realtime_s: flo
             print(f"  worker ({i + 1}/{repeat}) ...", flush=True)
             worker = ChunkWorker(broker.bootstrap, topic, store, group=f"bench-{i}", shots=shots,
                                  model=model)
-            stats = worker.run(max_idle_s=IDLE_S)
+            stats = worker.run(until_caught_up=True)  # every chunk is on the topic
             if stats.chunks != sent.chunks or stats.frames != indexed.frames:
                 raise VStreamError(f"the worker processed {stats.chunks}/{sent.chunks} chunks, "
                                    f"{stats.frames}/{indexed.frames} frames")
@@ -194,7 +193,7 @@ def _run(table: Table, scratch: Path, video: Path, warmup: Path, realtime_s: flo
         f"Machine: {cpu}, {os.cpu_count()} CPUs. One process runs broker clients, worker and "
         "index in turn (the realtime phase runs ingest and worker at once).",
         "Worker frames/s counts from its first record to its last write (group join and the "
-        f"{IDLE_S:g} s idle wait that ends the run excluded); index frames/s is index_video's "
+        "caught-up check that ends the run excluded); index frames/s is index_video's "
         f"own (file to rows). Both after a warm-up indexing of a 250-packet clip; best of {repeat} "
         "runs each, alternating. The worker's "
         "scenes are checked equal to the index's.",
