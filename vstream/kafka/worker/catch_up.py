@@ -1,6 +1,14 @@
 """When a worker has processed everything on its partitions: the state `run(until_caught_up=True)`
 stops on. Pure: the caller reads the offsets and the fetch times off the consumer.
 
+Caught up means, for each partition the group gave the worker, that where it stands (the offset
+after the last message it processed, or the group's committed offset when further: as the
+`vstream_consumer_lag` gauge counts) has reached the partition's end offset, with no batch in
+flight. A worker with no partitions yet is not caught up, nor one whose consumer has not fetched
+from each of them. Producers may go on writing: a message that reaches the broker after the
+second look below is left to the next run (its offset is not committed), and its stream, finished
+here, starts again there as after an idle exit.
+
 "Everything" is what the partitions held when the worker looked, as the broker said in a fetch
 response. Each fetch response carries the partition's high watermark (its end offset), and the
 consumer keeps the last one with the time it came (aiokafka's `highwater` and

@@ -85,6 +85,11 @@ class ChunkWorker:
     scenes are published as JSON to `events_topic` (`vstream.kafka.events`; "" or None: not
     published). Chunks are taken in batches of up to `max_poll_records`, or what arrived within
     `poll_timeout_s`.
+
+    About 300 lines, the faust wiring only: the serve loop with its three ways to stop, the
+    agent and its batch handler, commits and the rebalance callbacks share one event loop, the
+    batch lock and the `ready`/`_closing` flags. What needs none of them lives beside it, each
+    unit-tested alone: ordering, admission, state, dead letters, store retry, catch-up.
     """
 
     def __init__(self, bootstrap: str, topic: str, store, *, group: str = DEFAULT_GROUP,
@@ -141,27 +146,14 @@ class ChunkWorker:
         `max_idle_s` pass with no message; forever when none of them is given.
 
         Stopped by `stop_event`: commits what was written and returns; open streams are not
-        finished (their saved states let the next worker continue them).
-
-        Caught up (`until_caught_up`, or `exit_when_caught_up()` called meanwhile): every
-        message that was on this worker's partitions is processed, and no batch is in flight.
-        Then, as after `max_idle_s`, it finishes its streams, commits and returns. Caught up
-        means, for each partition the group gave this worker, that where it stands (the offset
-        after the last message it processed, or the group's committed offset when further: as
-        the `vstream_consumer_lag` gauge counts) has reached the partition's end offset, and
-        that this still holds on end offsets that the broker sent in fetch responses received
-        after the worker first found itself caught up (`vstream.kafka.worker.catch_up`). A
-        worker that has no partitions yet is not caught up, nor is one whose consumer has not
-        fetched from each of them. Producers may go on writing: a message that reaches the
-        broker after that second look is left to the next run (its offset is not committed),
-        and its stream, finished here, starts again there as after an idle exit. So it is a
-        batch mode: index what is on the topic, then exit.
-
-        Idle for `max_idle_s` (counted from when the group last gave this worker partitions,
-        or from its last batch): finishes its streams just the same. Finishing covers every
-        stream of its partitions, those in memory and those only in the state table (last
-        scenes and `streams` rows). Returns the running stats. Raises BrokerUnavailableError
-        when no broker answers or the topic is missing.
+        finished (their saved states let the next worker continue them). Caught up (also once
+        `exit_when_caught_up()` is called): every message that was on this worker's partitions
+        is processed and no batch is in flight (`vstream.kafka.worker.catch_up` says exactly
+        when; a message arriving later is left to the next run): a batch mode. Caught up, or
+        idle for `max_idle_s` (since its last batch or assignment), it finishes every stream of
+        its partitions, in memory or only in the state table, commits and returns. Returns the
+        running stats. Raises BrokerUnavailableError when no broker answers or the topic is
+        missing.
         """
         if until_caught_up:
             self._until_caught_up.set()
