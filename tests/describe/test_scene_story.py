@@ -104,6 +104,18 @@ def test_a_scene_of_people_gets_no_animal_tag_and_a_scene_without_them_keeps_it(
     assert scene_tags(empty, names) == ("dog", "primate", "stage")
 
 
+def test_a_weak_classifier_tag_is_dropped_where_the_detector_already_tags_the_scene() -> None:
+    # the singer's close-up: "musical instrument" at 0.1, the sum of many instruments' crumbs
+    face, body = [30, 0, 70, 40], [0, 0, 100, 100]
+    names = ("musical instrument", "stage", "indoor")
+    close_up = [_record(f, [(1, FACE, face), (2, PERSON, body)], tags=[0.1, 0.05, 0.02])
+                for f in range(3)]
+    assert scene_tags(close_up, names) == ("person", "close-up")
+    confident = [_record(f, [(1, FACE, face), (2, PERSON, body)], tags=[0.4, 0.2, 0.02])
+                 for f in range(3)]
+    assert scene_tags(confident, names) == ("person", "close-up", "musical instrument", "stage")
+
+
 def test_every_animal_tag_is_a_tag_of_the_classifier() -> None:
     import json
     from importlib.resources import files
