@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import importlib.machinery
 import importlib.util
-import logging
 import os
 import sysconfig
 import tempfile
@@ -32,8 +31,6 @@ from functools import cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
-
-log = logging.getLogger("vstream.kernels")
 
 Body = TypeVar("Body", bound=Callable[..., Any])
 
@@ -108,9 +105,7 @@ def ahead_of_time() -> ModuleType | None:
             assert spec is not None and spec.loader is not None
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
-            log.debug("kernels: the ahead-of-time build %s", path)
             return module
-    log.debug("kernels: no ahead-of-time build for these sources; numba JIT-compiles them")
     return None
 
 
