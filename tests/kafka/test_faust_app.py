@@ -49,6 +49,9 @@ def test_the_installed_faust_is_the_one_the_adapter_was_written_for() -> None:
         (TableManager, "recovery"),
         (faust.App, "_new_transport"),
         (faust.Sensor, "on_commit_completed"),
+        (faust_aiokafka.Consumer, "_add_gap"),
+        (faust_aiokafka.Consumer, "_new_offset"),
+        (faust_aiokafka.Consumer, "ack"),
     ],
 )
 def test_every_overridden_faust_hook_still_exists(owner: type, name: str) -> None:
@@ -165,3 +168,28 @@ def test_workaround_2_recovery_seeks_once_more_after_faust_clears_the_queues(
     asyncio.run(getattr(recovery, hook)(generation))
     assert calls == expected
 
+
+
+def _ack(consumer, offset: int) -> None:
+    """Ack the message at `offset` of chunks/0, as the worker's agent does once it is stored."""
+    from faust.types import TP
+    from faust.types.tuples import Message
+
+    consumer.ack(Message("chunks", 0, offset, 0.0, 0, None, b"k", b"v", None, tp=TP("chunks", 0)))
+
+
+def test_a_jump_faust_sees_in_a_partitions_offsets_is_not_committed(app) -> None:
+    """faust's fetch loop calls `_add_gap` when a message's offset jumps past the last one it
+    read: after a seek, a batch still in flight does that. faust itself would then commit the
+    skipped offsets with the next ack (here 42: 33 messages never processed); the worker's
+    consumer commits what was acked, and moves past a hole only when told (`skip_offsets`)."""
+    from faust.types import TP
+
+    consumer, tp = app.consumer, TP("chunks", 0)
+    app.topics._acking_topics.add("chunks")  # as the worker's agent on the topic makes it
+    asyncio.run(consumer._add_gap(tp, 9, 41))
+    _ack(consumer, 8)
+    assert consumer._new_offset(tp) == 9
+    faust_app.skip_offsets(consumer, tp, 9, 40)  # the worker gave up waiting for 9-40
+    _ack(consumer, 41)
+    assert consumer._new_offset(tp) == 42

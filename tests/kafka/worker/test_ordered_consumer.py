@@ -1,12 +1,15 @@
 """OrderedConsumer: what PartitionOrder decides, done on a (fake) faust consumer: events
-dropped or kept, seeks back over a gap and to waiting messages, the lag gauge, caught up."""
+dropped or kept, seeks back over a gap and to waiting messages, holes given up on, the lag
+gauge, caught up."""
 
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 from dataclasses import dataclass
 
 from faust.types import TP
+from intervaltree import IntervalTree
 
 from vstream.kafka.worker.ordered_consumer import OrderedConsumer
 from vstream.metrics import Metrics
@@ -24,8 +27,10 @@ class FakeConsumer:
 
     def __init__(self, assignment: set, ends: dict, committed: dict) -> None:
         self._assignment, self.ends, self._committed_offset = assignment, ends, committed
+        self.listed: dict = {}  # ListOffsets answers (absent: the fetch's end offset)
         self.fetched_at: dict = {}
         self.seeks: list[dict] = []
+        self._gap: dict = defaultdict(IntervalTree)  # faust's offsets to commit past
         self._thread = self
 
     def _ensure_consumer(self) -> FakeConsumer:
@@ -42,6 +47,9 @@ class FakeConsumer:
 
     async def seek_wait(self, partitions: dict) -> None:
         self.seeks.append(dict(partitions))
+
+    async def highwaters(self, *partitions) -> dict:
+        return {tp: self.listed.get(tp, self.ends.get(tp)) for tp in partitions}
 
 
 @dataclass
@@ -64,6 +72,18 @@ def test_events_are_kept_in_order_and_a_gap_is_sought_back(raw_message) -> None:
     assert [(e.message.partition, e.message.offset) for e in kept] == [(0, 0), (0, 1), (1, 4)]
     assert consumer.seeks == [{TP("chunks", 1): 5}]  # once, to the first missing message
     assert partitions.assigned() == {0, 1}
+    assert not consumer._gap  # waiting for the sought message: nothing to commit past
+
+
+def test_a_hole_given_up_on_is_the_only_gap_faust_may_commit_past(raw_message) -> None:
+    p1 = TP("chunks", 1)
+    consumer = FakeConsumer({p1}, {}, {})
+    partitions = ordered(consumer)
+    later = partitions.order.rewind_timeout_s + 1
+    for offset, now in ((4, 0.0), (7, 0.0), (7, later), (8, later)):
+        asyncio.run(partitions.in_order([FakeEvent(raw_message("chunks", 1, offset, b"a", b""))],
+                                        now))
+    assert sorted((i.begin, i.end) for i in consumer._gap[p1]) == [(5, 7)]  # offsets 5 and 6
 
 
 def test_an_idle_worker_fetches_again_what_waits_past_its_position(raw_message) -> None:
@@ -97,23 +117,40 @@ def test_caught_up_on_the_lag_gauges_offsets_fetched_after_the_first_look(raw_me
     consumer = FakeConsumer({p0, p1, TP("other", 0)}, {p0: 2, p1: 4}, {p1: 4})
     consumer.fetched_at = {p0: 1000, p1: 1000}
     partitions = ordered(consumer)
-    assert partitions.caught_up() is False  # offsets 0-1 of partition 0 wait
+    assert asyncio.run(partitions.caught_up()) is False  # offsets 0-1 of partition 0 wait
     asyncio.run(partitions.in_order([FakeEvent(raw_message("chunks", 0, o, b"a", b""))
                                      for o in (0, 1)], 0.0))
-    assert partitions.caught_up() is False  # the first look: those end offsets may be old
+    assert asyncio.run(partitions.caught_up()) is False  # the first look: those end offsets may be old
     consumer.fetched_at = {p0: 1500, p1: 1500}
     consumer.ends[p0] = 3  # a message came meanwhile: a newer fetch says so
-    assert partitions.caught_up() is False
+    assert asyncio.run(partitions.caught_up()) is False
     asyncio.run(partitions.in_order([FakeEvent(raw_message("chunks", 0, 2, b"a", b""))], 0.0))
-    assert partitions.caught_up() is False
+    assert asyncio.run(partitions.caught_up()) is False
     consumer.fetched_at = {p0: 3000, p1: 3000}
-    assert partitions.caught_up() is True
+    assert asyncio.run(partitions.caught_up()) is True
     partitions.forget({1})  # a rebalance: the next assignment is looked at afresh
     consumer._assignment = {p0}
-    assert partitions.caught_up() is False
+    assert asyncio.run(partitions.caught_up()) is False
+
+
+def test_a_listoffsets_answer_past_the_fetched_end_offset_is_waited_for(raw_message) -> None:
+    p0 = TP("chunks", 0)
+    consumer = FakeConsumer({p0}, {p0: 1}, {})
+    consumer.fetched_at = {p0: 1000}
+    partitions = ordered(consumer)
+    asyncio.run(partitions.in_order([FakeEvent(raw_message("chunks", 0, 0, b"a", b""))], 0.0))
+    assert asyncio.run(partitions.caught_up()) is False  # the first look
+    consumer.fetched_at = {p0: 2000}
+    consumer.listed = {p0: 5}  # the fetches' end offset is stale: the broker lists 5
+    assert asyncio.run(partitions.caught_up()) is False
+    consumer.fetched_at = {p0: 3000}
+    assert asyncio.run(partitions.caught_up()) is False  # the wait started again
+    consumer.listed = {p0: 0}  # a stale ListOffsets answer (Tansu on S3) does not hold it back
+    consumer.fetched_at = {p0: 4000}
+    assert asyncio.run(partitions.caught_up()) is True
 
 
 def test_no_partitions_is_not_caught_up() -> None:
     partitions = ordered(FakeConsumer(set(), {}, {}))
-    assert partitions.caught_up() is False
-    assert partitions.caught_up() is False
+    assert asyncio.run(partitions.caught_up()) is False
+    assert asyncio.run(partitions.caught_up()) is False

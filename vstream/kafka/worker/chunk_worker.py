@@ -231,7 +231,8 @@ class ChunkWorker:
         async with self._lock:
             # Decided under the lock, so no batch starts before the streams are finished; a
             # rebalance that began meanwhile has cleared `ready`.
-            if self.ready.is_set() and not self._closing and self._partitions.caught_up():
+            if (self.ready.is_set() and not self._closing
+                    and await self._partitions.caught_up()):
                 await self._finish_streams("caught up with the topic")
                 return True
         if (time.monotonic() - self._active_at >= REFETCH_AFTER_S

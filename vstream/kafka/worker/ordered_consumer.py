@@ -12,7 +12,7 @@ from typing import Any
 
 from faust.types import TP
 
-from vstream.kafka.faust_app import committed_offsets, last_fetch_times
+from vstream.kafka.faust_app import committed_offsets, last_fetch_times, skip_offsets
 from vstream.kafka.worker.catch_up import CatchUp
 from vstream.kafka.worker.ordering import PartitionOrder, Step
 from vstream.metrics import Metrics
@@ -48,11 +48,13 @@ class OrderedConsumer:
         keep = []
         for event in events:
             partition, offset = event.message.partition, event.message.offset
+            expected = self.order.expected(partition)
             step = self.order.step(partition, offset, assigned, now)
             if step is Step.SEEK_BACK:
-                await self.consumer.seek_wait(
-                    {TP(self.topic, partition): self.order.expected(partition)})
+                await self.consumer.seek_wait({TP(self.topic, partition): expected})
             elif step is Step.TAKE:
+                if expected is not None and offset > expected:  # a hole, given up on
+                    skip_offsets(self.consumer, TP(self.topic, partition), expected, offset - 1)
                 keep.append(event)
         return keep
 
@@ -81,18 +83,27 @@ class OrderedConsumer:
             self.metrics.consumer_lag.labels(self.topic, str(partition)).set(
                 self.order.lag(partition, end, committed[partition]))
 
-    def caught_up(self) -> bool:
+    async def caught_up(self) -> bool:
         """Whether every message on this worker's partitions is processed, the end offsets being
         those of fetch responses newer than an earlier call that found the same (`CatchUp`;
-        False for no partitions). Call it between batches: messages taken by the batch in
+        False for no partitions), and no lower than the broker's answer to a ListOffsets request
+        made then: either can be stale (a fetcher that stopped; Tansu on S3 storage answers
+        ListOffsets with an old end), a stale one is lower, and the higher of the two can only
+        make the worker wait longer. Call it between batches: messages taken by the batch in
         flight count as processed."""
         mine = self._mine()
         # The fetch times before the end offsets: a time seen new vouches for its end offset.
         fetched_at = last_fetch_times(self.consumer, mine)
         ends, committed = self._ends_and_commits(mine)
-        return self.catch_up.look(
-            self.order.caught_up(ends, committed),
-            {tp.partition: at for tp, at in fetched_at.items()})
+        if not self.catch_up.look(self.order.caught_up(ends, committed),
+                                  {tp.partition: at for tp, at in fetched_at.items()}):
+            return False
+        listed = await self.consumer.highwaters(*mine)
+        ends = {tp.partition: max(ends[tp.partition], listed.get(tp, -1)) for tp in mine}
+        if self.order.caught_up(ends, committed):
+            return True
+        self.catch_up.reset()
+        return False
 
     def forget(self, partitions: set[int]) -> None:
         """`partitions` were revoked: their positions and lag are the new owner's."""
