@@ -3,6 +3,7 @@ length and keyframe spacing it needs."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import av
@@ -10,22 +11,25 @@ import av
 from vstream.weights import test_video_path
 
 
-def encode_clip(path: Path, frames: range, *, gop: int | None = None,
-                faststart: bool = False) -> Path:
-    """Frames `frames` (indices into the test video) re-encoded as 160x90 25 fps H.264 at
-    `path` (the container from its extension: .mp4, .ts, ...); `gop` fixes a keyframe every
-    `gop` frames (default: x264 decides); `faststart` puts an MP4's index (moov) before the
-    media data, as web video has it (default: after, where a recorder writes it last)."""
+def encode_clip(path: Path, frames: Iterable[int], *, gop: int | None = None,
+                faststart: bool = False, size: tuple[int, int] = (160, 90)) -> Path:
+    """Frames `frames` (indices into the test video, in its order) re-encoded as `size`
+    (default 160x90) 25 fps H.264 at `path` (the container from its extension: .mp4, .ts,
+    ...); `gop` fixes a keyframe every `gop` frames (default: x264 decides); `faststart` puts an
+    MP4's index (moov) before the media data, as web video has it (default: after, where a
+    recorder writes it last)."""
+    wanted = set(frames)
     options = {"movflags": "+faststart"} if faststart else {}
     with av.open(str(test_video_path())) as src, av.open(str(path), "w", options=options) as out:
         stream = out.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 160, 90, "yuv420p"
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
         if gop is not None:
             stream.options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0"}
         for i, frame in enumerate(src.decode(video=0)):
-            if i >= frames.stop:
+            if i > max(wanted):
                 break
-            if i in frames:
+            if i in wanted:
                 image = frame.to_ndarray(format="rgb24")
                 for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
                     out.mux(packet)

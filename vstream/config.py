@@ -45,6 +45,8 @@ class Settings:
     topic: str = "vstream.chunks"
     #: Kafka topic the worker publishes stored events and scenes to, as JSON ("": not published)
     events_topic: str = "vstream.events"
+    #: Kafka topic of the people registry all workers share (one partition, kept for ever)
+    people_topic: str = "vstream.people"
     #: port for Prometheus /metrics of ingest and worker (0: not served)
     metrics_port: int = 0
 

@@ -48,7 +48,8 @@ def test_every_stored_event_and_scene_is_published_once_as_json(kafka_broker: st
 
     with open_store(f"chdb://{tmp_path}/store") as store:
         worker = ChunkWorker(kafka_broker, topic, store, group="events", shots="fast",
-                             model=_model(), analysis_fps=2.0, events_topic=events_topic)
+                             model=_model(), analysis_fps=2.0, events_topic=events_topic,
+                             people_topic=f"{topic}.people")
         stats = run_until_caught_up(worker, hang_guard_s=300)  # a frame model on two cores
         assert stats.streams_finished == 1
         events = store.events_of(STREAM, worker.model_version)

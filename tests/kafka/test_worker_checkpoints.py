@@ -86,7 +86,7 @@ class _Worker:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "vstream", "-v", "worker", "--kafka", bootstrap,
              "--topic", topic, "--store", store, "--group", group, "--shots", "fast",
-             "--model", model, *exit_flags],
+             "--model", model, "--people-topic", f"{topic}.people", *exit_flags],
             stdout=self._log, stderr=subprocess.STDOUT, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
@@ -164,8 +164,9 @@ def _finish_after_every_commit(bootstrap: str, topic: str, url: str, group: str,
 
     Not one `--exit-when-caught-up` worker over the whole rest: once, in a clean-clone CI run,
     such a worker restarted after a kill declared itself caught up after its first batch (1
-    of 92 chunks) on end offsets it had not seen move yet; with nothing left to consume that
-    cannot happen."""
+    of 92 chunks; the likely cause, faust committing offsets never processed, is fixed in
+    vstream/kafka/faust_app.py). The group's commits are a state this test reads itself, and
+    a finisher with nothing left to consume cannot stop early."""
     ends = end_offsets(bootstrap, topic)
     consumer = _Worker(bootstrap, topic, url, group, tmp, model=model)
     _wait_for("the group committing every chunk",
@@ -381,3 +382,61 @@ def test_sigkill_with_the_default_frame_model_gives_the_rows_of_vstream_index(
         assert store.stream("people").frames == 750
     assert "restored from its saved state" in last[0]
     assert "Traceback" not in first + "".join(last)
+
+
+#: the singer's face in three scenes of the test video (tests/data/test_video_people.json)
+SINGER_FRAMES = [*range(103, 132), *range(1178, 1201), *range(2452, 2502)]
+
+
+def test_two_workers_give_one_person_one_id_through_the_people_registry_and_a_kill(
+        kafka_broker: str, server_url, tmp_path: Path, tmp_path_factory) -> None:
+    """The same person on two streams handled by two worker processes is one ID, minted once
+    (every `people` row of an ID says where it was first seen alike), and a SIGKILL of one
+    worker changes no ID: the rows and their people equal `vstream index` of both streams in
+    one process. Without the shared registry each worker minted its own p1."""
+    from vstream.detect.models import DEFAULT_MODEL
+    from vstream.ingest.chunker import Chunker
+
+    clip = encode_clip(tmp_path_factory.mktemp("media") / "singer.mp4", SINGER_FRAMES, gop=10,
+                       size=(320, 180))
+    streams = _one_stream_per_partition()
+    topic = new_topic(kafka_broker, "test.ckpt.people", PARTITIONS)
+    url = _url(server_url)
+    a = _Worker(kafka_broker, topic, url, "people", tmp_path, model=DEFAULT_MODEL)
+    b = _Worker(kafka_broker, topic, url, "people", tmp_path, model=DEFAULT_MODEL)
+    _wait_for("both workers holding partitions", lambda: _split(a, b), timeout=180, worker=a)
+    on_a, on_b = streams[_assigned(a)[0]], streams[_assigned(b)[0]]
+    with open_store(f"chdb://{tmp_path}/reference") as ref:
+        for s in (on_b, on_a):  # b's stream is indexed first here and through Kafka
+            index_video(str(clip), ref, stream_id=s, shots="fast", model=DEFAULT_MODEL)
+        reference = {s: (_rows(ref, s), _people(ref, s)) for s in (on_a, on_b)}
+    assert reference[on_a][1]["tracks"], "the clip must have people"
+    states = _StateLog(kafka_broker, "people", topic)
+    with open_store(server_url) as store:
+        _send(kafka_broker, topic, list(Chunker(str(clip), on_b)))
+        ends = end_offsets(kafka_broker, topic)
+        _wait_for("b committing its stream",
+                  lambda: committed_offsets(kafka_broker, topic, "people") == ends, timeout=300,
+                  worker=b)
+        chunks = list(Chunker(str(clip), on_a))
+        sent = _send_in_step(kafka_broker, topic, chunks, states, a, saves=2)
+        a.kill()
+        states.close()
+        _send(kafka_broker, topic, chunks[sent:])
+        # b takes a's partitions and replays a's stream from its saved state
+        ends = end_offsets(kafka_broker, topic)
+        _wait_for("b committing every chunk",
+                  lambda: committed_offsets(kafka_broker, topic, "people") == ends, timeout=300,
+                  worker=b)
+        assert b.interrupt(timeout=60) == 130, b.text()[-3000:]
+        c = _Worker(kafka_broker, topic, url, "people", tmp_path, CAUGHT_UP, model=DEFAULT_MODEL)
+        assert c.wait(timeout=300) == 0, c.text()[-3000:]
+        for s in (on_a, on_b):
+            assert (_rows(store, s), _people(store, s)) == reference[s], s
+        ids = {p for _, p in _people(store, on_a)["tracks"] if p}
+        assert ids and ids == {p for _, p in _people(store, on_b)["tracks"] if p}
+        minted = store.backend.query(
+            "SELECT person_id, uniqExact(first_stream, first_s) FROM people GROUP BY person_id").rows
+        assert ids <= {p for p, _ in minted} and all(n == 1 for _, n in minted), minted
+    assert "restored from its saved state" in b.text()
+    assert "Traceback" not in a.text() + b.text() + c.text()

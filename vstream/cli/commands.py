@@ -269,7 +269,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
                               "model": args.model, "analysis_fps": args.analysis_fps,
                               "leave_after_s": args.leave_after_s,
                               "max_scene_s": args.max_scene_s,
-                              "events_topic": args.events_topic})
+                              "events_topic": args.events_topic,
+                              "people_topic": args.people_topic})
     ensure_topics(settings.kafka, [settings.topic, dlq_topic(settings.topic)])
     metrics = _serve_metrics(settings.metrics_port)
     stop = threading.Event()
@@ -287,7 +288,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
                              checkpoint=args.checkpoint, analysis_fps=settings.analysis_fps,
                              leave_after_s=settings.leave_after_s,
                              max_scene_s=settings.max_scene_s, metrics=metrics,
-                             events_topic=settings.events_topic)
+                             events_topic=settings.events_topic,
+                             people_topic=settings.people_topic)
         log.warning("worker: group %s on %s at %s, rows to %s", args.group, settings.topic,
                     settings.kafka, store.url)
         stats = worker.run(stop_event=stop, max_idle_s=args.idle_exit,

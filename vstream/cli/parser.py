@@ -212,6 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "leave, count) and scene as JSON to TOPIC, keyed by stream ID, at least once "
                    "(dedupe on row_id); '' disables (default: vstream.events; env "
                    "VSTREAM_EVENTS_TOPIC)")
+    p.add_argument("--people-topic", metavar="TOPIC", help="the people registry every worker "
+                   "shares, so one person is one ID whichever worker sees them: one partition, "
+                   "kept for ever; created at start (default: vstream.people; env "
+                   "VSTREAM_PEOPLE_TOPIC)")
     _scene_flags(p)
     _model_flags(p)
     _metrics_flag(p)

@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 CHUNKS_TOPIC = "vstream.chunks"
 #: pipeline events (scene closed, stream gap, ...) for other consumers
 EVENTS_TOPIC = "vstream.events"
+#: the people registry every worker shares (`vstream.kafka.people_registry`): one partition
+PEOPLE_TOPIC = "vstream.people"
 DEFAULT_PARTITIONS = 4
 
 
@@ -28,8 +30,10 @@ def dlq_topic(topic: str) -> str:
 
 
 def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int = DEFAULT_PARTITIONS,
-                  *, replication: int = 1, timeout_s: float = 10.0) -> list[str]:
-    """Create the topics in `names` that do not exist yet; return those created.
+                  *, replication: int = 1, configs: dict[str, str] | None = None,
+                  timeout_s: float = 10.0) -> list[str]:
+    """Create the topics in `names` that do not exist yet (with topic `configs`, such as
+    `{"retention.ms": "-1"}`); return those created.
 
     Existing topics are left as they are (their partition count is not checked: kafka-python's
     admin metadata call fails against Tansu 0.6, which reports ACL operations it does not know).
@@ -44,7 +48,8 @@ def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int = DEFAUL
     try:
         for name in dict.fromkeys(names):
             try:
-                admin.create_topics([NewTopic(name, partitions, replication)],
+                admin.create_topics([NewTopic(name, partitions, replication,
+                                              topic_configs=dict(configs or {}))],
                                     timeout_ms=int(timeout_s * 1000))
             except TopicAlreadyExistsError:
                 continue

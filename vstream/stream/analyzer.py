@@ -31,7 +31,7 @@ from vstream.detections import Detections
 from vstream.segment.scenes import Scene
 from vstream.track.byte_tracker import ByteTracker, IdCounter
 from vstream.track.cut_gate import CutGate
-from vstream.track.gallery import PeopleGallery
+from vstream.track.gallery import Gallery
 from vstream.track.presence import DEFAULT_LEAVE_AFTER_S, PresenceEvent, PresenceTracker
 from vstream.track.track_identities import TrackIdentities
 from vstream.track.tracklets import FrameRecord, Tracklet, build_tracklets
@@ -68,7 +68,7 @@ class StreamAnalyzer:
     order, once all their frames are analysed); `finish()` at the end.
     """
 
-    def __init__(self, stream_id: str, model: FrameModel, gallery: PeopleGallery, *,
+    def __init__(self, stream_id: str, model: FrameModel, gallery: Gallery, *,
                  analysis_fps: float, batch_size: int = BATCH,
                  leave_after_s: float = DEFAULT_LEAVE_AFTER_S) -> None:
         self.stream_id = stream_id

@@ -25,7 +25,7 @@ from vstream.store.analysis_rows import (
 )
 from vstream.store.rows import STREAM_GAP, EventRow
 from vstream.stream.analyzer import SceneAnalysis, StreamAnalyzer
-from vstream.track.gallery import PeopleGallery
+from vstream.track.gallery import Gallery, PeopleGallery
 from vstream.track.presence import DEFAULT_LEAVE_AFTER_S, ENTER, PresenceEvent
 from vstream.track.tracklets import FrameRecord
 
@@ -115,7 +115,7 @@ class StreamStages:
     """Decoder, segmenter and (with a model) analyzer of one stream."""
 
     def __init__(self, stream_id: str, frame_rate: float, *, shots: str, model: FrameModel | None,
-                 gallery: PeopleGallery | None, analysis_fps: float = DEFAULT_ANALYSIS_FPS,
+                 gallery: Gallery | None, analysis_fps: float = DEFAULT_ANALYSIS_FPS,
                  leave_after_s: float = DEFAULT_LEAVE_AFTER_S,
                  max_scene_s: float = DEFAULT_MAX_SCENE_S, threads: int = 0) -> None:
         self.stream_id = stream_id
@@ -155,7 +155,7 @@ class StreamStages:
 
     @classmethod
     def restore(cls, data: bytes, frame_rate: float, *, shots: str, model: FrameModel | None,
-                gallery: PeopleGallery | None, analysis_fps: float = DEFAULT_ANALYSIS_FPS,
+                gallery: Gallery | None, analysis_fps: float = DEFAULT_ANALYSIS_FPS,
                 leave_after_s: float = DEFAULT_LEAVE_AFTER_S,
                 max_scene_s: float = DEFAULT_MAX_SCENE_S, threads: int = 0) -> StreamStages:
         """Stages that continue the stream `snapshot()` was taken from. The arguments are those
@@ -267,7 +267,7 @@ def remember_people(stages: StreamStages, store, from_frame: int = 0) -> None:
 
 
 def write_output(store, stream_id: str, version: str, out: StageOutput,
-                 gallery: PeopleGallery | None) -> int:
+                 gallery: Gallery | None) -> int:
     """Write one push's rows (idempotent: rows already stored are skipped) and the gallery's
     changed people; return the new rows. Scenes go last, so a stored scene row means its
     tracks and events are stored too."""

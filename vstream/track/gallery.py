@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -42,6 +43,19 @@ class Person:
     last_stream: str
     last_s: float
     version: int
+
+
+class Gallery(Protocol):
+    """What the stages ask of a people gallery: `PeopleGallery` in one process, or
+    `vstream.kafka.people_registry.PeopleRegistry`, the one all Kafka workers share."""
+
+    @property
+    def model_version(self) -> str: ...
+
+    def identify(self, embeddings: np.ndarray, stream_id: str, t_s: float, *,
+                 may_create: bool = True) -> str | None: ...
+
+    def people(self, changed_only: bool = True) -> list[Person]: ...
 
 
 class PeopleGallery:
@@ -85,22 +99,36 @@ class PeopleGallery:
         """The person ID of a tracklet whose detections have `embeddings` (k, d); updates the
         person (or creates one when none matches and `may_create`). Zero rows (no appearance)
         are ignored; None when nothing is left or no person matches."""
-        e = np.asarray(embeddings, np.float32)
-        e = e[np.linalg.norm(e, axis=1) > 1e-6] if e.ndim == 2 else e[:0]
-        if not len(e):
+        mean = tracklet_embedding(embeddings)
+        if mean is None:
             return None
-        mean = _unit(e.mean(axis=0))
-        person_id, similarity = self.best_match(mean)
-        if person_id is None or similarity < self.match_threshold:
+        person_id = self.match(mean)
+        if person_id is None:
             if not may_create:
                 return None
-            person_id = f"p{self._next_number()}"
-            self._people[person_id] = _Person(mean[None, :], 0, stream_id, t_s, stream_id, t_s, 0)
-        person = self._people[person_id]
-        person.add(mean, self.max_exemplars)
+            person_id = self.next_id()
+        self.add(person_id, mean, stream_id, t_s)
+        return person_id
+
+    def match(self, embedding: np.ndarray) -> str | None:
+        """The person a tracklet's `embedding` (`tracklet_embedding`) is, if any reaches the
+        threshold."""
+        person_id, similarity = self.best_match(embedding)
+        return person_id if person_id is not None and similarity >= self.match_threshold else None
+
+    def add(self, person_id: str, embedding: np.ndarray, stream_id: str, t_s: float) -> None:
+        """A tracklet of `person_id` (created if new) with `embedding` was seen on `stream_id`
+        at `t_s`: the person learns its appearance."""
+        person = self._people.get(person_id)
+        if person is None:
+            person = self._people[person_id] = _Person(embedding[None, :], 0, stream_id, t_s,
+                                                       stream_id, t_s, 0)
+        person.add(embedding, self.max_exemplars)
         person.last_stream, person.last_s = stream_id, t_s
         self._changed.add(person_id)
-        return person_id
+
+    def __contains__(self, person_id: object) -> bool:
+        return person_id in self._people
 
     def best_match(self, embedding: np.ndarray) -> tuple[str | None, float]:
         """(person ID, cosine similarity) of the person with the most similar exemplar."""
@@ -117,8 +145,9 @@ class PeopleGallery:
         self._changed.clear()
         return [self._people[i].snapshot(self.model_version, i) for i in ids]
 
-    def _next_number(self) -> int:
-        return 1 + max((int(p[1:]) for p in self._people), default=0)
+    def next_id(self) -> str:
+        """The ID a new person gets: numbered after the highest one."""
+        return f"p{1 + max((int(p[1:]) for p in self._people), default=0)}"
 
 
 class _Person:
@@ -144,6 +173,14 @@ class _Person:
     def snapshot(self, model_version: str, person_id: str) -> Person:
         return Person(model_version, person_id, self.exemplars.copy(), self.tracklets,
                       self.first_stream, self.first_s, self.last_stream, self.last_s, self.version)
+
+
+def tracklet_embedding(embeddings: np.ndarray) -> np.ndarray | None:
+    """The appearance of a tracklet whose detections have `embeddings` (k, d): the unit mean of
+    its non-zero rows (a zero row has no appearance); None when none is left."""
+    e = np.asarray(embeddings, np.float32)
+    e = e[np.linalg.norm(e, axis=1) > 1e-6] if e.ndim == 2 else e[:0]
+    return _unit(e.mean(axis=0)) if len(e) else None
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vstream.detect.labels import FACE, PERSON
-from vstream.track.gallery import PeopleGallery
+from vstream.track.gallery import Gallery
 from vstream.track.presence import Sighting
 from vstream.track.tracklets import MAX_EMBEDDINGS, FrameRecord
 
@@ -63,7 +63,7 @@ class _Track:
 class TrackIdentities:
     """Person IDs of one stream's face and body tracks (see the module docstring)."""
 
-    def __init__(self, stream_id: str, gallery: PeopleGallery) -> None:
+    def __init__(self, stream_id: str, gallery: Gallery) -> None:
         self.stream_id = stream_id
         self.gallery = gallery
         #: decisions stored earlier, by track ID ("" for an anonymous track)

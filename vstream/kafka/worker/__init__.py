@@ -10,8 +10,9 @@ Same stages as `vstream index` (one core, two drivers): per stream a
 `vstream.stream.stages.StreamStages` (decoder, segmenter, and with a frame model the analyzer:
 network, trackers, people, scene stories), fed chunk by chunk in the stream's order; its output
 becomes the same rows (same row_id, same model_version) that `index_video` writes, so a file
-indexed in-process and the same file streamed through Kafka give the same rows. One people
-gallery per worker, shared by its streams, loaded from the store at start.
+indexed in-process and the same file streamed through Kafka give the same rows. People IDs come
+from the registry every worker shares (`vstream.kafka.people_registry`, the topic
+`vstream.people`): one person is one ID whichever worker sees them, and no ID names two people.
 
 The app (`faust.App`, id = the consumer group) has one agent on the chunk topic and one table,
 `stream_state-<topic>` (changelog topic `<group>-stream_state-<topic>-changelog`, co-partitioned
@@ -49,8 +50,9 @@ Metrics (`vstream.metrics.Metrics`, served by `vstream worker --metrics-port`): 
 per stream, rows written, consumer lag per partition, capture-to-row latency, drops and dead
 letters by reason, store retries, commits.
 
-With a frame model the shared people gallery is not part of a stream's state (it is stored as
-`people` rows after each batch), so a replayed batch can see people it already added.
+With a frame model the people registry is not part of a stream's state (it is a log on its own
+topic, folded by every worker and stored as `people` rows after each batch), so a replayed batch
+sees the people it already entered, and its tracklets get the same IDs again.
 
 Streams never end on Kafka: `run(until_caught_up=True)` (`vstream worker --exit-when-caught-up`)
 finishes every stream of the worker's partitions once it has processed every message on them (up

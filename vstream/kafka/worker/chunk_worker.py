@@ -16,7 +16,8 @@ from typing import Any
 from vstream.detect.models import DEFAULT_MODEL, load_frame_model, match_threshold
 from vstream.kafka.events import EventPublisher
 from vstream.kafka.faust_app import CommitSensor, RewindingApp
-from vstream.kafka.topics import EVENTS_TOPIC, dlq_topic, topic_partitions
+from vstream.kafka.people_registry import PeopleRegistry
+from vstream.kafka.topics import EVENTS_TOPIC, PEOPLE_TOPIC, dlq_topic, topic_partitions
 from vstream.kafka.worker.batch_processor import BatchProcessor
 from vstream.kafka.worker.dead_letters import DeadLetterSink
 from vstream.kafka.worker.ordered_consumer import OrderedConsumer
@@ -25,8 +26,9 @@ from vstream.kafka.worker.stats import WorkerStats
 from vstream.kafka.worker.store_retry import StopRequested, StoreRetry
 from vstream.kafka.worker.stream_state import StreamState, state_table
 from vstream.metrics import Metrics
+from vstream.store.analysis_rows import stored_people
 from vstream.stream.stages import (
-    DEFAULT_ANALYSIS_FPS, DEFAULT_MAX_SCENE_S, load_gallery, row_version,
+    DEFAULT_ANALYSIS_FPS, DEFAULT_MAX_SCENE_S, row_version,
 )
 from vstream.track.presence import DEFAULT_LEAVE_AFTER_S
 
@@ -99,12 +101,16 @@ class ChunkWorker:
                  max_scene_s: float = DEFAULT_MAX_SCENE_S, poll_timeout_s: float = 0.5,
                  max_poll_records: int = 50, metrics: Metrics | None = None,
                  max_store_backoff_s: float = 10.0,
-                 events_topic: str | None = EVENTS_TOPIC) -> None:
+                 events_topic: str | None = EVENTS_TOPIC,
+                 people_topic: str = PEOPLE_TOPIC) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self.store = store
         self.group = group
         self.model = model
+        self.people_topic = people_topic
+        #: the people registry while `run` runs with a frame model
+        self._registry: PeopleRegistry | None = None
         self.settings = StageSettings(shots, load_frame_model(model, checkpoint), analysis_fps,
                                       leave_after_s, max_scene_s)
         self.model_version = row_version(shots, self.settings.model, max_scene_s)
@@ -161,11 +167,8 @@ class ChunkWorker:
         partitions = topic_partitions(self.bootstrap, self.topic)
         loop = asyncio.new_event_loop()
         try:
-            if self.settings.model is not None and self.settings.gallery is None:
-                self.settings.gallery = self._retry_store(
-                    lambda: load_gallery(self.store, self.settings.model,
-                                         match_threshold(self.model)),
-                    "loading the people gallery")
+            if self.settings.model is not None:
+                self._registry = self.settings.gallery = self._open_registry()
             if self._events is not None:
                 self._events.open()  # creates the events topic at start, not at the first scene
             self._dead_letters.open(MAX_FETCH_BYTES)
@@ -176,6 +179,9 @@ class ChunkWorker:
                         "will be consumed again")
         finally:
             loop.close()
+            if self._registry is not None:
+                self._registry.close()
+                self._registry = self.settings.gallery = None
             if self._events is not None:
                 self._events.close()
             self._dead_letters.close()  # flushes the DLQ
@@ -183,6 +189,22 @@ class ChunkWorker:
             raise self._crashed
         log.info("worker stops: %s", self.stats.summary())
         return self.stats
+
+    def _open_registry(self) -> PeopleRegistry:
+        """The people registry all workers share, with the people the store had before it."""
+        model = self.settings.model
+        registry = PeopleRegistry(self.bootstrap, model.model_version,
+                                  match_threshold(self.model), topic=self.people_topic)
+        try:
+            stored = self._retry_store(
+                lambda: stored_people(self.store.people(model.model_version)),
+                "reading the stored people")
+            if registry.seed(stored):
+                log.info("people registry %s: stored people entered", self.people_topic)
+        except BaseException:
+            registry.close()
+            raise
+        return registry
 
     def exit_when_caught_up(self) -> None:
         """From any thread: `run` returns, finishing every stream, once caught up, as with

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from vstream.detect.analysis import FrameModel
 from vstream.stream.stages import DEFAULT_MAX_SCENE_S, StreamStages
-from vstream.track.gallery import PeopleGallery
+from vstream.track.gallery import Gallery
 from vstream.track.presence import DEFAULT_LEAVE_AFTER_S
 
 
@@ -14,15 +14,14 @@ from vstream.track.presence import DEFAULT_LEAVE_AFTER_S
 class StageSettings:
     """The shot detector (`shots`), the frame model (`model`, None: no analysis), the analysis
     rate, the seconds unseen before a person leaves, the longest scene, and the people gallery
-    shared by the
-    worker's streams (loaded from the store when the worker starts, so None until then)."""
+    (the registry all workers share, opened when the worker runs, so None until then)."""
 
     shots: str
     model: FrameModel | None
     analysis_fps: float
     leave_after_s: float = DEFAULT_LEAVE_AFTER_S
     max_scene_s: float = DEFAULT_MAX_SCENE_S
-    gallery: PeopleGallery | None = None
+    gallery: Gallery | None = None
 
     def new(self, stream_id: str, frame_rate: float) -> StreamStages:
         """Fresh stages for a stream's first chunk."""
