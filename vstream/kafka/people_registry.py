@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 #: how long a registry call waits for the broker before giving up
 DEFAULT_TIMEOUT_S = 60.0
+#: longest time the broker may hold a fetch of the registry open when it has no new record
+FETCH_WAIT_MS = 10
 
 
 class PeopleRegistry:
@@ -58,8 +60,11 @@ class PeopleRegistry:
         self._tp = TopicPartition(topic, 0)
         self._producer = kafka_producer(bootstrap, client_id="vstream-people", acks="all",
                                         linger_ms=0)
+        # A fetch the broker holds open for want of records delays the next read by as long
+        # (kafka-python's default 500 ms: a `new` took 250 ms here): keep the wait short.
         self._consumer = kafka_consumer(bootstrap, client_id="vstream-people", group_id=None,
-                                        enable_auto_commit=False)
+                                        enable_auto_commit=False,
+                                        fetch_max_wait_ms=FETCH_WAIT_MS)
         self._consumer.assign([self._tp])
         self._consumer.seek_to_beginning(self._tp)
         self.sync()
