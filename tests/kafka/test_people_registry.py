@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from vstream.kafka.clients import kafka_producer
+from vstream.kafka.errors import BrokerUnavailableError
 from vstream.kafka.people_registry import PeopleRegistry
 from vstream.track.gallery import Person
 
@@ -111,3 +112,12 @@ def test_a_message_that_is_not_a_record_is_skipped_by_every_reader(kafka_broker,
         assert "offset 0 skipped: not a people record" in caplog.text
     finally:
         one.close()
+
+
+def test_a_broker_gone_away_is_one_error_line_not_a_hang(own_kafka_broker, topic) -> None:
+    registry = PeopleRegistry(own_kafka_broker.bootstrap, "m", 0.8, topic=topic, timeout_s=2)
+    own_kafka_broker.stop()
+    with pytest.raises(BrokerUnavailableError,
+                       match=rf"^people registry {topic} at .*: not written within 2 s"):
+        registry.identify(_tracklet(_looks(4, 1)[0], 1), "cam", 1.0)
+    registry.close()  # what was not sent is logged, not raised

@@ -12,9 +12,12 @@ not with this module.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from vstream.kafka.errors import BrokerUnavailableError
+
+log = logging.getLogger(__name__)
 
 #: longest wait between two attempts to reach a broker that is down. kafka-python backs off
 #: reconnects exponentially up to 30 s by default, so after a broker restart chunks waited up to
@@ -29,6 +32,24 @@ def kafka_producer(bootstrap: str, *, fix: str = START_A_BROKER, **config: Any):
     """A `kafka.KafkaProducer` connected to `bootstrap`; `fix` ends the error's line."""
     config.setdefault("reconnect_backoff_max_ms", RECONNECT_BACKOFF_MAX_MS)
     return _connect("KafkaProducer", bootstrap, fix, (), config)
+
+
+def close_producer(producer: Any, timeout_s: float, delivered: bool) -> None:
+    """Close a kafka-python producer whose records were all `delivered` (flushed), or not: then
+    its sender is aborted first, since kafka-python 2.3's close() flushes and raises on timeout
+    without reaching its own force-close (undelivered batches fail, through their callbacks).
+    A client that still does not close cleanly is logged, not raised."""
+    from kafka.errors import KafkaError as ClientError
+
+    if not delivered:
+        sender = getattr(producer, "_sender", None)
+        if sender is not None:
+            sender.force_close()
+            sender.join(5)
+    try:
+        producer.close(timeout=timeout_s if delivered else 0)
+    except ClientError:
+        log.warning("Kafka client did not close cleanly", exc_info=True)
 
 
 def kafka_consumer(bootstrap: str, *topics: str, fix: str = START_A_BROKER, **config: Any):

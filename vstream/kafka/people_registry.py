@@ -31,7 +31,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from vstream.kafka.clients import kafka_consumer, kafka_producer
+from vstream.kafka.clients import close_producer, kafka_consumer, kafka_producer
 from vstream.kafka.errors import BrokerUnavailableError
 from vstream.kafka.topics import PEOPLE_TOPIC, ensure_topics
 from vstream.track.gallery import Person, tracklet_embedding
@@ -59,7 +59,7 @@ class PeopleRegistry:
         ensure_topics(bootstrap, [topic], partitions=1, configs={"retention.ms": "-1"})
         self._tp = TopicPartition(topic, 0)
         self._producer = kafka_producer(bootstrap, client_id="vstream-people", acks="all",
-                                        linger_ms=0)
+                                        linger_ms=0, max_block_ms=int(timeout_s * 1000))
         # A fetch the broker holds open for want of records delays the next read by as long
         # (kafka-python's default 500 ms: a `new` took 250 ms here): keep the wait short.
         self._consumer = kafka_consumer(bootstrap, client_id="vstream-people", group_id=None,
@@ -100,9 +100,8 @@ class PeopleRegistry:
         self._fold_available()
         person = self._log.gallery.match(mean)
         if person is not None:
-            self._producer.send(self.topic, PeopleRecord(
-                SEEN, self.model_version, stream_id, t_s, mean, person=person).to_bytes(),
-                partition=0)
+            self._send(PeopleRecord(SEEN, self.model_version, stream_id, t_s, mean,
+                                    person=person), wait=False)
             return person
         if not may_create:
             return None
@@ -124,20 +123,28 @@ class PeopleRegistry:
         return self._log.gallery.people(changed_only)
 
     def close(self) -> None:
-        """Send what is buffered (`seen` records), then close the clients."""
+        """Send what is buffered (`seen` records: a broker that is gone loses them, which
+        costs the gallery exemplars, never an ID), then close the clients."""
+        from kafka.errors import KafkaError
+
+        delivered = False
         try:
             self._producer.flush(timeout=self.timeout_s)
+            delivered = True
+        except KafkaError as ex:
+            log.warning("people registry %s: seen records not sent (%s)", self.topic,
+                        type(ex).__name__)
         finally:
-            self._producer.close(timeout=self.timeout_s)
+            close_producer(self._producer, self.timeout_s, delivered)
             self._consumer.close()
 
-    def _send(self, record: PeopleRecord) -> int:
-        """Append `record` and return its offset once the broker has it."""
+    def _send(self, record: PeopleRecord, wait: bool = True) -> int | None:
+        """Append `record`; return its offset once the broker has it (None: not waited for)."""
         from kafka.errors import KafkaError
 
         try:
             future = self._producer.send(self.topic, record.to_bytes(), partition=0)
-            return future.get(timeout=self.timeout_s).offset
+            return future.get(timeout=self.timeout_s).offset if wait else None
         except KafkaError as ex:
             raise BrokerUnavailableError(
                 f"people registry {self.topic} at {self.bootstrap}: not written within "

@@ -24,7 +24,7 @@ import time
 from functools import partial
 
 from vstream.chunk import VERSION, GopChunk
-from vstream.kafka.clients import kafka_producer
+from vstream.kafka.clients import close_producer, kafka_producer
 from vstream.kafka.errors import BrokerUnavailableError, DeliveryError, ProducerBlockedError
 from vstream.metrics import Metrics
 
@@ -136,25 +136,13 @@ class ChunkProducer:
         if self._closed:
             return
         self._closed = True
-        from kafka.errors import KafkaError as _ClientError
-
         delivered = False
         try:
             self.flush(timeout_s)
             delivered = True
         finally:
-            if not delivered:
-                # kafka-python 2.3's close() flushes first and raises on timeout, never reaching
-                # its own force-close; abort the sender ourselves (undelivered batches then fail,
-                # and are counted by _on_error) so the client is really closed.
-                sender = getattr(self._producer, "_sender", None)
-                if sender is not None:
-                    sender.force_close()
-                    sender.join(5)
-            try:
-                self._producer.close(timeout=5 if delivered else 0)
-            except _ClientError:
-                log.warning("Kafka client did not close cleanly", exc_info=True)
+            # undelivered batches fail when the sender is aborted, counted by _on_error
+            close_producer(self._producer, 5, delivered)
 
     def __enter__(self) -> ChunkProducer:
         return self
