@@ -31,7 +31,7 @@ from pathlib import Path
 import av
 
 from vstream.bench.broker import TansuBroker, tansu_version
-from vstream.bench.runner import Table, percentiles
+from vstream.bench.runner import Background, Table, percentiles
 from vstream.errors import VStreamError
 from vstream.weights import test_video_path
 
@@ -131,20 +131,10 @@ def _run(table: Table, scratch: Path, video: Path, warmup: Path, realtime_s: flo
         metrics = Metrics()
         live = ChunkWorker(broker.bootstrap, live_topic, store, group="bench-live", shots=shots,
                            model=model, metrics=metrics)
-        result: dict = {}
-        errors: list[BaseException] = []
         # No idle exit here: a live stream is quiet for a whole GOP between messages (the test
         # video has GOPs of up to 8 s); stopped once it has processed every chunk sent.
         live_stop = threading.Event()
-
-        def run_worker() -> None:
-            try:
-                result["stats"] = live.run(stop_event=live_stop)
-            except BaseException as ex:  # re-raised on the main thread
-                errors.append(ex)
-
-        thread = threading.Thread(target=run_worker, name="bench-worker")
-        thread.start()
+        run = Background(lambda: live.run(stop_event=live_stop), "bench-worker")
         try:
             if not live.ready.wait(60):  # chunks sent before the group join would queue
                 raise VStreamError("the benchmark worker did not join its group within 60 s")
@@ -155,15 +145,13 @@ def _run(table: Table, scratch: Path, video: Path, warmup: Path, realtime_s: flo
                 live_sent = ingest(str(video), "bench-live", producer, realtime=True, stop=stop)
             timer.cancel()
             deadline = time.monotonic() + 120
-            while (live.stats.chunks < live_sent.chunks and thread.is_alive()
+            while (live.stats.chunks < live_sent.chunks and run.alive()
                    and time.monotonic() < deadline):
                 time.sleep(0.1)
         finally:
             live_stop.set()
-            thread.join()
-        if errors:
-            raise errors[0]
-        live_stats = result["stats"]
+            run.thread.join()
+        live_stats = run.result()
         if live_stats.chunks != live_sent.chunks:
             raise VStreamError(f"the realtime worker processed {live_stats.chunks} of "
                                f"{live_sent.chunks} chunks ({live_stats.summary()})")

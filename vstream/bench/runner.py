@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,37 @@ class Table:
         out = [self.title]
         out += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in cells]
         return "\n".join(out + self.notes)
+
+
+class Background:
+    """`fn()` running on a thread named `name`; `result()` on the main thread returns what it
+    returned or raises what it raised (a benchmark's worker must not fail silently)."""
+
+    def __init__(self, fn: Callable[[], object], name: str) -> None:
+        self._result: object = None
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                self._result = fn()
+            except BaseException as ex:  # re-raised by result()
+                self._error = ex
+
+        self.thread = threading.Thread(target=run, name=name)
+        self.thread.start()
+
+    def alive(self) -> bool:
+        return self.thread.is_alive()
+
+    def failed(self) -> bool:
+        return self._error is not None
+
+    def result(self) -> object:
+        """Wait for `fn` to end; its return value, or its exception raised here."""
+        self.thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._result
 
 
 def percentiles(values) -> str:
@@ -217,7 +249,7 @@ def bench_shots(work_dir: Path) -> Table:
 
 def run_bench(what: str, *, video: str | None, work_dir: str, markdown: str | None,
               soak_minutes: float = 60.0, kafka_realtime_s: float = 60.0,
-              model: str = "teachers") -> int:
+              model: str = "teachers", analysis_fps: float = 5.0) -> int:
     tables = []
     work = Path(work_dir)
     print(f"vstream bench on {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs", flush=True)
@@ -232,6 +264,12 @@ def run_bench(what: str, *, video: str | None, work_dir: str, markdown: str | No
         from vstream.bench.soak import bench_soak
 
         tables.append(bench_soak(work, minutes=soak_minutes))
+        print(tables[-1].text(), flush=True)
+    if what == "camera-soak":  # a worker with a frame model over an hour of camera: long
+        from vstream.bench.camera_soak import bench_camera_soak
+
+        tables.append(bench_camera_soak(work, minutes=soak_minutes, model=model,
+                                        analysis_fps=analysis_fps))
         print(tables[-1].text(), flush=True)
     if what in ("all", "network"):
         from vstream.bench.network import bench_network

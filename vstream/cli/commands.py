@@ -348,9 +348,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from vstream.bench.runner import run_bench
 
+    settings = _settings(args)
     return run_bench(args.what, video=args.video, work_dir=args.work_dir, markdown=args.markdown,
                      soak_minutes=args.minutes, kafka_realtime_s=args.realtime_seconds,
-                     model=_settings(args).model)
+                     model=settings.model, analysis_fps=settings.analysis_fps)
 
 
 COMMANDS = {"demo": cmd_demo, "index": cmd_index, "sql": cmd_sql, "scenes": cmd_scenes,

@@ -249,16 +249,21 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Measure vstream against baselines in one run and print "
                        "ratios (see docs/benchmarks.md).")
     p.add_argument("what", nargs="?", choices=("all", "decode", "shots", "network", "index",
-                                               "process", "tracking", "soak", "kafka", "live"),
-                   default="all", help="which benchmark (default: all but soak, kafka and live, "
-                   "which are long; live: capture-to-event latency of a camera and the music "
-                   "video through broker, worker and events topic)")
+                                               "process", "tracking", "soak", "camera-soak",
+                                               "kafka", "live"),
+                   default="all", help="which benchmark (default: all but soak, camera-soak, "
+                   "kafka and live, which are long; live: capture-to-event latency of a camera "
+                   "and the music video through broker, worker and events topic; camera-soak: "
+                   "a fixed camera looped for --minutes through a worker with the frame model, "
+                   "memory and saved-state size as it goes)")
     p.add_argument("--minutes", type=float, default=60.0,
-                   help="soak: minutes of video to stream (default: 60)")
+                   help="soak, camera-soak: minutes of video to stream (default: 60)")
+    p.add_argument("--analysis-fps", type=float, metavar="FPS", help="camera-soak: frames per "
+                   "second the frame model analyses (default: the configured rate, 5)")
     p.add_argument("--realtime-seconds", type=float, default=60.0, help="kafka, live: seconds "
                    "of real-time ingest for the latency measurement (default: 60)")
-    p.add_argument("--model", choices=MODELS, help="live: the worker's frame model (default: "
-                   "the configured one)")
+    p.add_argument("--model", choices=MODELS, help="live, camera-soak: the worker's frame "
+                   "model (default: the configured one)")
     p.add_argument("--video", help="video for the decode benchmark (default: the test video)")
     p.add_argument("--work-dir", default="bench-data", help="where generated benchmark videos go")
     p.add_argument("--markdown", metavar="FILE", help="also write the results as Markdown to FILE")
