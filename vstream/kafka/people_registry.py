@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -70,6 +70,20 @@ class PeopleRegistry:
         self.sync()
         log.info("people registry %s: %d people of %s", topic, len(self._log.gallery),
                  model_version)
+
+    @classmethod
+    def open(cls, bootstrap: str, model_version: str, match_threshold: float, *,
+             topic: str = PEOPLE_TOPIC, stored: Callable[[], Iterable[Person]]) -> PeopleRegistry:
+        """The registry, with the people `stored()` returns (the store's, read when the log is
+        folded) entered when the log lacks them (`seed`); closed again if that fails."""
+        registry = cls(bootstrap, model_version, match_threshold, topic=topic)
+        try:
+            if registry.seed(stored()):
+                log.info("people registry %s: stored people entered", topic)
+        except BaseException:
+            registry.close()
+            raise
+        return registry
 
     @property
     def model_version(self) -> str:

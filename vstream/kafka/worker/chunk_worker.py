@@ -167,8 +167,13 @@ class ChunkWorker:
         partitions = topic_partitions(self.bootstrap, self.topic)
         loop = asyncio.new_event_loop()
         try:
-            if self.settings.model is not None:
-                self._registry = self.settings.gallery = self._open_registry()
+            model = self.settings.model
+            if model is not None:
+                self._registry = self.settings.gallery = PeopleRegistry.open(
+                    self.bootstrap, model.model_version, match_threshold(self.model),
+                    topic=self.people_topic, stored=lambda: self._retry_store(
+                        lambda: stored_people(self.store.people(model.model_version)),
+                        "reading the stored people"))
             if self._events is not None:
                 self._events.open()  # creates the events topic at start, not at the first scene
             self._dead_letters.open(MAX_FETCH_BYTES)
@@ -189,22 +194,6 @@ class ChunkWorker:
             raise self._crashed
         log.info("worker stops: %s", self.stats.summary())
         return self.stats
-
-    def _open_registry(self) -> PeopleRegistry:
-        """The people registry all workers share, with the people the store had before it."""
-        model = self.settings.model
-        registry = PeopleRegistry(self.bootstrap, model.model_version,
-                                  match_threshold(self.model), topic=self.people_topic)
-        try:
-            stored = self._retry_store(
-                lambda: stored_people(self.store.people(model.model_version)),
-                "reading the stored people")
-            if registry.seed(stored):
-                log.info("people registry %s: stored people entered", self.people_topic)
-        except BaseException:
-            registry.close()
-            raise
-        return registry
 
     def exit_when_caught_up(self) -> None:
         """From any thread: `run` returns, finishing every stream, once caught up, as with
