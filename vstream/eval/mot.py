@@ -7,7 +7,7 @@ when IoU >= iou_threshold (0.5).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,19 +96,31 @@ def idf1(gt: Sequence[Detections], pred: Sequence[Detections], iou_threshold: fl
     overlap with IoU >= iou_threshold.
     """
     _check(gt, pred)
-    g_index = {k: i for i, k in enumerate(sorted({int(x) for d in gt for x in d.tracker_id}))}
-    p_index = {k: i for i, k in enumerate(sorted({int(x) for d in pred for x in d.tracker_id}))}
+    frames = ((g.tracker_id, p.tracker_id, iou_matrix(g.xyxy, p.xyxy) >= iou_threshold)
+              for g, p in zip(gt, pred) if len(g) and len(p))
+    return identity_f1(frames, sum(len(d) for d in gt), sum(len(d) for d in pred),
+                       {int(x) for d in gt for x in d.tracker_id},
+                       {int(x) for d in pred for x in d.tracker_id})
+
+
+def identity_f1(frames: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]], num_gt: int,
+                num_pred: int, gt_ids: set[int], pred_ids: set[int]) -> tuple[float, int, int, int]:
+    """IDF1 from per-frame matches, whatever decides a match (box IoU, a point inside a box).
+
+    frames: (gt identity per GT row, predicted identity per predicted row, (n_gt, n_pred) bool
+    "these two can be the same object here"), one per frame with both; num_gt / num_pred: rows
+    over all frames; gt_ids / pred_ids: every identity. Returns (idf1, idtp, idfp, idfn).
+    """
+    g_index = {k: i for i, k in enumerate(sorted(gt_ids))}
+    p_index = {k: i for i, k in enumerate(sorted(pred_ids))}
     overlap = np.zeros((len(g_index), len(p_index)), np.int64)
-    num_gt = sum(len(d) for d in gt)
-    num_pred = sum(len(d) for d in pred)
-    for g, p in zip(gt, pred):
-        if not (len(g) and len(p)):
-            continue
-        ok = iou_matrix(g.xyxy, p.xyxy) >= iou_threshold
-        gi = np.array([g_index[int(x)] for x in g.tracker_id])
-        pi = np.array([p_index[int(x)] for x in p.tracker_id])
+    for g_ids, p_ids, ok in frames:
+        gi = np.array([g_index[int(x)] for x in g_ids], np.intp)
+        pi = np.array([p_index[int(x)] for x in p_ids], np.intp)
         r, c = np.nonzero(ok)
-        np.add.at(overlap, (gi[r], pi[c]), 1)
+        # one count per (GT identity, predicted identity) and frame
+        pairs = np.unique(np.stack([gi[r], pi[c]], 1), axis=0) if len(r) else np.zeros((0, 2), np.intp)
+        np.add.at(overlap, (pairs[:, 0], pairs[:, 1]), 1)
     # Unmatched identities cost all their boxes, a matched pair costs its non-overlapping boxes
     # on both sides: total = num_gt + num_pred - 2 * sum(matched overlaps), so maximise overlap.
     idtp = 0
