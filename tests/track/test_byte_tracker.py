@@ -156,3 +156,63 @@ def test_idf1_at_least_supervision():
     assert ours.idf1 >= theirs.idf1 - 1e-9, (str(ours), str(theirs))
     with_emb = compare(0, embedding_dim=32)["vstream"][0]
     assert with_emb.idf1 >= theirs.idf1, (str(with_emb), str(theirs))
+
+
+# -- finding a lost track again by appearance (refind_seconds) --------------------------------
+
+RED, BLUE = np.eye(2, dtype=np.float32)
+
+
+def _walker(x: float, look: np.ndarray | None) -> Detections:
+    """One 20x60 person at (x, 100) with appearance `look` (None: the detection has none)."""
+    emb = None if look is None else look[None]
+    return Detections(np.array([[x - 10, 70, x + 10, 130]], np.float32), np.array([0.9], np.float32),
+                      embedding=emb)
+
+
+def _hidden_walk(tracker: ByteTracker, before: np.ndarray | None, after: np.ndarray | None,
+                 hidden_frames: int, x_after: float | None = None) -> tuple[int, int]:
+    """A walker seen for 10 frames at 4 px/frame, hidden for `hidden_frames`, seen again
+    (looking like `after`, at `x_after` or where the walk puts them): their track IDs before
+    and after."""
+    x = 100.0
+    for _ in range(10):
+        first = tracker.update(_walker(x, before))
+        x += 4
+    x += 4 * hidden_frames
+    for _ in range(hidden_frames):
+        tracker.update(Detections(np.zeros((0, 4), np.float32)))
+    for _ in range(2):
+        again = tracker.update(_walker(x if x_after is None else x_after, after))
+        x += 4
+    return int(first.tracker_id[0]), int(again.tracker_id[0])
+
+
+def test_a_walker_hidden_longer_than_the_buffer_is_found_again_by_appearance():
+    # 10 frames at 5 fps = 2 s behind something: ByteTrack's buffer (1 s) has let them go
+    kw = dict(frame_rate=5, refind_seconds=3)
+    before, after = _hidden_walk(ByteTracker(**kw), RED, RED, hidden_frames=10)
+    assert before == after
+    before, after = _hidden_walk(ByteTracker(frame_rate=5), RED, RED, hidden_frames=10)
+    assert before != after  # without refinding: a new track, a new person
+
+
+def test_someone_who_looks_different_there_is_a_new_track():
+    before, after = _hidden_walk(ByteTracker(frame_rate=5, refind_seconds=3), RED, BLUE, 10)
+    assert before != after
+
+
+def test_without_appearance_a_lost_track_ends_with_the_buffer():
+    before, after = _hidden_walk(ByteTracker(frame_rate=5, refind_seconds=3), None, None, 10)
+    assert before != after
+
+
+def test_a_lost_track_is_not_found_again_after_refind_seconds_or_far_away():
+    tracker = ByteTracker(frame_rate=5, refind_seconds=3)
+    before, after = _hidden_walk(tracker, RED, RED, hidden_frames=20)  # 4 s
+    assert before != after
+    assert not any(t.track_id == before for t in tracker.tracks)  # and it was let go
+    # 2 s hidden but seen again 300 px (5 heights) from where the walk would put them
+    before, after = _hidden_walk(ByteTracker(frame_rate=5, refind_seconds=3), RED, RED, 10,
+                                 x_after=100 + 4 * 20 + 300)
+    assert before != after

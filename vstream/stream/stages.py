@@ -38,7 +38,7 @@ DEFAULT_MAX_SCENE_S = 60.0
 #: snapshot encoding: magic, u16 format version, then zlib-compressed pickle of plain data
 #: (dicts, lists, ints, NumPy arrays, vstream's own small dataclasses; never a model)
 SNAPSHOT_MAGIC = b"VSSS"
-SNAPSHOT_VERSION = 4  # 4: the analyser keeps its cut gate (vstream.track.cut_gate)
+SNAPSHOT_VERSION = 5  # 5: body tracks carry clothing-colour appearance (track.body_appearance)
 _SNAPSHOT_PREFIX = struct.Struct("<4sH")
 
 

@@ -17,6 +17,16 @@ from vstream.track.kalman_filter import KalmanFilter, xyxy_to_xyah
 from vstream.track.single_object_track import SingleObjectTrack, TrackState
 
 
+#: how far from its motion model's position a lost track may be found again, in track heights:
+#: (at once, per second lost). A walker covers about 0.8 of their height a second; the motion
+#: model carries their velocity, so this is the error around it, growing with time unseen.
+REFIND_GATE = (0.5, 0.5)
+
+
+def _has_appearance(track: SingleObjectTrack) -> bool:
+    return track.embedding is not None and bool(np.any(track.embedding))
+
+
 class IdCounter:
     """Track IDs 1, 2, 3, ...: an iterator like `itertools.count(1)` whose position can be read
     and set (`value`, the next ID), so a checkpoint can carry it."""
@@ -46,6 +56,10 @@ class ByteTracker:
     appearance_thresh: pairs whose appearance distance (1 - cos) / 2 exceeds this are never
         matched (0.25 means cosine similarity below 0.5).
     new_track_thresh: least score that starts a track (ByteTrack: track_thresh + 0.1).
+    refind_seconds: a lost track with an appearance is kept this long (instead of track_buffer)
+        to be found again by appearance (`refind_thresh`) near where its motion model puts it
+        (`REFIND_GATE`), after IoU can no longer place it; 0 (default) turns this off.
+    refind_thresh: largest appearance distance (1 - cos) / 2 at which a lost track is found again.
     id_counter: an iterator of ints giving public track ids (e.g. `itertools.count(1)`, or one
         shared by several trackers). None: a private `IdCounter`, restarted by `reset()`;
         an injected counter is left to its owner.
@@ -63,6 +77,8 @@ class ByteTracker:
         new_track_thresh: float | None = None,
         embedding_momentum: float = 0.9,
         id_counter: Iterator[int] | None = None,
+        refind_seconds: float = 0.0,
+        refind_thresh: float = 0.2,
     ) -> None:
         if not 0.0 <= low_thresh <= track_thresh <= 1.0:
             raise ValueError(f"need 0 <= low_thresh <= track_thresh <= 1, got {low_thresh}, {track_thresh}")
@@ -78,6 +94,9 @@ class ByteTracker:
         self.appearance_thresh = appearance_thresh
         self.embedding_momentum = embedding_momentum
         self.max_time_lost = int(frame_rate / 30.0 * track_buffer)
+        self.max_time_refind = max(self.max_time_lost, int(round(frame_rate * refind_seconds)))
+        self.frame_rate = frame_rate
+        self.refind_thresh = refind_thresh
         self.kalman_filter = KalmanFilter()
         self._own_counter = id_counter is None
         self._ids: Iterator[int] = IdCounter() if id_counter is None else id_counter
@@ -135,8 +154,7 @@ class ByteTracker:
         cost = matching.fuse_score(iou_dist, dets.confidence) if fuse else iou_dist
         emb = None
         if dets.embedding is not None and self.appearance_weight > 0 and len(tracks) and len(dets):
-            have = np.array([t.embedding is not None and bool(np.any(t.embedding))
-                             for t in tracks])
+            have = np.array([_has_appearance(t) for t in tracks])
             seen = np.linalg.norm(dets.embedding, axis=1) > 1e-6
             if have.any() and seen.any():
                 t_emb = np.zeros((len(tracks), dets.embedding.shape[1]), np.float32)
@@ -146,6 +164,29 @@ class ByteTracker:
                 emb[~have[:, None] | ~seen[None, :]] = np.nan
         return matching.gate_appearance(cost, iou_dist, emb, self.appearance_weight,
                                         self.appearance_thresh, self.match_thresh)
+
+    def _refind_cost(self, tracks: list[SingleObjectTrack], dets: Detections, frame: int) -> np.ndarray:
+        """Appearance distance of lost tracks to detections; infeasible without an appearance
+        on either side, or beyond `REFIND_GATE` of where the track's motion model puts it."""
+        cost = np.full((len(tracks), len(dets)), matching.INFEASIBLE, np.float32)
+        have = np.array([_has_appearance(t) for t in tracks], bool)
+        if dets.embedding is None or not len(dets) or not have.any():
+            return cost
+        seen = np.linalg.norm(dets.embedding, axis=1) > 1e-6
+        t_emb = np.stack([t.embedding if h else np.zeros(dets.embedding.shape[1], np.float32)
+                          for t, h in zip(tracks, have)])
+        emb = matching.cosine_distance(t_emb, dets.embedding)
+        centre = np.array([t.mean[:2] for t in tracks], np.float64)
+        height = np.array([t.mean[3] for t in tracks], np.float64)
+        seconds = np.array([(frame - t.frame_id) / self.frame_rate for t in tracks])
+        base, per_second = REFIND_GATE
+        radius = height * (base + per_second * seconds)
+        d_xyxy = dets.xyxy.astype(np.float64)
+        d_centre = (d_xyxy[:, :2] + d_xyxy[:, 2:]) / 2
+        dist = np.linalg.norm(centre[:, None, :] - d_centre[None], axis=2)
+        ok = have[:, None] & seen[None, :] & (dist <= radius[:, None])
+        cost[ok] = emb[ok]
+        return cost
 
     # ------------------------------------------------------------------ the loop
 
@@ -171,7 +212,8 @@ class ByteTracker:
 
         # Step 1: predict every confirmed track (tracked and lost) with the Kalman model; lost
         # tracks stop growing (height velocity zeroed), as ByteTrack's multi_predict.
-        pool = tracked + self.lost
+        lost = self.lost
+        pool = tracked + lost
         if pool:
             mean = np.stack([t.mean for t in pool])
             for k, t in enumerate(pool):
@@ -181,8 +223,10 @@ class ByteTracker:
             for k, t in enumerate(pool):
                 t.mean, t.cov = mean[k], cov[k]
 
-        # Step 2: first association, high-score detections against tracked + lost tracks:
-        # IoU fused with score, blended with appearance when embeddings are present.
+        # Step 2: first association, high-score detections against tracked + lost tracks (lost
+        # for at most max_time_lost: ByteTrack's buffer): IoU fused with score, blended with
+        # appearance when embeddings are present.
+        pool = tracked + [t for t in lost if frame - t.frame_id <= self.max_time_lost + 1]
         matches, u_track, u_high = matching.linear_assignment(self._cost(pool, high, fuse=True), self.match_thresh)
         self._kalman_update([pool[i] for i in matches[:, 0]], high, matches[:, 1], idx_high)
         activated += [pool[i] for i in matches[:, 0]]
@@ -195,6 +239,17 @@ class ByteTracker:
         activated += [remaining[i] for i in matches[:, 0]]
         for i in u_remaining:
             remaining[i].mark_lost()
+
+        # Step 3b (not ByteTrack's): lost tracks found again by appearance among the high-score
+        # detections left over, before those can start new tracks.
+        if self.max_time_refind > self.max_time_lost and len(u_high):
+            waiting = [t for t in lost if t.state is TrackState.LOST]
+            cost = self._refind_cost(waiting, high[u_high], frame)
+            matches, _, u_rest = matching.linear_assignment(cost, self.refind_thresh)
+            self._kalman_update([waiting[i] for i in matches[:, 0]], high[u_high], matches[:, 1],
+                                idx_high[u_high])
+            activated += [waiting[i] for i in matches[:, 0]]
+            u_high = u_high[u_rest]
 
         # Step 4: unconfirmed tracks (seen in one frame) against the high-score detections left
         # over from step 2, threshold 0.7; an unconfirmed track that misses is removed.
@@ -220,12 +275,13 @@ class ByteTracker:
                     t.confirm(self._ids)
                 activated.append(t)
 
-        # Step 6: lost tracks not seen for more than max_time_lost frames are removed; the track
-        # lists are rebuilt.
+        # Step 6: lost tracks not seen for more than max_time_lost frames are removed (those
+        # with an appearance after max_time_refind); the track lists are rebuilt.
         newly_lost = [t for t in tracked if t.state is TrackState.LOST]
         lost = [t for t in self.lost if t.state is TrackState.LOST] + newly_lost
         for t in lost:
-            if frame - t.frame_id > self.max_time_lost:
+            keep = self.max_time_refind if _has_appearance(t) else self.max_time_lost
+            if frame - t.frame_id > keep:
                 t.mark_removed()
         self.lost = [t for t in lost if t.state is TrackState.LOST]
         self.tracked = activated
