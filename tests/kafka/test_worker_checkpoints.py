@@ -139,6 +139,7 @@ class _StateLog:
                                       max_partition_fetch_bytes=64 * 1024 * 1024)
         self.assigned = False
         self.keys: list[str] = []
+        self.values: list[bytes | None] = []
 
     def count(self, stream_id: str | None = None) -> int:
         from kafka import TopicPartition
@@ -150,6 +151,7 @@ class _StateLog:
             self.assigned = True
         for records in self.consumer.poll(timeout_ms=50).values():
             self.keys += [r.key.decode() for r in records]
+            self.values += [r.value for r in records]
         return sum(1 for k in self.keys if stream_id is None or k == stream_id)
 
     def close(self) -> None:
@@ -337,6 +339,50 @@ def test_killing_one_of_two_workers_moves_its_streams_to_the_other(
     assert "restored from its saved state" in b.text()
     assert "4 streams finished" in c.text() and ": 0 chunks, " in c.text()
     assert "Traceback" not in a.text() + b.text() + c.text()
+
+
+def test_a_saved_state_older_than_the_committed_offset_reads_the_partition_again(
+        kafka_broker: str, server_url, tmp_path: Path, clip: Path) -> None:
+    """A stream's saved state that lags the group's committed offset (a worker killed between
+    the commit and its state reaching the changelog, or a recovery that read the changelog
+    short: once, in CI, the SIGKILL test above got every scene ID of the rest of the stream
+    wrong) must not lose the chunks in between: the worker reads the partition again from the
+    state's offset. Made here on purpose: the changelog is given an older state of the stream
+    after the group has committed past it."""
+    from kafka import KafkaProducer
+
+    from vstream.ingest.chunker import Chunker
+
+    reference = _reference(tmp_path, str(clip), ["cam"])["cam"]
+    chunks = list(Chunker(str(clip), "cam"))  # 30 chunks
+    topic = new_topic(kafka_broker, "test.ckpt.stale", PARTITIONS)
+    url = _url(server_url)
+    states = _StateLog(kafka_broker, "stale", topic)
+    with open_store(server_url) as store:
+        worker = _Worker(kafka_broker, topic, url, "stale", tmp_path)
+        _wait_for("the group's assignment", lambda: "assigned" in worker.text(), worker=worker)
+        sent = _send_in_step(kafka_broker, topic, chunks, states, worker, saves=6)
+        ends = end_offsets(kafka_broker, topic)
+        _wait_for("the group committing every chunk",
+                  lambda: committed_offsets(kafka_broker, topic, "stale") == ends, timeout=300,
+                  worker=worker)
+        assert worker.interrupt(timeout=60) == 130, worker.text()[-3000:]
+        states.count()
+        saved = [v for k, v in zip(states.keys, states.values) if k == "cam"]
+        assert len(saved) >= 6
+        producer = KafkaProducer(bootstrap_servers=kafka_broker,
+                                 max_request_size=64 * 1024 * 1024)
+        # the state after the second chunk, newer than every other in the changelog
+        producer.send(states.topic, key=b"cam", value=saved[1],
+                      partition=partition_for("cam", PARTITIONS)).get(timeout=60)
+        producer.close()
+        states.close()
+        _send(kafka_broker, topic, chunks[sent:])
+        logs = _finish_after_every_commit(kafka_broker, topic, url, "stale", tmp_path)
+        assert _rows(store, "cam") == reference, logs[0][-3000:]  # no chunk lost
+        assert store.stream("cam").frames == 1500
+    assert f"reading partition {partition_for('cam', PARTITIONS)} again from offset 2" in logs[0]
+    assert "Traceback" not in "".join(logs)
 
 
 def _people(store, stream_id: str) -> dict[str, list]:

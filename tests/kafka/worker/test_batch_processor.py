@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from vstream.errors import StoreError
+from vstream.kafka.worker.admission import Rewind
 from vstream.kafka.worker.batch_processor import BatchProcessor
 from vstream.kafka.worker.stats import WorkerStats
 from vstream.kafka.worker.store_retry import StoreRetry
@@ -78,8 +79,8 @@ def test_a_batch_feeds_its_chunks_in_order_and_sends_its_dead_letters(
                 raw_message("chunks", 0, 1, b"a", b"junk"),
                 message(chunk("a", 5), 0, 2), message(chunk("a", 6), 0, 3),
                 message(chunk("b", 0), 1, 0)]
-    touched, captured = processor.process(messages, {})
-    assert {s.stream_id for s in touched} == {"a", "b"}
+    touched, captured, rewinds = processor.process(messages, {})
+    assert {s.stream_id for s in touched} == {"a", "b"} and rewinds == []
     assert captured == [50.0]
     a = processor.streams["a"]
     assert processor.settings.made["a"].processed == [0, 6]
@@ -109,6 +110,20 @@ def test_saved_states_are_restored_and_unreadable_ones_start_afresh(
     assert processor.stats.restored == 1 and processor.stats.replayed == 1
     assert processor.streams["a"].chunks == 1  # chunk 3 only, on the restored stages
     assert "a" not in processor.settings.made and "b" in processor.settings.made
+
+
+def test_a_state_older_than_where_its_partition_is_read_asks_to_read_it_again(
+        processor, chunk, message, stages) -> None:
+    # saved after chunk 2 (offset 2); the group's commit went on to offset 6 (chunks 3-5 unread)
+    saved = StreamState("a", stages(), StreamInfo.of(chunk("a")), last_seq=2, partition=0,
+                        next_offset=3).snapshot("v1")
+    touched, _, rewinds = processor.process(
+        [message(chunk("a", 6), 0, 6), message(chunk("b", 0), 1, 0)], {"a": saved})
+    assert rewinds == [Rewind(partition=0, offset=3, stream_id="a", after=2, at=6)]
+    assert [s.stream_id for s in touched] == ["b"] and processor.streams["a"].chunks == 0
+    touched, _, rewinds = processor.process([message(chunk("a", s), 0, s) for s in range(3, 7)],
+                                            {})
+    assert rewinds == [] and processor.streams["a"].chunks == 4  # 3, 4, 5, 6 in order
 
 
 def test_finishing_writes_each_streams_row_and_forgets_it(

@@ -86,6 +86,16 @@ def test_a_hole_given_up_on_is_the_only_gap_faust_may_commit_past(raw_message) -
     assert sorted((i.begin, i.end) for i in consumer._gap[p1]) == [(5, 7)]  # offsets 5 and 6
 
 
+def test_a_rewind_seeks_its_assigned_partitions_back(raw_message) -> None:
+    p0, p1 = TP("chunks", 0), TP("chunks", 1)
+    consumer = FakeConsumer({p0}, {p0: 30}, {p0: 30})
+    partitions = ordered(consumer)
+    asyncio.run(partitions.in_order([FakeEvent(raw_message("chunks", 0, 29, b"a", b""))], 0.0))
+    asyncio.run(partitions.rewind({0: 12, 1: 3}, now=0.0))  # 1 was revoked meanwhile
+    assert consumer.seeks == [{p0: 12}]
+    assert partitions.order.expected(0) == 12 and partitions.order.expected(1) is None
+
+
 def test_an_idle_worker_fetches_again_what_waits_past_its_position(raw_message) -> None:
     p0, p1, p2 = TP("chunks", 0), TP("chunks", 1), TP("chunks", 2)
     consumer = FakeConsumer({p0, p1, p2}, {p0: 3, p1: 9, p2: None}, {p0: 3, p1: 4})

@@ -110,3 +110,28 @@ def test_caught_up_when_no_partition_lags(ends, committed, caught_up) -> None:
     order = PartitionOrder("chunks")
     steps(order, [(0, 0), (0, 1), (1, 0)])
     assert order.caught_up(ends, committed) is caught_up
+
+
+def test_a_rewind_reads_the_partition_again_and_counts_as_behind_the_commit() -> None:
+    order = PartitionOrder("chunks", rewind_timeout_s=30.0)
+    steps(order, [(0, 20), (0, 21)])
+    order.rewind(0, 12, now=100.0)  # a stream's chunks may sit at 12-19, never read here
+    # fetched before the seek took effect: dropped quietly, no seek of its own
+    assert steps(order, [(0, 22)], now=100.5) == [Step.DROP]
+    assert order.lag(0, end=22, committed=22) == 10  # the commit went further: not caught up
+    assert not order.caught_up({0: 22}, {0: 22})
+    assert steps(order, [(0, o) for o in range(12, 22)], now=101.0) == [Step.TAKE] * 10
+    assert order.caught_up({0: 22}, {0: 22})
+    order.forget(0)
+    assert order.done(0, committed=22) == 22
+
+
+def test_a_rewind_whose_first_message_does_not_come_is_sought_again() -> None:
+    order = PartitionOrder("chunks")
+    steps(order, [(0, 20)])
+    order.rewind(0, 12, now=100.0)
+    assert order.seek_again(now=101.0, after_s=2.0) == {}
+    assert order.seek_again(now=102.0, after_s=2.0) == {0: 12}
+    assert order.seek_again(now=103.0, after_s=2.0) == {}  # sought at 102
+    assert steps(order, [(0, 12)], now=103.5) == [Step.TAKE]
+    assert order.seek_again(now=110.0, after_s=2.0) == {}  # it came

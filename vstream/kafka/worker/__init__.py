@@ -30,11 +30,17 @@ So a worker killed at any point (SIGKILL included) and restarted, or replaced by
 of its group, writes exactly the rows of an uninterrupted run: a crash before the state reached
 the changelog replays the chunks from the older state and makes the same rows (skipped by
 row_id); a crash after it, before the commit, replays chunks that the state already holds (their
-seq is at or below the state's last seq and their offset below its resume offset: skipped). On a
-rebalance faust waits for the batch in flight, then the worker drops the states of revoked
-partitions; the new owner recovers the table partitions from the changelog before it consumes.
-A chunk whose seq is not above the last seq seen and that is not such a replay is a producer
-retry: skipped.
+seq is at or below the state's last seq and their offset below the one after its last chunk:
+skipped). On a rebalance faust waits for the batch in flight, then the worker drops the states
+of revoked partitions; the new owner recovers the table partitions from the changelog before it
+consumes. A chunk whose seq is not above the last seq seen and that is not such a replay is a
+producer retry: skipped.
+
+A stream's state is the truth of where it stands, the committed offset only where reading
+starts: a chunk that skips seqs while the offsets after the stream's last chunk were never read
+by this worker (a state older than the commit, however that came about) makes the worker read
+the partition again from there (`admission`, `Rewind`); the other streams' chunks it meets
+again are replays, skipped.
 
 A message that is not a chunk (ChunkFormatError) or that FFmpeg cannot decode (DecodeError) goes
 to `<topic>.dlq` with headers `reason`, `source_topic`, `source_partition`, `source_offset`; the
@@ -69,7 +75,8 @@ The parts, one job each (only `chunk_worker` and `ordered_consumer` know faust):
 - `ordering`: `PartitionOrder`, pure: take, drop or seek back, per message; lag; caught up.
 - `catch_up`: `CatchUp`, pure: caught up on end offsets fetched after the first look.
 - `batch_processor`: one batch into rows (restore, admit, decode ahead, feed, write); stream ends.
-- `admission`: pure per chunk: a stream's first, next, a replay, or a producer retry.
+- `admission`: per chunk: a stream's first, next, a replay, a producer retry, or a gap to read
+  again.
 - `decode_ahead`: decoding of admitted chunks, the only work on the decode-ahead thread.
 - `stream_state`: `StreamState`, what is kept per stream, its snapshot and restore.
 - `stage_settings`: what every stream's stages are made with.

@@ -3,8 +3,8 @@
 For each batch, in this order: streams unknown to the worker are restored from their saved
 states, the messages admitted (`admission`), decoded ahead on a thread (`decode_ahead`) and fed
 to their streams' stages, the rows written (retrying while the store is down), the dead letters
-acknowledged. Saving the states and acking the messages is the caller's (`ChunkWorker`): it
-knows faust.
+acknowledged. Saving the states, acking the messages and reading a partition again over a gap
+(`Rewind`) is the caller's (`ChunkWorker`): it knows faust.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 
 from vstream.chunk import GopChunk
 from vstream.kafka.events import EventPublisher
-from vstream.kafka.worker.admission import ChunkAdmission, DeadLetter
+from vstream.kafka.worker.admission import ChunkAdmission, DeadLetter, Rewind
 from vstream.kafka.worker.dead_letters import UNDECODABLE, DeadLetterSink
 from vstream.kafka.worker.decode_ahead import DecodedChunk, UndecodableChunk, decoded
 from vstream.kafka.worker.stage_settings import StageSettings
@@ -55,10 +55,11 @@ class BatchProcessor:
         self.admission = ChunkAdmission(self.streams, self._new_stream, stats, metrics)
 
     def process(self, messages: list, saved: dict[str, bytes]
-                ) -> tuple[list[StreamState], list[float]]:
+                ) -> tuple[list[StreamState], list[float], list[Rewind]]:
         """Decode, segment and store one batch of faust Messages, `saved` holding the table's
-        states of streams the worker does not know yet; return the states the batch moved on
-        and the capture times of its chunks."""
+        states of streams the worker does not know yet; return the states the batch moved on,
+        the capture times of its chunks, and the partitions to read again from an earlier
+        offset (the batch's later messages there were left)."""
         for stream_id, data in saved.items():
             state = self.restore(stream_id, data)
             if state is not None:
@@ -70,6 +71,8 @@ class BatchProcessor:
         # store) on this thread; then FFmpeg decodes the next chunks on a thread while this one
         # is segmented. Each stream's chunks stay in order on both sides.
         admitted = list(self.admission.admit(messages, touched))
+        rewinds = [item for item in admitted if isinstance(item, Rewind)]
+        admitted = [item for item in admitted if not isinstance(item, Rewind)]
         for item in read_ahead(lambda: decoded(admitted), depth=DECODE_AHEAD,
                                name="worker-decode"):
             rows += self._feed(item, captured)
@@ -80,7 +83,7 @@ class BatchProcessor:
             self.write_rows(rows)
         self.dead_letters.flush()
         self.stats.last_batch_at = time.monotonic()
-        return list(touched.values()), captured
+        return list(touched.values()), captured, rewinds
 
     def restore(self, stream_id: str, data: bytes) -> StreamState | None:
         """The stream's state from its table entry (None: unreadable, and then the stream
@@ -141,6 +144,7 @@ class BatchProcessor:
         dropped = [sid for sid, state in self.streams.items() if state.partition in gone]
         for stream_id in dropped:
             del self.streams[stream_id]
+        self.admission.forget(gone)
         return len(dropped)
 
     def write_rows(self, rows: list[tuple[StreamState, StageOutput]], *,

@@ -50,6 +50,10 @@ SESSION_TIMEOUT_S = 10.0
 #: end offsets say messages wait, fetches them again (faust can lose them from its queues).
 #: Only when the refetch happens depends on it, never what is processed.
 REFETCH_AFTER_S = 10.0
+#: a partition read again over a gap (`admission.Rewind`) whose first message did not come
+#: this long after the seek is sought again (faust drops what a seek brings while it still
+#: delivers messages fetched before it)
+RESEEK_AFTER_S = 2.0
 
 
 def new_app(group: str, bootstrap: str, topic: str, partitions: int, datadir: str,
@@ -214,6 +218,8 @@ class ChunkWorker:
                 if not self.ready.is_set():
                     continue
                 now = time.monotonic()
+                if not self._lock.locked():
+                    await self._partitions.seek_rewinds_again(now, RESEEK_AFTER_S)
                 if now - lag_at >= LAG_INTERVAL_S:
                     lag_at = now
                     self._partitions.update_lag()
@@ -301,7 +307,8 @@ class ChunkWorker:
 
     async def _handle(self, events: list) -> list:
         """One batch: restore unknown streams from the table, process the batch on a thread,
-        then save the states it moved on. Returns the events processed (to ack)."""
+        then save the states it moved on. Returns the events processed (to ack: not those left
+        on a partition read again over a gap, which come again)."""
         fetched = len(events)
         events = await self._partitions.in_order(events, time.monotonic())
         messages = [event.message for event in events]
@@ -319,7 +326,11 @@ class ChunkWorker:
                     saved[stream_id] = value
         log.debug("batch of %d messages (%d fetched): offsets %s", len(messages), fetched,
                   _offset_ranges(messages))
-        states, captured = await asyncio.to_thread(self._batches.process, messages, saved)
+        states, captured, rewinds = await asyncio.to_thread(self._batches.process, messages,
+                                                            saved)
+        if rewinds:
+            await self._partitions.rewind({r.partition: r.offset for r in rewinds},
+                                          time.monotonic())
         assigned = self._partitions.assigned()  # again: it may have changed meanwhile
         for state in states:
             # A partition revoked meanwhile is not ours to save: its new owner continues from
@@ -328,7 +339,8 @@ class ChunkWorker:
                 self._table[state.stream_id.encode()] = state.snapshot(self.model_version)
         self._uncommitted_captures += captured
         self._active_at = time.monotonic()
-        return events
+        return [e for e in events
+                if not any(r.left(e.message.partition, e.message.offset) for r in rewinds)]
 
     def _finish_all(self, reason: str) -> list[bytes]:
         """Caught up or idle (`reason`): finish every stream of this worker's partitions, also

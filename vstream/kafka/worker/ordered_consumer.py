@@ -58,6 +58,27 @@ class OrderedConsumer:
                 keep.append(event)
         return keep
 
+    async def rewind(self, offsets: dict[int, int], now: float) -> None:
+        """Read partitions again from earlier offsets (`offsets`: partition -> offset; the
+        admission found a stream's chunks may sit there unread)."""
+        assigned = self.assigned()
+        offsets = {p: o for p, o in offsets.items() if p in assigned}
+        for partition, offset in offsets.items():
+            self.order.rewind(partition, offset, now)
+        if offsets:
+            await self.consumer.seek_wait(
+                {TP(self.topic, partition): offset for partition, offset in offsets.items()})
+
+    async def seek_rewinds_again(self, now: float, after_s: float) -> None:
+        """Seek again the rewound partitions whose first message did not come within `after_s`
+        of their last seek (`PartitionOrder.seek_again`)."""
+        due = self.order.seek_again(now, after_s)
+        if due:
+            log.info("%s: reading partitions %s again from %s", self.topic, sorted(due),
+                     [due[p] for p in sorted(due)])
+            await self.consumer.seek_wait(
+                {TP(self.topic, partition): offset for partition, offset in due.items()})
+
     async def fetch_behind(self) -> bool:
         """Quiet, yet messages wait on a partition (its end offset is past what was processed):
         faust lost them from its queues without a seek. Seek those partitions back to the first

@@ -42,6 +42,11 @@ class PartitionOrder:
         self._next: dict[int, int] = {}
         #: partitions sought back over a gap, and until when the missing message may come
         self._seeking: dict[int, float] = {}
+        #: partitions read again from below the committed offset (`rewind`): where the group
+        #: stands there is the next message to process, whatever was committed
+        self._rewound: set[int] = set()
+        #: rewound partitions whose first message has not come yet, and when they were sought
+        self._rewinding: dict[int, float] = {}
 
     def expected(self, partition: int) -> int | None:
         """The offset of the next message to process on `partition` (None: none taken yet)."""
@@ -68,17 +73,41 @@ class PartitionOrder:
                         self.topic, partition, expected, offset - 1, self.rewind_timeout_s,
                         offset)
         self._seeking.pop(partition, None)
+        self._rewinding.pop(partition, None)
         self._next[partition] = offset + 1
         return Step.TAKE
+
+    def rewind(self, partition: int, offset: int, now: float) -> None:
+        """The caller seeks `partition` back to `offset` (`now`: the monotonic time) to process
+        it again from there: messages from further on, fetched before the seek took effect, are
+        dropped until `offset` comes (or the rewind timeout passes: then it is a hole)."""
+        self._next[partition] = offset
+        self._seeking[partition] = now + self.rewind_timeout_s
+        self._rewound.add(partition)
+        self._rewinding[partition] = now
+
+    def seek_again(self, now: float, after_s: float) -> dict[int, int]:
+        """Rewound partitions whose first message has not come `after_s` after the last seek
+        (faust drops what a seek brings while its fetched messages from further on are still
+        being delivered), with the offset to seek them to again; their seek time becomes `now`."""
+        due = {p: self._next[p] for p, at in self._rewinding.items() if now - at >= after_s}
+        for partition in due:
+            self._rewinding[partition] = now
+        return due
 
     def forget(self, partition: int) -> None:
         """`partition` was revoked: its position is the next owner's."""
         self._next.pop(partition, None)
         self._seeking.pop(partition, None)
+        self._rewound.discard(partition)
+        self._rewinding.pop(partition, None)
 
     def done(self, partition: int, committed: int | None) -> int:
         """Where the group stands on `partition`: the offset after the last message processed
-        here, or the committed offset (`committed`, None: nothing committed) when further."""
+        here, or the committed offset (`committed`, None: nothing committed) when further and
+        the partition was not read again from below it (`rewind`)."""
+        if partition in self._rewound:
+            return self._next[partition]
         return max(self._next.get(partition, 0), committed or 0)
 
     def behind(self, ends: Mapping[int, int | None],

@@ -68,9 +68,9 @@ class StreamState:
     #: where the stream's chunks are: its partition, and the offset after its last chunk seen
     partition: int = -1
     next_offset: int = 0
-    #: offset after the last chunk of the saved state this one was restored from (-1: none):
-    #: a chunk below it with seq <= last_seq is a replay of an applied chunk, not a retry
-    resume_offset: int = -1
+    #: last_seq when the partition was last read again over a gap after it (admission): a
+    #: gap seen again there is chunks that never reached the topic
+    rewound_at_seq: int = -2
     #: chunks FFmpeg could not decode (dead-lettered, left out as a gap), and why the first was
     skipped: int = 0
     skip_reason: str = ""
@@ -102,7 +102,6 @@ class StreamState:
                     info, last_seq=int(saved["last_seq"]), frames=int(saved["frames"]),
                     chunks=int(saved["chunks"]), last_end_s=float(saved["last_end_s"]),
                     partition=int(saved["partition"]), next_offset=int(saved["next_offset"]),
-                    resume_offset=int(saved["next_offset"]),
                     skipped=int(saved.get("skipped", 0)),
                     skip_reason=str(saved.get("skip_reason", "")))
         state.captures.extend(saved["captures"])
