@@ -16,6 +16,9 @@ faust also commits past a jump in a partition's offsets as if the skipped messag
 processed; after a seek such a jump is a race, so `_RewindingConsumer` commits only what the
 worker acked, and the holes it gives up on (`skip_offsets`).
 
+`new_app` makes the worker's app with its settings (fetch and request sizes, commit interval,
+session timeout, bounded stream buffer).
+
 Every use of faust's private API lives in this module (the hooks below, `committed_offsets`,
 `skip_offsets` and `last_fetch_times`); importing it checks the faust release they were written
 against (`FAUST_SERIES`), and tests/kafka/test_faust_app.py checks that each hook still exists.
@@ -154,6 +157,42 @@ class RewindingApp(faust.App):
 
     def _new_transport(self) -> faust_aiokafka.Transport:
         return _RewindingTransport(self.conf.broker_consumer, self)
+
+
+# Settings of the worker's app (`new_app`).
+#: bound of one fetch response per partition (one GOP is well under 1 MB, but allow big ones)
+MAX_FETCH_BYTES = 16 * 1024 * 1024
+#: largest produce request: a stream's state is ~1.3 MB with the fast detector's rings
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
+#: how often faust commits the offsets of acked chunks
+COMMIT_INTERVAL_S = 1.0
+#: the group evicts a member that sent no heartbeat for this long (a SIGKILLed worker's
+#: partitions move after it)
+SESSION_TIMEOUT_S = 10.0
+
+
+def new_app(group: str, bootstrap: str, topic: str, partitions: int, datadir: str,
+            max_poll_records: int) -> RewindingApp:
+    """The faust app of a worker of `group` on `topic` (`partitions` partitions) at
+    `bootstrap`, taking batches of up to `max_poll_records` chunks."""
+    return RewindingApp(
+        group, rewind_topics=[topic],
+        broker=[f"kafka://{host}" for host in bootstrap.split(",")], store="memory://",
+        datadir=datadir, web_enabled=False, autodiscover=False,
+        key_serializer="raw", value_serializer="raw", topic_partitions=partitions,
+        topic_replication_factor=1, consumer_auto_offset_reset="earliest",
+        broker_commit_interval=COMMIT_INTERVAL_S, broker_session_timeout=SESSION_TIMEOUT_S,
+        broker_heartbeat_interval=1.0, broker_rebalance_timeout=2 * SESSION_TIMEOUT_S,
+        consumer_max_fetch_size=MAX_FETCH_BYTES, producer_max_request_size=MAX_REQUEST_BYTES,
+        # bounded memory: faust stops fetching once this many chunks wait for the agent
+        stream_buffer_maxsize=2 * max_poll_records,
+        # the loop must not pause for the table's periodic sweep
+        table_cleanup_interval=3600.0,
+        # Stopping or a rebalance must not wait for chunks this worker will not ack (those
+        # after a store outage or a stop): they are replayed. A rebalance still waits for the
+        # batch in flight, by taking the batch lock (`ChunkWorker._on_revoked`).
+        stream_wait_empty=False,
+    )
 
 
 class CommitSensor(faust.Sensor):

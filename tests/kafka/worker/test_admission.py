@@ -89,9 +89,7 @@ def test_a_producer_retry_is_counted_and_skipped(admission, chunk, message) -> N
 
 def test_a_replay_of_a_restored_state_is_skipped_without_a_drop(
         admission, chunk, message, stages) -> None:
-    restored = StreamState("a", stages(), StreamInfo.of(chunk("a")), last_seq=3, partition=0,
-                           next_offset=4)
-    admission.streams["a"] = restored
+    restored = admission.streams["a"] = _after_chunk_3(stages, chunk)
     touched: dict = {}
     items = list(admission.admit([message(chunk("a", s), 0, s) for s in range(5)], touched))
     assert [i.chunk.seq for i in items] == [4]
@@ -100,13 +98,17 @@ def test_a_replay_of_a_restored_state_is_skipped_without_a_drop(
     assert touched == {"a": restored} and restored.next_offset == 5
 
 
+def _after_chunk_3(stages, chunk) -> StreamState:
+    """Stream a's state as saved after its chunk 3, read at offset 3 of partition 0."""
+    return StreamState("a", stages(), StreamInfo.of(chunk("a")), last_seq=3, partition=0,
+                       next_offset=4)
+
+
 def test_a_gap_over_unread_offsets_rewinds_the_partition_once(
         admission, chunk, message, stages) -> None:
     # The state says chunk 3 was the last, read at offset 3; chunk 6 comes at offset 9: chunks
     # 4 and 5 may sit at 4-8 unread (a restored state older than the committed offset).
-    state = StreamState("a", stages(), StreamInfo.of(chunk("a")), last_seq=3, partition=0,
-                        next_offset=4)
-    admission.streams["a"] = state
+    state = admission.streams["a"] = _after_chunk_3(stages, chunk)
     touched: dict = {}
     items = list(admission.admit([message(chunk("a", 6), 0, 9), message(chunk("b", 0), 1, 0),
                                   message(chunk("a", 7), 0, 10)], touched))
@@ -126,9 +128,7 @@ def test_a_gap_over_unread_offsets_rewinds_the_partition_once(
 
 def test_a_gap_still_there_after_reading_again_is_let_go(admission, chunk, message,
                                                           stages) -> None:
-    state = StreamState("a", stages(), StreamInfo.of(chunk("a")), last_seq=3, partition=0,
-                        next_offset=4)
-    admission.streams["a"] = state
+    state = admission.streams["a"] = _after_chunk_3(stages, chunk)
     touched: dict = {}
     assert list(admission.admit([message(chunk("a", 6), 0, 9)], touched)) == \
         [Rewind(partition=0, offset=4, stream_id="a", after=3, at=9)]

@@ -15,7 +15,7 @@ from typing import Any
 
 from vstream.detect.models import DEFAULT_MODEL, load_frame_model, match_threshold
 from vstream.kafka.events import EventPublisher
-from vstream.kafka.faust_app import CommitSensor, RewindingApp
+from vstream.kafka.faust_app import MAX_FETCH_BYTES, CommitSensor, RewindingApp, new_app
 from vstream.kafka.people_registry import PeopleRegistry
 from vstream.kafka.topics import EVENTS_TOPIC, PEOPLE_TOPIC, dlq_topic, topic_partitions
 from vstream.kafka.worker.batch_processor import BatchProcessor
@@ -35,17 +35,8 @@ from vstream.track.presence import DEFAULT_LEAVE_AFTER_S
 log = logging.getLogger(__name__)
 
 DEFAULT_GROUP = "vstream-workers"
-#: bound of one fetch response per partition (one GOP is well under 1 MB, but allow big ones)
-MAX_FETCH_BYTES = 16 * 1024 * 1024
-#: largest produce request: a stream's state is ~1.3 MB with the fast detector's rings
-MAX_REQUEST_BYTES = 64 * 1024 * 1024
 #: how often the consumer lag gauge is refreshed
 LAG_INTERVAL_S = 2.0
-#: how often faust commits the offsets of acked chunks
-COMMIT_INTERVAL_S = 1.0
-#: the group evicts a member that sent no heartbeat for this long (a SIGKILLed worker's
-#: partitions move after it)
-SESSION_TIMEOUT_S = 10.0
 #: a worker waiting to be caught up that got no message for this long, while its partitions'
 #: end offsets say messages wait, fetches them again (faust can lose them from its queues).
 #: Only when the refetch happens depends on it, never what is processed.
@@ -54,30 +45,6 @@ REFETCH_AFTER_S = 10.0
 #: this long after the seek is sought again (faust drops what a seek brings while it still
 #: delivers messages fetched before it)
 RESEEK_AFTER_S = 2.0
-
-
-def new_app(group: str, bootstrap: str, topic: str, partitions: int, datadir: str,
-            max_poll_records: int) -> RewindingApp:
-    """The faust app of a worker of `group` on `topic` (`partitions` partitions) at
-    `bootstrap`, taking batches of up to `max_poll_records` chunks."""
-    return RewindingApp(
-        group, rewind_topics=[topic],
-        broker=[f"kafka://{host}" for host in bootstrap.split(",")], store="memory://",
-        datadir=datadir, web_enabled=False, autodiscover=False,
-        key_serializer="raw", value_serializer="raw", topic_partitions=partitions,
-        topic_replication_factor=1, consumer_auto_offset_reset="earliest",
-        broker_commit_interval=COMMIT_INTERVAL_S, broker_session_timeout=SESSION_TIMEOUT_S,
-        broker_heartbeat_interval=1.0, broker_rebalance_timeout=2 * SESSION_TIMEOUT_S,
-        consumer_max_fetch_size=MAX_FETCH_BYTES, producer_max_request_size=MAX_REQUEST_BYTES,
-        # bounded memory: faust stops fetching once this many chunks wait for the agent
-        stream_buffer_maxsize=2 * max_poll_records,
-        # the loop must not pause for the table's periodic sweep
-        table_cleanup_interval=3600.0,
-        # Stopping or a rebalance must not wait for chunks this worker will not ack (those
-        # after a store outage or a stop): they are replayed. A rebalance still waits for the
-        # batch in flight, by taking the batch lock (`ChunkWorker._on_revoked`).
-        stream_wait_empty=False,
-    )
 
 
 class ChunkWorker:
