@@ -64,3 +64,30 @@ def test_batch_sizes_do_not_change_the_boundaries(footage) -> None:
     whole = _run(CombinedShotDetector(), frames, [len(frames)])
     assert whole
     assert _run(CombinedShotDetector(), frames, [1, 7, 100, 13, 64]) == whole
+
+
+def _boundaries_and_ring(detector: CombinedShotDetector, frames: np.ndarray, size: int):
+    """Every boundary (frame, score, kind) of `frames` pushed `size` at a time, and the most
+    frames the detector's clip ring held between pushes (what its saved state carries)."""
+    found, most = [], 0
+    for pos in range(0, len(frames), size):
+        idx = np.arange(pos, min(pos + size, len(frames)))
+        found += detector.push(FrameBatch("t", frames[idx], idx, idx.astype(np.int64), TIME_BASE))
+        most = max(most, len(detector.state()["ring"]))
+    return [(b.frame, b.score, b.kind) for b in found + detector.flush()], most
+
+
+def test_the_clip_ring_keeps_seconds_of_frames_and_changes_no_boundary(footage) -> None:
+    segments = [Segment(a, b) for a, b in SHOTS]
+    stream, _ = compose(footage, segments, "dissolve", seed=3)
+    frames = np.clip(np.stack(list(stream)), 0, 255).astype(np.uint8)
+    keeping_all = CombinedShotDetector()
+    keeping_all._forget_unneeded = lambda: None  # type: ignore[method-assign]
+    reference, _ = _boundaries_and_ring(keeping_all, frames, 250)
+    trimmed = CombinedShotDetector()
+    found, most = _boundaries_and_ring(trimmed, frames, 250)
+    assert found == reference
+    assert trimmed.clips_confirmed == keeping_all.clips_confirmed > 5
+    # the content scan's look-back at 25 fps is 162 frames: the state carries about that plus
+    # half a clip, not the 512 frames (20 s here) the ring may hold at most
+    assert most <= 200

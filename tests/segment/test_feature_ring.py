@@ -56,16 +56,21 @@ def test_scores_match_the_whole_clip_computed_at_once(footage) -> None:
     assert moved and ring.n == n and ring.offset == 0
 
 
-def test_state_puts_the_rows_back(footage) -> None:
+def test_state_puts_the_last_keep_rows_back_and_continues_alike(footage) -> None:
     ring = FeatureRing(SIZE, span=7, keep=40)
     for lo in range(0, 150, 30):
         ring.append(ring.features(_batch(footage[lo : lo + 30], lo)), np.arange(lo, lo + 30), 0, 30)
+    state = ring.state()
+    # only what can still be read: the ring itself holds up to 3 * keep rows
+    assert ring.n - ring.base > 40 and all(len(rows) == 40 for rows in state["columns"].values())
     again = FeatureRing(SIZE, span=7, keep=40)
-    again.load_state(ring.state())
-    assert (again.n, again.base, again.offset) == (ring.n, ring.base, ring.offset)
-    rows = ring.rows(ring.base, ring.n)
+    again.load_state(state)
+    assert (again.n, again.base, again.offset) == (ring.n, ring.n - 40, ring.offset)
+    for a in (ring, again):  # the next frames score the same against the rows put back
+        a.append(a.features(_batch(footage[150:180], 150)), np.arange(150, 180), 0, 30)
     for name in FeatureRing.COLUMNS:
-        np.testing.assert_array_equal(getattr(again, name)[rows], getattr(ring, name)[rows])
+        np.testing.assert_array_equal(getattr(again, name)[again.rows(140, 180)],
+                                      getattr(ring, name)[ring.rows(140, 180)])
 
 
 def test_ring_errors() -> None:

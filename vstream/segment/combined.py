@@ -31,7 +31,8 @@ from vstream.segment.transnet_onnx import CLIP_FRAMES, TransNetOnnx
 INPUT_SIZE = (48, 27)  # TransNetV2's input; the content detector works well at it too
 #: a candidate counts as the strict detector's own if their frames are this close
 MATCH_FRAMES = 2
-#: frames kept for clips: the content detector answers up to ~4 s late, plus a clip
+#: at most this many frames are kept for clips (memory bound); `_forget_unneeded` keeps only
+#: those a clip can still need: the content scan's look-back (~6 s at 25 fps) plus half a clip
 RING_FRAMES = 512
 
 
@@ -111,8 +112,10 @@ class CombinedShotDetector:
         self.sensitive_filter.observe(frames)
         self._accepted += self.strict_filter.filter(strict, strict_settled)
         self._pending += self.sensitive_filter.filter(sensitive, sensitive_settled)
-        return self._decide(min(self.strict_filter.settled_until(),
-                                self.sensitive_filter.settled_until()))
+        decided = self._decide(min(self.strict_filter.settled_until(),
+                                   self.sensitive_filter.settled_until()))
+        self._forget_unneeded()
+        return decided
 
     def settled_until(self) -> int:
         """Frame index below which every boundary has been returned (SettlingShotDetector)."""
@@ -141,6 +144,23 @@ class CombinedShotDetector:
         confirmed = self._confirm(doubtful)
         return sorted(sure + confirmed, key=lambda b: b.frame)
 
+    def _forget_unneeded(self) -> None:
+        """Drop ring frames no clip can need any more, so the saved state (written per batch
+        on the worker) holds a few seconds of frames, not RING_FRAMES. A clip starts half a
+        clip before its candidate's transition; a candidate not yet judged is pending, held by
+        the sensitive minimum-length filter (at or after its settled frame) or still in the
+        scan, which starts none before the oldest frame it can read."""
+        oldest = self.scan.oldest_readable()
+        if oldest is None:
+            return
+        keep_from = min(oldest, self.sensitive_filter.settled_until())
+        if self._pending:
+            keep_from = min(keep_from, min(_clip_first(c) for c in self._pending))
+        keep_from -= CLIP_FRAMES // 2 + MATCH_FRAMES
+        ring = self._ring
+        while ring and ring[0][0] < keep_from:
+            ring.popleft()
+
     def _confirm(self, candidates: list[Candidate]) -> list[Boundary]:
         if not candidates:
             return []
@@ -148,7 +168,7 @@ class CombinedShotDetector:
         clips, spans = [], []
         for c in candidates:
             lo, hi = min(c.start, c.frame), max(c.end, c.frame)
-            first = (lo + hi + 1) // 2 - CLIP_FRAMES // 2
+            first = _clip_first(c)
             # Ring slots of the clip's frames; at the stream's ends the edge frame repeats,
             # as in TransNetV2's own padding.
             slots = np.searchsorted(indices, np.arange(first, first + CLIP_FRAMES))
@@ -168,6 +188,12 @@ class CombinedShotDetector:
         self.clips_confirmed += len(clips)
         self.frames_to_network += sum(len(clip) for clip in clips)
         return [self.network.probabilities(clip) for clip in clips]
+
+
+def _clip_first(c: Candidate) -> int:
+    """First frame of the TransNetV2 clip centred on candidate `c`'s transition."""
+    lo, hi = min(c.start, c.frame), max(c.end, c.frame)
+    return (lo + hi + 1) // 2 - CLIP_FRAMES // 2
 
 
 def _near(c: Candidate, b: Candidate, gap: int) -> bool:

@@ -88,6 +88,15 @@ class ContentScan:
             return [0] * len(self.params)
         return [finder.settled_until(ring) for finder in self._finders]
 
+    def oldest_readable(self) -> int | None:
+        """Frame index of the oldest frame the decisions can still read (the feature ring keeps
+        the last `look_back` frames, and no candidate starts before them); None before the
+        frame rate is known."""
+        ring = self._ring
+        if ring is None:
+            return None
+        return max(0, ring.n - ring.keep) + (ring.offset or 0)
+
     def state(self) -> dict:
         """The stream's state as plain data: the frame rate learnt, a waiting first frame, the
         ring's filled rows and the finders' open decisions."""

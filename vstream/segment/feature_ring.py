@@ -128,9 +128,12 @@ class FeatureRing:
     def state(self) -> dict:
         """Position and filled rows as plain data; `load_state` on a ring built with the same
         settings puts them back where they were."""
-        k = self.n - self.base
-        return {"n": self.n, "base": self.base, "offset": self.offset,
-                "columns": {name: getattr(self, name)[:k].copy() for name in self.COLUMNS}}
+        # only the last `keep` frames: nothing reads further back (`_make_room` may drop the
+        # rest at any append), and the rows beyond them tripled the saved state
+        keep_from = max(self.base, self.n - self.keep)
+        rows = slice(keep_from - self.base, self.n - self.base)
+        return {"n": self.n, "base": keep_from, "offset": self.offset,
+                "columns": {name: getattr(self, name)[rows].copy() for name in self.COLUMNS}}
 
     def load_state(self, state: dict) -> None:
         """Continue the stream `state()` was taken from."""
