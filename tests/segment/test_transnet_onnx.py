@@ -40,7 +40,7 @@ def test_a_missing_graph_is_exported_once_and_gives_the_torch_models_probabiliti
     # combined detector's first two candidates (1891, 2684: the network is unsure, 0.39, 0.12)
     clips = _test_video_clips([0, 1875, 2670])
     network = TransNetOnnx()
-    with caplog.at_level(logging.INFO, logger="vstream.segment.transnet_onnx"):
+    with caplog.at_level(logging.INFO, logger="vstream.onnx_graphs"):
         got = [network.probabilities(clip) for clip in clips]
     assert onnx_path().exists()
     assert [r.message for r in caplog.records if "exporting TransNetV2" in r.message]
@@ -54,7 +54,7 @@ def test_a_missing_graph_is_exported_once_and_gives_the_torch_models_probabiliti
     assert max(float(g.max()) for g in got) > 0.5
     # a second session reads the file, no second export
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="vstream.segment.transnet_onnx"):
+    with caplog.at_level(logging.INFO, logger="vstream.onnx_graphs"):
         again = TransNetOnnx().probabilities(clips[1])
     np.testing.assert_array_equal(again, got[1])
     assert not caplog.records

