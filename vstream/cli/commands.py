@@ -324,15 +324,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     from vstream.detect.models import match_threshold
 
     model = load_unified(args.checkpoint)
-    ev = evaluate(model, videos, teacher, sample_fps=args.sample_fps, max_frames=args.max_frames)
-    print(f"{model.model_version} on {ev.frames} held-out frames, against the teachers:")
-    print(f"  faces   recall {ev.face.recall:.3f}  precision {ev.face.precision:.3f}  "
-          f"({ev.face.teacher} teacher faces)")
-    print(f"  persons recall {ev.person.recall:.3f}  precision {ev.person.precision:.3f}  "
-          f"({ev.person.teacher} teacher persons)")
-    print(f"  face embedding cosine to dlib {ev.face_cosine:.3f} (a constant vector: "
-          f"{ev.face_cosine_constant:.3f}); pair correlation {ev.face_pair_correlation:.3f}")
-    print(f"  {ev.fps:.0f} frames/s")
+    frames = "frames (videos never trained on)" if args.unseen else "held-out frames"
+    # per video, then all together when there are several
+    for group in [[v] for v in videos] + ([videos] if len(videos) > 1 else []):
+        ev = evaluate(model, group, teacher, sample_fps=args.sample_fps,
+                      max_frames=args.max_frames, unseen=args.unseen)
+        name = Path(group[0]).name if len(group) == 1 else "all videos"
+        print(f"{name}: {model.model_version} on {ev.frames} {frames}, against the teachers:")
+        print(f"  faces   recall {ev.face.recall:.3f}  precision {ev.face.precision:.3f}  "
+              f"({ev.face.teacher} teacher faces)")
+        print(f"  persons recall {ev.person.recall:.3f}  precision {ev.person.precision:.3f}  "
+              f"({ev.person.teacher} teacher persons)")
+        print(f"  face embedding cosine to dlib {ev.face_cosine:.3f} (a constant vector: "
+              f"{ev.face_cosine_constant:.3f}); pair correlation {ev.face_pair_correlation:.3f}")
+        print(f"  {ev.fps:.0f} frames/s")
     if args.people:
         from vstream.eval.people import evaluate_people
 

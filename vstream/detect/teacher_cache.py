@@ -9,6 +9,7 @@ teacher's model_version, so any change in these recomputes it and nothing stale 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -18,7 +19,7 @@ import time
 import numpy as np
 
 from vstream.detect.analysis import EMBED_DIM, FrameModel
-from vstream.detect.video_samples import SampledFrames
+from vstream.detect.video_samples import SampledFrames, iter_samples, source_size
 from vstream.detections import Detections
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,13 @@ def default_cache_dir() -> pathlib.Path:
     return pathlib.Path(base) / "vstream" / "distill"
 
 
+def teacher_size(frames: SampledFrames, teacher: FrameModel) -> tuple[int, int]:
+    """(width, height) the teacher analyses `frames`' video at: its own `frame_size` of the
+    source, as `vstream index` gives it frames (a 768x576 camera stays 768x576, so the people
+    detector tiles it), not the student's squeezed analysis size."""
+    return teacher.frame_size(*source_size(frames.video))
+
+
 def cache_key(frames: SampledFrames, teacher: FrameModel, max_frames: int | None) -> str:
     """Hex key of what the teacher's outputs on `frames` depend on."""
     stat = frames.video.stat()
@@ -41,6 +49,7 @@ def cache_key(frames: SampledFrames, teacher: FrameModel, max_frames: int | None
         "video": str(frames.video.resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
         "sample_fps": frames.sample_fps, "max_frames": max_frames,
         "size": list(frames.images.shape[1:3]), "teacher": teacher.model_version,
+        "teacher_size": list(teacher_size(frames, teacher)),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -52,8 +61,10 @@ def teacher_detections(
     max_frames: int | None = None,
 ) -> list[Detections]:
     """The teacher's detections (boxes, confidence, class_id, embedding) for every frame of
-    `frames`, from the cache when there, else computed and cached. `max_frames` must be what
-    `frames` was sampled with (it is part of the key)."""
+    `frames`, in `frames`' pixels, from the cache when there, else computed and cached. The
+    teacher sees each frame decoded again at `teacher_size` (streamed, a batch at a time) and its
+    boxes are scaled to `frames`' size. `max_frames` must be what `frames` was sampled with (it
+    is part of the key)."""
     cache_dir = default_cache_dir() if cache_dir is None else pathlib.Path(cache_dir)
     path = cache_dir / f"{frames.video.stem}-{cache_key(frames, teacher, max_frames)}.npz"
     if path.is_file():
@@ -62,13 +73,23 @@ def teacher_detections(
                 return _unpack(z)
         log.warning("teacher cache %s does not match the sampled frames; recomputing", path)
     start = time.perf_counter()
+    size = teacher_size(frames, teacher)
+    height, width = frames.images.shape[1:3]
+    to_frames = np.array([width, height, width, height], np.float32) / np.array(size * 2, np.float32)
+    samples = iter_samples(frames.video, frames.sample_fps, size, len(frames))
     result: list[Detections] = []
     for i in range(0, len(frames), _TEACHER_BATCH):
-        result.extend(a.detections for a in teacher.analyze(frames.images[i:i + _TEACHER_BATCH]))
+        times, images = zip(*itertools.islice(samples, _TEACHER_BATCH))
+        if not np.array_equal(times, frames.times[i:i + len(times)]):
+            raise ValueError(f"{frames.video}: decoding again gave other frame times")
+        for a in teacher.analyze(np.stack(images)):
+            d = a.detections
+            result.append(Detections(d.xyxy * to_frames, d.confidence, d.class_id,
+                                     embedding=d.embedding))
         if (i // _TEACHER_BATCH) % 10 == 0:
-            log.info("teacher %s: %d/%d frames of %s (%.0f s)", teacher.model_version,
+            log.info("teacher %s: %d/%d frames of %s at %dx%d (%.0f s)", teacher.model_version,
                      min(i + _TEACHER_BATCH, len(frames)), len(frames), frames.video.name,
-                     time.perf_counter() - start)
+                     *size, time.perf_counter() - start)
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     np.savez_compressed(tmp, times=frames.times, **_pack(result))

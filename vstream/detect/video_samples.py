@@ -11,6 +11,7 @@ every run and every machine.
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import av
@@ -48,24 +49,31 @@ class SampledFrames:
                              self.held_out[mask])
 
 
-def sample_frames(
+def source_size(video: str | pathlib.Path) -> tuple[int, int]:
+    """(width, height) of `video`'s first video stream."""
+    try:
+        with av.open(str(video)) as container:
+            stream = container.streams.video[0]
+            return int(stream.codec_context.width), int(stream.codec_context.height)
+    except (av.FFmpegError, IndexError) as ex:
+        raise VideoOpenError(f"cannot open video {video}: {ex}") from ex
+
+
+def iter_samples(
     video: str | pathlib.Path,
     sample_fps: float,
     size: tuple[int, int] = ANALYSIS_SIZE,
     max_frames: int | None = None,
-) -> SampledFrames:
-    """Decode `video` with PyAV and keep the first frame at or after each multiple of
-    1 / `sample_fps` seconds, resized to `size` (width, height) with area interpolation (as the
-    pipeline's decoder does). `max_frames` stops early (for quick runs)."""
+) -> Iterator[tuple[float, np.ndarray]]:
+    """(media seconds, uint8 RGB frame at `size`) of the first frame at or after each multiple
+    of 1 / `sample_fps` seconds, decoded with PyAV and resized with area interpolation (as the
+    pipeline's decoder does), one at a time. `max_frames` stops early (for quick runs)."""
     if sample_fps <= 0:
         raise ValueError(f"sample_fps must be > 0, got {sample_fps}")
-    path = pathlib.Path(video)
     width, height = size
-    times: list[float] = []
-    images: list[np.ndarray] = []
-    next_sample = 0
+    next_sample, taken = 0, 0
     try:
-        with av.open(str(path)) as container:
+        with av.open(str(video)) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             for frame in container.decode(stream):
@@ -75,12 +83,29 @@ def sample_frames(
                 if frame.time * sample_fps + 1e-6 < next_sample:
                     continue
                 next_sample = int(np.floor(frame.time * sample_fps + 1e-6)) + 1
-                times.append(float(frame.time))
-                images.append(frame.reformat(width, height, "rgb24", interpolation="AREA").to_ndarray())
-                if max_frames is not None and len(times) >= max_frames:
+                yield float(frame.time), frame.reformat(width, height, "rgb24",
+                                                        interpolation="AREA").to_ndarray()
+                taken += 1
+                if max_frames is not None and taken >= max_frames:
                     break
     except (av.FFmpegError, IndexError) as ex:
-        raise VideoOpenError(f"cannot decode video frames of {path}: {ex}") from ex
+        raise VideoOpenError(f"cannot decode video frames of {video}: {ex}") from ex
+
+
+def sample_frames(
+    video: str | pathlib.Path,
+    sample_fps: float,
+    size: tuple[int, int] = ANALYSIS_SIZE,
+    max_frames: int | None = None,
+) -> SampledFrames:
+    """The frames of `iter_samples`, with their times and held-out flags."""
+    path = pathlib.Path(video)
+    width, height = size
+    times: list[float] = []
+    images: list[np.ndarray] = []
+    for t, image in iter_samples(path, sample_fps, size, max_frames):
+        times.append(t)
+        images.append(image)
     t = np.asarray(times, np.float64)
     stack = np.stack(images) if images else np.zeros((0, height, width, 3), np.uint8)
     return SampledFrames(path, float(sample_fps), t, stack, is_held_out(t))
