@@ -26,7 +26,7 @@ def analysed(model: TeacherModel, teacher_frames: dict[int, np.ndarray]) -> dict
 
 
 def test_interface() -> None:
-    assert TeacherModel.model_version == "teachers-mtcnn-ssdlite-dlib"
+    assert TeacherModel.model_version == "teachers-mtcnn-ssdlite-dlib-2"
     assert TeacherModel.input_size == labels.ANALYSIS_SIZE == (384, 224)
 
 
@@ -39,6 +39,14 @@ def test_interface() -> None:
 ])
 def test_frame_size_keeps_the_aspect_ratio(model: TeacherModel, source, size) -> None:
     assert model.frame_size(*source) == size
+
+
+def test_the_smallest_face_is_a_share_of_frames_larger_than_the_analysis_area(model: TeacherModel) -> None:
+    assert model.min_face_size(392, 220) == model.min_face_size(160, 90) == 16  # analysed at 392x220
+    assert model.min_face_size(768, 576) == pytest.approx(16 * (768 * 576 / (384 * 224)) ** 0.5)
+    assert 36 < model.min_face_size(768, 576) < 37
+    with pytest.raises(ValueError, match="min_face_size"):
+        model.mtcnn.detect(np.zeros((1, 64, 64, 3), np.uint8), min_face_size=8)
 
 
 def test_every_frame_has_the_columns(analysed: dict[int, FrameAnalysis]) -> None:

@@ -3,7 +3,8 @@
 Per frame, at the source's own aspect ratio (`TeacherModel.frame_size`: small sources scaled up to
 the area of `labels.ANALYSIS_SIZE`, 384x224; large ones kept at their resolution up to MAX_SIDE):
 
-- faces: MTCNN (`teachers.mtcnn`), min face size 16 px. Test-video frames are 160x90 sources
+- faces: MTCNN (`teachers.mtcnn`), min face size 16 px at the analysis area (larger frames: the
+  same share of the frame, `min_face_size`). Test-video frames are 160x90 sources
   upscaled 2.4x (392x220 now, 384x224 when measured), so 16 px is a 7 px face in the source,
   below which there is no face detail left. Measured on 408 frames of the test video (every
   13th): min face size 12 / 16 / 20 / 24 found 254 / 253 / 250 / 249 faces, 12 and 14 at about
@@ -31,6 +32,8 @@ input, so about 50 ms per frame in one pass and 250 ms per tiled frame (five inp
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -110,7 +113,8 @@ class TeacherModel:
         longer side is at least TILE_MIN_SIDE.
     """
 
-    model_version = "teachers-mtcnn-ssdlite-dlib"
+    #: -2: MTCNN's smallest face grows with frames larger than the analysis area
+    model_version = "teachers-mtcnn-ssdlite-dlib-2"
     input_size: tuple[int, int] = labels.ANALYSIS_SIZE
 
     def __init__(self, device: str | torch.device = "cpu", min_face_size: float = MIN_FACE_SIZE,
@@ -128,6 +132,18 @@ class TeacherModel:
         px, and the people detector tiles them)."""
         return keep_aspect_size(width, height, self.input_size[0] * self.input_size[1], MAX_SIDE)
 
+    def min_face_size(self, width: int, height: int) -> float:
+        """MTCNN's smallest face on a width x height frame: MIN_FACE_SIZE on frames of the
+        analysis area (where it was calibrated), the same share of the frame on larger ones.
+        Searching a 768x576 camera for 16 px faces cost 2.7x the time of 36 px (282 against
+        105 ms a frame on one core) and found no real face more: on vtest.avi (80 frames,
+        every 10th) 3 boxes at 16 px, 6 at 36 px, all 28-57 px tall and, looked at, all but
+        one on a van's windows; no face there is big enough for dlib to identify."""
+        scale = math.sqrt(width * height / (self.input_size[0] * self.input_size[1]))
+        # a small source scaled up to the analysis area comes out a little over it (392x220 for
+        # 384x224: even sides at the source's aspect ratio); that is still the calibrated size
+        return self.mtcnn.min_face_size * (scale if scale > 1.05 else 1.0)
+
     def analyze(self, images: np.ndarray) -> list[FrameAnalysis]:
         """uint8 RGB frames (B, H, W, 3) of one size (any; `frame_size` of their source) -> one
         FrameAnalysis per frame (tag_scores and person_mask None: the teachers neither tag nor
@@ -137,7 +153,7 @@ class TeacherModel:
             got = f"{images.dtype} {images.shape}" if isinstance(images, np.ndarray) else type(images)
             raise ValueError(f"images must be uint8 RGB (B, H, W, 3) of at least 16x16 pixels, got "
                              f"{got}; decode them at the model's frame_size")
-        faces = self.mtcnn.detect(images)
+        faces = self.mtcnn.detect(images, self.min_face_size(images.shape[2], images.shape[1]))
         people = self.people.detect(images)
         return [FrameAnalysis(self._frame(image, f, p)) for image, f, p in zip(images, faces, people)]
 

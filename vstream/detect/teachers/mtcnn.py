@@ -278,11 +278,15 @@ class MTCNN:
                                            for n in ("pnet", "rnet", "onet"))
 
     @torch.inference_mode()
-    def detect(self, images: np.ndarray) -> list[Detections]:
+    def detect(self, images: np.ndarray, min_face_size: float | None = None) -> list[Detections]:
         """uint8 RGB frames (B, H, W, 3) -> one Detections per frame: class labels.FACE, confidence
         the ONet probability, boxes clipped to the frame, data["landmarks"] (n, 5, 2) float32
         pixel (x, y) of the eyes, nose and mouth corners (as seen: left eye first in the image).
-        Rows are sorted by decreasing confidence."""
+        Rows are sorted by decreasing confidence. `min_face_size` overrides the detector's for
+        this call (at least 12)."""
+        min_face = self.min_face_size if min_face_size is None else float(min_face_size)
+        if min_face < 12:
+            raise ValueError(f"min_face_size must be >= 12 pixels, got {min_face}")
         if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4 \
                 or images.shape[3] != 3:
             got = f"{images.dtype} {images.shape}" if isinstance(images, np.ndarray) else type(images)
@@ -296,7 +300,7 @@ class MTCNN:
 
         # 1. PNet on every pyramid level of the whole batch
         boxes_l, inds_l = [], []
-        for scale in _pyramid(h, w, self.min_face_size, self.factor):
+        for scale in _pyramid(h, w, min_face, self.factor):
             level = F.interpolate(imgs, size=(int(h * scale + 1), int(w * scale + 1)), mode="area")
             reg, probs = self.pnet(_normalise(level).contiguous(memory_format=torch.channels_last))
             boxes_s, inds_s = _candidates(reg, probs, scale, t_p)
