@@ -77,3 +77,14 @@ def test_tags_of_real_video_frames() -> None:
 
 def test_empty_batch() -> None:
     assert FrameTagger().tag(np.zeros((0, 90, 160, 3), np.uint8)) == []
+
+
+def test_frames_over_the_largest_area_are_tagged_shrunk_to_it() -> None:
+    cat = pytest.importorskip("skimage.data").chelsea()  # 300x451
+    big = np.repeat(np.repeat(cat, 2, axis=0), 2, axis=1)[None]  # 600x902: over the area
+    capped = FrameTagger(size=None, max_area=451 * 300)
+    # the network sees the frame at the capped area, aspect kept: as if asked for that size
+    np.testing.assert_allclose(capped.scores(big), FrameTagger(size=(300, 451)).scores(big), atol=1e-6)
+    assert not np.allclose(capped.scores(big), FrameTagger(size=None).scores(big), atol=1e-3)
+    # frames within the area keep their own size
+    np.testing.assert_array_equal(capped.scores(cat[None]), FrameTagger(size=None).scores(cat[None]))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -89,12 +90,16 @@ class FrameTagger:
         threshold: float = 0.1,
         top_k: int = 5,
         batch_size: int = 16,
-        size: int = 224,
+        size: int | None = 224,
         device: str | torch.device = "cpu",
         model: MobileNetV2 | None = None,
+        max_area: int | None = None,
     ) -> None:
         """`threshold`: least score a tag needs to be reported; `top_k`: most tags per frame;
-        `batch_size`: frames per forward pass; `size`: network input side (whole frame resized).
+        `batch_size`: frames per forward pass; `size`: network input side (whole frame resized),
+        None to keep the frames' size, but frames of more than `max_area` pixels are shrunk to
+        that area, aspect kept (global pooling takes any size; a 768x576 camera cost 9x the
+        network's time of the 384x224 area at which the tags were judged, docs/models.md).
         """
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {threshold}")
@@ -105,6 +110,7 @@ class FrameTagger:
         self.top_k = top_k
         self.batch_size = batch_size
         self.size = size
+        self.max_area = max_area
         self.device = torch.device(device)
         self.model = model or load_mobilenet_v2(self.device)
         self._matrix = torch.from_numpy(self.tag_map.matrix).to(self.device)
@@ -115,9 +121,14 @@ class FrameTagger:
     def scores(self, frames: np.ndarray) -> np.ndarray:
         """uint8 RGB (B, H, W, 3) -> float32 (B, n_tags) scores in [0, 1], tag_map order."""
         out = []
+        size: int | tuple[int, int] | None = self.size
+        height, width = frames.shape[1:3]
+        if size is None and self.max_area is not None and height * width > self.max_area:
+            shrink = math.sqrt(self.max_area / (height * width))
+            size = (round(height * shrink), round(width * shrink))
         with torch.inference_mode():
             for start in range(0, len(frames), self.batch_size):
-                x = preprocess(frames[start:start + self.batch_size], self.size, self.device)
+                x = preprocess(frames[start:start + self.batch_size], size, self.device)
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self._bf16):
                     logits = self.model.classify(x)
                 probs = logits.float().softmax(dim=1)

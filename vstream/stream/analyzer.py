@@ -26,7 +26,7 @@ import numpy as np
 from vstream.decode.frames import FrameBatch
 from vstream.describe.scene_story import SceneEvent, describe, moves
 from vstream.detect.analysis import FrameModel
-from vstream.detect.labels import CLASS_NAMES, PERSON
+from vstream.detect.labels import ANALYSIS_SIZE, CLASS_NAMES, PERSON
 from vstream.detections import Detections
 from vstream.segment.scenes import Scene
 from vstream.track.body_appearance import body_appearance
@@ -216,7 +216,12 @@ class StreamAnalyzer:
         if self._tagger is None:
             from vstream.detect.tags import FrameTagger
 
-            self._tagger = FrameTagger(size=None, batch_size=self.batch_size)
+            # the frame at the model's size, but no larger than the analysis area, where the
+            # tags were judged; 5% over it: a small source scaled up to that area comes out a
+            # little over it (392x220 for the test video's 160x90)
+            width, height = ANALYSIS_SIZE
+            self._tagger = FrameTagger(size=None, batch_size=self.batch_size,
+                                       max_area=round(1.05 * width * height))
         return self._tagger
 
     # -- scenes -----------------------------------------------------------------------------
