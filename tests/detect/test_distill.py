@@ -60,3 +60,31 @@ def test_shipped_checkpoint_finds_faces_where_the_teacher_does(teacher: TeacherM
         rows, _ = match_boxes(got.xyxy[got.class_id == FACE], want_faces)
         found += len(rows) > 0
     assert found >= len(SHIPPED_FACE_TIMES) - 1
+
+
+@pytest.mark.integration  # the teachers and the student on real clips, as a child process
+def test_train_eval_measures_clips_never_trained_on_per_video(tmp_path: pathlib.Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from vstream.weights import footage_path
+
+    clips = [str(footage_path("carphone_pristine.mp4")), str(footage_path("bikes.mp4"))]
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}  # the teachers' labels cache
+
+    def train_eval(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "vstream", "train", "eval", *args, *clips,
+                               "--max-frames", "3"], capture_output=True, text=True, env=env,
+                              timeout=600)
+
+    # 4 s and 10 s clips have no held-out block (every fifth 10-s block, from 40 s)
+    refused = train_eval()
+    assert refused.returncode == 2 and "--unseen" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    measured = train_eval("--unseen")
+    assert measured.returncode == 0, measured.stderr
+    heads = [line for line in measured.stdout.splitlines() if not line.startswith(" ")]
+    assert [h.split(":")[0] for h in heads] == ["carphone_pristine.mp4", "bikes.mp4", "all videos"]
+    assert "on 3 frames (videos never trained on)" in heads[0] and "on 6 frames" in heads[2]
+    assert measured.stdout.count("persons recall") == 3
