@@ -329,5 +329,7 @@ examples:
   vstream train distill a.mp4 b.mp4 --out heads.safetensors --epochs 60
   vstream train eval --checkpoint heads.safetensors              held-out recall vs the teachers
   vstream train eval --people                                    + people IDs vs dlib's clustering
+  vstream train distill test.mp4 cam.mp4 --out cam.safetensors   adapt the student to a camera
+  vstream train eval --checkpoint cam.safetensors --unseen other.mp4   on a clip it never saw
   vstream index talk.mp4 --checkpoint heads.safetensors          use it
 """
