@@ -70,3 +70,16 @@ def keep_aspect_size(width: int, height: int, min_area: int, max_side: int) -> t
     scale = max(1.0, math.sqrt(min_area / (width * height)))
     scale = min(scale, max_side / max(width, height))
     return (max(2, 2 * round(width * scale / 2)), max(2, 2 * round(height * scale / 2)))
+
+
+#: a frame within this factor of an area counts as that area: a small source scaled up to the
+#: analysis area by `keep_aspect_size` comes out a little over it (392x220 for 384x224)
+AREA_SLACK = 1.05
+
+
+def linear_scale_over(width: int, height: int, area: int) -> float:
+    """How many times larger, side for side, a width x height frame is than `area` pixels; 1.0
+    for frames within AREA_SLACK of it or smaller. What was calibrated at the analysis area (a
+    smallest face, the tags) is scaled by this on larger frames."""
+    scale = math.sqrt(width * height / area)
+    return scale if scale * scale > AREA_SLACK else 1.0

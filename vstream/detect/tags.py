@@ -17,13 +17,13 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import json
-import math
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
+from vstream.detect.analysis import linear_scale_over
 from vstream.detect.imagenet import NUM_CLASSES, class_index
 from vstream.detect.mobilenet import MobileNetV2, load_mobilenet_v2, preprocess
 
@@ -97,9 +97,10 @@ class FrameTagger:
     ) -> None:
         """`threshold`: least score a tag needs to be reported; `top_k`: most tags per frame;
         `batch_size`: frames per forward pass; `size`: network input side (whole frame resized),
-        None to keep the frames' size, but frames of more than `max_area` pixels are shrunk to
-        that area, aspect kept (global pooling takes any size; a 768x576 camera cost 9x the
-        network's time of the 384x224 area at which the tags were judged, docs/models.md).
+        None to keep the frames' size, but frames larger than `max_area` pixels (by more than
+        `analysis.AREA_SLACK`) are shrunk to that area, aspect kept (global pooling takes any
+        size; a 768x576 camera cost 9x the network's time of the 384x224 area at which the tags
+        were judged, docs/models.md).
         """
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {threshold}")
@@ -123,9 +124,10 @@ class FrameTagger:
         out = []
         size: int | tuple[int, int] | None = self.size
         height, width = frames.shape[1:3]
-        if size is None and self.max_area is not None and height * width > self.max_area:
-            shrink = math.sqrt(self.max_area / (height * width))
-            size = (round(height * shrink), round(width * shrink))
+        if size is None and self.max_area is not None:
+            scale = linear_scale_over(width, height, self.max_area)
+            if scale > 1.0:
+                size = (round(height / scale), round(width / scale))
         with torch.inference_mode():
             for start in range(0, len(frames), self.batch_size):
                 x = preprocess(frames[start:start + self.batch_size], size, self.device)

@@ -217,11 +217,10 @@ class StreamAnalyzer:
             from vstream.detect.tags import FrameTagger
 
             # the frame at the model's size, but no larger than the analysis area, where the
-            # tags were judged; 5% over it: a small source scaled up to that area comes out a
-            # little over it (392x220 for the test video's 160x90)
+            # tags were judged
             width, height = ANALYSIS_SIZE
             self._tagger = FrameTagger(size=None, batch_size=self.batch_size,
-                                       max_area=round(1.05 * width * height))
+                                       max_area=width * height)
         return self._tagger
 
     # -- scenes -----------------------------------------------------------------------------

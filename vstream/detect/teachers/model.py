@@ -33,13 +33,11 @@ input, so about 50 ms per frame in one pass and 250 ms per tiled frame (five inp
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
 from vstream.detect import labels
-from vstream.detect.analysis import EMBED_DIM, FrameAnalysis, keep_aspect_size
+from vstream.detect.analysis import EMBED_DIM, FrameAnalysis, keep_aspect_size, linear_scale_over
 from vstream.detect.teachers.dlib_faces import DlibFaces
 from vstream.detect.teachers.mtcnn import MTCNN
 from vstream.detect.teachers.ssdlite import SsdlitePeopleDetector
@@ -139,10 +137,8 @@ class TeacherModel:
         105 ms a frame on one core) and found no real face more: on vtest.avi (80 frames,
         every 10th) 3 boxes at 16 px, 6 at 36 px, all 28-57 px tall and, looked at, all but
         one on a van's windows; no face there is big enough for dlib to identify."""
-        scale = math.sqrt(width * height / (self.input_size[0] * self.input_size[1]))
-        # a small source scaled up to the analysis area comes out a little over it (392x220 for
-        # 384x224: even sides at the source's aspect ratio); that is still the calibrated size
-        return self.mtcnn.min_face_size * (scale if scale > 1.05 else 1.0)
+        area = self.input_size[0] * self.input_size[1]
+        return self.mtcnn.min_face_size * linear_scale_over(width, height, area)
 
     def analyze(self, images: np.ndarray) -> list[FrameAnalysis]:
         """uint8 RGB frames (B, H, W, 3) of one size (any; `frame_size` of their source) -> one
