@@ -1,9 +1,11 @@
 """PeopleRegistry against a real broker (Tansu): workers that share the registry topic give one
 person one ID and never one ID to two people, whichever of them sees whom first; a registry
-started later folds the same gallery; stored people enter it once; a stray message is skipped."""
+started later folds the same gallery, from a snapshot as from the log's beginning; stored people
+enter it once; a stray message, or a snapshot that does not parse, is skipped."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 import numpy as np
@@ -12,7 +14,9 @@ import pytest
 from vstream.kafka.clients import kafka_producer
 from vstream.kafka.errors import BrokerUnavailableError
 from vstream.kafka.people_registry import PeopleRegistry
-from vstream.track.gallery import Person
+from vstream.kafka.topics import people_snapshot_topic
+from vstream.track.gallery import PeopleGallery, Person
+from vstream.track.people_snapshot import encode_snapshot
 
 pytestmark = pytest.mark.integration
 
@@ -22,8 +26,8 @@ def _looks(seed: int, people: int, dim: int = 128) -> np.ndarray:
     return e / np.linalg.norm(e, axis=1, keepdims=True)
 
 
-def _tracklet(look: np.ndarray, seed: int, n: int = 4) -> np.ndarray:
-    e = look + np.random.default_rng(seed).normal(scale=0.03, size=(n, len(look)))
+def _tracklet(look: np.ndarray, seed: int, n: int = 4, noise: float = 0.03) -> np.ndarray:
+    e = look + np.random.default_rng(seed).normal(scale=noise, size=(n, len(look)))
     return e / np.linalg.norm(e, axis=1, keepdims=True)
 
 
@@ -112,6 +116,85 @@ def test_a_message_that_is_not_a_record_is_skipped_by_every_reader(kafka_broker,
         assert "offset 0 skipped: not a people record" in caplog.text
     finally:
         one.close()
+
+
+def _stored(registry: PeopleRegistry, changed_only: bool) -> list[tuple]:
+    """Everything `registry.people` gives, exemplars as bytes."""
+    return [(p.person_id, p.tracklets, p.first_stream, p.first_s, p.last_stream, p.last_s,
+             p.version, p.exemplars.tobytes()) for p in registry.people(changed_only)]
+
+
+def test_a_registry_started_from_a_snapshot_folds_what_one_from_the_beginning_does(
+        kafka_broker, topic, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="vstream.kafka.people_registry")
+    looks = _looks(5, 5)
+    writer = PeopleRegistry(kafka_broker, "m", 0.8, topic=topic, snapshot_every=5)
+    try:  # a stored person (who is not changed), 4 people entered, and seen 20 times, each
+        # tracklet about 0.9 like the others of its person: people collect several exemplars
+        writer.seed([Person("m", "p2", looks[4][None, :], 3, "old", 0.0, "old", 5.0, 3)])
+        for k in range(24):
+            writer.identify(_tracklet(looks[k % 4], k, noise=0.06), f"cam{k % 3}", 10.0 + k)
+        writer.sync()
+    finally:
+        writer.close()
+    late = PeopleRegistry(kafka_broker, "m", 0.8, topic=topic, snapshot_every=0,
+                          use_snapshots=False)
+    try:  # records after the last snapshot; the last one waited for, so it is a batch alone:
+        # Tansu's ListOffsets (what `sync` reads) answers the last batch's first offset + 1
+        assert [late.identify(_tracklet(looks[i], 30 + i, noise=0.06), "cam9", 40.0 + i)
+                for i in (1, 3, 0)] == ["p4", "p6", "p3"]
+        late.sync()
+        assert late.identify(_tracklet(_looks(6, 1)[0], 33), "cam9", 44.0) == "p7"
+    finally:
+        late.close()
+    from_snapshot = PeopleRegistry(kafka_broker, "m", 0.8, topic=topic, snapshot_every=0)
+    whole = PeopleRegistry(kafka_broker, "m", 0.8, topic=topic, snapshot_every=0,
+                           use_snapshots=False)
+    try:
+        assert whole.snapshot_offset is None
+        assert 5 <= from_snapshot.snapshot_offset <= 25  # the log: 1 + 24 + 4 records
+        assert f"{topic}: snapshot at offset {from_snapshot.snapshot_offset} (" in caplog.text
+        assert _stored(from_snapshot, True) == _stored(whole, True)  # p2 is not stored again
+        people = from_snapshot.people(False)
+        assert [p.person_id for p in people] == [f"p{i}" for i in range(2, 8)]
+        assert max(len(p.exemplars) for p in people) > 4
+        assert _stored(from_snapshot, False) == _stored(whole, False)
+        new = _tracklet(_looks(7, 1)[0], 34)
+        assert from_snapshot.identify(new, "cam1", 50.0) == "p8"  # numbered after the same IDs
+        assert whole.identify(new, "cam2", 50.0) == "p8"
+        assert whole.identify(_tracklet(looks[2], 35), "cam2", 51.0) \
+            == from_snapshot.identify(_tracklet(looks[2], 36), "cam1", 51.0) == "p5"
+    finally:
+        from_snapshot.close()
+        whole.close()
+
+
+@pytest.mark.parametrize(("snapshot", "error"), [
+    (b"garbage", "not a people snapshot: starts b'garb'"),
+    (encode_snapshot(1000, PeopleGallery("m", 0.8).state()),
+     "its log offset 1000 is past the log's end, 3"),  # a snapshot of a log since recreated
+])
+def test_a_snapshot_that_does_not_fit_is_skipped_and_the_log_read_from_the_beginning(
+        kafka_broker, topic, caplog, snapshot: bytes, error: str) -> None:
+    a, b, c = _looks(7, 3)
+    writer = PeopleRegistry(kafka_broker, "m", 0.8, topic=topic, snapshot_every=2)
+    try:
+        for k, look in enumerate((a, b, c)):
+            writer.identify(_tracklet(look, k), "cam", float(k))
+        before = _gallery(writer)
+    finally:
+        writer.close()
+    producer = kafka_producer(kafka_broker, acks="all")
+    producer.send(people_snapshot_topic(topic), snapshot, key=b"m", partition=0).get(timeout=30)
+    producer.close()
+    again = PeopleRegistry(kafka_broker, "m", 0.8, topic=topic)
+    try:
+        assert again.snapshot_offset is None
+        assert f"skipped, the log is read from the beginning: {error}" in caplog.text
+        assert _gallery(again) == before
+        assert again.identify(_tracklet(b, 9), "cam", 9.0) == "p2"
+    finally:
+        again.close()
 
 
 def test_a_broker_gone_away_is_one_error_line_not_a_hang(own_kafka_broker, topic) -> None:

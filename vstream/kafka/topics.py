@@ -24,6 +24,12 @@ PEOPLE_TOPIC = "vstream.people"
 DEFAULT_PARTITIONS = 4
 
 
+def people_snapshot_topic(people_topic: str) -> str:
+    """The topic of snapshots of the people registry `people_topic` (`vstream.people.snapshots`):
+    one partition, compacted, key = model version, value = `vstream.track.people_snapshot`."""
+    return f"{people_topic}.snapshots"
+
+
 def dlq_topic(topic: str) -> str:
     """The dead-letter topic for messages of `topic` that a worker cannot process."""
     return f"{topic}.dlq"

@@ -76,6 +76,9 @@ class PeopleGallery:
         self.max_exemplars = max_exemplars
         self._people: dict[str, _Person] = {}
         self._changed: set[str] = set()
+        # who ever learned from a tracklet (`add`), as against only `load`ed: what `_changed` is
+        # in a gallery that folded a log without a `people()` call, so a state carries it
+        self._learned: set[str] = set()
 
     def __len__(self) -> int:
         return len(self._people)
@@ -126,6 +129,7 @@ class PeopleGallery:
         person.add(embedding, self.max_exemplars)
         person.last_stream, person.last_s = stream_id, t_s
         self._changed.add(person_id)
+        self._learned.add(person_id)
 
     def __contains__(self, person_id: object) -> bool:
         return person_id in self._people
@@ -144,6 +148,42 @@ class PeopleGallery:
         ids = sorted(self._changed if changed_only else self._people, key=lambda p: int(p[1:]))
         self._changed.clear()
         return [self._people[i].snapshot(self.model_version, i) for i in ids]
+
+    def state(self) -> dict:
+        """The gallery as plain data (str, int, float, lists, NumPy arrays) for `load_state`:
+        people in their order (which breaks ties in `best_match`), each one's exemplars as rows
+        of one array."""
+        people = list(self._people.items())
+        return {"model_version": self.model_version, "max_exemplars": self.max_exemplars,
+                "people": [[i, p.tracklets, p.first_stream, p.first_s, p.last_stream, p.last_s,
+                            p.version] for i, p in people],
+                "learned": sorted(self._learned),
+                "exemplar_counts": np.array([len(p.exemplars) for _, p in people], np.int64),
+                "exemplars": np.concatenate([p.exemplars for _, p in people]) if people
+                else np.zeros((0, 0), np.float32)}
+
+    def load_state(self, state: dict) -> None:
+        """Become the gallery whose `state()` this is, as if it had folded the same records: the
+        people who learned from a tracklet count as changed (a `people()` call since does not
+        matter). Raises ValueError for another model or `max_exemplars` (which would fold the
+        rest differently) or a malformed state; the gallery is then left as it was."""
+        try:
+            if (state["model_version"], state["max_exemplars"]) != (self.model_version,
+                                                                    self.max_exemplars):
+                raise ValueError(f"a gallery of {state['model_version']} with "
+                                 f"{state['max_exemplars']} exemplars a person, not "
+                                 f"{self.model_version} with {self.max_exemplars}")
+            *exemplars, rest = np.split(np.asarray(state["exemplars"], np.float32),
+                                        np.cumsum(state["exemplar_counts"]))
+            if len(rest):
+                raise ValueError(f"{len(rest)} exemplars of no one")
+            people = {str(i): _Person(e, int(n), str(fs), float(ft), str(ls), float(lt), int(v))
+                      for (i, n, fs, ft, ls, lt, v), e
+                      in zip(state["people"], exemplars, strict=True)}
+            learned = {str(i) for i in state["learned"]}
+        except (KeyError, TypeError) as ex:
+            raise ValueError(f"not a gallery state: {ex!r}") from ex
+        self._people, self._learned, self._changed = people, learned, set(learned)
 
     def next_id(self) -> str:
         """The ID a new person gets: numbered after the highest one."""
