@@ -51,6 +51,22 @@ def test_tag_scores_are_the_imagenet_head_through_the_tag_map(net: UnifiedNet) -
         torch.testing.assert_close(net.dense(x).tag_scores, want, rtol=1e-4, atol=1e-5)
 
 
+def test_a_new_network_computes_each_frame_s_features_as_the_runtime_does() -> None:
+    """Distillation's first use of a new net is to compute backbone features: they must not
+    depend on the other frames of the batch, nor change the backbone (a backbone in train mode
+    normalises by batch statistics and moves its running ones)."""
+    fresh = UnifiedNet()
+    frames = _frames(4)
+    before = {k: v.clone() for k, v in fresh.backbone.state_dict().items()}
+    with torch.inference_mode():
+        batch = fresh.backbone.forward_features(preprocess(frames, None))
+        alone = fresh.backbone.forward_features(preprocess(frames[:1], None))
+    for name in ("c3", "c4", "c5"):
+        torch.testing.assert_close(batch[name][:1], alone[name], rtol=1e-4, atol=1e-4)
+    after = fresh.backbone.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
 def test_backbone_is_frozen_and_stays_in_eval_mode(net: UnifiedNet) -> None:
     net.train()
     try:
@@ -91,12 +107,26 @@ def test_unified_model_analyze(net: UnifiedNet) -> None:
 
 @pytest.mark.parametrize(
     "images",
-    [np.zeros((1, 90, 160, 3), np.uint8), np.zeros((1, H, W, 3), np.float32),
-     np.zeros((H, W, 3), np.uint8)],
+    [np.zeros((1, 16, 160, 3), np.uint8), np.zeros((1, H, W, 3), np.float32),
+     np.zeros((H, W, 3), np.uint8), np.zeros((1, H, W, 4), np.uint8)],
 )
-def test_analyze_rejects_frames_not_at_input_size(net: UnifiedNet, images: np.ndarray) -> None:
-    with pytest.raises(ValueError, match="input_size"):
+def test_analyze_rejects_what_is_not_a_batch_of_rgb_frames(net: UnifiedNet, images: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="uint8 .B, H, W, 3. RGB"):
         UnifiedModel(net, "test").analyze(images)
+
+
+@pytest.mark.parametrize("source, size", [((768, 576), (338, 254)), ((160, 90), (392, 220)),
+                                          ((1920, 1080), (392, 220)), ((480, 640), (254, 338))])
+def test_a_source_is_analysed_at_its_own_aspect_ratio(net: UnifiedNet, source: tuple[int, int],
+                                                      size: tuple[int, int]) -> None:
+    model = UnifiedModel(net, "test", score_threshold=0.0, top_k=5)
+    assert model.frame_size(*source) == size
+    assert abs(size[0] / size[1] - source[0] / source[1]) < 0.01 * source[0] / source[1]
+    assert 0.97 < size[0] * size[1] / (W * H) < 1.03  # the area the heads were trained at
+    result = model.analyze(np.zeros((2, size[1], size[0], 3), np.uint8))
+    boxes = result[0].detections.xyxy
+    assert len(boxes) == 5 and np.all(boxes[:, [2, 3]] <= size)
+    assert result[0].person_mask.shape == (-(-size[1] // 8), -(-size[0] // 8))
 
 
 def test_bad_options(net: UnifiedNet) -> None:

@@ -3,8 +3,9 @@
 Two models implement `FrameModel`: the unified network (`vstream.detect.network`, one forward
 pass for detection, tags, person mask and embeddings) and the teachers it is distilled from
 (`vstream.detect.teachers.model`: MTCNN, SSDLite-MobileNetV2 people and dlib), selectable with
-`--model`. A model says at what size it wants the frames of a source (`frame_size`): the network
-at its fixed input size, the teachers at the source's own aspect ratio and resolution.
+`--model`. A model says at what size it wants the frames of a source (`frame_size`): both keep
+the source's aspect ratio, the network at its input area, the teachers at the source's own
+resolution.
 """
 
 from __future__ import annotations
@@ -71,6 +72,15 @@ def keep_aspect_size(width: int, height: int, min_area: int, max_side: int) -> t
     scale = min(scale, max_side / max(width, height))
     return (max(2, 2 * round(width * scale / 2)), max(2, 2 * round(height * scale / 2)))
 
+
+
+def area_size(width: int, height: int, area: int, min_side: int = 32) -> tuple[int, int]:
+    """(width, height) of a width x height frame scaled, up or down, to about `area` pixels,
+    keeping its aspect ratio: even sides, each at least `min_side`."""
+    if width < 1 or height < 1 or area < 1:
+        raise ValueError(f"need a positive frame size and area, got {width}x{height}, {area}")
+    scale = math.sqrt(area / (width * height))
+    return (max(min_side, 2 * round(width * scale / 2)), max(min_side, 2 * round(height * scale / 2)))
 
 #: a frame within this factor of an area counts as that area: a small source scaled up to the
 #: analysis area by `keep_aspect_size` comes out a little over it (392x220 for 384x224)

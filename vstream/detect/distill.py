@@ -1,9 +1,14 @@
 """Distillation of the unified network from the teacher models on real video.
 
-    videos ─▶ frames at sample_fps, 384x224 ─┬─▶ teacher (once, cached) ─▶ boxes, classes, embeddings
-                                             └─▶ frozen backbone (once, + horizontal flip) ─▶ c3/c4/c5
-    train frames only (time-block split, `video_samples`) ─▶ Adam on FPN + detection, mask and
-    embedding heads ─▶ safetensors checkpoint (`checkpoint.save_unified`)
+    videos ─▶ frames at sample_fps ─┬─▶ teacher (once, cached) ─▶ boxes, classes, embeddings
+                                    └─▶ train frames only (time-block split, `video_samples`)
+    each epoch, each training frame ─▶ a new augmented view (`augment`: zoom in and out, shift,
+    mirror, colour, blur, JPEG) ─▶ frozen backbone ─▶ c3/c4/c5 ─▶ Adam on FPN + detection, mask
+    and embedding heads ─▶ safetensors checkpoint (`checkpoint.save_unified`)
+
+Augmentation is the default: a student trained on the frames as they are (their features
+computed once and cached, `augment=None`) learnt its two videos and little else (docs/models.md).
+The un-augmented frames and their mirror images still give the loss before and after training.
 
 Losses (weights in `LossWeights`):
 - heatmap: CenterNet's penalty-reduced focal loss on Gaussian heatmaps, per positive;
@@ -19,8 +24,9 @@ Losses (weights in `LossWeights`):
   body crop learns the identity of the face inside it). A flipped frame keeps the unflipped
   target: a person's identity does not change in a mirror (dlib's vector moves a little).
 
-The backbone is frozen (eval-mode BatchNorm), so its features are computed once per frame and
-flip and reused every epoch: an epoch costs only the small heads. Deterministic for a seed.
+The backbone is frozen (eval-mode BatchNorm): without augmentation its features are computed
+once per frame and flip and reused every epoch; with it, each view costs one backbone pass
+without gradients. Deterministic for a seed.
 """
 
 from __future__ import annotations
@@ -31,27 +37,32 @@ import math
 import pathlib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vstream.detect.analysis import EMBED_DIM, FrameModel
+from vstream.detect.analysis import EMBED_DIM, FrameModel, keep_aspect_size
+from vstream.detect.augment import Augmentation, augment as augment_view
 from vstream.detect.centernet import MIN_SIGMA, CenterTargets, encode_targets
 from vstream.detect.checkpoint import backbone_sha256, save_unified
-from vstream.detect.labels import ANALYSIS_SIZE, CLASS_NAMES, PERSON
+from vstream.detect.labels import CLASS_NAMES, PERSON
 from vstream.detect.mobilenet import preprocess
-from vstream.detect.network import STRIDE, UnifiedNet
+from vstream.detect.network import STRIDE, UnifiedModel, UnifiedNet
 from vstream.detect.teacher_cache import cache_key, default_cache_dir, teacher_detections
-from vstream.detect.video_samples import HOLDOUT_BLOCK_S, HOLDOUT_EVERY, sample_frames
+from vstream.detect.video_samples import (
+    HOLDOUT_BLOCK_S, HOLDOUT_EVERY, SampledFrames, iter_samples, sample_frames, source_size,
+)
 from vstream.detections import Detections
 
 log = logging.getLogger(__name__)
 
 #: frames per backbone pass when caching features
 _FEATURE_BATCH = 16
+#: longest side of the frames views are cut from (a larger source is scaled down to it first)
+AUGMENT_MAX_SIDE = 768
 #: largest random shift of each edge of a box given to the embedding head, as a fraction of its side
 _ROI_JITTER = 0.1
 
@@ -147,21 +158,26 @@ def _backbone_taps(net: UnifiedNet, images: np.ndarray, bf16: bool,
     return result
 
 
-def _build_train_set(net: UnifiedNet, taps: list[dict[str, torch.Tensor]],
-                     dets: list[list[Detections]]) -> _TrainSet:
-    """Targets for each video's frames and mirror images, in `_backbone_taps` row order."""
-    width, height = ANALYSIS_SIZE
+def _build_train_set(taps: dict[str, torch.Tensor], rows: list[Detections], n_classes: int,
+                     size: tuple[int, int]) -> _TrainSet:
+    """Targets for `rows` (one teacher's detections per image, in pixels of images of `size`),
+    in the order of the `taps` rows."""
+    width, height = size
     grid = (math.ceil(height / STRIDE), math.ceil(width / STRIDE))
-    rows = [r for video in dets for r in (*video, *(_flip(d, width) for d in video))]
     heat, masks = [], []
-    box: dict[str, list[np.ndarray]] = {k: [] for k in ("sample", "xyxy", "emb")}
-    reg: dict[str, list[np.ndarray]] = {k: [] for k in ("sample", "cell", "size", "offset", "weight")}
+    box: dict[str, list[np.ndarray]] = {k: [np.zeros(0, np.int64)] if k == "sample" else
+                                        [np.zeros((0, 4 if k == "xyxy" else EMBED_DIM), np.float32)]
+                                        for k in ("sample", "xyxy", "emb")}
+    reg: dict[str, list[np.ndarray]] = {"sample": [np.zeros(0, np.int64)], "cell": [np.zeros(0, np.int64)],
+                                        "size": [np.zeros((0, 2), np.float32)],
+                                        "offset": [np.zeros((0, 2), np.float32)],
+                                        "weight": [np.zeros(0, np.float32)]}
     for r, d in enumerate(rows):
-        t = encode_targets(d.xyxy, d.class_id, len(net.classes), grid, STRIDE)
+        t = encode_targets(d.xyxy, d.class_id, n_classes, grid, STRIDE)
         heat.append(t.heatmap)
         masks.append(_person_mask(d, grid)[None])
         box["sample"].append(np.full(len(d), r, np.int64))
-        box["xyxy"].append(d.xyxy)
+        box["xyxy"].append(d.xyxy.astype(np.float32))
         emb = d.embedding if d.embedding is not None else np.zeros((len(d), EMBED_DIM), np.float32)
         norm = np.linalg.norm(emb, axis=1, keepdims=True)
         box["emb"].append(np.where(norm > 0, emb / np.maximum(norm, 1e-12), 0.0).astype(np.float32))
@@ -169,15 +185,14 @@ def _build_train_set(net: UnifiedNet, taps: list[dict[str, torch.Tensor]],
             cells, offsets, weights = _regression_cells(t, k, d.xyxy[k], grid)
             reg["sample"].append(np.full(len(cells), r, np.int64))
             reg["cell"].append(cells)
-            reg["size"].append(np.repeat(t.size[k:k + 1], len(cells), axis=0))
+            reg["size"].append(np.repeat(t.size[k:k + 1], len(cells), axis=0).astype(np.float32))
             reg["offset"].append(offsets)
             reg["weight"].append(weights)
     cat = {k: torch.from_numpy(np.concatenate(v)) for k, v in box.items()}
     rc = {k: torch.from_numpy(np.concatenate(v)) for k, v in reg.items()}
     return _TrainSet(
-        {k: torch.cat([t[k] for t in taps]) for k in ("c3", "c4", "c5")}, torch.from_numpy(np.stack(heat)),
-        torch.from_numpy(np.stack(masks)), rc["sample"], rc["cell"], rc["size"], rc["offset"],
-        rc["weight"], cat["sample"], cat["xyxy"], cat["emb"],
+        taps, torch.from_numpy(np.stack(heat)), torch.from_numpy(np.stack(masks)), rc["sample"],
+        rc["cell"], rc["size"], rc["offset"], rc["weight"], cat["sample"], cat["xyxy"], cat["emb"],
     )
 
 
@@ -201,6 +216,41 @@ def _regression_cells(t: CenterTargets, k: int, xyxy: np.ndarray, grid: tuple[in
                 weights.append(np.exp(-dx * dx / (2 * sx * sx) - dy * dy / (2 * sy * sy)))
     return (np.asarray(cells, np.int64), np.asarray(offsets, np.float32).reshape(-1, 2),
             np.asarray(weights, np.float32))
+
+
+def _augmentation_sources(frames: SampledFrames, train: np.ndarray, truth: list[Detections]
+                          ) -> list[tuple[np.ndarray, Detections]]:
+    """The training frames `train` of `frames` decoded again at up to `AUGMENT_MAX_SIDE` (their
+    own aspect ratio, small videos scaled up to the analysis area), with the teacher's boxes
+    `truth` (in `frames`' pixels) scaled to them: a view zoomed in on a 768x576 camera then has
+    its real detail."""
+    height, width = frames.images.shape[1:3]
+    size = keep_aspect_size(*source_size(frames.video), width * height, AUGMENT_MAX_SIDE)
+    scale = np.array([size[0] / width, size[1] / height] * 2, np.float32)
+    wanted = set(train.tolist())
+    out = []
+    for i, (t, image) in enumerate(iter_samples(frames.video, frames.sample_fps, size, len(frames))):
+        if abs(t - frames.times[i]) > 1e-6:
+            raise ValueError(f"{frames.video}: decoding again gave other frame times")
+        if i in wanted:
+            d = truth[len(out)]
+            out.append((image, Detections(d.xyxy * scale, d.confidence, d.class_id,
+                                          embedding=d.embedding)))
+    return out
+
+
+def _augmented_batch_loss(net: UnifiedNet, batch: list[tuple[np.ndarray, Detections]],
+                          size: tuple[int, int], rng: np.random.Generator, aug: Augmentation,
+                          weights: LossWeights, gen: torch.Generator, bf16: bool
+                          ) -> dict[str, torch.Tensor]:
+    """The loss of one new augmented view at `size` of each (frame, teacher boxes) of `batch`:
+    the frozen backbone runs on the views (no gradient), the heads learn from them."""
+    views, rows = zip(*(augment_view(image, d, size, rng, aug) for image, d in batch))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        out = net.backbone.forward_features(preprocess(np.stack(views), None))
+    taps = {name: out[name].float() for name in ("c3", "c4", "c5")}
+    data = _build_train_set(taps, list(rows), len(net.classes), size)
+    return _batch_loss(net, data, torch.arange(len(rows)), weights, gen, bf16)
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -254,19 +304,32 @@ def _batch_loss(net: UnifiedNet, data: _TrainSet, rows: torch.Tensor, weights: L
     return losses
 
 
-def _mean_loss(net: UnifiedNet, data: _TrainSet, weights: LossWeights, seed: int, bf16: bool,
-               batch_size: int) -> float:
-    """Mean total loss over all rows in eval mode, with the roi jitter of a fixed seed."""
+def _mean_loss(net: UnifiedNet, sets: list[_TrainSet], weights: LossWeights, seed: int,
+               bf16: bool, batch_size: int) -> float:
+    """Mean total loss over all rows of `sets` in eval mode, with the roi jitter of a fixed
+    seed."""
     was_training = net.training
     net.eval()
     gen = torch.Generator().manual_seed(seed)
     total = 0.0
     with torch.no_grad():
-        for i in range(0, len(data), batch_size):
-            rows = torch.arange(i, min(i + batch_size, len(data)))
-            total += float(_batch_loss(net, data, rows, weights, gen, bf16)["total"]) * len(rows)
+        for data in sets:
+            for i in range(0, len(data), batch_size):
+                rows = torch.arange(i, min(i + batch_size, len(data)))
+                total += float(_batch_loss(net, data, rows, weights, gen, bf16)["total"]) * len(rows)
     net.train(was_training)
-    return total / len(data)
+    return total / sum(len(data) for data in sets)
+
+
+def _epoch_batches(counts: list[int], batch_size: int, gen: torch.Generator
+                   ) -> list[tuple[int, list[int]]]:
+    """One epoch's batches as (video, rows): each batch from one video (its frames share a
+    size), rows shuffled within each video and batches shuffled across videos."""
+    batches = []
+    for video, n in enumerate(counts):
+        order = torch.randperm(n, generator=gen).tolist()
+        batches += [(video, order[i:i + batch_size]) for i in range(0, n, batch_size)]
+    return [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]
 
 
 def distill(
@@ -285,6 +348,7 @@ def distill(
     channels: int = 64,
     score_threshold: float | Sequence[float] = (0.2, 0.15),
     bf16: bool = False,
+    augment: Augmentation = Augmentation(),
 ) -> DistillResult:
     """Train the unified heads on the teacher's outputs for the training frames of `videos`
     (held-out time blocks excluded) and save a checkpoint to `out_path`.
@@ -299,7 +363,9 @@ def distill(
     faster, but off by default: MobileNetV2's bf16 features differ from fp32 ones by 12-18% (mean
     relative error of c3..c5, measured on the test video), and the runtime is fp32 by default (an
     early run trained on bf16 features found only a quarter of the faces of its own training
-    frames at fp32). The backbone features are cached in `cache_dir` too.
+    frames at fp32). The backbone features are cached in `cache_dir` too. `augment`: how each
+    epoch's views of the training frames are drawn (`augment.Augmentation`). Each video is
+    analysed at the network's `frame_size` of it (its own aspect ratio), as at run time.
     """
     bf16 = bool(bf16)
     start = time.perf_counter()
@@ -309,53 +375,66 @@ def distill(
     gen = torch.Generator().manual_seed(seed)
     net = UnifiedNet(CLASS_NAMES, channels=channels).to(memory_format=torch.channels_last)
     cache_dir = default_cache_dir() if cache_dir is None else pathlib.Path(cache_dir)
-    taps: list[dict[str, torch.Tensor]] = []
-    dets: list[list[Detections]] = []
+    student = UnifiedModel(net, "distilling")  # only for the size it analyses each video at
+    sets: list[_TrainSet] = []  # per video: its training frames as they are, and mirrored
+    sources: list[list[tuple[np.ndarray, Detections]]] = []  # per video: what views are cut from
+    sizes: list[tuple[int, int]] = []
+    teacher_counts = np.zeros(len(CLASS_NAMES), np.int64)
     held_out = 0
     for video in videos:
-        frames = sample_frames(video, sample_fps, ANALYSIS_SIZE, max_frames=max_frames)
+        size = student.frame_size(*source_size(video))
+        frames = sample_frames(video, sample_fps, size, max_frames=max_frames)
         truth = teacher_detections(frames, teacher, cache_dir, max_frames)
         train = np.flatnonzero(~frames.held_out)
         held_out += int(frames.held_out.sum())
-        key = hashlib.sha256(f"{cache_key(frames, teacher, max_frames)}|{backbone_sha256()}|{bf16}".encode())
+        log.info("%s: %d sampled frames at %dx%d, %d for training", frames.video.name,
+                 len(frames), *size, len(train))
+        if not len(train):
+            continue
+        # "bn-eval": features cached before the backbone was frozen in eval mode from the
+        # start (`UnifiedNet`) were normalised by batch statistics; never reuse them
+        key = hashlib.sha256(f"{cache_key(frames, teacher, max_frames)}|{backbone_sha256()}|{bf16}|bn-eval"
+                             .encode())
         cache = cache_dir / f"{frames.video.stem}-{key.hexdigest()[:16]}-backbone.npz"
-        taps.append(_backbone_taps(net, frames.images[train], bf16, cache))
-        dets.append([truth[i] for i in train])
-        log.info("%s: %d sampled frames, %d for training", frames.video.name, len(frames), len(train))
-    flat = [d for video in dets for d in video]
-    teacher_counts = np.zeros(len(CLASS_NAMES), np.int64)
-    for d in flat:
-        teacher_counts += np.bincount(d.class_id, minlength=len(CLASS_NAMES))[: len(CLASS_NAMES)]
-    if not flat:
+        rows = [truth[i] for i in train]
+        for d in rows:
+            teacher_counts += np.bincount(d.class_id, minlength=len(CLASS_NAMES))[: len(CLASS_NAMES)]
+        sets.append(_build_train_set(_backbone_taps(net, frames.images[train], bf16, cache),
+                                     [*rows, *(_flip(d, size[0]) for d in rows)], len(CLASS_NAMES),
+                                     size))
+        sources.append(_augmentation_sources(frames, train, rows))
+        sizes.append(size)
+    train_frames = sum(len(v) for v in sources)
+    if not train_frames:
         raise ValueError("no training frames: give longer videos, a higher sample_fps or more max_frames")
-    data = _build_train_set(net, taps, dets)
+    rng = np.random.default_rng(seed)
 
     params = [p for p in net.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=lr)
-    steps = epochs * math.ceil(len(data) / batch_size)
+    steps = epochs * sum(math.ceil(len(v) / batch_size) for v in sources)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(s / steps, 1.0))))
-    loss_before = _mean_loss(net, data, weights, seed, bf16, batch_size)
+    loss_before = _mean_loss(net, sets, weights, seed, bf16, batch_size)
     net.train()
     epoch_losses: list[dict[str, float]] = []
     for epoch in range(epochs):
         t0 = time.perf_counter()
-        order = torch.randperm(len(data), generator=gen)
         sums: dict[str, float] = {}
         n_batches = 0
-        for i in range(0, len(data), batch_size):
-            losses = _batch_loss(net, data, order[i:i + batch_size], weights, gen, bf16)
+        for v, rows_of_batch in _epoch_batches([len(s) for s in sources], batch_size, gen):
+            batch = [sources[v][j] for j in rows_of_batch]
+            losses = _augmented_batch_loss(net, batch, sizes[v], rng, augment, weights, gen, bf16)
             optimizer.zero_grad(set_to_none=True)
             losses["total"].backward()
             optimizer.step()
             schedule.step()
-            for k, v in losses.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach())
+            for k, val in losses.items():
+                sums[k] = sums.get(k, 0.0) + float(val.detach())
             n_batches += 1
-        mean = {k: round(v / n_batches, 5) for k, v in sums.items()}
+        mean = {k: round(val / n_batches, 5) for k, val in sums.items()}
         epoch_losses.append(mean)
         log.info("epoch %d/%d: %s (%.1f s)", epoch + 1, epochs, mean, time.perf_counter() - t0)
-    loss_after = _mean_loss(net, data, weights, seed, bf16, batch_size)
+    loss_after = _mean_loss(net, sets, weights, seed, bf16, batch_size)
     log.info("mean training loss %.4f before, %.4f after", loss_before, loss_after)
     net.eval()
     thresholds = np.broadcast_to(np.asarray(score_threshold, np.float64), (len(CLASS_NAMES),))
@@ -363,7 +442,7 @@ def distill(
         "videos": [pathlib.Path(v).name for v in videos],
         "sample_fps": sample_fps, "max_frames": max_frames, "epochs": epochs, "seed": seed,
         "batch_size": batch_size, "lr": lr, "bf16": bf16, "loss_weights": weights._asdict(),
-        "train_frames": len(flat), "held_out_frames": held_out,
+        "augmentation": asdict(augment), "train_frames": train_frames, "held_out_frames": held_out,
         "held_out_rule": f"{HOLDOUT_BLOCK_S:g}-s blocks with index % {HOLDOUT_EVERY} == {HOLDOUT_EVERY - 1}",
         "teacher": teacher.model_version,
         "teacher_train_boxes": dict(zip(CLASS_NAMES, teacher_counts.tolist())),
@@ -375,5 +454,5 @@ def distill(
     version = save_unified(net, out_path, training=summary)
     seconds = time.perf_counter() - start
     log.info("saved %s (%s) after %.0f s", out_path, version, seconds)
-    return DistillResult(out_path, version, len(flat), held_out, epoch_losses, loss_before, loss_after,
+    return DistillResult(out_path, version, train_frames, held_out, epoch_losses, loss_before, loss_after,
                          seconds)

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vstream.detect.analysis import EMBED_DIM, FrameAnalysis
+from vstream.detect.analysis import EMBED_DIM, FrameAnalysis, area_size
 from vstream.detect.centernet import decode_boxes
 from vstream.detect.fpn import FeaturePyramid
 from vstream.detect.heads import DetectionHead, EmbeddingHead, MaskHead
@@ -34,6 +34,9 @@ from vstream.detections import Detections
 
 #: the stride of the shared features and of every dense output
 STRIDE = FEATURE_TAPS["c3"].stride
+
+#: smallest side of a frame the network analyses (its coarsest stride)
+MIN_SIDE = 32
 
 #: the names of the exported raw outputs, in `UnifiedNet.forward` order
 OUTPUT_NAMES = ("heatmap", "size", "offset", "mask", "tag_scores", "embeddings")
@@ -87,6 +90,11 @@ class UnifiedNet(nn.Module):
         # frozen: the ImageNet classifier is the tag head, and distillation trains only what
         # sits on top of the backbone's features
         self.backbone.requires_grad_(False)
+        # and in eval mode from the start, not only after `train()`: a new module trains, and a
+        # backbone in train mode normalises each frame by its batch's statistics and moves its
+        # running ones. Distillation once cached such features, which the runtime (ImageNet
+        # statistics) never computes: every student before this fix learnt from them.
+        self.backbone.eval()
         self.fpn = FeaturePyramid(channels)
         self.detect = DetectionHead(channels, len(self.classes))
         self.mask = MaskHead(channels)
@@ -182,8 +190,11 @@ class UnifiedModel:
         self.last_seconds = 0.0
 
     def frame_size(self, width: int, height: int) -> tuple[int, int]:
-        """Every source is analysed at the fixed `input_size` the heads were trained at."""
-        return self.input_size
+        """The source's aspect ratio at the area of `input_size` (a 768x576 camera is analysed
+        at 338x254, a 16:9 video at 390x220): squeezing 4:3 to 16:9 merged people side by side.
+        The network is convolutional; its heads were trained at these sizes."""
+        width_in, height_in = self.input_size
+        return area_size(width, height, width_in * height_in)
 
     def _autocast(self) -> torch.autocast:
         if self.precision == "fp16":
@@ -191,15 +202,15 @@ class UnifiedModel:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
     def analyze(self, images: np.ndarray) -> list[FrameAnalysis]:
-        """uint8 RGB frames (B, 224, 384, 3) -> one FrameAnalysis per frame: detections (boxes
-        in input pixels, class_id from `labels`, confidence, L2-normalised embeddings),
-        tag_scores over `self.tags`, person_mask probabilities (28, 48) on the stride-8 grid."""
-        width, height = self.input_size
+        """uint8 RGB frames (B, H, W, 3), at `frame_size` of their source -> one FrameAnalysis
+        per frame: detections (boxes in input pixels, class_id from `labels`, confidence,
+        L2-normalised embeddings), tag_scores over `self.tags`, person_mask probabilities
+        (ceil(H / 8), ceil(W / 8)) on the stride-8 grid."""
         if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4 \
-                or images.shape[1:] != (height, width, 3):
+                or images.shape[3] != 3 or min(images.shape[1:3]) < MIN_SIDE:
             got = f"{images.dtype} {images.shape}" if isinstance(images, np.ndarray) else type(images)
-            raise ValueError(f"images must be uint8 (B, {height}, {width}, 3) RGB at input_size "
-                             f"{self.input_size}, got {got}")
+            raise ValueError(f"images must be uint8 (B, H, W, 3) RGB with sides of at least "
+                             f"{MIN_SIDE} (frame_size of their source), got {got}")
         start = time.perf_counter()
         result: list[FrameAnalysis] = []
         with torch.inference_mode():
@@ -212,7 +223,8 @@ class UnifiedModel:
         x = preprocess(images, None, self.device)
         with self._autocast():
             out = self.net.dense(x)
-            dec = decode_boxes(out.heatmap, out.size, out.offset, STRIDE, self.input_size,
+            size = (images.shape[2], images.shape[1])
+            dec = decode_boxes(out.heatmap, out.size, out.offset, STRIDE, size,
                                0.0, self.top_k)
             keep = dec.scores >= self._thresholds[dec.classes]
             frame_of, slot = keep.nonzero(as_tuple=True)

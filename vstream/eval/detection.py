@@ -25,7 +25,7 @@ from scipy.optimize import linear_sum_assignment
 from vstream.detect.analysis import FrameModel
 from vstream.detect.labels import FACE, PERSON
 from vstream.detect.teacher_cache import teacher_detections
-from vstream.detect.video_samples import sample_frames
+from vstream.detect.video_samples import sample_frames, source_size
 from vstream.detections import Detections
 from vstream.kernels import iou_matrix
 
@@ -160,7 +160,8 @@ def evaluate(
     teacher_dets: list[Detections] = []
     seconds = 0.0
     for video in videos:
-        frames = sample_frames(video, sample_fps, model.input_size, max_frames=max_frames)
+        frames = sample_frames(video, sample_fps, model.frame_size(*source_size(video)),
+                               max_frames=max_frames)
         truth = teacher_detections(frames, teacher, cache_dir, max_frames)
         counted = np.ones(len(frames), bool) if unseen else frames.held_out
         keep = np.flatnonzero(counted)

@@ -21,7 +21,7 @@ import av
 import numpy as np
 
 from vstream.detect.labels import FACE
-from vstream.detect.video_samples import is_held_out
+from vstream.detect.video_samples import is_held_out, source_size
 from vstream.ingest.chunker import Chunker
 from vstream.stream.stages import DEFAULT_ANALYSIS_FPS, StreamStages
 from vstream.track.gallery import PeopleGallery
@@ -82,7 +82,8 @@ def evaluate_people(video: str, model, threshold: float,
     tracklets = face_tracklets(video, model, threshold, analysis_fps)
     if not tracklets:
         raise ValueError(f"{video}: the model found no face tracklets to evaluate")
-    reference = reference_clusters(dlib_embeddings(video, tracklets, model.input_size))
+    reference = reference_clusters(dlib_embeddings(video, tracklets,
+                                                   model.frame_size(*source_size(video))))
     ids = [t.person_id for t in tracklets]
     held = is_held_out(np.array([t.times[0] for t in tracklets]))
     train = [i for i in range(len(tracklets)) if not held[i]]
