@@ -6,9 +6,9 @@
     mirror, colour, blur, JPEG) ─▶ frozen backbone ─▶ c3/c4/c5 ─▶ Adam on FPN + detection, mask
     and embedding heads ─▶ safetensors checkpoint (`checkpoint.save_unified`)
 
-Augmentation is the default: a student trained on the frames as they are (their features
-computed once and cached, `augment=None`) learnt its two videos and little else (docs/models.md).
-The un-augmented frames and their mirror images still give the loss before and after training.
+Augmented views, not the frames as they are: a student must not learn one camera's framing,
+sensor or encoder (docs/models.md has the numbers). The un-augmented frames and their mirror
+images (their backbone features computed once and cached) give the loss before and after.
 
 Losses (weights in `LossWeights`):
 - heatmap: CenterNet's penalty-reduced focal loss on Gaussian heatmaps, per positive;
