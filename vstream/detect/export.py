@@ -23,8 +23,10 @@ from vstream.detect.network import OUTPUT_NAMES, UnifiedNet
 OPSET = 17
 
 
-def export_onnx(net: UnifiedNet, path: str | pathlib.Path, batch_size: int = 1, n_rois: int = 4) -> pathlib.Path:
-    """Write `net` (fp32, CPU) as ONNX to `path` for a fixed `batch_size` of 384x224 frames.
+def export_onnx(net: UnifiedNet, path: str | pathlib.Path, batch_size: int = 1, n_rois: int = 4,
+                size: tuple[int, int] = ANALYSIS_SIZE) -> pathlib.Path:
+    """Write `net` (fp32, CPU) as ONNX to `path` for a fixed `batch_size` of frames of `size`
+    (width, height: `UnifiedModel.frame_size` of the source it will analyse).
 
     `n_rois` only sizes the example roi input; K is a dynamic axis of the graph.
     """
@@ -32,7 +34,7 @@ def export_onnx(net: UnifiedNet, path: str | pathlib.Path, batch_size: int = 1, 
         raise ValueError(f"batch_size and n_rois must be >= 1, got {batch_size}, {n_rois}")
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    width, height = ANALYSIS_SIZE
+    width, height = size
     net = net.eval().float().cpu()
     images = torch.zeros(batch_size, 3, height, width)
     rois = torch.tensor([[i % batch_size, 8.0 * i, 8.0, 8.0 * i + 40.0, 64.0] for i in range(n_rois)])
