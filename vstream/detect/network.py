@@ -139,6 +139,14 @@ class UnifiedNet(nn.Module):
                 self.embed(out.features, rois))
 
 
+
+def analysis_frame_size(width: int, height: int) -> tuple[int, int]:
+    """The size the network analyses (and is distilled on) a width x height source at: its
+    aspect ratio at the area of ANALYSIS_SIZE (a 768x576 camera at 338x254, a 16:9 video at
+    392x220). Squeezing a 4:3 camera to 16:9 merged people side by side; the network is
+    convolutional, so any size works."""
+    return area_size(width, height, ANALYSIS_SIZE[0] * ANALYSIS_SIZE[1])
+
 class UnifiedModel:
     """The unified network as a `FrameModel`: uint8 frames in, `FrameAnalysis` out.
 
@@ -190,11 +198,8 @@ class UnifiedModel:
         self.last_seconds = 0.0
 
     def frame_size(self, width: int, height: int) -> tuple[int, int]:
-        """The source's aspect ratio at the area of `input_size` (a 768x576 camera is analysed
-        at 338x254, a 16:9 video at 390x220): squeezing 4:3 to 16:9 merged people side by side.
-        The network is convolutional; its heads were trained at these sizes."""
-        width_in, height_in = self.input_size
-        return area_size(width, height, width_in * height_in)
+        """`analysis_frame_size`: the size the heads were trained at for such a source."""
+        return analysis_frame_size(width, height)
 
     def _autocast(self) -> torch.autocast:
         if self.precision == "fp16":
