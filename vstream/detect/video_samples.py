@@ -59,6 +59,17 @@ def source_size(video: str | pathlib.Path) -> tuple[int, int]:
         raise VideoOpenError(f"cannot open video {video}: {ex}") from ex
 
 
+def is_still_image(path: str | pathlib.Path) -> bool:
+    """`path` is a photograph (FFmpeg reads it with an image demuxer: image2, png_pipe, ...), a
+    source of one frame at time 0."""
+    try:
+        with av.open(str(path)) as container:
+            name = container.format.name
+    except av.FFmpegError as ex:
+        raise VideoOpenError(f"cannot open {path}: {ex}") from ex
+    return name == "image2" or name.endswith("_pipe")
+
+
 def iter_samples(
     video: str | pathlib.Path,
     sample_fps: float,
