@@ -1,4 +1,5 @@
-"""ONNX export of the whole unified network, run in onnxruntime against torch."""
+"""ONNX export of the whole unified network (dense and embedding graphs), run in onnxruntime
+against torch."""
 
 from __future__ import annotations
 
@@ -10,28 +11,35 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from vstream.detect.export import export_onnx
+from vstream.detect.export import DENSE_OUTPUTS, export_onnx
 from vstream.detect.mobilenet import preprocess
-from vstream.detect.network import OUTPUT_NAMES, UnifiedModel, UnifiedNet
+from vstream.detect.network import UnifiedNet, analysis_frame_size
 
 
 @pytest.mark.integration  # a whole real video or model run
 def test_onnx_matches_torch(tmp_path: pathlib.Path) -> None:
     torch.manual_seed(3)
     net = UnifiedNet().eval()
-    w, h = UnifiedModel(net, "test").frame_size(768, 576)  # a 4:3 camera's size, not 384x224
-    path = export_onnx(net, tmp_path / "unified.onnx", batch_size=2, size=(w, h))
-    onnx.checker.check_model(str(path))
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    assert [o.name for o in session.get_outputs()] == list(OUTPUT_NAMES)
-    frames = np.random.default_rng(4).integers(0, 256, (2, h, w, 3), dtype=np.uint8)
-    x = preprocess(frames, None).contiguous()
-    # a different number of rois than at export: K is dynamic
-    rois = torch.tensor([[0, 10.0, 20, 50, 90], [1, 100, 50, 130, 80], [1, 0, 0, w, h],
-                         [0, 300, 150, 320, 170], [1, 5, 5, 9, 9], [0, 50, 50, 250, 200]])
-    got = session.run(None, {"images": x.numpy(), "rois": rois.numpy()})
+    w, h = analysis_frame_size(768, 576)  # a 4:3 camera's size, not 384x224
+    graphs = export_onnx(net, tmp_path, size=(w, h))
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    dense, embed = (ort.InferenceSession(str(p), options, providers=["CPUExecutionProvider"])
+                    for p in graphs)
+    for path in graphs:
+        onnx.checker.check_model(str(path))
+    assert [o.name for o in dense.get_outputs()] == list(DENSE_OUTPUTS)
+    # a different batch and number of rois than at export: both axes are dynamic
+    frames = np.random.default_rng(4).integers(0, 256, (3, h, w, 3), dtype=np.uint8)
+    rois = torch.tensor([[0, 10.0, 20, 50, 90], [1, 100, 50, 130, 80], [2, 0, 0, w, h],
+                         [0, 300, 150, 320, 170], [1, 5, 5, 9, 9], [2, 50, 50, 250, 200]])
+    got = dense.run(None, {"frames": frames})
     with torch.inference_mode():
-        want = net(x, rois)
-    for name, a, b in zip(OUTPUT_NAMES, got, want):
+        out = net.dense(preprocess(frames, None))
+        want_embeddings = net.embed(out.features, rois)
+    for name, a in zip(DENSE_OUTPUTS, got):
+        b = getattr(out, name)
         assert a.shape == tuple(b.shape), name
         np.testing.assert_allclose(a, b.numpy(), rtol=1e-3, atol=1e-4, err_msg=name)
+    embeddings = embed.run(None, {"features": got[-1], "rois": rois.numpy()})[0]
+    np.testing.assert_allclose(embeddings, want_embeddings.numpy(), rtol=1e-3, atol=1e-4)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pathlib
+
 import numpy as np
 import pytest
 import torch
@@ -13,6 +15,17 @@ from vstream.detect.network import UnifiedModel, UnifiedNet
 from vstream.detect.tags import default_tag_map
 
 W, H = ANALYSIS_SIZE
+
+
+@pytest.fixture(scope="module")
+def graphs(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    return tmp_path_factory.mktemp("graphs")
+
+
+@pytest.fixture(autouse=True)
+def _cache(graphs: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The random networks' graphs go to a folder of this module, not the user's cache."""
+    monkeypatch.setenv("VSTREAM_CACHE_DIR", str(graphs))
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,18 @@
-"""ONNX export of the whole unified network (backbone, pyramid, all heads, RoIAlign + embedding).
+"""ONNX export of the whole unified network, as the two graphs a runtime runs per batch.
 
-The graph has two inputs: `images` (B, 3, 224, 384) normalised as `mobilenet.preprocess` does,
-and `rois` (K, 5) rows of (batch_index, x1, y1, x2, y2) in input pixels whose embeddings are
-wanted; the outputs are the raw heads, `network.OUTPUT_NAMES`. Box decoding (peak test, top-k)
-stays in the caller, as for TensorRT or onnxruntime deployments: it is a few array operations and
-the runtime picks rois from it before running the embedding. The batch is fixed at export time
-(fixed shapes let TensorRT and onnxruntime plan once); K is dynamic.
+- `dense.onnx`: `frames`, uint8 RGB (B, H, W, 3) as decoded -> `DENSE_OUTPUTS`: heatmap logits,
+  log size, offset, person mask logits, tag scores and the shared stride-8 features. The
+  normalisation (`mobilenet.normalise`) is inside the graph, so a runtime hands it the decoded
+  frames as they are.
+- `embed.onnx`: `features` (B, channels, h, w) from the dense graph and `rois` (K, 5) rows of
+  (batch_index, x1, y1, x2, y2) in input pixels -> `embeddings` (K, embed_dim), L2-normalised.
+
+Box decoding (peak test, top-k, thresholds) stays in the caller between the two, as for TensorRT
+or onnxruntime deployments: it is a few array operations, and it picks the rois, so only the
+boxes kept are embedded (embedding every top-k candidate would cost more than decoding saves).
+The frame size is fixed at export time (fixed spatial shapes let onnxruntime and TensorRT plan
+once; the network analyses each source at its own `analysis_frame_size`); the batch B and the
+number of rois K are dynamic.
 
 Exported with the TorchScript-based exporter (`dynamo=False`): the dynamo exporter needs
 onnxscript, which vstream does not depend on. Opset 17 has GridSample (RoIAlign's sampling).
@@ -14,34 +21,81 @@ onnxscript, which vstream does not depend on. Opset 17 has GridSample (RoIAlign'
 from __future__ import annotations
 
 import pathlib
+from typing import NamedTuple
 
 import torch
+from torch import nn
 
 from vstream.detect.labels import ANALYSIS_SIZE
-from vstream.detect.network import OUTPUT_NAMES, UnifiedNet
+from vstream.detect.mobilenet import normalise
+from vstream.detect.network import UnifiedNet
+from vstream.onnx_graphs import write_atomically
 
 OPSET = 17
 
+#: the dense graph's outputs, in order
+DENSE_OUTPUTS = ("heatmap", "size", "offset", "mask", "tag_scores", "features")
 
-def export_onnx(net: UnifiedNet, path: str | pathlib.Path, batch_size: int = 1, n_rois: int = 4,
-                size: tuple[int, int] = ANALYSIS_SIZE) -> pathlib.Path:
-    """Write `net` (fp32, CPU) as ONNX to `path` for a fixed `batch_size` of frames of `size`
-    (width, height: `UnifiedModel.frame_size` of the source it will analyse).
 
-    `n_rois` only sizes the example roi input; K is a dynamic axis of the graph.
-    """
-    if batch_size < 1 or n_rois < 1:
-        raise ValueError(f"batch_size and n_rois must be >= 1, got {batch_size}, {n_rois}")
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+class UnifiedGraphs(NamedTuple):
+    """The two files of one export."""
+
+    dense: pathlib.Path
+    embed: pathlib.Path
+
+    @classmethod
+    def at(cls, directory: str | pathlib.Path) -> UnifiedGraphs:
+        """The files of an export into `directory`."""
+        directory = pathlib.Path(directory)
+        return cls(directory / "dense.onnx", directory / "embed.onnx")
+
+
+class _Dense(nn.Module):
+    """uint8 frames (B, H, W, 3) -> `DENSE_OUTPUTS`."""
+
+    def __init__(self, net: UnifiedNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.net.dense(normalise(frames.permute(0, 3, 1, 2).float()))
+        return out.heatmap, out.size, out.offset, out.mask, out.tag_scores, out.features
+
+
+class _Embed(nn.Module):
+    """features (B, C, h, w), rois (K, 5) -> embeddings (K, embed_dim)."""
+
+    def __init__(self, net: UnifiedNet) -> None:
+        super().__init__()
+        self.embed = net.embed
+
+    def forward(self, features: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
+        return self.embed(features, rois)
+
+
+def export_onnx(net: UnifiedNet, directory: str | pathlib.Path,
+                size: tuple[int, int] = ANALYSIS_SIZE) -> UnifiedGraphs:
+    """Write `net` (fp32, CPU) as `dense.onnx` and `embed.onnx` into `directory`, for frames of
+    `size` (width, height: `analysis_frame_size` of the source they will analyse). Each file is
+    written atomically, the embedding graph first: a reader that finds the dense graph finds
+    both."""
+    graphs = UnifiedGraphs.at(directory)
     width, height = size
     net = net.eval().float().cpu()
-    images = torch.zeros(batch_size, 3, height, width)
-    rois = torch.tensor([[i % batch_size, 8.0 * i, 8.0, 8.0 * i + 40.0, 64.0] for i in range(n_rois)])
+    # two frames and three rois as examples: a batch or roi count of 1 could be folded into a
+    # constant by the tracer, and both axes are dynamic
+    frames = torch.zeros(2, height, width, 3, dtype=torch.uint8)
+    rois = torch.tensor([[0, 8.0, 8.0, 48.0, 64.0], [1, 16.0, 8.0, 56.0, 64.0],
+                         [1, 0.0, 0.0, width, height]])
+    batch = {0: "batch"}
     with torch.inference_mode(False), torch.no_grad():
-        torch.onnx.export(
-            net, (images, rois), str(path), input_names=["images", "rois"],
-            output_names=list(OUTPUT_NAMES), opset_version=OPSET, dynamo=False,
-            dynamic_axes={"rois": {0: "n_rois"}, "embeddings": {0: "n_rois"}},
-        )
-    return path
+        features = _Dense(net)(frames)[-1]
+        write_atomically(graphs.embed, lambda tmp: torch.onnx.export(
+            _Embed(net), (features, rois), tmp, input_names=["features", "rois"],
+            output_names=["embeddings"], opset_version=OPSET, dynamo=False,
+            dynamic_axes={"features": batch, "rois": {0: "rois"}, "embeddings": {0: "rois"}}))
+        write_atomically(graphs.dense, lambda tmp: torch.onnx.export(
+            _Dense(net), (frames,), tmp, input_names=["frames"],
+            output_names=list(DENSE_OUTPUTS), opset_version=OPSET, dynamo=False,
+            dynamic_axes={"frames": batch, **{name: batch for name in DENSE_OUTPUTS}}))
+    return graphs

@@ -137,9 +137,14 @@ def preprocess(
         hw = (size, size) if isinstance(size, int) else tuple(size)
         if hw != tuple(x.shape[2:]):
             x = F.interpolate(x, size=hw, mode="bilinear", align_corners=False, antialias=True)
+    return normalise(x).contiguous(memory_format=torch.channels_last)
+
+
+def normalise(x: torch.Tensor) -> torch.Tensor:
+    """RGB pixel values in [0, 255], float (B, 3, H, W) -> the ImageNet-normalised input."""
     mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1) * 255.0
     std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1) * 255.0
-    return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
+    return (x - mean) / std
 
 
 def mobilenet_weights_path() -> pathlib.Path:

@@ -150,7 +150,8 @@ def analysis_frame_size(width: int, height: int) -> tuple[int, int]:
 class UnifiedModel:
     """The unified network as a `FrameModel`: uint8 frames in, `FrameAnalysis` out.
 
-    Precision: fp32 on CPU unless `precision="bf16"`; fp16 autocast + channels-last on CUDA.
+    Precision and runtime: fp32 on CPU through onnxruntime (`vstream.detect.unified_onnx`),
+    unless `precision="bf16"` (torch's bf16 autocast); fp16 autocast + channels-last on CUDA.
     bf16 autocast is ~2x faster at batch 16 on a CPU with native bf16 (72 vs 35 frames/s here),
     but MobileNetV2's bf16 feature maps differ from fp32 ones by 12-18% (mean relative error of
     c3..c5 on the test video) and the heads were distilled on fp32 features. Measured on the
@@ -196,6 +197,11 @@ class UnifiedModel:
         self.batch_size = batch_size
         self._thresholds = torch.from_numpy(thresholds.copy()).to(self.device)
         self.last_seconds = 0.0
+        self._onnx = None
+        if self.device.type == "cpu" and precision == "fp32":
+            from vstream.detect.unified_onnx import UnifiedOnnx
+
+            self._onnx = UnifiedOnnx(self.net)
 
     def frame_size(self, width: int, height: int) -> tuple[int, int]:
         """`analysis_frame_size`: the size the heads were trained at for such a source."""
@@ -205,6 +211,18 @@ class UnifiedModel:
         if self.precision == "fp16":
             return torch.autocast("cuda", dtype=torch.float16)
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+
+    def _dense(self, images: np.ndarray) -> DenseOutputs:
+        if self._onnx is not None:
+            return self._onnx.dense(images)
+        with self._autocast():
+            return self.net.dense(preprocess(images, None, self.device))
+
+    def _embed(self, features: torch.Tensor, rois: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        if self._onnx is not None:
+            return self._onnx.embed(features, rois, size)
+        with self._autocast():
+            return self.net.embed(features, rois)
 
     def analyze(self, images: np.ndarray) -> list[FrameAnalysis]:
         """uint8 RGB frames (B, H, W, 3), at `frame_size` of their source -> one FrameAnalysis
@@ -225,16 +243,13 @@ class UnifiedModel:
         return result
 
     def _analyze_batch(self, images: np.ndarray) -> list[FrameAnalysis]:
-        x = preprocess(images, None, self.device)
-        with self._autocast():
-            out = self.net.dense(x)
-            size = (images.shape[2], images.shape[1])
-            dec = decode_boxes(out.heatmap, out.size, out.offset, STRIDE, size,
-                               0.0, self.top_k)
-            keep = dec.scores >= self._thresholds[dec.classes]
-            frame_of, slot = keep.nonzero(as_tuple=True)
-            rois = torch.cat((frame_of[:, None].to(dec.boxes.dtype), dec.boxes[frame_of, slot]), dim=1)
-            embeddings = self.net.embed(out.features, rois)
+        size = (images.shape[2], images.shape[1])
+        out = self._dense(images)
+        dec = decode_boxes(out.heatmap, out.size, out.offset, STRIDE, size, 0.0, self.top_k)
+        keep = dec.scores >= self._thresholds[dec.classes]
+        frame_of, slot = keep.nonzero(as_tuple=True)
+        rois = torch.cat((frame_of[:, None].to(dec.boxes.dtype), dec.boxes[frame_of, slot]), dim=1)
+        embeddings = self._embed(out.features, rois, size)
         boxes = rois[:, 1:].float().cpu().numpy()
         scores = dec.scores[frame_of, slot].float().cpu().numpy()
         classes = dec.classes[frame_of, slot].cpu().numpy()

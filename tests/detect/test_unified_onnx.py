@@ -1,0 +1,69 @@
+"""`UnifiedModel` on a CPU runs through onnxruntime: same analysis as the torch network on real
+frames, graphs cached per network and frame size."""
+
+from __future__ import annotations
+
+import pathlib
+
+import av
+import numpy as np
+import pytest
+
+from vstream.detect.checkpoint import load_unified
+from vstream.detect.network import UnifiedModel
+from vstream.detect.unified_onnx import UnifiedOnnx
+from vstream.weights import test_video_path
+
+
+def _frames(size: tuple[int, int], start: int, n: int) -> np.ndarray:
+    with av.open(str(test_video_path())) as c:
+        decoded = (f.to_ndarray(format="rgb24", width=size[0], height=size[1])
+                   for f in c.decode(video=0))
+        return np.stack([f for i, f in zip(range(start + n), decoded) if i >= start])
+
+
+@pytest.fixture()
+def cache(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> pathlib.Path:
+    monkeypatch.setenv("VSTREAM_CACHE_DIR", str(tmp_path))
+    return tmp_path
+
+
+@pytest.mark.integration  # the shipped model on real frames
+def test_onnxruntime_analyses_real_frames_as_torch_does(cache: pathlib.Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    model = load_unified(batch_size=4)
+    assert isinstance(model._onnx, UnifiedOnnx)
+    size = model.frame_size(160, 90)
+    # frames 2000.. show people (boxes to embed); 6 frames in batches of 4 and 2
+    frames = _frames(size, 2000, 6)
+    got = model.analyze(frames)
+    assert list(cache.iterdir()) == [model._onnx.graph_directory(size)]
+    monkeypatch.setattr(model, "_onnx", None)  # the torch network, fp32, as on a GPU
+    want = model.analyze(frames)
+    assert sum(len(w.detections) for w in want) >= 6
+    for g, w in zip(got, want):
+        assert len(g.detections) == len(w.detections)
+        np.testing.assert_array_equal(g.detections.class_id, w.detections.class_id)
+        np.testing.assert_allclose(g.detections.xyxy, w.detections.xyxy, atol=0.05)
+        np.testing.assert_allclose(g.detections.confidence, w.detections.confidence, atol=1e-4)
+        np.testing.assert_allclose(g.detections.embedding, w.detections.embedding, atol=1e-4)
+        np.testing.assert_allclose(g.tag_scores, w.tag_scores, atol=1e-5)
+        np.testing.assert_allclose(g.person_mask, w.person_mask, atol=1e-4)
+
+
+@pytest.mark.integration  # exports the network
+def test_graphs_are_cached_per_network_and_frame_size(cache: pathlib.Path) -> None:
+    model = load_unified(score_threshold=1.0)
+    frames = np.zeros((1, 220, 392, 3), np.uint8)
+    model.analyze(frames)
+    # a second model of the same weights opens the same graphs: nothing is exported again
+    again = load_unified(score_threshold=1.0)
+    folder = again._onnx.graph_directory((392, 220))
+    stamp = (folder / "dense.onnx").stat().st_mtime_ns
+    result = again.analyze(frames)[0]
+    assert (folder / "dense.onnx").stat().st_mtime_ns == stamp
+    assert len(result.detections) == 0 and result.detections.embedding.shape == (0, 128)
+    # another size is another export
+    model.analyze(np.zeros((1, 254, 338, 3), np.uint8))
+    assert sorted(p.name for p in cache.iterdir()) == sorted(
+        (folder.name, model._onnx.graph_directory((338, 254)).name))
