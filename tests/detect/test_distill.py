@@ -105,3 +105,16 @@ def test_train_eval_measures_clips_never_trained_on_per_video(tmp_path: pathlib.
     assert [h.split(":")[0] for h in heads] == ["carphone_pristine.mp4", "bikes.mp4", "all videos"]
     assert "on 3 frames (videos never trained on)" in heads[0] and "on 6 frames" in heads[2]
     assert measured.stdout.count("persons recall") == 3
+
+
+@pytest.mark.parametrize("photo, videos, joins", [
+    ((360, 240), [(392, 220), (338, 254)], (338, 254)),  # 3:2 is nearer 4:3 than 16:9
+    ((400, 220), [(392, 220), (338, 254)], (392, 220)),
+    ((294, 294), [(392, 220), (338, 254)], (338, 254)),  # square
+    ((294, 294), [], (294, 294)),  # photographs only: each its own size
+])
+def test_a_photograph_trains_in_the_batches_of_the_video_nearest_its_aspect_ratio(
+        photo: tuple[int, int], videos: list[tuple[int, int]], joins: tuple[int, int]) -> None:
+    from vstream.detect.distill import _nearest_aspect
+
+    assert _nearest_aspect(photo, videos) == joins

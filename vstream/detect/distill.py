@@ -14,8 +14,9 @@ loss before and after.
 A still image is a source of one frame, never held out, drawn `still_repeats` times an epoch (a
 new view each time): a handful of photographs (streets, cars, animals, no one in them) then weigh
 against minutes of video, which is how the student learns what is not a person without the
-footage to show it. Batches are by frame size (each video's at its own aspect ratio), so a 4:3
-photograph shares batches with a 4:3 camera.
+footage to show it. Batches are by frame size (each video's at its own aspect ratio); a
+photograph's views are drawn at the size of the video nearest its aspect ratio, so they share
+that video's batches.
 
 Targets and losses: `vstream.detect.distill_loss`.
 
@@ -151,6 +152,17 @@ def _mean_loss(net: UnifiedNet, sets: list[TrainSet], weights: LossWeights, seed
     return total / sum(len(data) for data in sets)
 
 
+def _nearest_aspect(size: tuple[int, int], sizes: list[tuple[int, int]]) -> tuple[int, int]:
+    """The one of `sizes` (the videos' frame sizes) whose aspect ratio is nearest `size`'s, or
+    `size` when there are none. Photographs join a video's batches at its size (their views
+    squeezed a little) rather than batch alone: an optimizer step on eight views of one
+    photograph weighs as much as a step on 32 frames of video, and a run that gave each
+    photograph its own batches learnt a flat heatmap that fired everywhere (docs/models.md)."""
+    if not sizes:
+        return size
+    return min(sizes, key=lambda s: abs(math.log((s[0] / s[1]) / (size[0] / size[1]))))
+
+
 def _epoch_batches(counts: list[int], batch_size: int, gen: torch.Generator
                    ) -> list[tuple[int, list[int]]]:
     """One epoch's batches as (group, rows): each batch from one group of sources (frames of one
@@ -212,6 +224,7 @@ def distill(
     sets: list[TrainSet] = []  # per video: its training frames as they are, and mirrored
     # per frame size: what views are cut from, a still image `still_repeats` times
     groups: dict[tuple[int, int], list[tuple[np.ndarray, Detections]]] = {}
+    stills: list[tuple[tuple[int, int], list[tuple[np.ndarray, Detections]]]] = []
     train_frames = 0
     teacher_counts = np.zeros(len(CLASS_NAMES), np.int64)
     held_out = 0
@@ -237,8 +250,13 @@ def distill(
                                      [*rows, *(flip_boxes(d, size[0]) for d in rows)], len(CLASS_NAMES),
                                      size))
         views_from = _augmentation_sources(frames, train, rows)
-        groups.setdefault(size, []).extend(views_from * (still_repeats if is_still_image(video) else 1))
+        if is_still_image(video):
+            stills.append((size, views_from * still_repeats))
+        else:
+            groups.setdefault(size, []).extend(views_from)
         train_frames += len(views_from)
+    for size, views_from in stills:
+        groups.setdefault(_nearest_aspect(size, list(groups)), []).extend(views_from)
     sizes, sources = list(groups), list(groups.values())
     if not train_frames:
         raise ValueError("no training frames: give longer videos, a higher sample_fps or more max_frames")
