@@ -19,10 +19,10 @@ NO_TRACK = -1
 def _column(name: str, value: Any, n: int | None, tail: tuple[int, ...], dtype: type,
             kinds: str, layout: str) -> np.ndarray:
     a = np.asarray(value)
-    want = f"{layout} {np.dtype(dtype).name}"
     if a.dtype.kind not in kinds or a.ndim != 1 + len(tail) or a.shape[1:] != tail or (
             n is not None and a.shape[0] != n):
-        raise ValueError(f"{name} must be {want} (n = {n}), got shape {a.shape} {a.dtype}")
+        raise ValueError(f"{name} must be {layout} {np.dtype(dtype).name} (n = {n}), got shape "
+                         f"{a.shape} {a.dtype}")
     return np.ascontiguousarray(a, dtype=dtype)
 
 
