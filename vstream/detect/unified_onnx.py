@@ -1,9 +1,10 @@
 """The unified network through onnxruntime: how `UnifiedModel` runs fp32 on a CPU.
 
 torch's eager CPU path runs every BatchNorm and ReLU6 of MobileNetV2 as its own pass over memory
-(in a cProfile of `vstream index --model unified`, 40% of the backbone's time was in them);
-onnxruntime folds them into the convolutions and plans the graph once per shape. The outputs
-match torch's to ~1e-4 (tests/detect/test_unified_onnx.py).
+(in a cProfile of `vstream index --model unified`, 42% of the backbone's time was in them);
+onnxruntime folds them into the convolutions and plans the graph once per shape: 2.3-3x torch's
+fp32 frames/s on two cores, `vstream index --model unified` 1.8x faster (docs/benchmarks.md). The
+outputs match torch's to ~1e-4 (tests/detect/test_unified_onnx.py).
 
 The graphs (`vstream.detect.export`: a dense graph per batch of frames, an embedding graph for
 the boxes kept) are exported from the network when first needed for a frame size, into
