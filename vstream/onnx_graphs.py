@@ -36,22 +36,22 @@ def write_atomically(path: Path, export: Callable[[str], None]) -> Path:
     return path
 
 
-def open_session(path: Path, export: Callable[[Path], Any], what: str) -> Any:
+def open_session(path: Path, export: Callable[[Path], Any], what: str, threads: int = 2) -> Any:
     """An onnxruntime CPU session on the graph at `path`, exported first with `export(path)` if
-    it is missing (logged: `what` names the network and its weights)."""
+    it is missing (logged: `what` names the network and its weights), running on at most
+    `threads` threads."""
     import onnxruntime
 
     if not path.exists():
-        log.info("exporting %s to ONNX once, to %s (scripts/setup.sh does this at install)",
-                 what, path)
+        log.info("exporting %s to ONNX once, to %s", what, path)
         export(path)
     options = onnxruntime.SessionOptions()
-    # Two threads that sleep when idle: a TransNetV2 clip took 0.38 s on one thread and 0.21 s
+    # Threads that sleep when idle, two by default: a TransNetV2 clip took 0.38 s on one thread and 0.21 s
     # on two on a quiet two-core machine, and with two busy processes beside it 0.52 s on one,
     # 0.44 s on two spinning threads and 0.40 s on two that do not spin (spinning threads burn
     # the core vstream's decode thread needs; torch's OpenMP threads made clips 5-8x slower
     # that way).
-    options.intra_op_num_threads = min(2, os.cpu_count() or 1)
+    options.intra_op_num_threads = min(threads, os.cpu_count() or 1)
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # errors only: its notes on unused initialisers are noise

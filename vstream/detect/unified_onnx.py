@@ -12,11 +12,12 @@ vstream's cache directory (`vstream.cache`), in a folder named after a fingerpri
 network's weights and buffers, the frame size and `EXPORT_VERSION`: another checkpoint, another
 backbone or another tag map is another folder, and a process that finds the folder opens it at
 once (an export takes seconds). Sessions are opened as the other graphs' are
-(`vstream.onnx_graphs.open_session`: two threads that sleep when idle).
+(`vstream.onnx_graphs.open_session`: threads that sleep when idle), one per core.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -86,9 +87,13 @@ class UnifiedOnnx:
                 export_onnx(self.net, directory, size)
                 _forget_old_folders(directory.parent)
 
-            self._sessions[size] = (open_session(graphs.dense, export, what),
-                                    open_session(graphs.embed, export, what))
-            os.utime(directory)  # opened now: the last folder `_forget_old_folders` removes
+            # every core: the network is most of a process's work, where TransNetV2's clips
+            # and SSDLite's windows are one part of several (two threads each)
+            threads = os.cpu_count() or 1
+            self._sessions[size] = (open_session(graphs.dense, export, what, threads),
+                                    open_session(graphs.embed, export, what, threads))
+            with contextlib.suppress(FileNotFoundError):  # another process's clean-up
+                os.utime(directory)  # opened now: the last folder `_forget_old_folders` removes
         return self._sessions[size]
 
 
