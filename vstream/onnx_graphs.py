@@ -46,8 +46,8 @@ def open_session(path: Path, export: Callable[[Path], Any], what: str, threads: 
         log.info("exporting %s to ONNX once, to %s", what, path)
         export(path)
     options = onnxruntime.SessionOptions()
-    # Threads that sleep when idle, two by default: a TransNetV2 clip took 0.38 s on one thread and 0.21 s
-    # on two on a quiet two-core machine, and with two busy processes beside it 0.52 s on one,
+    # Threads that sleep when idle, two by default: a TransNetV2 clip took 0.38 s on one thread
+    # and 0.21 s on two on a quiet two-core machine, and with two busy processes beside it 0.52 s on one,
     # 0.44 s on two spinning threads and 0.40 s on two that do not spin (spinning threads burn
     # the core vstream's decode thread needs; torch's OpenMP threads made clips 5-8x slower
     # that way).

@@ -38,9 +38,6 @@ STRIDE = FEATURE_TAPS["c3"].stride
 #: smallest side of a frame the network analyses (its coarsest stride)
 MIN_SIDE = 32
 
-#: the names of the exported raw outputs, in `UnifiedNet.forward` order
-OUTPUT_NAMES = ("heatmap", "size", "offset", "mask", "tag_scores", "embeddings")
-
 
 class DenseOutputs(NamedTuple):
     """Per-frame outputs of one backbone pass (everything but the per-box embeddings)."""
@@ -129,15 +126,6 @@ class UnifiedNet(nn.Module):
         """Normalised images (B, 3, H, W) (`mobilenet.preprocess`) -> dense outputs, one
         backbone pass."""
         return self.heads_from_taps(self.backbone.forward_features(x))
-
-    def forward(self, x: torch.Tensor, rois: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The whole network as one graph (for export): images (B, 3, H, W) and rois (K, 5)
-        (batch_index, x1, y1, x2, y2 in input pixels) -> `OUTPUT_NAMES` tensors: heatmap logits,
-        log size, offset, mask logits, tag scores, (K, embed_dim) embeddings."""
-        out = self.dense(x)
-        return (out.heatmap, out.size, out.offset, out.mask, out.tag_scores,
-                self.embed(out.features, rois))
-
 
 
 def analysis_frame_size(width: int, height: int) -> tuple[int, int]:
