@@ -67,6 +67,18 @@ def test_the_singer_has_one_id_on_the_hand_labelled_scenes(indexed) -> None:
     assert result.purity >= 0.9 and result.coverage >= 0.8, (result, ids)
 
 
+def test_the_student_gives_the_singer_one_id_too(tmp_path: Path) -> None:
+    """`--model unified` against the same labels: its gallery threshold
+    (`MATCH_THRESHOLDS["unified"]`) was chosen on one half of them and checked on the other."""
+    labels = load_labels(Path(__file__).parent / "data" / "test_video_people.json")
+    with open_store(f"chdb://{tmp_path / 'store'}") as store:
+        index_video(str(test_video_path()), store, stream_id="music", model="unified")
+        ids = ids_per_label(labels, [(r.start_frame, r.end_frame, r.people)
+                                     for r in store.scenes_of("music")])
+    result = score(labels, ids, singer_id(labels, ids))
+    assert result.purity >= 0.9 and result.coverage >= 0.8, (result, ids)
+
+
 def test_sql_lists_the_scenes_of_the_most_frequent_person(indexed) -> None:
     store, _, _ = indexed
     got = [s for (s,) in store.query_readonly(TOP_PERSON_SCENES).rows]

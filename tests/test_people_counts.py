@@ -110,3 +110,21 @@ def test_body_tracks_keep_people_apart_better_than_supervision_bytetrack(stored_
     theirs = score_point_tracks(labels, _supervision_tracks(stored_people))
     assert ours.idf1 >= IDF1_FLOOR and ours.idf1 >= 1.3 * theirs.idf1, \
         f"ours {ours}; supervision {theirs}"
+
+
+def test_the_student_never_gives_two_walkers_in_view_at_once_one_person_id(tmp_path: Path) -> None:
+    """`--model unified` on the camera: a person ID names one person, so two body tracks that
+    are in view at the same time never carry the same one (everyone here was `p1` when bodies
+    were matched by the student's body vector, nearly the same for every walker)."""
+    if not VTEST.exists():
+        pytest.skip(f"{VTEST} is missing: install Debian's opencv-doc")
+    with open_store(f"chdb://{tmp_path / 'store'}") as store:
+        index_video(str(VTEST), store, stream_id="vtest", model="unified")
+        tracks = store.query_readonly(
+            "SELECT track_id, person_id, first_frame, last_frame FROM tracks "
+            "WHERE stream_id = 'vtest' AND class = 'person'").rows
+    assert len(tracks) >= 20, "the student should follow the walkers"
+    for i, (a, pa, fa, la) in enumerate(tracks):
+        for b, pb, fb, lb in tracks[i + 1:]:
+            if pa and pa == pb and a != b:
+                assert la < fb or lb < fa, f"tracks {a} and {b} are both {pa} at once"

@@ -9,7 +9,8 @@ import pytest
 
 from vstream.detect.checkpoint import default_checkpoint_path, load_unified, read_unified
 from vstream.eval.detection import match_boxes
-from vstream.detect.labels import FACE
+from vstream.detect.labels import FACE, PERSON
+from vstream.detect.person_faces import person_face_rows
 from vstream.detect.teachers.model import TeacherModel
 from vstream.detect.video_samples import sample_frames
 from vstream.weights import test_video_path
@@ -17,6 +18,7 @@ from vstream.weights import test_video_path
 #: held-out frames (time blocks the default checkpoint never trained on) where MTCNN finds a face
 #: clearly; found by running the teacher over the held-out frames at 4 fps
 SHIPPED_FACE_TIMES = (41.28, 90.0, 99.28, 142.52)
+VTEST = pathlib.Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +79,31 @@ def test_shipped_checkpoint_finds_faces_where_the_teacher_does(teacher: TeacherM
         rows, _ = match_boxes(got.xyxy[got.class_id == FACE], want_faces)
         found += len(rows) > 0
     assert found >= len(SHIPPED_FACE_TIMES) - 1
+
+
+@pytest.mark.integration  # a real model run
+def test_shipped_student_gives_a_body_only_the_identity_of_its_face() -> None:
+    """A person box carries the vector of the face inside it, or none: on a fixed camera, whose
+    walkers' faces are a few pixels wide, no body has an identity to be matched by (a body vector
+    made everyone there one person)."""
+    model = load_unified()
+    camera = sample_frames(VTEST, 1.0, model.frame_size(768, 576), max_frames=4)
+    bodies = [a.detections[a.detections.class_id == PERSON] for a in model.analyze(camera.images)]
+    assert sum(map(len, bodies)) >= 12, "the student should find the walkers"
+    assert not any(np.any(b.embedding) for b in bodies)
+    music = sample_frames(test_video_path(), 4.0, max_frames=60)
+    carried = 0
+    for a in model.analyze(music.images):
+        d = a.detections
+        faces, people = d[d.class_id == FACE], d[d.class_id == PERSON]
+        rows = person_face_rows(faces.xyxy, people.xyxy)
+        for row, body in zip(rows, people.embedding):
+            if row < 0:
+                assert not np.any(body)
+            else:
+                np.testing.assert_array_equal(body, faces.embedding[row])
+                carried += 1
+    assert carried >= 5, "the singer's body should carry his face"
 
 
 @pytest.mark.integration  # the teachers and the student on real clips, as a child process

@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from vstream.detect.analysis import EMBED_DIM, FrameModel
-from vstream.detect.labels import ANALYSIS_SIZE, CLASS_NAMES
+from vstream.detect.labels import ANALYSIS_SIZE, CLASS_NAMES, FACE, PERSON
 from vstream.detect.mobilenet import preprocess
 from vstream.detect.network import UnifiedModel, UnifiedNet
+from vstream.detect.person_faces import person_face_rows
 from vstream.detect.tags import default_tag_map
 
 W, H = ANALYSIS_SIZE
@@ -102,7 +103,12 @@ def test_unified_model_analyze(net: UnifiedNet) -> None:
     for fa in result:
         d = fa.detections
         assert len(d) == 7 and d.embedding.shape == (7, EMBED_DIM)
-        np.testing.assert_allclose(np.linalg.norm(d.embedding, axis=1), 1.0, rtol=1e-5)
+        faces, people = d.class_id == FACE, d.class_id == PERSON
+        np.testing.assert_allclose(np.linalg.norm(d.embedding[faces], axis=1), 1.0, rtol=1e-5)
+        # a person box carries the vector of the face inside it, or none (a zero row)
+        carried = person_face_rows(d.xyxy[faces], d.xyxy[people])
+        want = np.where((carried >= 0)[:, None], d.embedding[faces][carried], 0.0)
+        np.testing.assert_array_equal(d.embedding[people], want)
         assert np.all(d.xyxy >= 0) and np.all(d.xyxy[:, [2, 3]] <= [W, H])
         assert set(d.class_id.tolist()) <= set(range(len(CLASS_NAMES)))
         assert fa.tag_scores.shape == (len(net.tags),)

@@ -49,6 +49,7 @@ class _NoTeacher:
     def __init__(self, teacher: TeacherModel) -> None:
         self.model_version = teacher.model_version
         self.input_size = teacher.input_size
+        self.track_thresholds = teacher.track_thresholds
         self.frame_size = teacher.frame_size
 
     def analyze(self, images: np.ndarray) -> list:

@@ -19,6 +19,7 @@ class ShapeRecordingModel:
 
     model_version = "test"
     input_size = (384, 224)
+    track_thresholds: dict = {}
 
     def __init__(self) -> None:
         self.batches: list[tuple[int, ...]] = []

@@ -11,6 +11,7 @@ resolution.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Protocol
 
 import math
@@ -50,6 +51,10 @@ class FrameModel(Protocol):
     #: (width, height) the model was made for (the network's fixed input; the size the
     #: teachers' outputs are distilled at)
     input_size: tuple[int, int]
+    #: per class ID, the (track_thresh, new_track_thresh) its detections are tracked with
+    #: (`ByteTracker`: the score of a "high" detection, and the least that starts a track):
+    #: scores are the model's own scale. A class not named keeps ByteTrack's 0.5 and 0.6.
+    track_thresholds: Mapping[int, tuple[float, float]]
 
     def frame_size(self, width: int, height: int) -> tuple[int, int]:
         """(width, height) the frames of a width x height source are analysed at."""

@@ -48,6 +48,14 @@ BATCH = 16
 BODY_TRACKING = {"appearance_thresh": 0.15, "refind_seconds": 3.0, "refind_thresh": 0.2}
 
 
+def _score_thresholds(model: FrameModel, class_id: int) -> dict[str, float]:
+    """ByteTracker's score options for the model's detections of `class_id`."""
+    if class_id not in model.track_thresholds:
+        return {}
+    track, new = model.track_thresholds[class_id]
+    return {"track_thresh": track, "new_track_thresh": new, "low_thresh": min(0.1, track)}
+
+
 @dataclass
 class Observed:
     """What analysing some frames gave: the frames with their tracked detections, and the
@@ -84,6 +92,7 @@ class StreamAnalyzer:
         # one counter: a track ID names one track of any class
         self._ids = IdCounter()
         self._trackers = {c: ByteTracker(frame_rate=analysis_fps, id_counter=self._ids,
+                                         **_score_thresholds(model, c),
                                          **(BODY_TRACKING if c == PERSON else {}))
                           for c in range(len(CLASS_NAMES))}
         self._cut_gate = CutGate()

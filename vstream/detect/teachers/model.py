@@ -20,8 +20,9 @@ the area of `labels.ANALYSIS_SIZE`, 384x224; large ones kept at their resolution
   TILE_MIN_SIDE (2x its 300x300 input) also run as 2x2 overlapping tiles, so people 40 px tall
   in a 768x576 camera are not shrunk to 20 px. Plus a head-and-shoulders box for every face that
   no detected body contains (`head_and_shoulders`): in close-ups the body is out of the frame.
-  A person box carries the embedding of the face it contains (largest overlap) or an all-zero
-  row when it contains none. It replaced OpenCV's HOG people detector, whose boxes were loose
+  A person box carries the embedding of the face it contains or an all-zero row when it
+  contains none (`vstream.detect.person_faces`, the rule the unified network follows too).
+  It replaced OpenCV's HOG people detector, whose boxes were loose
   and half of them walls on the test video (docs/models.md, "Teachers").
 
 Speed at 384x224 on the development machine (2 CPU cores shared with other jobs, so the numbers
@@ -38,6 +39,7 @@ import torch
 
 from vstream.detect import labels
 from vstream.detect.analysis import EMBED_DIM, FrameAnalysis, keep_aspect_size, linear_scale_over
+from vstream.detect.person_faces import FACE_INSIDE, face_coverage, person_face_rows
 from vstream.detect.teachers.dlib_faces import DlibFaces
 from vstream.detect.teachers.mtcnn import MTCNN
 from vstream.detect.teachers.ssdlite import SsdlitePeopleDetector
@@ -53,8 +55,6 @@ DLIB_BOX_FROM_MTCNN = (-0.035, 0.145, 0.035, -0.035)
 #: across (shoulder to shoulder is about 2.5-3 head widths), from half a face above the face box
 #: (hair, which MTCNN boxes cut) to two faces below it (shoulders and upper chest)
 HEAD_AND_SHOULDERS = (1.0, 0.5, 1.0, 2.0)
-#: a face is "inside" a person box when this fraction of its area is
-FACE_INSIDE = 0.8
 #: the longest side a source is analysed at (larger sources are scaled down, aspect kept)
 MAX_SIDE = 960
 #: people detector: person probability a box needs, and frames whose longer side is at least
@@ -75,17 +75,6 @@ def head_and_shoulders(face_xyxy: np.ndarray, width: int, height: int) -> np.nda
     left, up, right, down = HEAD_AND_SHOULDERS
     box = np.stack([f[:, 0] - left * fw, f[:, 1] - up * fh, f[:, 2] + right * fw, f[:, 3] + down * fh], 1)
     return np.clip(box, 0, [width, height, width, height]).astype(np.float32)
-
-
-def face_coverage(faces: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """(n_faces, n_boxes) fraction of each face box's area that lies inside each box."""
-    faces = np.asarray(faces, np.float64).reshape(-1, 4)
-    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    iw = np.minimum(faces[:, None, 2], boxes[None, :, 2]) - np.maximum(faces[:, None, 0], boxes[None, :, 0])
-    ih = np.minimum(faces[:, None, 3], boxes[None, :, 3]) - np.maximum(faces[:, None, 1], boxes[None, :, 1])
-    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
-    area = np.clip(faces[:, 2] - faces[:, 0], 0, None) * np.clip(faces[:, 3] - faces[:, 1], 0, None)
-    return (inter / np.maximum(area, 1e-9)[:, None]).astype(np.float32)
 
 
 def dlib_boxes(mtcnn_xyxy: np.ndarray) -> np.ndarray:
@@ -114,6 +103,8 @@ class TeacherModel:
     #: -2: MTCNN's smallest face grows with frames larger than the analysis area
     model_version = "teachers-mtcnn-ssdlite-dlib-2"
     input_size: tuple[int, int] = labels.ANALYSIS_SIZE
+    #: MTCNN's and SSDLite's scores are probabilities: ByteTrack's own 0.5 and 0.6 fit them
+    track_thresholds: dict[int, tuple[float, float]] = {}
 
     def __init__(self, device: str | torch.device = "cpu", min_face_size: float = MIN_FACE_SIZE,
                  people: SsdlitePeopleDetector | None = None) -> None:
@@ -166,12 +157,8 @@ class TeacherModel:
         lonely = np.flatnonzero(~inside.any(axis=1))
         derived = head_and_shoulders(faces.xyxy[lonely], w, h)
 
-        # 2. the face each person box carries: the contained face covering most of it
-        person_face = np.full(len(people), -1, np.int64)
-        if n_faces and len(people):
-            best = np.where(inside, cover, -1.0).argmax(axis=0)
-            has = inside[best, np.arange(len(people))]
-            person_face[has] = best[has]
+        # 2. the face each person box carries (`person_faces`)
+        person_face = person_face_rows(faces.xyxy, people.xyxy)
 
         face_row = np.concatenate([np.arange(n_faces), person_face, lonely]).astype(np.int64)
         n = len(face_row)

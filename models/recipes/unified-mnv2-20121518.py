@@ -1,5 +1,8 @@
-"""How models/candidates/unified-mnv2-20121518.safetensors was made (docs/models.md, "Photographs
-and more footage"): `.venv/bin/python models/candidates/recipe_20121518.py OUT.safetensors`.
+"""How the shipped student, vstream/detect/data/unified.safetensors (unified-mnv2-20121518), was
+made (docs/models.md, "Photographs and more footage" and "The shipped student"):
+`.venv/bin/python models/recipes/unified-mnv2-20121518.py OUT.safetensors`. The distillation
+records score thresholds 0.2/0.15; the shipped file carries 0.3/0.3, chosen afterwards on
+validation frames (docs/models.md says how), with the same weights.
 
 57 min on two shared cores; deterministic for the seed (0) on the same machine and packages.
 """
