@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from vstream.detect.centernet import decode_boxes, encode_targets
+from vstream.detect.box_decode import decode_boxes
+from vstream.detect.centernet import encode_targets
 
 
 def test_encode_then_decode_gives_the_boxes_back() -> None:
@@ -18,33 +18,52 @@ def test_encode_then_decode_gives_the_boxes_back() -> None:
     assert (t.heatmap == 1.0).sum() == 3
     assert np.all((t.offset >= 0) & (t.offset < 1))
     # a perfect head: heatmap logits from the target, size/offset written at the centre cells
-    logits = torch.from_numpy(np.log(t.heatmap + 1e-6) - np.log1p(-t.heatmap + 1e-6))[None]
-    size = torch.zeros(1, 2, *grid)
-    offset = torch.zeros(1, 2, *grid)
+    logits = (np.log(t.heatmap + 1e-6) - np.log1p(-t.heatmap + 1e-6))[None].astype(np.float32)
+    size = np.zeros((1, 2, *grid), np.float32)
+    offset = np.zeros((1, 2, *grid), np.float32)
     for k, idx in enumerate(t.index):
-        size[0, :, idx // grid[1], idx % grid[1]] = torch.from_numpy(t.size[k])
-        offset[0, :, idx // grid[1], idx % grid[1]] = torch.from_numpy(t.offset[k])
-    dec = decode_boxes(logits, size, offset, stride, (384, 224), 0.5, 10)
-    assert int(dec.valid.sum()) == 3
-    got = dec.boxes[0][dec.valid[0]].numpy()
-    got_classes = dec.classes[0][dec.valid[0]].numpy()
+        size[0, :, idx // grid[1], idx % grid[1]] = t.size[k]
+        offset[0, :, idx // grid[1], idx % grid[1]] = t.offset[k]
+    dec = decode_boxes(logits, size, offset, stride, (384, 224), 10)
+    valid = dec.scores[0] >= 0.5
+    assert int(valid.sum()) == 3
+    got = dec.boxes[0][valid]
+    got_classes = dec.classes[0][valid]
     order = np.lexsort((got[:, 0], got_classes))
     want_order = np.lexsort((boxes[:, 0], classes))
     np.testing.assert_allclose(got[order], boxes[want_order], atol=1e-3)
     np.testing.assert_array_equal(got_classes[order], classes[want_order])
 
 
-def test_peak_test_keeps_one_box_per_blob_and_threshold_and_top_k() -> None:
-    heat = torch.full((1, 1, 10, 10), -10.0)
+def test_peak_test_keeps_one_box_per_blob_best_first_and_top_k() -> None:
+    heat = np.full((1, 1, 10, 10), -10.0, np.float32)
     heat[0, 0, 2:5, 2:5] = 0.0  # a 3x3 blob, its centre highest
     heat[0, 0, 3, 3] = 2.0
     heat[0, 0, 8, 8] = 1.0  # a second, weaker peak
-    heat[0, 0, 0, 9] = -0.5  # below the threshold (p = 0.38)
-    zeros = torch.zeros(1, 2, 10, 10)
-    dec = decode_boxes(heat, zeros, zeros, 8, (80, 80), 0.5, 5)
-    assert dec.valid[0].tolist() == [True, True, False, False, False]
+    heat[0, 0, 0, 9] = -0.5  # a third (p = 0.38)
+    zeros = np.zeros((1, 2, 10, 10), np.float32)
+    dec = decode_boxes(heat, zeros, zeros, 8, (80, 80), 5)
+    np.testing.assert_allclose(dec.scores[0, :3], 1 / (1 + np.exp([-2.0, -1.0, 0.5])), rtol=1e-6)
+    assert np.all(dec.scores[0, 3:] < 1e-4)  # the rest: the flat background, no blob cell
     centres = (dec.boxes[0, :2, :2] + dec.boxes[0, :2, 2:]) / 2
-    torch.testing.assert_close(centres, torch.tensor([[24.0, 24.0], [64.0, 64.0]]))
+    np.testing.assert_allclose(centres, [[24.0, 24.0], [64.0, 64.0]])
     # size 0 in log cells = one cell wide
-    torch.testing.assert_close(dec.boxes[0, 0], torch.tensor([20.0, 20.0, 28.0, 28.0]))
-    assert decode_boxes(heat, zeros, zeros, 8, (80, 80), 0.5, 1).boxes.shape == (1, 1, 4)
+    np.testing.assert_allclose(dec.boxes[0, 0], [20.0, 20.0, 28.0, 28.0])
+    assert decode_boxes(heat, zeros, zeros, 8, (80, 80), 1).boxes.shape == (1, 1, 4)
+
+
+def test_decode_matches_a_max_pool_reference() -> None:
+    """The NumPy decode against the torch one it replaced (max-pool peaks, topk)."""
+    import torch
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(-2, 2, (3, 2, 28, 49)).astype(np.float32)
+    log_size = rng.normal(1, 1, (3, 2, 28, 49)).astype(np.float32)
+    offset = rng.random((3, 2, 28, 49)).astype(np.float32)
+    dec = decode_boxes(logits, log_size, offset, 8, (392, 220), 50)
+    heat = torch.from_numpy(logits).sigmoid()
+    peaks = heat == F.max_pool2d(heat, 3, stride=1, padding=1)
+    scores, flat = (heat * peaks).reshape(3, -1).topk(50, dim=1)
+    np.testing.assert_allclose(dec.scores, scores.numpy(), rtol=1e-6)
+    np.testing.assert_array_equal(dec.classes, (flat // (28 * 49)).numpy())

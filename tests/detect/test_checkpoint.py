@@ -40,11 +40,14 @@ def test_roundtrip_gives_identical_outputs(saved: tuple[UnifiedNet, pathlib.Path
     assert path.stat().st_size < 5_000_000  # the backbone alone would be 14 MB
     assert not any(k.startswith("backbone.") for k in load_file(str(path)))
     frames = np.random.default_rng(2).integers(0, 256, (2, H, W, 3), dtype=np.uint8)
-    from vstream.detect.network import UnifiedModel
+    from vstream.detect.network import model_from_net
 
-    want = UnifiedModel(net, version, score_threshold=0.0, top_k=5).analyze(frames)
+    in_memory = model_from_net(net, version, score_threshold=0.0, top_k=5)
+    want = in_memory.analyze(frames)
     model = load_unified(path, score_threshold=0.0, top_k=5)
     assert model.model_version == version
+    # the file's graphs are the network's: one export serves both
+    assert model.runtime.graph_directory((W, H)) == in_memory.runtime.graph_directory((W, H))
     got = model.analyze(frames)
     for a, b in zip(got, want):
         np.testing.assert_array_equal(a.detections.xyxy, b.detections.xyxy)

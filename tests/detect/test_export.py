@@ -11,9 +11,11 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from vstream.detect.export import DENSE_OUTPUTS, export_onnx
+from vstream.detect.export import export_onnx
+from vstream.detect.unified_onnx import DENSE_OUTPUTS
 from vstream.detect.mobilenet import preprocess
-from vstream.detect.network import UnifiedNet, analysis_frame_size
+from vstream.detect.network import UnifiedNet
+from vstream.detect.unified_model import analysis_frame_size
 
 
 @pytest.mark.integration  # a whole real video or model run

@@ -11,13 +11,8 @@ import pytest
 import torch
 
 from vstream.detect.imagenet import class_index, imagenet_classes
-from vstream.detect.mobilenet import (
-    FEATURE_TAPS,
-    MobileNetV2,
-    load_mobilenet_v2,
-    mobilenet_weights_path,
-    preprocess,
-)
+from vstream.detect.backbone_weights import mobilenet_weights_path
+from vstream.detect.mobilenet import FEATURE_TAPS, MobileNetV2, load_mobilenet_v2, preprocess
 
 
 def test_state_dict_loads_strict() -> None:

@@ -11,9 +11,9 @@ import torch
 from vstream.detect.analysis import EMBED_DIM, FrameModel
 from vstream.detect.labels import ANALYSIS_SIZE, CLASS_NAMES, FACE, PERSON
 from vstream.detect.mobilenet import preprocess
-from vstream.detect.network import UnifiedModel, UnifiedNet
+from vstream.detect.network import UnifiedNet, model_from_net
 from vstream.detect.person_faces import person_face_rows
-from vstream.detect.tags import default_tag_map
+from vstream.detect.tag_map import default_tag_map
 
 W, H = ANALYSIS_SIZE
 
@@ -94,7 +94,7 @@ def test_backbone_is_frozen_and_stays_in_eval_mode(net: UnifiedNet) -> None:
 
 def test_unified_model_analyze(net: UnifiedNet) -> None:
     # an untrained head with threshold 0 reports top_k boxes per frame: exercises every field
-    model = UnifiedModel(net, "test", score_threshold=0.0, top_k=7, batch_size=2)
+    model = model_from_net(net, "test", score_threshold=0.0, top_k=7, batch_size=2)
     typed: FrameModel = model  # the interface, checked by type checkers
     assert typed.input_size == ANALYSIS_SIZE and typed.model_version == "test"
     frames = _frames(3)
@@ -119,7 +119,7 @@ def test_unified_model_analyze(net: UnifiedNet) -> None:
     np.testing.assert_allclose(alone.xyxy, result[2].detections.xyxy, atol=1e-3)
     np.testing.assert_allclose(alone.embedding, result[2].detections.embedding, atol=1e-4)
     # threshold 1 keeps nothing, and empty detections still carry (0, 128) embeddings
-    none = UnifiedModel(net, "test", score_threshold=1.0).analyze(frames[:1])[0].detections
+    none = model_from_net(net, "test", score_threshold=1.0).analyze(frames[:1])[0].detections
     assert len(none) == 0 and none.embedding.shape == (0, EMBED_DIM)
     assert model.analyze(frames[:0]) == []
 
@@ -131,14 +131,14 @@ def test_unified_model_analyze(net: UnifiedNet) -> None:
 )
 def test_analyze_rejects_what_is_not_a_batch_of_rgb_frames(net: UnifiedNet, images: np.ndarray) -> None:
     with pytest.raises(ValueError, match="uint8 .B, H, W, 3. RGB"):
-        UnifiedModel(net, "test").analyze(images)
+        model_from_net(net, "test").analyze(images)
 
 
 @pytest.mark.parametrize("source, size", [((768, 576), (338, 254)), ((160, 90), (392, 220)),
                                           ((1920, 1080), (392, 220)), ((480, 640), (254, 338))])
 def test_a_source_is_analysed_at_its_own_aspect_ratio(net: UnifiedNet, source: tuple[int, int],
                                                       size: tuple[int, int]) -> None:
-    model = UnifiedModel(net, "test", score_threshold=0.0, top_k=5)
+    model = model_from_net(net, "test", score_threshold=0.0, top_k=5)
     assert model.frame_size(*source) == size
     assert abs(size[0] / size[1] - source[0] / source[1]) < 0.01 * source[0] / source[1]
     assert 0.97 < size[0] * size[1] / (W * H) < 1.03  # the area the heads were trained at
@@ -150,6 +150,6 @@ def test_a_source_is_analysed_at_its_own_aspect_ratio(net: UnifiedNet, source: t
 
 def test_bad_options(net: UnifiedNet) -> None:
     with pytest.raises(ValueError, match="fp16 needs a CUDA"):
-        UnifiedModel(net, "test", precision="fp16")
+        model_from_net(net, "test", precision="fp16")
     with pytest.raises(ValueError, match="score_threshold"):
-        UnifiedModel(net, "test", score_threshold=1.5)
+        model_from_net(net, "test", score_threshold=1.5)

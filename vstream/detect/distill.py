@@ -43,7 +43,8 @@ from vstream.detect.checkpoint import backbone_sha256, save_unified
 from vstream.detect.distill_loss import LossWeights, TrainSet, batch_loss, build_train_set, flip_boxes
 from vstream.detect.labels import CLASS_NAMES
 from vstream.detect.mobilenet import preprocess
-from vstream.detect.network import UnifiedNet, analysis_frame_size
+from vstream.detect.network import UnifiedNet
+from vstream.detect.unified_model import analysis_frame_size
 from vstream.detect.teacher_cache import cache_key, default_cache_dir, teacher_detections
 from vstream.detect.video_samples import (
     HOLDOUT_BLOCK_S, HOLDOUT_EVERY, SampledFrames, is_still_image, iter_samples, sample_frames,

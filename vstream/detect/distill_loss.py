@@ -29,7 +29,8 @@ import torch.nn.functional as F
 from vstream.detect.analysis import EMBED_DIM
 from vstream.detect.centernet import MIN_SIGMA, CenterTargets, encode_targets
 from vstream.detect.labels import PERSON
-from vstream.detect.network import STRIDE, UnifiedNet
+from vstream.detect.network import UnifiedNet
+from vstream.detect.unified_model import STRIDE
 from vstream.detections import Detections
 
 #: largest random shift of each edge of a box given to the embedding head, as a fraction of its side

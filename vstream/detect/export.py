@@ -21,7 +21,6 @@ onnxscript, which vstream does not depend on. Opset 17 has GridSample (RoIAlign'
 from __future__ import annotations
 
 import pathlib
-from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -29,25 +28,10 @@ from torch import nn
 from vstream.detect.labels import ANALYSIS_SIZE
 from vstream.detect.mobilenet import normalise
 from vstream.detect.network import UnifiedNet
+from vstream.detect.unified_onnx import DENSE_OUTPUTS, UnifiedGraphs
 from vstream.onnx_graphs import write_atomically
 
 OPSET = 17
-
-#: the dense graph's outputs, in order
-DENSE_OUTPUTS = ("heatmap", "size", "offset", "mask", "tag_scores", "features")
-
-
-class UnifiedGraphs(NamedTuple):
-    """The two files of one export."""
-
-    dense: pathlib.Path
-    embed: pathlib.Path
-
-    @classmethod
-    def at(cls, directory: str | pathlib.Path) -> UnifiedGraphs:
-        """The files of an export into `directory`."""
-        directory = pathlib.Path(directory)
-        return cls(directory / "dense.onnx", directory / "embed.onnx")
 
 
 class _Dense(nn.Module):

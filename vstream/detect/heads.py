@@ -1,7 +1,7 @@
 """The task heads of the unified network, all reading the shared stride-8 pyramid features.
 
 - `DetectionHead`: anchor-free, CenterNet-style (Zhou et al., "Objects as Points"): a heatmap per
-  class, box size and sub-cell centre offset per cell (decoding is in `vstream.detect.centernet`).
+  class, box size and sub-cell centre offset per cell (decoding is in `vstream.detect.box_decode`).
 - `MaskHead`: person mask logits per cell.
 - `EmbeddingHead`: RoIAlign of a box on the features + an MLP -> an L2-normalised appearance
   vector (distilled to reproduce dlib's 128-d face embedding).

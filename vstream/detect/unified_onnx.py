@@ -9,9 +9,10 @@ outputs match torch's to ~1e-4 (tests/detect/test_unified_onnx.py).
 The graphs (`vstream.detect.export`: a dense graph per batch of frames, an embedding graph for
 the boxes kept) are exported from the network when first needed for a frame size, into
 vstream's cache directory (`vstream.cache`), in a folder named after a fingerprint of the
-network's weights and buffers, the frame size and `EXPORT_VERSION`: another checkpoint, another
-backbone or another tag map is another folder, and a process that finds the folder opens it at
-once (an export takes seconds). Sessions are opened as the other graphs' are
+network (`graph_fingerprint`: trained weights, backbone file, shape, tag map), the frame size and
+`EXPORT_VERSION`: another checkpoint, another backbone or another tag map is another folder, and
+a process that finds the folder opens it at once, without torch (an export takes seconds and
+imports torch). Sessions are opened as the other graphs' are
 (`vstream.onnx_graphs.open_session`: threads that sleep when idle), one per core.
 """
 
@@ -21,61 +22,88 @@ import contextlib
 import hashlib
 import os
 import shutil
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-import torch
 
 from vstream.cache import cache_dir
-from vstream.detect.export import DENSE_OUTPUTS, UnifiedGraphs, export_onnx
-from vstream.detect.network import DenseOutputs, UnifiedNet
+from vstream.detect.unified_model import DenseArrays
 from vstream.onnx_graphs import open_session
 
+if TYPE_CHECKING:
+    from vstream.detect.network import UnifiedNet
+
 #: bump when `export_onnx` changes, so graphs exported by older code are not read
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
 #: graph folders kept in the cache: every checkpoint tried and frame size analysed makes one
 #: (~16 MB, mostly the backbone's weights), so the least recently opened beyond these go
 KEEP_FOLDERS = 8
+#: the dense graph's outputs, in order
+DENSE_OUTPUTS = ("heatmap", "size", "offset", "mask", "tag_scores", "features")
 
 
-def fingerprint(net: UnifiedNet) -> str:
-    """16 hex of the SHA-256 of every parameter and buffer of `net` (names, shapes, bytes): what
-    its graphs compute, for naming their cache folder."""
-    h = hashlib.sha256()
-    for name, t in [*net.named_parameters(), *net.named_buffers()]:
-        t = t.detach().float().cpu().contiguous()
-        h.update(f"{name}|{tuple(t.shape)}|".encode())
-        h.update(t.numpy().tobytes())
+class UnifiedGraphs(NamedTuple):
+    """The two files of one export."""
+
+    dense: Path
+    embed: Path
+
+    @classmethod
+    def at(cls, directory: str | Path) -> UnifiedGraphs:
+        """The files of an export into `directory`."""
+        directory = Path(directory)
+        return cls(directory / "dense.onnx", directory / "embed.onnx")
+
+
+def graph_fingerprint(head_hash: str, classes: Sequence[str], channels: int, embed_dim: int,
+                      tags: Sequence[str], tag_matrix: np.ndarray) -> str:
+    """16 hex naming what a network's graphs compute: its trained weights (`weights_hash` of
+    the heads), the installed backbone file, its shape and its tag map."""
+    from vstream.detect.checkpoint import backbone_sha256
+
+    h = hashlib.sha256(f"{head_hash}|{backbone_sha256()}|{list(classes)}|{channels}|{embed_dim}|"
+                       f"{list(tags)}|".encode())
+    h.update(np.ascontiguousarray(tag_matrix, np.float32).tobytes())
     return h.hexdigest()[:16]
 
 
 class UnifiedOnnx:
-    """The dense and embedding graphs of one `UnifiedNet`, one pair of sessions per frame size."""
+    """`UnifiedRuntime` through onnxruntime: the dense and embedding graphs of one network, one
+    pair of sessions per frame size. `build_net` is called only when a frame size's graphs are
+    not in the cache yet (it needs torch): a process that finds them never imports torch."""
 
-    def __init__(self, net: UnifiedNet) -> None:
-        self.net = net
-        self._fingerprint = fingerprint(net)
+    def __init__(self, fingerprint: str, build_net: Callable[[], UnifiedNet]) -> None:
+        self._fingerprint = fingerprint
+        self._build_net = build_net
         self._sessions: dict[tuple[int, int], tuple[Any, Any]] = {}
+
+    @classmethod
+    def of_net(cls, net: UnifiedNet) -> UnifiedOnnx:
+        """The graphs of a network in memory (a checkpoint's, or one being trained)."""
+        from vstream.detect.checkpoint import weights_hash
+
+        head = weights_hash({k: v.detach().float().cpu().numpy() for k, v in net.head_state_dict().items()})
+        key = graph_fingerprint(head, net.classes, net.channels, net.embed_dim, net.tags,
+                                net.tag_matrix.float().cpu().numpy())
+        return cls(key, lambda: net)
 
     def graph_directory(self, size: tuple[int, int]) -> Path:
         """Where the graphs for frames of `size` (width, height) live (they may not exist yet)."""
         return cache_dir() / f"unified-{self._fingerprint}-{size[0]}x{size[1]}-v{EXPORT_VERSION}"
 
-    def dense(self, frames: np.ndarray) -> DenseOutputs:
-        """uint8 RGB frames (B, H, W, 3) -> the dense outputs (CPU tensors over onnxruntime's
-        arrays, no copy)."""
+    def dense(self, frames: np.ndarray) -> DenseArrays:
+        """uint8 RGB frames (B, H, W, 3) -> the dense outputs (onnxruntime's arrays, no copy)."""
         dense, _ = self._open((frames.shape[2], frames.shape[1]))
         out = dict(zip(DENSE_OUTPUTS, dense.run(None, {"frames": np.ascontiguousarray(frames)})))
-        return DenseOutputs(**{name: torch.from_numpy(out[name]) for name in DenseOutputs._fields})
+        return DenseArrays(**out)
 
-    def embed(self, features: torch.Tensor, rois: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """`DenseOutputs.features` of frames of `size` and rois (K, 5) -> embeddings (K, D)."""
-        if len(rois) == 0:  # ONNX's Reshape reads a 0 in a shape as "keep this dimension"
-            return torch.zeros((0, self.net.embed_dim))
+    def embed(self, features: np.ndarray, rois: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """`DenseArrays.features` of frames of `size` and rois (K >= 1, 5) -> embeddings (K, D).
+        (Not K = 0: ONNX's Reshape reads a 0 in a shape as "keep this dimension".)"""
         _, embed = self._open(size)
-        return torch.from_numpy(embed.run(None, {"features": features.numpy(),
-                                                 "rois": rois.float().numpy()})[0])
+        return embed.run(None, {"features": features, "rois": rois.astype(np.float32)})[0]
 
     def _open(self, size: tuple[int, int]) -> tuple[Any, Any]:
         if size not in self._sessions:
@@ -84,7 +112,9 @@ class UnifiedOnnx:
             what = f"the unified network ({self._fingerprint}) at {size[0]}x{size[1]}"
 
             def export(_: Path) -> None:
-                export_onnx(self.net, directory, size)
+                from vstream.detect.export import export_onnx
+
+                export_onnx(self._build_net(), directory, size)
                 _forget_old_folders(directory.parent)
 
             # every core: the network is most of a process's work, where TransNetV2's clips

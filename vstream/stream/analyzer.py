@@ -107,7 +107,7 @@ class StreamAnalyzer:
 
     @property
     def tag_names(self) -> tuple[str, ...]:
-        from vstream.detect.tags import default_tag_map
+        from vstream.detect.tag_map import default_tag_map
 
         return default_tag_map().tags
 

@@ -1,0 +1,158 @@
+"""`UnifiedModel`: the unified network as a `FrameModel`, uint8 frames in, `FrameAnalysis` out.
+
+The network runs in a `UnifiedRuntime`: onnxruntime on a CPU in fp32
+(`vstream.detect.unified_onnx.UnifiedOnnx`), torch on CUDA or in bf16
+(`vstream.detect.network.TorchRuntime`). Everything after the network (peaks to boxes, the
+thresholds, which face a body carries) is NumPy here, so a process whose graphs are cached
+never imports torch (1.3-2.5 s of a start on two cores).
+
+Precision: bf16 autocast is ~2x faster at batch 16 on a CPU with native bf16 (72 vs 35 frames/s
+there), but MobileNetV2's bf16 feature maps differ from fp32 ones by 12-18% (mean relative
+error of c3..c5 on the test video) and the heads were distilled on fp32 features. Measured on
+the held-out frames with the checkpoint of the time: face recall/precision 0.64/0.72 (fp32) vs
+0.67/0.68 (bf16), but the embeddings' pair correlation with dlib drops 0.51 -> 0.41, so fp32
+stays the default.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any, NamedTuple, Protocol
+
+import numpy as np
+
+from vstream.detect.analysis import EMBED_DIM, FrameAnalysis, area_size
+from vstream.detect.box_decode import decode_boxes, sigmoid
+from vstream.detect.labels import ANALYSIS_SIZE, FACE, PERSON
+from vstream.detect.person_faces import person_face_rows
+from vstream.detections import Detections
+
+#: the stride of the shared features and of every dense output (MobileNetV2's c3 tap)
+STRIDE = 8
+#: smallest side of a frame the network analyses (its coarsest stride)
+MIN_SIDE = 32
+
+
+class DenseArrays(NamedTuple):
+    """What one backbone pass gives for a batch, as NumPy arrays, plus the shared features in
+    the runtime's own form (handed back to `UnifiedRuntime.embed`)."""
+
+    heatmap: np.ndarray  # (B, n_classes, h, w) logits
+    size: np.ndarray  # (B, 2, h, w) log box size in cells
+    offset: np.ndarray  # (B, 2, h, w) centre offset within the cell
+    mask: np.ndarray  # (B, 1, h, w) person mask logits
+    tag_scores: np.ndarray  # (B, n_tags) in [0, 1]
+    features: Any  # (B, channels, h, w) stride-8 features, wherever the runtime keeps them
+
+
+class UnifiedRuntime(Protocol):
+    """Where the network runs."""
+
+    def dense(self, frames: np.ndarray) -> DenseArrays:
+        """uint8 RGB frames (B, H, W, 3) -> the dense outputs."""
+        ...
+
+    def embed(self, features: Any, rois: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """`DenseArrays.features` of frames of `size` and rois (K, 5: frame, x1, y1, x2, y2)
+        -> L2-normalised embeddings (K, embed_dim) float32."""
+        ...
+
+
+def analysis_frame_size(width: int, height: int) -> tuple[int, int]:
+    """The size the network analyses (and is distilled on) a width x height source at: its
+    aspect ratio at the area of ANALYSIS_SIZE (a 768x576 camera at 338x254, a 16:9 video at
+    392x220). Squeezing a 4:3 camera to 16:9 merged people side by side; the network is
+    convolutional, so any size works."""
+    return area_size(width, height, ANALYSIS_SIZE[0] * ANALYSIS_SIZE[1])
+
+
+class UnifiedModel:
+    """The unified network as a `FrameModel` (see the module docstring). Stateless across
+    frames (no `reset`)."""
+
+    input_size: tuple[int, int] = ANALYSIS_SIZE
+
+    def __init__(
+        self,
+        runtime: UnifiedRuntime,
+        model_version: str,
+        classes: Sequence[str],
+        tags: Sequence[str],
+        *,
+        score_threshold: float | Sequence[float] = 0.3,
+        top_k: int = 50,
+        batch_size: int = 16,
+    ) -> None:
+        """`score_threshold`: least heatmap peak probability of a detection, one for all classes
+        or one per class; `top_k`: most detections per frame; `batch_size`: frames per forward
+        pass."""
+        if top_k < 1 or batch_size < 1:
+            raise ValueError(f"top_k and batch_size must be >= 1, got {top_k}, {batch_size}")
+        thresholds = np.broadcast_to(np.asarray(score_threshold, np.float32), (len(classes),)).copy()
+        if np.any((thresholds < 0) | (thresholds > 1)):
+            raise ValueError(f"score_threshold must be in [0, 1], got {score_threshold}")
+        self.runtime = runtime
+        self.model_version = model_version
+        self.classes = tuple(classes)
+        self.tags = tuple(tags)
+        self.top_k = top_k
+        self.batch_size = batch_size
+        self._thresholds = thresholds
+        # a heatmap peak is not a detector's probability: the student's true faces score 0.6 at
+        # the median (0.42 for persons on the music video), so ByteTrack's 0.6 to start a track
+        # would follow only the clearest. Everything reported is "high"; ByteTrack's +0.1 starts.
+        self.track_thresholds = {c: (float(t), min(float(t) + 0.1, 1.0))
+                                 for c, t in enumerate(thresholds)}
+        self.last_seconds = 0.0
+
+    def frame_size(self, width: int, height: int) -> tuple[int, int]:
+        """`analysis_frame_size`: the size the heads were trained at for such a source."""
+        return analysis_frame_size(width, height)
+
+    def analyze(self, images: np.ndarray) -> list[FrameAnalysis]:
+        """uint8 RGB frames (B, H, W, 3), at `frame_size` of their source -> one FrameAnalysis
+        per frame: detections (boxes in input pixels, class_id from `labels`, confidence;
+        embeddings L2-normalised for faces, a body carrying its face's or a zero row:
+        `person_faces`), tag_scores over `self.tags`, person_mask probabilities
+        (ceil(H / 8), ceil(W / 8)) on the stride-8 grid."""
+        if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4 \
+                or images.shape[3] != 3 or min(images.shape[1:3]) < MIN_SIDE:
+            got = f"{images.dtype} {images.shape}" if isinstance(images, np.ndarray) else type(images)
+            raise ValueError(f"images must be uint8 (B, H, W, 3) RGB with sides of at least "
+                             f"{MIN_SIDE} (frame_size of their source), got {got}")
+        start = time.perf_counter()
+        result: list[FrameAnalysis] = []
+        for i in range(0, len(images), self.batch_size):
+            result.extend(self._analyze_batch(images[i:i + self.batch_size]))
+        self.last_seconds = time.perf_counter() - start
+        return result
+
+    def _analyze_batch(self, images: np.ndarray) -> list[FrameAnalysis]:
+        size = (images.shape[2], images.shape[1])
+        out = self.runtime.dense(images)
+        dec = decode_boxes(out.heatmap, out.size, out.offset, STRIDE, size, self.top_k)
+        frame_of, slot = np.nonzero(dec.scores >= self._thresholds[dec.classes])
+        boxes = dec.boxes[frame_of, slot]
+        scores = dec.scores[frame_of, slot]
+        classes = dec.classes[frame_of, slot]
+        # only faces are embedded: a person box carries its face's vector (`person_faces`)
+        faces = np.flatnonzero(classes == FACE)
+        embeddings = np.zeros((len(boxes), EMBED_DIM), np.float32)
+        if len(faces):
+            rois = np.concatenate([frame_of[faces, None].astype(np.float32), boxes[faces]], axis=1)
+            embeddings[faces] = self.runtime.embed(out.features, rois, size)
+        tags = out.tag_scores.astype(np.float32)
+        masks = sigmoid(out.mask[:, 0])
+        result = []
+        for b in range(len(images)):
+            rows = np.flatnonzero(frame_of == b)
+            mine_faces = rows[classes[rows] == FACE]
+            people = rows[classes[rows] == PERSON]
+            carried = person_face_rows(boxes[mine_faces], boxes[people])
+            embeddings[people[carried >= 0]] = embeddings[mine_faces[carried[carried >= 0]]]
+            result.append(FrameAnalysis(
+                Detections(boxes[rows], scores[rows], classes[rows], embedding=embeddings[rows]),
+                tag_scores=tags[b], person_mask=masks[b],
+            ))
+        return result
