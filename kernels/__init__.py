@@ -29,7 +29,8 @@ __all__ = [
     "rolling_median_mad",
 ]
 
+from .assignment import linear_sum_assignment  # noqa: E402
 from .iou import iou_matrix  # noqa: E402
 from .kalman import kalman_predict, kalman_update  # noqa: E402
 
-__all__ += ["iou_matrix", "kalman_predict", "kalman_update"]
+__all__ += ["iou_matrix", "kalman_predict", "kalman_update", "linear_sum_assignment"]

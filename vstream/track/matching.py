@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vstream.kernels import iou_matrix
+from vstream.kernels import iou_matrix, linear_sum_assignment
 
 INFEASIBLE = 1.0e5
 
@@ -60,10 +60,6 @@ def linear_assignment(cost: np.ndarray, thresh: float) -> tuple[np.ndarray, np.n
     n, m = cost.shape
     if n == 0 or m == 0:
         return np.empty((0, 2), np.intp), np.arange(n), np.arange(m)
-    # imported here: scipy.optimize costs ~0.5 s to import, and a run without a frame model
-    # (`--model none`) imports this module but never tracks
-    from scipy.optimize import linear_sum_assignment
-
     c = np.where(np.isfinite(cost) & (cost <= thresh), cost, INFEASIBLE).astype(np.float64)
     rows, cols = linear_sum_assignment(c)
     ok = c[rows, cols] <= thresh
