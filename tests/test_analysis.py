@@ -67,14 +67,15 @@ def test_the_singer_has_one_id_on_the_hand_labelled_scenes(indexed) -> None:
     assert result.purity >= 0.9 and result.coverage >= 0.8, (result, ids)
 
 
-def test_the_student_gives_the_singer_one_id_too(tmp_path: Path) -> None:
+def test_the_student_gives_the_singer_one_id_too(indexed) -> None:
     """`--model unified` against the same labels: its gallery threshold
-    (`MATCH_THRESHOLDS["unified"]`) was chosen on one half of them and checked on the other."""
+    (`MATCH_THRESHOLDS["unified"]`) was chosen on one half of them and checked on the other.
+    (Into the module's store, as a stream of its own: chDB opens one store per process.)"""
+    store, _, _ = indexed
     labels = load_labels(Path(__file__).parent / "data" / "test_video_people.json")
-    with open_store(f"chdb://{tmp_path / 'store'}") as store:
-        index_video(str(test_video_path()), store, stream_id="music", model="unified")
-        ids = ids_per_label(labels, [(r.start_frame, r.end_frame, r.people)
-                                     for r in store.scenes_of("music")])
+    index_video(str(test_video_path()), store, stream_id="music-student", model="unified")
+    ids = ids_per_label(labels, [(r.start_frame, r.end_frame, r.people)
+                                 for r in store.scenes_of("music-student")])
     result = score(labels, ids, singer_id(labels, ids))
     assert result.purity >= 0.9 and result.coverage >= 0.8, (result, ids)
 
