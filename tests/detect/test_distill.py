@@ -10,7 +10,7 @@ import pytest
 from vstream.detect.checkpoint import default_checkpoint_path, load_unified, read_unified
 from vstream.eval.detection import match_boxes
 from vstream.detect.labels import FACE, PERSON
-from vstream.detect.person_faces import person_face_rows
+from vstream.detect.person_faces import FACE_INSIDE, face_coverage, head_and_shoulders, person_face_rows
 from vstream.detect.teachers.model import TeacherModel
 from vstream.detect.video_samples import sample_frames
 from vstream.weights import test_video_path
@@ -104,6 +104,30 @@ def test_shipped_student_gives_a_body_only_the_identity_of_its_face() -> None:
                 np.testing.assert_array_equal(body, faces.embedding[row])
                 carried += 1
     assert carried >= 5, "the singer's body should carry his face"
+
+
+@pytest.mark.integration  # a real model run
+def test_shipped_student_counts_a_close_up_face_as_a_person() -> None:
+    """In a close-up the body is out of the frame: a face the student finds is still a person in
+    view (a head-and-shoulders box carrying the face's vector), the rule the teachers follow, so
+    counts, tracks and people IDs of close-ups do not hang on the student's weak body boxes."""
+    model = load_unified()
+    music = sample_frames(test_video_path(), 1.0, max_frames=200)  # 124 faces, 15 of them lonely
+    derived = 0
+    for a in model.analyze(music.images):
+        d = a.detections
+        faces, people = d[d.class_id == FACE], d[d.class_id == PERSON]
+        if not len(faces):
+            continue
+        assert (face_coverage(faces.xyxy, people.xyxy) >= FACE_INSIDE).any(axis=1).all()
+        around = head_and_shoulders(faces.xyxy, *music.images.shape[2:0:-1])
+        for i, box in enumerate(around):
+            same = np.flatnonzero(np.all(people.xyxy == box, axis=1))
+            if len(same):
+                np.testing.assert_array_equal(people.embedding[same[0]], faces.embedding[i])
+                assert people.confidence[same[0]] == faces.confidence[i]
+                derived += 1
+    assert derived >= 8, "the singer's close-ups should give head-and-shoulders persons"
 
 
 @pytest.mark.integration  # the teachers and the student on real clips, as a child process

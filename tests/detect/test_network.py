@@ -12,7 +12,7 @@ from vstream.detect.analysis import EMBED_DIM, FrameModel
 from vstream.detect.labels import ANALYSIS_SIZE, CLASS_NAMES, FACE, PERSON
 from vstream.detect.mobilenet import preprocess
 from vstream.detect.network import UnifiedNet, model_from_net
-from vstream.detect.person_faces import person_face_rows
+from vstream.detect.person_faces import head_and_shoulders, lonely_faces, person_face_rows
 from vstream.detect.tag_map import default_tag_map
 
 W, H = ANALYSIS_SIZE
@@ -101,14 +101,20 @@ def test_unified_model_analyze(net: UnifiedNet) -> None:
     result = model.analyze(frames)
     assert len(result) == 3
     for fa in result:
-        d = fa.detections
-        assert len(d) == 7 and d.embedding.shape == (7, EMBED_DIM)
-        faces, people = d.class_id == FACE, d.class_id == PERSON
-        np.testing.assert_allclose(np.linalg.norm(d.embedding[faces], axis=1), 1.0, rtol=1e-5)
+        # the network's top_k boxes, then a head-and-shoulders person for each face that none
+        # of its person boxes contains (`person_faces`)
+        d, found = fa.detections, fa.detections[:7]
+        faces, people = found.class_id == FACE, found.class_id == PERSON
+        lonely = lonely_faces(found.xyxy[faces], found.xyxy[people])
+        assert len(d) == 7 + len(lonely) and d.embedding.shape == (len(d), EMBED_DIM)
+        np.testing.assert_array_equal(d.xyxy[7:], head_and_shoulders(found.xyxy[faces][lonely], W, H))
+        assert np.all(d.class_id[7:] == PERSON)
+        np.testing.assert_array_equal(d.embedding[7:], found.embedding[faces][lonely])
+        np.testing.assert_allclose(np.linalg.norm(found.embedding[faces], axis=1), 1.0, rtol=1e-5)
         # a person box carries the vector of the face inside it, or none (a zero row)
-        carried = person_face_rows(d.xyxy[faces], d.xyxy[people])
-        want = np.where((carried >= 0)[:, None], d.embedding[faces][carried], 0.0)
-        np.testing.assert_array_equal(d.embedding[people], want)
+        carried = person_face_rows(found.xyxy[faces], found.xyxy[people])
+        want = np.where((carried >= 0)[:, None], found.embedding[faces][carried], 0.0)
+        np.testing.assert_array_equal(found.embedding[people], want)
         assert np.all(d.xyxy >= 0) and np.all(d.xyxy[:, [2, 3]] <= [W, H])
         assert set(d.class_id.tolist()) <= set(range(len(CLASS_NAMES)))
         assert fa.tag_scores.shape == (len(net.tags),)
@@ -144,7 +150,7 @@ def test_a_source_is_analysed_at_its_own_aspect_ratio(net: UnifiedNet, source: t
     assert 0.97 < size[0] * size[1] / (W * H) < 1.03  # the area the heads were trained at
     result = model.analyze(np.zeros((2, size[1], size[0], 3), np.uint8))
     boxes = result[0].detections.xyxy
-    assert len(boxes) == 5 and np.all(boxes[:, [2, 3]] <= size)
+    assert len(boxes) >= 5 and np.all(boxes[:, [2, 3]] <= size)  # top_k, then faces' persons
     assert result[0].person_mask.shape == (-(-size[1] // 8), -(-size[0] // 8))
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from vstream.detect.analysis import EMBED_DIM, FrameAnalysis, area_size
 from vstream.detect.box_decode import decode_boxes, sigmoid
 from vstream.detect.labels import ANALYSIS_SIZE, FACE, PERSON
-from vstream.detect.person_faces import person_face_rows
+from vstream.detect.person_faces import head_and_shoulders, lonely_faces, person_face_rows
 from vstream.detections import Detections
 
 #: the stride of the shared features and of every dense output (MobileNetV2's c3 tap)
@@ -151,8 +151,13 @@ class UnifiedModel:
             people = rows[classes[rows] == PERSON]
             carried = person_face_rows(boxes[mine_faces], boxes[people])
             embeddings[people[carried >= 0]] = embeddings[mine_faces[carried[carried >= 0]]]
+            # a face no body contains brings its head-and-shoulders box, as the teachers' do
+            lonely = mine_faces[lonely_faces(boxes[mine_faces], boxes[people])]
             result.append(FrameAnalysis(
-                Detections(boxes[rows], scores[rows], classes[rows], embedding=embeddings[rows]),
+                Detections(np.concatenate([boxes[rows], head_and_shoulders(boxes[lonely], *size)]),
+                           np.concatenate([scores[rows], scores[lonely]]),
+                           np.concatenate([classes[rows], np.full(len(lonely), PERSON, classes.dtype)]),
+                           embedding=np.concatenate([embeddings[rows], embeddings[lonely]])),
                 tag_scores=tags[b], person_mask=masks[b],
             ))
         return result

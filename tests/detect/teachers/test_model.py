@@ -9,7 +9,8 @@ from vstream.detect import labels
 from vstream.detect.analysis import EMBED_DIM, FrameAnalysis
 from vstream.detections import Detections
 from vstream.detect.person_faces import face_coverage
-from vstream.detect.teachers.model import TeacherModel, head_and_shoulders
+from vstream.detect.person_faces import head_and_shoulders
+from vstream.detect.teachers.model import TeacherModel
 
 #: the walking man of frame 901, labelled by hand on the 384x224 frame (tight around the body)
 WALKER_901 = np.array([[160, 95, 210, 224]], np.float32)

@@ -19,7 +19,8 @@ the area of `labels.ANALYSIS_SIZE`, 384x224; large ones kept at their resolution
   one `detect` call per batch, at PEOPLE_THRESHOLD; frames whose longer side is at least
   TILE_MIN_SIDE (2x its 300x300 input) also run as 2x2 overlapping tiles, so people 40 px tall
   in a 768x576 camera are not shrunk to 20 px. Plus a head-and-shoulders box for every face that
-  no detected body contains (`head_and_shoulders`): in close-ups the body is out of the frame.
+  no detected body contains (`person_faces.head_and_shoulders`, a rule the unified network
+  follows too): in close-ups the body is out of the frame.
   A person box carries the embedding of the face it contains or an all-zero row when it
   contains none (`vstream.detect.person_faces`, the rule the unified network follows too).
   It replaced OpenCV's HOG people detector, whose boxes were loose
@@ -39,7 +40,7 @@ import torch
 
 from vstream.detect import labels
 from vstream.detect.analysis import EMBED_DIM, FrameAnalysis, keep_aspect_size, linear_scale_over
-from vstream.detect.person_faces import FACE_INSIDE, face_coverage, person_face_rows
+from vstream.detect.person_faces import head_and_shoulders, lonely_faces, person_face_rows
 from vstream.detect.teachers.dlib_faces import DlibFaces
 from vstream.detect.teachers.mtcnn import MTCNN
 from vstream.detect.teachers.ssdlite import SsdlitePeopleDetector
@@ -51,10 +52,6 @@ MIN_FACE_SIZE = 16
 #: dlib's detector would draw: medians over 136 faces both detected on the test video (y1 +0.145,
 #: y2 -0.033, width +0.069), made left-right symmetric since a mirror image must map the same way
 DLIB_BOX_FROM_MTCNN = (-0.035, 0.145, 0.035, -0.035)
-#: head-and-shoulders box from a face box, in face widths (x) and heights (y): 3 face widths
-#: across (shoulder to shoulder is about 2.5-3 head widths), from half a face above the face box
-#: (hair, which MTCNN boxes cut) to two faces below it (shoulders and upper chest)
-HEAD_AND_SHOULDERS = (1.0, 0.5, 1.0, 2.0)
 #: the longest side a source is analysed at (larger sources are scaled down, aspect kept)
 MAX_SIDE = 960
 #: people detector: person probability a box needs, and frames whose longer side is at least
@@ -65,16 +62,6 @@ TILE_MIN_SIDE = 600
 #: boxes of different windows are one person above this IoU (0.3 merged people walking side by
 #: side: on the 13 hand-counted vtest.avi frames 0.5 has 12 within +-1 of the hand count, 0.3 10)
 PEOPLE_MERGE_IOU = 0.5
-
-
-def head_and_shoulders(face_xyxy: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Person boxes (n, 4) float32 around face boxes (n, 4) xyxy, clipped to a width x height
-    frame: `HEAD_AND_SHOULDERS` face sizes left, above, right and below the face box."""
-    f = np.asarray(face_xyxy, np.float32).reshape(-1, 4)
-    fw, fh = f[:, 2] - f[:, 0], f[:, 3] - f[:, 1]
-    left, up, right, down = HEAD_AND_SHOULDERS
-    box = np.stack([f[:, 0] - left * fw, f[:, 1] - up * fh, f[:, 2] + right * fw, f[:, 3] + down * fh], 1)
-    return np.clip(box, 0, [width, height, width, height]).astype(np.float32)
 
 
 def dlib_boxes(mtcnn_xyxy: np.ndarray) -> np.ndarray:
@@ -152,9 +139,7 @@ class TeacherModel:
         unit = raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-12)
 
         # 1. faces that a detected person box contains; the others get a head-and-shoulders box
-        cover = face_coverage(faces.xyxy, people.xyxy)
-        inside = cover >= FACE_INSIDE
-        lonely = np.flatnonzero(~inside.any(axis=1))
+        lonely = lonely_faces(faces.xyxy, people.xyxy)
         derived = head_and_shoulders(faces.xyxy[lonely], w, h)
 
         # 2. the face each person box carries (`person_faces`)
