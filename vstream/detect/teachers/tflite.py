@@ -28,10 +28,16 @@ from torch import nn
 # ---------------------------------------------------------------- schema.fbs, the parts we read
 
 #: BuiltinOperator codes (schema.fbs) of the operators `TfliteNet` runs
-BUILTIN_OPS = {0: "ADD", 3: "CONV_2D", 4: "DEPTHWISE_CONV_2D", 6: "DEQUANTIZE", 17: "MAX_POOL_2D",
-               19: "RELU", 21: "RELU6", 22: "RESHAPE", 23: "RESIZE_BILINEAR", 34: "PAD"}
+BUILTIN_OPS = {0: "ADD", 1: "AVERAGE_POOL_2D", 3: "CONV_2D", 4: "DEPTHWISE_CONV_2D", 6: "DEQUANTIZE",
+               14: "LOGISTIC", 17: "MAX_POOL_2D", 18: "MUL", 19: "RELU", 21: "RELU6", 22: "RESHAPE",
+               23: "RESIZE_BILINEAR", 34: "PAD", 40: "MEAN", 117: "HARD_SWISH"}
+#: custom operators `TfliteNet` runs: MediaPipe's transposed convolution with a bias (its
+#: segmentation models' last upsampling), `transpose_conv_bias.cc` in MediaPipe
+CUSTOM_OPS = ("Convolution2DTransposeBias",)
 #: TensorType -> NumPy dtype (the types a float graph holds)
 TENSOR_TYPES = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 4: np.int64, 9: np.int8}
+_POOL_OPTIONS = (("padding", "b", 0), ("stride_w", "i", 0), ("stride_h", "i", 0),
+                 ("filter_width", "i", 0), ("filter_height", "i", 0), ("fused_activation_function", "b", 0))
 #: builtin options tables, field by field in schema order: (name, struct format, default)
 _OPTIONS: dict[str, tuple[tuple[str, str, Any], ...]] = {
     "CONV_2D": (("padding", "b", 0), ("stride_w", "i", 0), ("stride_h", "i", 0),
@@ -40,15 +46,18 @@ _OPTIONS: dict[str, tuple[tuple[str, str, Any], ...]] = {
     "DEPTHWISE_CONV_2D": (("padding", "b", 0), ("stride_w", "i", 0), ("stride_h", "i", 0),
                           ("depth_multiplier", "i", 0), ("fused_activation_function", "b", 0),
                           ("dilation_w_factor", "i", 1), ("dilation_h_factor", "i", 1)),
-    "MAX_POOL_2D": (("padding", "b", 0), ("stride_w", "i", 0), ("stride_h", "i", 0),
-                    ("filter_width", "i", 0), ("filter_height", "i", 0),
-                    ("fused_activation_function", "b", 0)),
+    "MAX_POOL_2D": _POOL_OPTIONS,
+    "AVERAGE_POOL_2D": _POOL_OPTIONS,
     "ADD": (("fused_activation_function", "b", 0),),
+    "MUL": (("fused_activation_function", "b", 0),),
+    "MEAN": (("keep_dims", "?", False),),
     "RESIZE_BILINEAR": (("new_height", "i", 0), ("new_width", "i", 0), ("align_corners", "?", False),
                         ("half_pixel_centers", "?", False)),
 }
 #: Padding enum
 SAME, VALID = 0, 1
+#: TfLitePadding's "same" (the C enum a custom op's raw options hold: unknown 0, same 1, valid 2)
+_TFLITE_PADDING_SAME = 1
 #: ActivationFunctionType enum: NONE, RELU, RELU_N1_TO_1, RELU6
 _ACTIVATIONS = {0: None, 1: F.relu, 3: F.relu6}
 
@@ -139,8 +148,8 @@ class TfliteGraph:
 
 
 def read_model(path: str | pathlib.Path) -> TfliteGraph:
-    """Parse a `.tflite` file (its first subgraph). Operators outside BUILTIN_OPS, custom
-    operators and tensor types outside TENSOR_TYPES raise ValueError."""
+    """Parse a `.tflite` file (its first subgraph). Operators outside BUILTIN_OPS and CUSTOM_OPS
+    and tensor types outside TENSOR_TYPES raise ValueError."""
     buf = pathlib.Path(path).read_bytes()
     if buf[4:8] != b"TFL3":
         raise ValueError(f"{path} is not a TFLite model (file identifier {buf[4:8]!r}, expected b'TFL3')")
@@ -149,10 +158,11 @@ def read_model(path: str | pathlib.Path) -> TfliteGraph:
     for code in model.tables(1):
         # builtin_code (field 3) superseded the int8 deprecated_builtin_code (field 0) at 127
         number = max(code.scalar(0, "b"), code.scalar(3, "i"))
-        if code.string(1) or number not in BUILTIN_OPS:
-            raise ValueError(f"{path}: operator {code.string(1) or number} is not supported "
-                             f"(supported: {sorted(BUILTIN_OPS.values())})")
-        codes.append(BUILTIN_OPS[number])
+        custom = code.string(1)
+        if (custom and custom not in CUSTOM_OPS) or (not custom and number not in BUILTIN_OPS):
+            raise ValueError(f"{path}: operator {custom or number} is not supported "
+                             f"(supported: {sorted(BUILTIN_OPS.values()) + list(CUSTOM_OPS)})")
+        codes.append(custom or BUILTIN_OPS[number])
     buffers = model.tables(4)
     (subgraph, *_) = model.tables(2)
     tensors, constants = [], {}
@@ -173,6 +183,10 @@ def read_model(path: str | pathlib.Path) -> TfliteGraph:
         table = op.table(4) if spec else None
         for k, (key, fmt, default) in enumerate(spec):
             options[key] = default if table is None else table.scalar(k, fmt, default)
+        if name == "Convolution2DTransposeBias":
+            # custom_options (Operator field 5): TfLiteTransposeConvParams as raw int32s
+            padding, stride_w, stride_h = struct.unpack_from("<iii", op.bytes(5))
+            options = {"same": padding == _TFLITE_PADDING_SAME, "stride_w": stride_w, "stride_h": stride_h}
         operators.append(Operator(name, tuple(op.scalars(1, "i")), tuple(op.scalars(2, "i")), options))
     return TfliteGraph(tuple(tensors), tuple(operators), tuple(subgraph.scalars(1, "i")),
                        tuple(subgraph.scalars(2, "i")), constants)
@@ -216,6 +230,23 @@ def _resize_bilinear(x: torch.Tensor, size: tuple[int, int], align_corners: bool
     return x
 
 
+def _transpose_conv_bias(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
+                         options: dict[str, Any]) -> torch.Tensor:
+    """MediaPipe's Convolution2DTransposeBias on NCHW (`weight` in torch's (I, O, H, W)): each
+    input pixel adds its kernel-sized patch at stride spacing; with "same" padding the output is
+    stride * (in - 1) + kernel - pad, cropped by pad // 2 at the top/left (as MediaPipe does)."""
+    stride = (options["stride_h"], options["stride_w"])
+    y = F.conv_transpose2d(x, weight, bias, stride)
+    if options["same"]:
+        crops = []
+        for dim, (size, k, s) in enumerate(zip(x.shape[2:], weight.shape[2:], stride)):
+            pad = max(0, k - (size - 1) % s - 1)
+            crops.append((pad // 2, s * (size - 1) + k - pad))
+        (top, height), (left, width) = crops
+        y = y[:, :, top:top + height, left:left + width]
+    return y
+
+
 class TfliteNet(nn.Module):
     """A TFLite float graph run by torch, operator by operator as the file orders them.
 
@@ -234,17 +265,20 @@ class TfliteNet(nn.Module):
                 const[op.outputs[0]] = const[op.inputs[0]].astype(np.float32)
         self._keys: dict[int, str] = {}
         for op in graph.operators:
-            if op.op not in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            if op.op not in ("CONV_2D", "DEPTHWISE_CONV_2D", "Convolution2DTransposeBias"):
                 continue
             weight, bias = op.inputs[1], op.inputs[2] if len(op.inputs) > 2 else -1
             w = torch.from_numpy(const[weight].astype(np.float32))
-            # TFLite: conv (O, H, W, I), depthwise (1, H, W, C * multiplier); torch: (O, I/groups, H, W)
-            w = w.permute(0, 3, 1, 2) if op.op == "CONV_2D" else w.permute(3, 0, 1, 2)
+            # TFLite: conv (O, H, W, I), depthwise (1, H, W, C * multiplier), transposed (O, H, W, I);
+            # torch: conv (O, I/groups, H, W), transposed (I, O, H, W)
+            w = w.permute(3, 0, 1, 2) if op.op != "CONV_2D" else w.permute(0, 3, 1, 2)
             self._register(weight, w.contiguous())
             if bias >= 0:
                 self._register(bias, torch.from_numpy(const[bias].astype(np.float32)))
-        # small integer constants (shapes, paddings, sizes) stay NumPy
+        # small integer constants (shapes, paddings, sizes) stay NumPy; float ones (operands of
+        # elementwise ops, float16 ones dequantized) are made tensors where an op reads them
         self._small = {i: v for i, v in const.items() if v.dtype.kind in "iu"}
+        self._floats = {i: v for i, v in const.items() if v.dtype == np.float32}
 
     def _register(self, index: int, value: torch.Tensor) -> None:
         key = "t" + "".join(c if c.isalnum() else "_" for c in self.graph.tensors[index].name)
@@ -279,8 +313,29 @@ class TfliteNet(nn.Module):
             groups = x.shape[1] if kind == "DEPTHWISE_CONV_2D" else 1
             y = F.conv2d(x, w.to(x.dtype), None if b is None else b.to(x.dtype), stride, 0, dilation, groups)
             return self._activate(y, o["fused_activation_function"])
-        if kind == "ADD":
-            return self._activate(x + values[op.inputs[1]], o["fused_activation_function"])
+        if kind == "Convolution2DTransposeBias":
+            return _transpose_conv_bias(x, self._param(op.inputs[1]).to(x.dtype),
+                                        self._param(op.inputs[2]).to(x.dtype), o)
+        if kind in ("ADD", "MUL"):
+            y = values.get(op.inputs[1])
+            y = self._constant(op.inputs[1], x) if y is None else y
+            out = x + y if kind == "ADD" else x * y
+            return self._activate(out, o["fused_activation_function"])
+        if kind == "HARD_SWISH":
+            return F.hardswish(x)
+        if kind == "LOGISTIC":
+            return torch.sigmoid(x)
+        if kind == "AVERAGE_POOL_2D":
+            kernel, stride = (o["filter_height"], o["filter_width"]), (o["stride_h"], o["stride_w"])
+            if o["padding"] == SAME and (kernel != tuple(x.shape[2:]) or stride != kernel):
+                raise ValueError("AVERAGE_POOL_2D with SAME padding is supported only as a global pool")
+            return self._activate(F.avg_pool2d(x, kernel, stride), o["fused_activation_function"])
+        if kind == "MEAN":
+            axes = [int(a) for a in np.atleast_1d(self._small[op.inputs[1]])]
+            if x.ndim != 4 or sorted(a % 4 for a in axes) != [1, 2]:
+                raise ValueError(f"MEAN over axes {axes} is not supported (only H and W of NHWC)")
+            y = x.mean(dim=(2, 3), keepdim=True)
+            return y if o["keep_dims"] else y.flatten(1)
         if kind == "RELU":
             return F.relu(x)
         if kind == "RELU6":
@@ -310,6 +365,11 @@ class TfliteNet(nn.Module):
             y = x.reshape(shape)
             return y.permute(0, 3, 1, 2) if y.ndim == 4 else y
         raise ValueError(f"operator {kind} is not supported")
+
+    def _constant(self, index: int, like: torch.Tensor) -> torch.Tensor:
+        """A constant operand of an elementwise op, NHWC -> NCHW when it is 4-d."""
+        value = torch.from_numpy(self._floats[index]).to(like)
+        return value.permute(0, 3, 1, 2) if value.ndim == 4 else value
 
     @staticmethod
     def _activate(x: torch.Tensor, code: int) -> torch.Tensor:
