@@ -325,11 +325,6 @@ class TfliteNet(nn.Module):
             return F.hardswish(x)
         if kind == "LOGISTIC":
             return torch.sigmoid(x)
-        if kind == "AVERAGE_POOL_2D":
-            kernel, stride = (o["filter_height"], o["filter_width"]), (o["stride_h"], o["stride_w"])
-            if o["padding"] == SAME and (kernel != tuple(x.shape[2:]) or stride != kernel):
-                raise ValueError("AVERAGE_POOL_2D with SAME padding is supported only as a global pool")
-            return self._activate(F.avg_pool2d(x, kernel, stride), o["fused_activation_function"])
         if kind == "MEAN":
             axes = [int(a) for a in np.atleast_1d(self._small[op.inputs[1]])]
             if x.ndim != 4 or sorted(a % 4 for a in axes) != [1, 2]:
@@ -340,11 +335,19 @@ class TfliteNet(nn.Module):
             return F.relu(x)
         if kind == "RELU6":
             return F.relu6(x)
-        if kind == "MAX_POOL_2D":
+        if kind in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
             kernel, stride = (o["filter_height"], o["filter_width"]), (o["stride_h"], o["stride_w"])
-            if o["padding"] == SAME:
-                x = _pad_same(x, kernel, stride, value=-math.inf)
-            return self._activate(F.max_pool2d(x, kernel, stride), o["fused_activation_function"])
+            if kind == "MAX_POOL_2D":
+                if o["padding"] == SAME:
+                    x = _pad_same(x, kernel, stride, value=-math.inf)
+                y = F.max_pool2d(x, kernel, stride)
+            else:
+                # TFLite averages a SAME-padded window over its in-frame pixels only; the pools
+                # our graphs hold are global (kernel = input), where no padding arises
+                if o["padding"] == SAME and (kernel != tuple(x.shape[2:]) or stride != kernel):
+                    raise ValueError("AVERAGE_POOL_2D with SAME padding is supported only as a global pool")
+                y = F.avg_pool2d(x, kernel, stride)
+            return self._activate(y, o["fused_activation_function"])
         if kind == "PAD":
             pads = self._small[op.inputs[1]]  # (rank, 2) before/after per NHWC dimension
             if x.ndim != 4:
