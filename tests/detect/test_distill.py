@@ -156,6 +156,7 @@ def test_train_eval_measures_clips_never_trained_on_per_video(tmp_path: pathlib.
     assert [h.split(":")[0] for h in heads] == ["carphone_pristine.mp4", "bikes.mp4", "all videos"]
     assert "on 3 frames (videos never trained on)" in heads[0] and "on 6 frames" in heads[2]
     assert measured.stdout.count("persons recall") == 3
+    assert measured.stdout.count("person mask IoU") == 3
 
 
 @pytest.mark.parametrize("photo, videos, joins", [

@@ -320,15 +320,16 @@ def cmd_train(args: argparse.Namespace) -> int:
               f"{result.loss_after:.3f} in {result.seconds:.0f} s")
         return 0
     from vstream.detect.checkpoint import load_unified
-    from vstream.eval.detection import evaluate
     from vstream.detect.models import match_threshold
+    from vstream.detect.teachers.selfie_segmentation import SelfieSegmenter
+    from vstream.eval.detection import evaluate
 
     model = load_unified(args.checkpoint)
     frames = "frames (videos never trained on)" if args.unseen else "held-out frames"
     # per video, then all together when there are several
     for group in [[v] for v in videos] + ([videos] if len(videos) > 1 else []):
         ev = evaluate(model, group, teacher, sample_fps=args.sample_fps,
-                      max_frames=args.max_frames, unseen=args.unseen)
+                      max_frames=args.max_frames, unseen=args.unseen, segmenter=SelfieSegmenter())
         name = Path(group[0]).name if len(group) == 1 else "all videos"
         print(f"{name}: {model.model_version} on {ev.frames} {frames}, against the teachers:")
         print(f"  faces   recall {ev.face.recall:.3f}  precision {ev.face.precision:.3f}  "
@@ -337,6 +338,9 @@ def cmd_train(args: argparse.Namespace) -> int:
               f"({ev.person.teacher} teacher persons)")
         print(f"  face embedding cosine to dlib {ev.face_cosine:.3f} (a constant vector: "
               f"{ev.face_cosine_constant:.3f}); pair correlation {ev.face_pair_correlation:.3f}")
+        if ev.mask is not None:
+            print(f"  person mask IoU {ev.mask.iou:.3f} against MediaPipe's selfie segmentation "
+                  f"(person pixels: model {ev.mask.model_share:.3f}, teacher {ev.mask.teacher_share:.3f})")
         print(f"  {ev.fps:.0f} frames/s")
     if args.people:
         from vstream.eval.people import evaluate_people

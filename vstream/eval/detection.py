@@ -25,8 +25,10 @@ from scipy.optimize import linear_sum_assignment
 from vstream.detect.analysis import FrameModel
 from vstream.detect.labels import FACE, PERSON
 from vstream.detect.teacher_cache import teacher_detections
+from vstream.detect.teachers.selfie_segmentation import SelfieSegmenter
 from vstream.detect.video_samples import sample_frames, source_size
 from vstream.detections import Detections
+from vstream.eval.masks import MaskScore, grid_to_frame, mask_score, pooled
 from vstream.kernels import iou_matrix
 
 log = logging.getLogger(__name__)
@@ -78,16 +80,19 @@ class Evaluation:
     person_cosine: float  # matched persons whose teacher embedding is non-zero; nan if none
     fps: float  # model frames per second (analyze, whole held-out set, model's batch size)
     model_version: str
+    mask: MaskScore | None = None  # person mask against the segmentation teacher, when measured
 
     def summary(self) -> dict[str, float | int | str]:
         """Flat numbers for logs and checkpoint metadata."""
-        out = {k: v for k, v in asdict(self).items() if not isinstance(v, dict)}
+        out = {k: v for k, v in asdict(self).items() if not isinstance(v, dict) and k != "mask"}
         for name, score in (("face", self.face), ("person", self.person)):
             out[f"{name}_recall"] = round(score.recall, 4)
             out[f"{name}_precision"] = round(score.precision, 4)
             out[f"{name}_teacher_boxes"] = score.teacher
         for k in ("face_cosine", "face_cosine_constant", "face_pair_correlation", "person_cosine", "fps"):
             out[k] = round(float(out[k]), 4)
+        if self.mask is not None:
+            out["mask_iou"] = round(self.mask.iou, 4)
         return out
 
 
@@ -151,13 +156,17 @@ def evaluate(
     max_frames: int | None = None,
     cache_dir: pathlib.Path | None = None,
     unseen: bool = False,
+    segmenter: SelfieSegmenter | None = None,
 ) -> Evaluation:
     """`model` against `teacher` on the held-out frames of `videos`, sampled at `sample_fps`
     (use the distillation's rate: the teacher's outputs then come from its cache). `unseen`:
     the videos were never trained on, so every sampled frame counts (clips shorter than the
-    first held-out block, 40 s, have no held-out frames)."""
+    first held-out block, 40 s, have no held-out frames). `segmenter`: also score the model's
+    person masks against this teacher's, run with the teacher's person boxes (`masks`)."""
     model_dets: list[Detections] = []
     teacher_dets: list[Detections] = []
+    masks: list[MaskScore] = []
+    pixels: list[int] = []
     seconds = 0.0
     for video in videos:
         frames = sample_frames(video, sample_fps, model.frame_size(*source_size(video)),
@@ -169,15 +178,24 @@ def evaluate(
         if not len(held):
             continue
         start = time.perf_counter()
-        model_dets.extend(a.detections for a in model.analyze(held.images))
+        analyses = model.analyze(held.images)
         seconds += time.perf_counter() - start
+        model_dets.extend(a.detections for a in analyses)
         teacher_dets.extend(truth[i] for i in keep)
+        if segmenter is not None:
+            h, w = held.images.shape[1:3]
+            theirs = segmenter.segment(held.images, [truth[i].xyxy[truth[i].class_id == PERSON] for i in keep])
+            stride = -(-w // analyses[0].person_mask.shape[1])
+            mine = np.stack([grid_to_frame(a.person_mask, w, h, stride) for a in analyses])
+            masks.append(mask_score(mine, theirs))
+            pixels.append(theirs.size)
     if not model_dets:
         raise ValueError(f"no held-out frames in {list(map(str, videos))} at {sample_fps} fps "
                          f"(held out: every 5th 10-s block, from 40 s; a video never trained "
                          f"on counts whole with --unseen)")
     result = Evaluation(frames=len(model_dets), fps=len(model_dets) / seconds,
-                        model_version=model.model_version, **compare(model_dets, teacher_dets))
+                        model_version=model.model_version, **compare(model_dets, teacher_dets),
+                        mask=pooled(masks, pixels) if masks else None)
     log.info("evaluation on %d held-out frames: %s", result.frames, result.summary())
     return result
 
