@@ -1,4 +1,4 @@
-"""Augmented views for distillation: the boxes must stay on what they boxed."""
+"""Augmented views for distillation: the boxes and the mask must stay on what they marked."""
 
 from __future__ import annotations
 
@@ -13,36 +13,45 @@ GEOMETRY = Augmentation(brightness=0.0, contrast=0.0, saturation=0.0, blur_p=0.0
 SIZE = (384, 224)
 
 
-def _scene(rng: np.random.Generator) -> tuple[np.ndarray, Detections]:
-    """A 768x576 noise frame with three pure-colour people-sized rectangles, boxed."""
+def _scene(rng: np.random.Generator) -> tuple[np.ndarray, Detections, np.ndarray]:
+    """A 768x576 noise frame with three pure-colour people-sized rectangles, boxed, and a person
+    mask that covers the first (red) one."""
     image = rng.integers(0, 60, (576, 768, 3), dtype=np.uint8)
     boxes = np.array([[100, 200, 130, 280], [400, 50, 440, 150], [700, 480, 740, 570]], np.float32)
     colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
     for (x1, y1, x2, y2), colour in zip(boxes.astype(int), colours):
         image[y1:y2, x1:x2] = colour
+    mask = np.zeros((576, 768), np.uint8)
+    x1, y1, x2, y2 = boxes[0].astype(int)
+    mask[y1:y2, x1:x2] = 255
     return image, Detections(boxes, np.ones(3, np.float32), np.zeros(3, np.int32),
-                             embedding=np.eye(3, 128, dtype=np.float32))
+                             embedding=np.eye(3, 128, dtype=np.float32)), mask
 
 
 def test_the_whole_frame_view_is_the_frame_the_runtime_sees() -> None:
     rng = np.random.default_rng(0)
-    image, dets = _scene(rng)
-    view, boxes = augment(image, dets, SIZE, rng, Augmentation(
+    image, dets, mask = _scene(rng)
+    view, boxes, mask_view = augment(image, dets, mask, SIZE, rng, Augmentation(
         whole_frame_p=1.0, flip_p=0.0, brightness=0.0, contrast=0.0, saturation=0.0,
         blur_p=0.0, jpeg_p=0.0))
     assert np.array_equal(view, cv2.resize(image, SIZE, interpolation=cv2.INTER_AREA))
+    assert np.array_equal(mask_view, cv2.resize(mask, SIZE, interpolation=cv2.INTER_AREA))
     np.testing.assert_allclose(boxes.xyxy, dets.xyxy * np.array([0.5, 224 / 576] * 2), atol=1e-4)
     np.testing.assert_array_equal(boxes.embedding, dets.embedding)
 
 
 def test_boxes_stay_on_their_objects_through_zoom_shift_and_mirror() -> None:
     rng = np.random.default_rng(1)
-    image, dets = _scene(rng)
+    image, dets, mask = _scene(rng)
     colours = np.array([(255, 0, 0), (0, 255, 0), (0, 0, 255)])
     kept_partly, dropped, zoomed_out = 0, 0, 0
     for _ in range(60):
-        view, boxes = augment(image, dets, SIZE, rng, GEOMETRY)
+        view, boxes, mask_view = augment(image, dets, mask, SIZE, rng, GEOMETRY)
         zoomed_out += bool((view == BORDER_RGB).all(axis=2).any())
+        # the mask stays on the red object, wherever the view moved and mirrored it
+        red = (view == colours[0]).all(axis=2)
+        assert np.array_equal(mask_view >= 128, cv2.dilate(red.astype(np.uint8), np.ones((3, 3))) & (mask_view >= 128))
+        assert (mask_view[red] >= 128).all()
         dropped += len(boxes) < 3
         for (x1, y1, x2, y2), embedding in zip(boxes.xyxy, boxes.embedding):
             which = int(np.argmax(embedding))  # the embedding says which object the box is
@@ -62,14 +71,14 @@ def test_boxes_stay_on_their_objects_through_zoom_shift_and_mirror() -> None:
 
 def test_a_box_is_kept_when_at_least_half_of_it_is_in_view() -> None:
     rng = np.random.default_rng(2)
-    image, dets = _scene(rng)
+    image, dets, mask = _scene(rng)
     # views of half the frame's size at random places: each object in, out, or cut
     half = Augmentation(scale=(0.5, 0.5), whole_frame_p=0.0, flip_p=0.0, brightness=0.0,
                         contrast=0.0, saturation=0.0, blur_p=0.0, jpeg_p=0.0)
     sx, sy = SIZE[0] / 384, SIZE[1] / 288  # output pixels per input pixel at scale 0.5
     seen = {"kept": 0, "dropped": 0}
     for _ in range(300):
-        view, boxes = augment(image, dets, SIZE, rng, half)
+        view, boxes, _ = augment(image, dets, mask, SIZE, rng, half)
         kept = set(np.argmax(boxes.embedding, axis=1).tolist()) if len(boxes) else set()
         for which, colour in enumerate(((255, 0, 0), (0, 255, 0), (0, 0, 255))):
             x1, y1, x2, y2 = dets.xyxy[which]
@@ -85,7 +94,8 @@ def test_a_box_is_kept_when_at_least_half_of_it_is_in_view() -> None:
 
 
 def test_the_same_seed_gives_the_same_view() -> None:
-    image, dets = _scene(np.random.default_rng(3))
-    a = augment(image, dets, SIZE, np.random.default_rng(7))
-    b = augment(image, dets, SIZE, np.random.default_rng(7))
-    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1].xyxy, b[1].xyxy)
+    image, dets, mask = _scene(np.random.default_rng(3))
+    a = augment(image, dets, mask, SIZE, np.random.default_rng(7))
+    b = augment(image, dets, mask, SIZE, np.random.default_rng(7))
+    assert np.array_equal(a.image, b.image) and np.array_equal(a.boxes.xyxy, b.boxes.xyxy)
+    assert np.array_equal(a.mask, b.mask)

@@ -12,6 +12,7 @@ from vstream.eval.detection import match_boxes
 from vstream.detect.labels import FACE, PERSON
 from vstream.detect.person_faces import FACE_INSIDE, face_coverage, head_and_shoulders, person_face_rows
 from vstream.detect.teachers.model import TeacherModel
+from vstream.detect.teachers.selfie_segmentation import SelfieSegmenter
 from vstream.detect.video_samples import sample_frames
 from vstream.weights import test_video_path
 
@@ -42,6 +43,11 @@ def test_tiny_distill_reduces_the_loss_and_saves_a_loadable_checkpoint(
     assert model.model_version == result.model_version
     ckpt = read_unified(out)
     assert ckpt.training["epochs"] == 1 and ckpt.training["teacher"] == teacher.model_version
+    # the mask target is the segmentation teacher's, cached beside the boxes
+    assert ckpt.training["mask_teacher"] == SelfieSegmenter.model_version
+    (masks,) = (tmp_path / "cache").glob("test-*-masks.npz")
+    with np.load(masks) as z:
+        assert z["masks"].shape[0] == 12 and z["masks"].dtype == np.uint8 and z["masks"].max() > 128
     frames = sample_frames(test_video_path(), 4.0, max_frames=2)
     assert len(model.analyze(frames.images)) == 2
 

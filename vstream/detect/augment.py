@@ -9,7 +9,7 @@ frame, so a view at scale 1 is the frame the runtime sees. Then a mirror image, 
 contrast, saturation), blur and JPEG re-compression at random, each with its own probability:
 the student must not learn one camera's sensor, one video's grade or one encoder's blocks.
 
-Boxes move with the view; a box cut by the view's edge keeps its visible part if at least
+Boxes and the teacher's person mask move with the view; a box cut by the view's edge keeps its visible part if at least
 `MIN_VISIBLE` of it is inside, and is dropped otherwise (a sliver of a person is not a person
 the teacher would have boxed). Embedding targets are kept: a person's identity does not change in
 a mirror or a grey border.
@@ -18,6 +18,7 @@ a mirror or a grey border.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -49,10 +50,18 @@ class Augmentation:
     jpeg_quality: tuple[int, int] = (25, 90)
 
 
-def augment(image: np.ndarray, dets: Detections, size: tuple[int, int],
-            rng: np.random.Generator, aug: Augmentation = Augmentation()) -> tuple[np.ndarray, Detections]:
-    """uint8 RGB `image` (H, W, 3) with `dets` in its pixels -> (uint8 RGB view (h, w, 3) at
-    `size` = (w, h), the boxes in the view's pixels). Deterministic for `rng`'s state."""
+class View(NamedTuple):
+    """An augmented view of a training frame and its teacher targets, at the student's size."""
+
+    image: np.ndarray  # uint8 RGB (h, w, 3)
+    boxes: Detections  # in the view's pixels
+    mask: np.ndarray  # uint8 (h, w) person probability * 255 (0 in a zoomed-out border)
+
+
+def augment(image: np.ndarray, dets: Detections, mask: np.ndarray, size: tuple[int, int],
+            rng: np.random.Generator, aug: Augmentation = Augmentation()) -> View:
+    """uint8 RGB `image` (H, W, 3) with `dets` in its pixels and the teacher's uint8 person
+    mask (H, W) -> a `View` at `size` = (w, h). Deterministic for `rng`'s state."""
     height, width = image.shape[:2]
     out_w, out_h = size
     if rng.random() < aug.whole_frame_p:
@@ -63,23 +72,24 @@ def augment(image: np.ndarray, dets: Detections, size: tuple[int, int],
         # frame inside the view (zoom out)
         x0 = float(rng.uniform(min(0.0, width - scale * width), max(0.0, width - scale * width)))
         y0 = float(rng.uniform(min(0.0, height - scale * height), max(0.0, height - scale * height)))
-    view = _render(image, (x0, y0, scale * width, scale * height), size)
+    rect = (x0, y0, scale * width, scale * height)
+    view, mask_view = _render(image, rect, size, BORDER_RGB), _render(mask, rect, size, 0)
     sx, sy = out_w / (scale * width), out_h / (scale * height)
     xyxy = (dets.xyxy - np.array([x0, y0, x0, y0], np.float32)) * np.array([sx, sy, sx, sy], np.float32)
     if rng.random() < aug.flip_p:
-        view = np.ascontiguousarray(view[:, ::-1])
+        view, mask_view = np.ascontiguousarray(view[:, ::-1]), np.ascontiguousarray(mask_view[:, ::-1])
         xyxy = np.stack([out_w - xyxy[:, 2], xyxy[:, 1], out_w - xyxy[:, 0], xyxy[:, 3]], axis=1)
     kept = _keep_visible(xyxy, out_w, out_h)
     clipped = np.clip(xyxy[kept], 0, [out_w, out_h, out_w, out_h]).astype(np.float32)
     boxes = Detections(clipped, dets.confidence[kept], dets.class_id[kept],
                        embedding=None if dets.embedding is None else dets.embedding[kept])
-    return _photometric(view, rng, aug), boxes
+    return View(_photometric(view, rng, aug), boxes, mask_view)
 
 
-def _render(image: np.ndarray, rect: tuple[float, float, float, float],
-            size: tuple[int, int]) -> np.ndarray:
-    """The part of `image` under `rect` (x, y, w, h in its pixels, may reach outside it) at
-    `size`, with the border colour where the rect is outside the image. Area interpolation when
+def _render(image: np.ndarray, rect: tuple[float, float, float, float], size: tuple[int, int],
+            border: tuple[int, ...] | int) -> np.ndarray:
+    """The part of `image` (H, W, ...) under `rect` (x, y, w, h in its pixels, may reach outside
+    it) at `size`, `border` where the rect is outside the image. Area interpolation when
     shrinking, as the runtime's decoder scales frames."""
     height, width = image.shape[:2]
     out_w, out_h = size
@@ -91,8 +101,8 @@ def _render(image: np.ndarray, rect: tuple[float, float, float, float],
     # (clamped: a part cut at a fraction of a pixel is stretched by less than one input pixel)
     ox0, ox1 = (min(max(round((i - x) * sx), 0), out_w) for i in (ix0, ix1))
     oy0, oy1 = (min(max(round((i - y) * sy), 0), out_h) for i in (iy0, iy1))
-    canvas = np.empty((out_h, out_w, 3), np.uint8)
-    canvas[:] = BORDER_RGB
+    canvas = np.empty((out_h, out_w, *image.shape[2:]), np.uint8)
+    canvas[:] = border
     if ox1 - ox0 < 1 or oy1 - oy0 < 1:
         return canvas
     part = image[iy0:iy1, ix0:ix1]

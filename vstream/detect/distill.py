@@ -34,6 +34,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
+import cv2
 import numpy as np
 import torch
 
@@ -41,11 +42,12 @@ from vstream.detect.analysis import FrameModel, keep_aspect_size
 from vstream.detect.augment import Augmentation, augment as augment_view
 from vstream.detect.checkpoint import backbone_sha256, save_unified
 from vstream.detect.distill_loss import LossWeights, TrainSet, batch_loss, build_train_set, flip_boxes
-from vstream.detect.labels import CLASS_NAMES
+from vstream.detect.labels import CLASS_NAMES, PERSON
 from vstream.detect.mobilenet import preprocess
 from vstream.detect.network import UnifiedNet
 from vstream.detect.unified_model import analysis_frame_size
 from vstream.detect.teacher_cache import cache_key, default_cache_dir, teacher_detections
+from vstream.detect.teachers.selfie_segmentation import SelfieSegmenter
 from vstream.detect.video_samples import (
     HOLDOUT_BLOCK_S, HOLDOUT_EVERY, SampledFrames, is_still_image, iter_samples, sample_frames,
     source_size,
@@ -122,18 +124,41 @@ def _augmentation_sources(frames: SampledFrames, train: np.ndarray, truth: list[
     return out
 
 
-def _augmented_batch_loss(net: UnifiedNet, batch: list[tuple[np.ndarray, Detections]],
+def _teacher_masks(sources: list[tuple[np.ndarray, Detections]], segmenter: SelfieSegmenter,
+                   cache: pathlib.Path) -> list[np.ndarray]:
+    """The segmentation teacher's uint8 person mask (probability * 255) of each source frame,
+    run with the frame's teacher person boxes; from the npz cache file when there."""
+    if cache.is_file():
+        with np.load(cache) as z:
+            if len(z["masks"]) == len(sources):
+                return list(z["masks"])
+    start = time.perf_counter()
+    masks: list[np.ndarray] = []
+    for i in range(0, len(sources), _FEATURE_BATCH):
+        batch = sources[i:i + _FEATURE_BATCH]
+        probs = segmenter.segment(np.stack([image for image, _ in batch]),
+                                  [d.xyxy[d.class_id == PERSON] for _, d in batch])
+        masks.extend(np.round(probs * 255).astype(np.uint8))
+    log.info("person masks of %d frames in %.0f s", len(sources), time.perf_counter() - start)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, masks=np.stack(masks) if masks else np.zeros((0, 1, 1), np.uint8))
+    tmp.replace(cache)
+    return masks
+
+
+def _augmented_batch_loss(net: UnifiedNet, batch: list[tuple[np.ndarray, Detections, np.ndarray]],
                           size: tuple[int, int], rng: np.random.Generator, aug: Augmentation,
                           weights: LossWeights, gen: torch.Generator, bf16: bool
                           ) -> dict[str, torch.Tensor]:
-    """The loss of one new augmented view at `size` of each (frame, teacher boxes) of `batch`:
-    the frozen backbone runs on the views (no gradient), the heads learn from them."""
-    views, rows = zip(*(augment_view(image, d, size, rng, aug) for image, d in batch))
+    """The loss of one new augmented view at `size` of each (frame, teacher boxes, teacher mask)
+    of `batch`: the frozen backbone runs on the views (no gradient), the heads learn from them."""
+    views = [augment_view(image, d, mask, size, rng, aug) for image, d, mask in batch]
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        out = net.backbone.forward_features(preprocess(np.stack(views), None))
+        out = net.backbone.forward_features(preprocess(np.stack([v.image for v in views]), None))
     taps = {name: out[name].float() for name in ("c3", "c4", "c5")}
-    data = build_train_set(taps, list(rows), len(net.classes), size)
-    return batch_loss(net, data, torch.arange(len(rows)), weights, gen, bf16)
+    data = build_train_set(taps, [v.boxes for v in views], [v.mask for v in views], len(net.classes), size)
+    return batch_loss(net, data, torch.arange(len(views)), weights, gen, bf16)
 
 
 def _mean_loss(net: UnifiedNet, sets: list[TrainSet], weights: LossWeights, seed: int,
@@ -193,6 +218,7 @@ def distill(
     bf16: bool = False,
     augment: Augmentation = Augmentation(),
     still_repeats: int = 8,
+    segmenter: SelfieSegmenter | None = None,
 ) -> DistillResult:
     """Train the unified heads on the teacher's outputs for the training frames of `videos`
     (held-out time blocks excluded; a still image is a video of one frame) and save a checkpoint
@@ -210,10 +236,13 @@ def distill(
     early run trained on bf16 features found only a quarter of the faces of its own training
     frames at fp32). The backbone features are cached in `cache_dir` too. `augment`: how each
     epoch's views of the training frames are drawn (`augment.Augmentation`); `still_repeats`:
-    views of each still image an epoch. Each video is analysed at the network's `frame_size` of
+    views of each still image an epoch; `segmenter`: the person-mask teacher (default MediaPipe's
+    selfie segmentation, run with the teacher's person boxes; its masks cached in `cache_dir`
+    too). Each video is analysed at the network's `frame_size` of
     it (its own aspect ratio), as at run time.
     """
     bf16 = bool(bf16)
+    segmenter = segmenter or SelfieSegmenter()
     start = time.perf_counter()
     if epochs < 1 or batch_size < 1 or still_repeats < 1:
         raise ValueError(f"epochs, batch_size and still_repeats must be >= 1, got {epochs}, "
@@ -224,8 +253,8 @@ def distill(
     cache_dir = default_cache_dir() if cache_dir is None else pathlib.Path(cache_dir)
     sets: list[TrainSet] = []  # per video: its training frames as they are, and mirrored
     # per frame size: what views are cut from, a still image `still_repeats` times
-    groups: dict[tuple[int, int], list[tuple[np.ndarray, Detections]]] = {}
-    stills: list[tuple[tuple[int, int], list[tuple[np.ndarray, Detections]]]] = []
+    groups: dict[tuple[int, int], list[tuple[np.ndarray, Detections, np.ndarray]]] = {}
+    stills: list[tuple[tuple[int, int], list[tuple[np.ndarray, Detections, np.ndarray]]]] = []
     train_frames = 0
     teacher_counts = np.zeros(len(CLASS_NAMES), np.int64)
     held_out = 0
@@ -247,10 +276,17 @@ def distill(
         rows = [truth[i] for i in train]
         for d in rows:
             teacher_counts += np.bincount(d.class_id, minlength=len(CLASS_NAMES))[: len(CLASS_NAMES)]
+        sources = _augmentation_sources(frames, train, rows)
+        mask_key = hashlib.sha256(f"{cache_key(frames, teacher, max_frames)}|{segmenter.model_version}|"
+                                  f"{AUGMENT_MAX_SIDE}".encode()).hexdigest()[:16]
+        masks = _teacher_masks(sources, segmenter, cache_dir / f"{frames.video.stem}-{mask_key}-masks.npz")
+        # the masks at the size the cached features were computed at, then mirrored as they are
+        at_size = [cv2.resize(m, size, interpolation=cv2.INTER_AREA) for m in masks]
         sets.append(build_train_set(_backbone_taps(net, frames.images[train], bf16, cache),
-                                     [*rows, *(flip_boxes(d, size[0]) for d in rows)], len(CLASS_NAMES),
-                                     size))
-        views_from = _augmentation_sources(frames, train, rows)
+                                    [*rows, *(flip_boxes(d, size[0]) for d in rows)],
+                                    [*at_size, *(np.ascontiguousarray(m[:, ::-1]) for m in at_size)],
+                                    len(CLASS_NAMES), size))
+        views_from = [(image, d, mask) for (image, d), mask in zip(sources, masks, strict=True)]
         if is_still_image(video):
             stills.append((size, views_from * still_repeats))
         else:
@@ -299,7 +335,7 @@ def distill(
         "augmentation": asdict(augment), "still_repeats": still_repeats,
         "train_frames": train_frames, "held_out_frames": held_out,
         "held_out_rule": f"{HOLDOUT_BLOCK_S:g}-s blocks with index % {HOLDOUT_EVERY} == {HOLDOUT_EVERY - 1}",
-        "teacher": teacher.model_version,
+        "teacher": teacher.model_version, "mask_teacher": segmenter.model_version,
         "teacher_train_boxes": dict(zip(CLASS_NAMES, teacher_counts.tolist())),
         "final_losses": epoch_losses[-1],
         "loss_before": round(loss_before, 5), "loss_after": round(loss_after, 5),

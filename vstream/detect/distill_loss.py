@@ -6,9 +6,10 @@ Losses (weights in `LossWeights`):
 - size, offset: L1 at the centre cell of each teacher box (log size in cells, offset in cells)
   and, weighted by the heatmap Gaussian, at the 8 cells around it (a peak one cell off then
   still decodes the right box; the centre cell alone left boxes short even on training frames);
-- mask: BCE of the person mask logits against the teacher person boxes filled (a cell is in a
-  person when its centre lies in one of the boxes; the boxes are head-and-shoulders or SSDLite
-  bodies, so the mask is boxy: it says where people are, not their outline);
+- mask: BCE of the person mask logits against the segmentation teacher's person probability
+  averaged over each stride-8 cell (`grid_mask`; MediaPipe's selfie segmentation,
+  `teachers.selfie_segmentation`). Until 2026-12-03 the target was the teacher's person boxes
+  filled in, so the mask was boxy: it said where people were, not their outline;
 - embedding: 1 - cosine between the embedding of a teacher box (RoIAlign on that box, jittered
   by up to 10% of its size so the head sees boxes as imprecise as its own detections) and the
   teacher's embedding, for faces and for person boxes whose teacher embedding is non-zero (a
@@ -28,7 +29,6 @@ import torch.nn.functional as F
 
 from vstream.detect.analysis import EMBED_DIM
 from vstream.detect.centernet import MIN_SIGMA, CenterTargets, encode_targets
-from vstream.detect.labels import PERSON
 from vstream.detect.network import UnifiedNet
 from vstream.detect.unified_model import STRIDE
 from vstream.detections import Detections
@@ -75,27 +75,25 @@ def flip_boxes(dets: Detections, width: int) -> Detections:
     return Detections(xyxy, dets.confidence, dets.class_id, embedding=dets.embedding)
 
 
-def person_mask(dets: Detections, grid: tuple[int, int]) -> np.ndarray:
-    """The person boxes of `dets` filled on the stride-8 `grid` (h, w): the mask target."""
+def grid_mask(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """A uint8 person mask (H, W), probability * 255, in an image's pixels -> the mean probability
+    of each cell of the stride-8 `grid` (h, w) over that image (the part of an edge cell outside
+    the image counts as no person, as the runtime's mask sees only the image)."""
     h, w = grid
-    cy = (np.arange(h) + 0.5) * STRIDE
-    cx = (np.arange(w) + 0.5) * STRIDE
-    mask = np.zeros((h, w), np.float32)
-    for x1, y1, x2, y2 in dets.xyxy[dets.class_id == PERSON]:
-        inside = ((cy[:, None] >= y1) & (cy[:, None] <= y2)) & ((cx[None, :] >= x1) & (cx[None, :] <= x2))
-        if not inside.any():  # smaller than a cell: its centre cell
-            inside[min(int((y1 + y2) / 2 / STRIDE), h - 1), min(int((x1 + x2) / 2 / STRIDE), w - 1)] = True
-        mask[inside] = 1.0
-    return mask
+    padded = np.zeros((h * STRIDE, w * STRIDE), np.float32)
+    ih, iw = min(mask.shape[0], h * STRIDE), min(mask.shape[1], w * STRIDE)
+    padded[:ih, :iw] = mask[:ih, :iw] / np.float32(255)
+    return padded.reshape(h, STRIDE, w, STRIDE).mean(axis=(1, 3))
 
 
-def build_train_set(taps: dict[str, torch.Tensor], rows: list[Detections], n_classes: int,
-                     size: tuple[int, int]) -> TrainSet:
-    """Targets for `rows` (one teacher's detections per image, in pixels of images of `size`),
-    in the order of the `taps` rows."""
+def build_train_set(taps: dict[str, torch.Tensor], rows: list[Detections], masks: list[np.ndarray],
+                    n_classes: int, size: tuple[int, int]) -> TrainSet:
+    """Targets for `rows` (one teacher's detections per image, in pixels of images of `size`)
+    and `masks` (the segmentation teacher's uint8 person mask of each image), in the order of
+    the `taps` rows."""
     width, height = size
     grid = (math.ceil(height / STRIDE), math.ceil(width / STRIDE))
-    heat, masks = [], []
+    heat, mask_cells = [], []
     box: dict[str, list[np.ndarray]] = {k: [np.zeros(0, np.int64)] if k == "sample" else
                                         [np.zeros((0, 4 if k == "xyxy" else EMBED_DIM), np.float32)]
                                         for k in ("sample", "xyxy", "emb")}
@@ -103,10 +101,10 @@ def build_train_set(taps: dict[str, torch.Tensor], rows: list[Detections], n_cla
                                         "size": [np.zeros((0, 2), np.float32)],
                                         "offset": [np.zeros((0, 2), np.float32)],
                                         "weight": [np.zeros(0, np.float32)]}
-    for r, d in enumerate(rows):
+    for r, (d, mask) in enumerate(zip(rows, masks, strict=True)):
         t = encode_targets(d.xyxy, d.class_id, n_classes, grid, STRIDE)
         heat.append(t.heatmap)
-        masks.append(person_mask(d, grid)[None])
+        mask_cells.append(grid_mask(mask, grid)[None])
         box["sample"].append(np.full(len(d), r, np.int64))
         box["xyxy"].append(d.xyxy.astype(np.float32))
         emb = d.embedding if d.embedding is not None else np.zeros((len(d), EMBED_DIM), np.float32)
@@ -122,7 +120,7 @@ def build_train_set(taps: dict[str, torch.Tensor], rows: list[Detections], n_cla
     cat = {k: torch.from_numpy(np.concatenate(v)) for k, v in box.items()}
     rc = {k: torch.from_numpy(np.concatenate(v)) for k, v in reg.items()}
     return TrainSet(
-        taps, torch.from_numpy(np.stack(heat)), torch.from_numpy(np.stack(masks)), rc["sample"],
+        taps, torch.from_numpy(np.stack(heat)), torch.from_numpy(np.stack(mask_cells)), rc["sample"],
         rc["cell"], rc["size"], rc["offset"], rc["weight"], cat["sample"], cat["xyxy"], cat["emb"],
     )
 

@@ -1,0 +1,20 @@
+"""The distillation targets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vstream.detect.distill_loss import grid_mask
+
+
+def test_the_mask_target_is_each_cells_mean_person_probability() -> None:
+    mask = np.zeros((20, 30), np.uint8)  # a 30x20 image: a 4x3 grid, its last row and column cut
+    mask[0:8, 8:16] = 255  # cell (0, 1) all person
+    mask[8:12, 0:8] = 255  # half of cell (1, 0)
+    mask[16:20, 24:30] = 255  # all of cell (2, 3) that lies in the image: 4x6 of its 8x8
+    cells = grid_mask(mask, (3, 4))
+    assert cells.shape == (3, 4) and cells.dtype == np.float32
+    assert cells[0, 1] == pytest.approx(1.0) and cells[1, 0] == pytest.approx(0.5)
+    assert cells[2, 3] == pytest.approx(24 / 64)  # outside the image is no person
+    assert cells.sum() == pytest.approx(1.0 + 0.5 + 24 / 64)
