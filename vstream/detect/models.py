@@ -8,8 +8,9 @@ from vstream.detect.analysis import FrameModel
 
 #: `--model` choices: the distilled unified network, its teachers, or no analysis (shots only)
 MODEL_CHOICES = ("unified", "teachers", "none")
-#: the better of the two on the held-out measure (docs/models.md): the student reaches 0.64 of
-#: MTCNN's faces at IoU 0.5 where 0.8 is the bar, so the teachers it was distilled from
+#: the teachers until the student meets the bar for the default (docs/models.md): the shipped
+#: student finds 0.875 of their faces on held-out frames, but 0.69 / 0.68 of the music video's
+#: persons (the bar: 0.85 / 0.8), 9 of 13 hand counts on vtest.avi, at ~8x real time (bar 10x)
 DEFAULT_MODEL = "teachers"
 
 #: cosine similarity a tracklet needs to its closest gallery exemplar to be that person, per
@@ -17,10 +18,10 @@ DEFAULT_MODEL = "teachers"
 #: < 0.6) on unit vectors, as dlib's raw vectors here have norm 1.43 (1 - (0.6 / 1.43)^2 / 2 =
 #: 0.91); against the hand labels of the test video's people (`vstream.eval.people_labels`)
 #: every threshold from 0.85 to 0.91 scores the same and 0.92 splits the singer into six IDs
-#: (coverage 0.56). unified (unified-mnv2-20121518): against the same labels, chosen on each
-#: half of the scenes and checked on the other; 0.97 is the best on both (purity 0.94,
-#: coverage 0.89); 0.85-0.965 merge everyone into one ID, 0.975 splits the singer (coverage
-#: 0.78). Its face vectors are close for everyone, so the threshold is high.
+#: (coverage 0.56). unified (unified-mnv2-50d60e27): against the same labels, 0.97 is the
+#: highest that keeps the singer's clear-face scenes (purity 1.00, coverage 0.89, both halves of
+#: the scenes 1.00 / 0.89); 0.95-0.96 merge everyone into one ID, 0.975-0.98 split the singer
+#: (coverage 0.61). Its face vectors are close for everyone, so the threshold is high.
 MATCH_THRESHOLDS = {"unified": 0.97, "teachers": 0.91}
 
 

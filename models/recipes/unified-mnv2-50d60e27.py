@@ -1,10 +1,13 @@
-"""How the shipped student, vstream/detect/data/unified.safetensors (unified-mnv2-20121518), was
-made (docs/models.md, "Photographs and more footage" and "The shipped student"):
-`.venv/bin/python models/recipes/unified-mnv2-20121518.py OUT.safetensors`. The distillation
-records score thresholds 0.2/0.15; the shipped file carries 0.3/0.3, chosen afterwards on
-validation frames (docs/models.md says how), with the same weights.
+"""How the shipped student, vstream/detect/data/unified.safetensors (unified-mnv2-50d60e27), was
+made (docs/models.md, "The shipped student: unified-mnv2-50d60e27"):
+`.venv/bin/python models/recipes/unified-mnv2-50d60e27.py OUT.safetensors`. The recipe of the
+student before it (unified-mnv2-20121518) unchanged; what changed is the distillation's mask
+target, MediaPipe's selfie segmentation instead of the person boxes filled in (commit 0a79b41).
+The distillation records score thresholds 0.2/0.15; the shipped file carries 0.5/0.3 (person /
+face), chosen afterwards on validation frames and the hand labels (docs/models.md says how), with
+the same weights.
 
-57 min on two shared cores; deterministic for the seed (0) on the same machine and packages.
+39 min on two cores (2026-12-03); deterministic for the seed (0) on the same machine and packages.
 """
 
 import logging
