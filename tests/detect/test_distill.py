@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,7 +18,7 @@ from vstream.detect.person_faces import FACE_INSIDE, face_coverage, head_and_sho
 from vstream.detect.teachers.model import TeacherModel
 from vstream.detect.teachers.selfie_segmentation import SelfieSegmenter
 from vstream.detect.video_samples import sample_frames
-from vstream.weights import test_video_path
+from vstream.weights import footage_path, test_video_path
 
 #: held-out frames (time blocks the default checkpoint never trained on) where MTCNN finds a face
 #: clearly; found by running the teacher over the held-out frames at 4 fps
@@ -143,12 +147,6 @@ def test_shipped_student_counts_a_close_up_face_as_a_person() -> None:
 
 @pytest.mark.integration  # the teachers and the student on real clips, as a child process
 def test_train_eval_measures_clips_never_trained_on_per_video(tmp_path: pathlib.Path) -> None:
-    import os
-    import subprocess
-    import sys
-
-    from vstream.weights import footage_path
-
     clips = [str(footage_path("carphone_pristine.mp4")), str(footage_path("bikes.mp4"))]
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}  # the teachers' labels cache
 
@@ -168,6 +166,29 @@ def test_train_eval_measures_clips_never_trained_on_per_video(tmp_path: pathlib.
     assert "on 3 frames (videos never trained on)" in heads[0] and "on 6 frames" in heads[2]
     assert measured.stdout.count("persons recall") == 3
     assert measured.stdout.count("person mask IoU") == 3
+
+
+@pytest.mark.integration  # both models on 40 frames
+def test_train_eval_scores_both_models_against_people_marked_by_hand(tmp_path: pathlib.Path) -> None:
+    """bikes.mp4, which no model here was trained on, against tests/data/bikes_people.json:
+    truth, not agreement with the teachers."""
+    labels = pathlib.Path(__file__).parents[1] / "data" / "bikes_people.json"
+    run = subprocess.run([sys.executable, "-m", "vstream", "train", "eval", "--unseen",
+                          "--max-frames", "2", "--people-labels", str(labels),
+                          str(footage_path("bikes.mp4"))], capture_output=True, text=True,
+                         env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)}, timeout=600)
+    assert run.returncode == 0, run.stderr
+    scores = dict(re.findall(r"^  (\S+): recall (\d\.\d\d) \(\d+ of 13 people\)", run.stdout, re.M))
+    assert set(scores) == {read_unified(default_checkpoint_path()).model_version, "teachers"}, run.stdout
+    # the teachers find 9 of the 13 (2026-12-04): a floor that fails if a port or a threshold breaks
+    assert float(scores["teachers"]) >= 0.6, run.stdout
+    # more than one VIDEO: one clear line
+    two = subprocess.run([sys.executable, "-m", "vstream", "train", "eval", "--unseen",
+                          "--people-labels", str(labels), str(footage_path("bikes.mp4")),
+                          str(footage_path("bikes.mp4"))], capture_output=True, text=True,
+                         timeout=600)
+    assert two.returncode != 0 and "exactly one VIDEO" in two.stderr
+    assert len(two.stderr.strip().splitlines()) == 1, two.stderr
 
 
 @pytest.mark.parametrize("photo, videos, joins", [

