@@ -32,6 +32,12 @@ from vstream.detections import Detections
 STRIDE = 8
 #: smallest side of a frame the network analyses (its coarsest stride)
 MIN_SIDE = 32
+#: sources up to this area are analysed at ANALYSIS_SIZE's; larger ones at the same fraction
+#: of their own area (people keep their share of the analysed pixels), up to MAX_AREA_FACTOR
+SMALL_SOURCE = (640, 360)
+#: most analysis area of a large source, in ANALYSIS_SIZE areas: the network's cost per frame
+#: grows with it (docs/benchmarks.md)
+MAX_AREA_FACTOR = 2.0
 
 
 class DenseArrays(NamedTuple):
@@ -61,10 +67,17 @@ class UnifiedRuntime(Protocol):
 
 def analysis_frame_size(width: int, height: int) -> tuple[int, int]:
     """The size the network analyses (and is distilled on) a width x height source at: its
-    aspect ratio at the area of ANALYSIS_SIZE (a 768x576 camera at 338x254, a 16:9 video at
-    392x220). Squeezing a 4:3 camera to 16:9 merged people side by side; the network is
+    aspect ratio (squeezing a 4:3 camera to 16:9 merged people side by side) at the area of
+    ANALYSIS_SIZE for sources up to 640x360 (a 16:9 video at 392x220), and for larger ones at
+    the same fraction of their own area (`SMALL_SOURCE`), up to MAX_AREA_FACTOR times
+    ANALYSIS_SIZE's (a 768x576 camera at 470x352, HD at 554x312). At ANALYSIS_SIZE's area a
+    campus camera's walkers are 20-45 pixels tall and two side by side fall on one stride-8
+    peak (docs/models.md, "A larger analysis area for large sources"). The network is
     convolutional, so any size works."""
-    return area_size(width, height, ANALYSIS_SIZE[0] * ANALYSIS_SIZE[1])
+    base = ANALYSIS_SIZE[0] * ANALYSIS_SIZE[1]
+    share = width * height / (SMALL_SOURCE[0] * SMALL_SOURCE[1])
+    area = min(max(base, base * share), MAX_AREA_FACTOR * base)
+    return area_size(width, height, round(area))
 
 
 class UnifiedModel:
