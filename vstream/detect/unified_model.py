@@ -36,7 +36,7 @@ MIN_SIDE = 32
 #: of their own area (people keep their share of the analysed pixels), up to MAX_AREA_FACTOR
 SMALL_SOURCE = (640, 360)
 #: most analysis area of a large source, in ANALYSIS_SIZE areas: the network's cost per frame
-#: grows with it (docs/benchmarks.md)
+#: grows with it (docs/models.md, "A larger analysis area for large sources")
 MAX_AREA_FACTOR = 2.0
 
 
