@@ -165,6 +165,28 @@ def test_malformed_gap_fields_are_rejected(gap, message) -> None:
         GopChunk.from_bytes(body + struct.pack("<I", zlib.crc32(body)))
 
 
+def test_part_round_trips_and_is_absent_from_whole_gops() -> None:
+    part = make_chunk(part=3, packets=make_chunk().packets[1:])  # no keyframe: it continues
+    back = GopChunk.from_bytes(part.to_bytes())
+    assert back == part and back.part == 3 and back.continues
+    assert not make_chunk(part=0).continues and not make_chunk().continues
+    assert b'"part"' not in make_chunk().to_bytes()  # a whole GOP is written as before
+
+
+@pytest.mark.parametrize(("part", "message"), [(-1, "part must be >= 0"), ("2", "part must be a int"),
+                                               (True, "part must be a int")])
+def test_malformed_part_is_rejected(part, message) -> None:
+    import json
+    import zlib
+
+    blob = make_chunk().to_bytes()
+    (hlen,) = struct.unpack_from("<I", blob, 6)
+    head = json.dumps(json.loads(blob[10 : 10 + hlen]) | {"part": part}).encode()
+    body = blob[:6] + struct.pack("<I", len(head)) + head + blob[10 + hlen : -4]
+    with pytest.raises(ChunkFormatError, match=message):
+        GopChunk.from_bytes(body + struct.pack("<I", zlib.crc32(body)))
+
+
 def test_start_s_is_the_media_time_of_the_first_frame() -> None:
     # packets in decode order: the smallest pts (3003), not the first packet's, starts the chunk
     chunk = make_chunk(packets=(Packet(b"k", 6006, 0, 3003, True),

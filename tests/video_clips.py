@@ -12,12 +12,14 @@ from vstream.weights import test_video_path
 
 
 def encode_clip(path: Path, frames: Iterable[int], *, gop: int | None = None,
-                faststart: bool = False, size: tuple[int, int] = (160, 90)) -> Path:
+                faststart: bool = False, size: tuple[int, int] = (160, 90),
+                bframes: int | None = None) -> Path:
     """Frames `frames` (indices into the test video, in its order) re-encoded as `size`
     (default 160x90) 25 fps H.264 at `path` (the container from its extension: .mp4, .ts,
     ...); `gop` fixes a keyframe every `gop` frames (default: x264 decides); `faststart` puts an
     MP4's index (moov) before the media data, as web video has it (default: after, where a
-    recorder writes it last)."""
+    recorder writes it last); `bframes` 0 encodes without B-frames, as IP cameras do (default:
+    x264's)."""
     wanted = set(frames)
     options = {"movflags": "+faststart"} if faststart else {}
     with av.open(str(test_video_path())) as src, av.open(str(path), "w", options=options) as out:
@@ -26,6 +28,8 @@ def encode_clip(path: Path, frames: Iterable[int], *, gop: int | None = None,
         stream.pix_fmt = "yuv420p"
         if gop is not None:
             stream.options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0"}
+        if bframes is not None:
+            stream.options = {**stream.options, "bf": str(bframes)}
         for i, frame in enumerate(src.decode(video=0)):
             if i > max(wanted):
                 break

@@ -4,6 +4,13 @@ A chunk is the unit that travels on Kafka (one message) and through the batch dr
 a keyframe and carries the codec parameters (extradata) a fresh decoder needs, so any worker can
 decode any chunk without state from earlier chunks.
 
+A live stream may instead send each GOP in parts (`part` set), so that a frame travels a
+fraction of a second after its capture, not after its GOP (1-10 s on cameras) is complete: part
+0 starts at the keyframe, parts 1, 2, ... continue it with consecutive `seq` and cannot be
+decoded alone. A worker decodes them with the decoder that decoded the parts before, or, when
+it has none (the stream moved to it mid-GOP), from the packets of the GOP's earlier parts that
+the stream's saved state keeps (`vstream.stream.open_gop`).
+
 Encoding (little endian), version 1:
 
     magic    4 bytes  b"VSGC"
@@ -18,7 +25,7 @@ nearly all of the bytes, stay raw. The checksum catches truncation and bit rot b
 the bytes.
 
 Optional header keys are written only when set (`gap_s` and `gap_reason`, on the first chunk
-after a live source came back) and read with a default, so they need no new version: a reader
+after a live source came back; `part`, on the parts of a GOP sent in parts) and read with a default, so they need no new version: a reader
 looks keys up by name and ignores the ones it does not know, and a chunk without them is byte
 for byte what vstream wrote before they existed.
 """
@@ -38,6 +45,9 @@ MAGIC = b"VSGC"
 VERSION = 1
 _PREFIX = struct.Struct("<4sHI")
 _CRC = struct.Struct("<I")
+#: seconds of video per part when a live stream sends its GOPs in parts (`GopChunk.part`): a
+#: frame reaches the workers about this long after its capture; 5 Kafka messages a second
+DEFAULT_PART_S = 0.2
 # A chunk is a GOP, normally well under 1 MB; anything this large is corrupt or hostile.
 MAX_CHUNK_BYTES = 256 * 1024 * 1024
 
@@ -62,7 +72,9 @@ class GopChunk:
     seconds) the chunk's first packet was captured for live sources, None for stored video.
     `gap_s` is set on the first chunk after a live source dropped or stalled and came back: the
     wall-clock seconds from the chunk before to this one, with `gap_reason`, one line saying why
-    the source was lost (credentials removed); None on every other chunk.
+    the source was lost (credentials removed); None on every other chunk. `part` numbers the
+    parts of a GOP sent in parts (see the module docstring): 0 for the part holding its
+    keyframe, 1, 2, ... for the parts continuing it; None for a whole GOP.
     """
 
     stream_id: str
@@ -80,6 +92,7 @@ class GopChunk:
     meta: dict[str, str] = field(default_factory=dict)
     gap_s: float | None = None
     gap_reason: str | None = None
+    part: int | None = None
 
     def __post_init__(self) -> None:
         if not self.stream_id:
@@ -92,6 +105,14 @@ class GopChunk:
             raise ValueError(f"gap_s must be a finite number of seconds >= 0, got {self.gap_s}")
         if self.gap_reason is not None and self.gap_s is None:
             raise ValueError("gap_reason needs gap_s: set both for the first chunk after a gap")
+        if self.part is not None and self.part < 0:
+            raise ValueError(f"part must be >= 0, got {self.part}")
+
+    @property
+    def continues(self) -> bool:
+        """Whether this chunk continues the GOP of chunk `seq - 1` (a part after the first):
+        it cannot be decoded without the parts before it."""
+        return bool(self.part)
 
     @property
     def frame_count(self) -> int:
@@ -135,6 +156,8 @@ class GopChunk:
         if self.gap_s is not None:  # only then: see the module docstring
             header["gap_s"] = self.gap_s
             header["gap_reason"] = self.gap_reason
+        if self.part is not None:
+            header["part"] = self.part
         head = json.dumps(header, separators=(",", ":")).encode()
         body = b"".join(
             [_PREFIX.pack(MAGIC, VERSION, len(head)), head, *(p.data for p in self.packets)]
@@ -189,6 +212,7 @@ class GopChunk:
                 meta=dict(h["meta"]),
                 gap_s=_optional(h, "gap_s", float),
                 gap_reason=_optional(h, "gap_reason", str),
+                part=_optional(h, "part", int),
             )
         except ChunkFormatError:
             raise

@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from vstream.chunk import DEFAULT_PART_S
 from vstream.errors import VStreamError
 
 SHOT_DETECTORS = ("combined", "fast", "neural")
@@ -43,6 +44,10 @@ class Settings:
     kafka: str = "127.0.0.1:9092"
     #: Kafka topic the GOP chunks travel on
     topic: str = "vstream.chunks"
+    #: ingest of live sources and --realtime files: send each GOP in parts of this many seconds
+    #: of video, so a frame reaches the worker that much after its capture, not a GOP after
+    #: (0: whole GOPs). Files sent at full speed always go as whole GOPs.
+    part_s: float = DEFAULT_PART_S
     #: Kafka topic the worker publishes stored events and scenes to, as JSON ("": not published)
     events_topic: str = "vstream.events"
     #: Kafka topic of the people registry all workers share (one partition, kept for ever)
@@ -59,6 +64,8 @@ class Settings:
             raise VStreamError(f"analysis_fps must be > 0, got {self.analysis_fps}")
         if not 0 <= self.leave_after_s <= 3600:
             raise VStreamError(f"leave_after_s must be 0..3600 seconds, got {self.leave_after_s}")
+        if not 0 <= self.part_s <= 60:
+            raise VStreamError(f"part_s must be 0 (whole GOPs) to 60 seconds, got {self.part_s}")
         if not 0 <= self.max_scene_s <= 86400:
             raise VStreamError(f"max_scene_s must be 0 (none) to 86400 seconds, got {self.max_scene_s}")
         if self.shots not in SHOT_DETECTORS:

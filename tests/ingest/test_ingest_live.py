@@ -267,9 +267,9 @@ def test_udp_publisher_killed_and_restarted_is_reopened_within_5_s(kafka_broker:
     once, and chunks flow to the broker within 5 s of the new publisher's first packet, with the
     numbering continued and the gap recorded.
 
-    A restarted publisher begins at the clip's first keyframe (frame 0, next at 50 = 2 s), so the
-    first chunk after the return is due about 2 s after its first packet: a chunk ends at the
-    next keyframe.
+    A restarted publisher begins at the clip's first keyframe (frame 0), and ingest sends each
+    GOP in parts of 0.2 s, so the first chunk after the return is due about 0.2 s after its
+    first packet (plus the time FFmpeg takes to find the stream's parameters).
     """
     stall_s = 2.0
     topic = new_topic(kafka_broker, "test.chunks", 4, dlq=False)

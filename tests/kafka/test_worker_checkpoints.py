@@ -397,7 +397,9 @@ def test_sigkill_with_the_default_frame_model_gives_the_rows_of_vstream_index(
         kafka_broker: str, server_url, tmp_path: Path, tmp_path_factory) -> None:
     """The analysis state (trackers, frames waiting for the model, tracklets of the open scene)
     survives a SIGKILL too: detections, tracks, events and the people in them equal the batch
-    driver's on 30 s of the real video with people in it."""
+    driver's on 30 s of the real video with people in it. The chunks are GOPs sent in parts,
+    as a live camera's (`ingest --realtime`): the kill falls inside a GOP, whose earlier parts
+    the restarted worker decodes again from the saved state."""
     from vstream.detect.models import DEFAULT_MODEL
     from vstream.ingest.chunker import Chunker
 
@@ -406,7 +408,8 @@ def test_sigkill_with_the_default_frame_model_gives_the_rows_of_vstream_index(
         index_video(str(clip), ref, stream_id="people", shots="fast", model=DEFAULT_MODEL)
         reference, reference_people = _rows(ref, "people"), _people(ref, "people")
     assert reference["tracks"] and reference["events"], "the clip must have people"
-    chunks = list(Chunker(str(clip), "people"))  # 15 chunks of 50 frames
+    chunks = list(Chunker(str(clip), "people", part_s=0.4))  # 15 GOPs of 5 parts, 10 frames each
+    assert len(chunks) == 75 and chunks[3].continues  # the 3 saved states: inside the first GOP
     topic = new_topic(kafka_broker, "test.ckpt.model", PARTITIONS)
     url = _url(server_url)
     states = _StateLog(kafka_broker, "model", topic)

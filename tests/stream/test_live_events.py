@@ -95,3 +95,31 @@ def test_enter_and_leave_come_with_the_chunks_that_decide_them_while_the_scene_i
     [scene] = [a.scene for a in end.scenes]
     assert (scene.start_frame, scene.end_frame, scene.people) == (0, FRAMES - 1, ("p1",))
     assert end.events == []
+
+
+def test_sent_in_parts_the_events_come_within_a_part_and_are_the_same(camera: Path) -> None:
+    def run(chunks, restore_after: int) -> tuple[list, list]:
+        stages = StreamStages("cam", FPS, shots="fast", model=DarkFigureModel(),
+                              gallery=PeopleGallery("dark-figure", 0.5))
+        outs = []
+        for chunk in chunks:
+            outs.append((chunk, stages.push(chunk)))
+            if chunk.seq == restore_after:  # another worker takes over mid-GOP
+                stages = StreamStages.restore(stages.snapshot(), FPS, shots="fast",
+                                              model=DarkFigureModel(),
+                                              gallery=stages.analyzer.identities.gallery)
+        end = stages.finish()
+        events = [(e.frame, e.kind, e.person_id, e.people)
+                  for _, o in outs for e in o.events] + [(e.frame, e.kind, e.person_id, e.people)
+                                                          for e in end.events]
+        return outs, events
+
+    _, whole = run(list(Chunker(str(camera), "cam")), -1)
+    parts = list(Chunker(str(camera), "cam", part_s=0.2))
+    assert len(parts) == FRAMES // 2 and parts[12].continues
+    outs, parted = run(parts, 12)
+    assert parted == whole
+    # the enter is decided at frame 30: it comes with the part holding frame 30 (or, for the
+    # two frames an x264 stream's B-frames hold back, the next one), not with the GOP's end (39)
+    [(chunk, _)] = [(c, o) for c, o in outs if any(e.kind == "enter" for e in o.events)]
+    assert chunk.first_frame <= 32

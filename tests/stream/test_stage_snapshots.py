@@ -42,6 +42,16 @@ def test_restored_stages_cut_the_same_scenes(chunks, shots: str) -> None:
     assert 0 < biggest < 8 * 1024 * 1024
 
 
+def test_stages_restored_mid_gop_of_a_stream_sent_in_parts_cut_the_same_scenes(chunks) -> None:
+    reference, _ = _scenes(chunks, "fast", set())
+    end = chunks[-1].first_frame + chunks[-1].frame_count
+    parts = [c for c in Chunker(str(test_video_path()), "s", part_s=0.2) if c.first_frame < end]
+    # restarts after parts 0, 1, ... of GOPs, and after the GOP's last part; the B-frames the
+    # decoder holds at the end come out at the finish
+    restarted, _ = _scenes(parts, "fast", {0, 1, 5, *range(9, len(parts), 7)})
+    assert restarted == reference
+
+
 def test_a_snapshot_of_other_stages_or_format_is_refused(chunks) -> None:
     rate = float(chunks[0].frame_rate)
     stages = StreamStages("s", rate, shots="fast", model=None, gallery=None)

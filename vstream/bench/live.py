@@ -3,16 +3,17 @@
 1. Start a Tansu broker (memory storage, loopback) and open a chDB store in a fresh directory.
 2. Start a `ChunkWorker` with the frame model under test and a follower on the events topic
    (no consumer group, as `vstream events --follow`).
-3. `vstream ingest --realtime` of each source: a fixed camera (vtest.avi from Debian's
-   opencv-doc, 768x576 10 fps, re-encoded to H.264 with a keyframe every second, as cameras
-   send it) and the music video (the test video, whose scenes cut every few seconds).
+3. `vstream ingest --realtime` of each source (each GOP in parts of `DEFAULT_PART_S`, as
+   `vstream ingest` sends a live source): a fixed camera (vtest.avi from Debian's opencv-doc,
+   768x576 10 fps, re-encoded to H.264 with a keyframe every second and no B-frames, as IP
+   cameras send it) and the music video (the test video, whose scenes cut every few seconds).
 4. Per source: p50 / p95 / max seconds from the capture of an event's frame to its row
    written, to its message acknowledged by the broker, and to the follower receiving it; how
    many people entered and left; whether the topic and the store hold the same events.
 
 The capture time of a frame is the wall-clock time ingest sent its chunk's first packet plus
-the frame's offset in the chunk, so a chunk's own length (the GOP) is part of every latency: an
-event cannot be seen before the chunk holding its frame is complete.
+the frame's offset in the chunk, so a chunk's own length (a part of a GOP) is part of every
+latency: an event cannot be seen before the chunk holding its frame is complete.
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ import time
 import uuid
 from pathlib import Path
 
+import numpy as np
+
 from vstream.bench.broker import TansuBroker
 from vstream.bench.runner import Table, percentiles
+from vstream.chunk import DEFAULT_PART_S
 from vstream.errors import VStreamError
 
 #: the fixed campus camera of Debian's opencv-doc package
@@ -36,7 +40,7 @@ PARTITIONS = 4
 
 def camera_clip(out: Path, loops: int = 1) -> Path:
     """vtest.avi (`loops` times over) re-encoded as H.264 at its own size and 10 fps, with a
-    keyframe every 10 frames (1 s): what an IP camera sends."""
+    keyframe every 10 frames (1 s) and no B-frames: what an IP camera sends."""
     import av
 
     if not VTEST.is_file():
@@ -47,7 +51,7 @@ def camera_clip(out: Path, loops: int = 1) -> Path:
     with av.open(str(out), "w") as dst:
         stream = dst.add_stream("libx264", rate=10)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"g": "10", "keyint_min": "10", "sc_threshold": "0"}
+        stream.options = {"g": "10", "keyint_min": "10", "sc_threshold": "0", "bf": "0"}
         for _ in range(loops):
             with av.open(str(VTEST)) as src:
                 for frame in src.decode(video=0):
@@ -86,14 +90,16 @@ def bench_live(work_dir: Path, *, model: str = "teachers", seconds: float = 60.0
         row("capture -> event row s, p50 / p95 / max", "row"),
         row("capture -> event acknowledged on the topic s, p50 / p95 / max", "published"),
         row("capture -> event received by a follower s, p50 / p95 / max", "followed"),
+        row("  of which enter / leave / count, p95", "by_kind"),
         row("capture -> scene row s, p50 / p95 / max", "scene"),
         row("topic and store hold the same events", "agree"),
         row("chunks ingested / processed", "chunks"),
     ]
     table.notes += [
-        "One process runs broker clients, ingest (real-time pacing), worker and follower. The "
-        "camera is vtest.avi re-encoded with a keyframe every 1 s; the music video keeps its own "
-        "GOPs (1-8 s), which bound its latency from below.",
+        "One process runs broker clients, ingest (real-time pacing, each GOP in parts of "
+        f"{DEFAULT_PART_S:g} s), worker and follower. The camera is vtest.avi re-encoded with a "
+        "keyframe every 1 s and no B-frames; the music video keeps its own GOPs (1-8 s, "
+        "B-frames: the decoder gives a frame out two frames after its packet).",
         "An enter is decided once its track is identified (2 face or 4 body detections at the "
         "analysis rate), a leave once the person has been unseen for 1 s (--leave-after): both "
         "are in the latency, measured from the event's frame (an enter's frame is where the "
@@ -171,6 +177,10 @@ def _measure(scratch: Path, video: Path, name: str, model: str, seconds: float) 
         live = stats["worker"]
     people = [m for _, m in received if m.get("kind") in ("enter", "leave", "count")]
     followed = [at - m["captured_at"] for at, m in received if "captured_at" in m]
+    by_kind = " / ".join(
+        _p95([at - m["captured_at"] for at, m in received
+              if "captured_at" in m and m.get("kind") == kind])
+        for kind in ("enter", "leave", "count"))
     on_topic = {m["row_id"] for m in people}
     kinds = [sum(e.kind == k for e in stored.values()) for k in ("enter", "leave", "count")]
     return {
@@ -178,8 +188,13 @@ def _measure(scratch: Path, video: Path, name: str, model: str, seconds: float) 
         "row": f"{percentiles(live.event_latencies)} ({len(live.event_latencies)})",
         "published": f"{percentiles(live.event_publish_latencies)}",
         "followed": f"{percentiles(followed)} ({len(followed)})",
+        "by_kind": by_kind,
         "scene": f"{percentiles(live.latencies)} ({len(live.latencies)})",
         "agree": "yes" if on_topic == stored.keys()
                  else f"no: {len(on_topic)} on the topic, {len(stored)} stored",
         "chunks": f"{sent.chunks} / {processed}",
     }
+
+
+def _p95(values: list[float]) -> str:
+    return f"{np.percentile(values, 95):.2f}" if values else "-"

@@ -234,7 +234,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if args.verbose < 2:  # kafka-python logs every refused connect; our errors say what matters
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
     settings = load_settings({"kafka": args.kafka, "topic": args.topic,
-                              "metrics_port": args.metrics_port})
+                              "metrics_port": args.metrics_port, "part_s": args.part_s})
     if not is_live(args.source):  # a bad file fails before any broker is contacted
         container, _ = open_video(args.source)
         container.close()
@@ -243,7 +243,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     try:
         with ChunkProducer(settings.kafka, settings.topic, metrics=metrics) as producer:
             stats = ingest(args.source, args.stream_id, producer, realtime=args.realtime,
-                           metrics=metrics)
+                           part_s=settings.part_s or None, metrics=metrics)
     finally:
         metrics.close()
     print(f"{redact_url(args.source)}: stream {args.stream_id!r} -> {settings.topic} at "

@@ -177,6 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topic", help="topic for the chunks (default: vstream.chunks; env VSTREAM_TOPIC)")
     p.add_argument("--realtime", action="store_true", help="send a file at its own frame rate, as a "
                    "camera would (live sources are always real time)")
+    p.add_argument("--part-seconds", type=float, metavar="S", dest="part_s",
+                   help="live sources and --realtime: send each GOP in parts of S seconds of "
+                   "video, so frames reach the workers within about S of their capture instead "
+                   "of after their whole GOP (cameras send GOPs of 1-10 s); 0 sends whole GOPs "
+                   "(default: 0.2; env VSTREAM_PART_S)")
     _metrics_flag(p)
 
     p = sub.add_parser("worker", help="consume GOP chunks from Kafka: decode, cut scenes, store rows",
@@ -296,6 +301,7 @@ INGEST_EXAMPLES = """\
 examples:
   vstream ingest talk.mp4 --stream-id talk                       a file, as fast as Kafka takes it
   vstream ingest talk.mp4 --stream-id talk --realtime            a file, paced like a camera
+                                                                 (each GOP in 0.2-s parts)
   vstream ingest rtsp://user:pass@10.0.0.7/stream1 --stream-id cam7 --kafka kafka:9092
   VSTREAM_KAFKA=kafka:9092 vstream ingest udp://0.0.0.0:5000 --stream-id drone1
 

@@ -78,6 +78,10 @@ def video_info(stream: av.video.stream.VideoStream) -> VideoInfo:
 class Chunker:
     """Iterates the GopChunks of one source: each starts at a keyframe, in decode order.
 
+    With `part_s`, each GOP goes in parts instead (`GopChunk.part`): a part is yielded as soon
+    as the GOP's packets not yet yielded span `part_s` seconds of video (and at the GOP's end),
+    so a live frame waits at most about `part_s` for its chunk, not a whole GOP.
+
     Packets before the first keyframe cannot be decoded alone and are dropped (counted in
     `dropped_leading`). The container stays open only while iterating, unless `keep_open`: then
     the connection made to read `info` is the one the first iteration reads (a live source is
@@ -87,8 +91,11 @@ class Chunker:
     """
 
     def __init__(self, source: str, stream_id: str, *, options: dict[str, str] | None = None,
-                 keep_open: bool = False) -> None:
+                 keep_open: bool = False, part_s: float | None = None) -> None:
+        if part_s is not None and not part_s > 0:
+            raise ValueError(f"part_s must be > 0 seconds (or None for whole GOPs), got {part_s}")
         self.source = source
+        self.part_s = part_s
         self.stream_id = stream_id
         self.options = options
         self.dropped_leading = 0
@@ -107,31 +114,49 @@ class Chunker:
         extradata = bytes(stream.codec_context.extradata or b"")
         seq = 0
         first_frame = 0
-        gop: list[Packet] = []
+        gop: list[Packet] = []  # the packets of the GOP (of its part) not yet yielded
+        part = 0  # of the GOP, when sending parts
+        in_gop = 0  # packets of the GOP, all its parts
         corrupt = 0
         try:
             for packet in self._demux(container, stream):
-                if packet.keyframe and gop:
-                    self.damaged = corrupt
-                    yield self._chunk(seq, first_frame, gop, extradata)
-                    seq += 1
-                    first_frame += len(gop)
-                    gop, corrupt = [], 0
-                if not gop and not packet.keyframe:
+                if packet.keyframe and in_gop:  # the GOP before it ends
+                    if gop:
+                        self.damaged = corrupt
+                        yield self._chunk(seq, first_frame, gop, extradata, part)
+                        seq += 1
+                        first_frame += len(gop)
+                    gop, corrupt, part, in_gop = [], 0, 0, 0
+                if not in_gop and not packet.keyframe:
                     self.dropped_leading += 1
                     continue
                 gop.append(packet)
+                in_gop += 1
                 corrupt += self._corrupt
-                if len(gop) > MAX_GOP_PACKETS:
+                if in_gop > MAX_GOP_PACKETS:
                     raise VideoOpenError(
                         f"{redact_url(self.source)}: no keyframe in {MAX_GOP_PACKETS} packets; "
                         "vstream needs periodic keyframes (set the encoder's GOP size)"
                     )
+                if self.part_s is not None and self._span_s(gop) >= self.part_s:
+                    self.damaged = corrupt
+                    yield self._chunk(seq, first_frame, gop, extradata, part)
+                    seq += 1
+                    first_frame += len(gop)
+                    gop, corrupt, part = [], 0, part + 1
             if gop:
                 self.damaged = corrupt
-                yield self._chunk(seq, first_frame, gop, extradata)
+                yield self._chunk(seq, first_frame, gop, extradata, part)
         finally:
             container.close()
+
+    def _span_s(self, packets: list[Packet]) -> float:
+        """Seconds of video `packets` hold: their durations, or one frame each at the frame
+        rate where the container gives no durations."""
+        ticks = sum(p.duration for p in packets)
+        if ticks > 0:
+            return float(ticks * self.info.time_base)
+        return len(packets) / float(self.info.frame_rate) if self.info.frame_rate else 0.0
 
     def _demux(self, container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> Iterator[Packet]:
         try:
@@ -147,7 +172,8 @@ class Chunker:
                 f"({_ffmpeg_reason(ex)})"
             ) from ex
 
-    def _chunk(self, seq: int, first_frame: int, gop: list[Packet], extradata: bytes) -> GopChunk:
+    def _chunk(self, seq: int, first_frame: int, gop: list[Packet], extradata: bytes,
+               part: int) -> GopChunk:
         return GopChunk(
             stream_id=self.stream_id,
             seq=seq,
@@ -160,6 +186,7 @@ class Chunker:
             first_frame=first_frame,
             packets=tuple(gop),
             source=redact_url(self.source),
+            part=part if self.part_s is not None else None,
         )
 
 

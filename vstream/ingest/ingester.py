@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from vstream.backoff import backoff_s
-from vstream.chunk import GopChunk
+from vstream.chunk import DEFAULT_PART_S, GopChunk
 from vstream.errors import VideoOpenError
 from vstream.ingest.chunker import Chunker
 from vstream.metrics import Metrics
@@ -96,7 +96,8 @@ def live_options(source: str, stall_timeout_s: float = STALL_TIMEOUT_S) -> dict[
 
 
 def ingest(source: str, stream_id: str, producer: ChunkSink, *, realtime: bool = False,
-           live: bool | None = None, options: dict[str, str] | None = None,
+           live: bool | None = None, part_s: float | None = DEFAULT_PART_S,
+           options: dict[str, str] | None = None,
            stall_timeout_s: float = STALL_TIMEOUT_S, max_backoff_s: float = 30.0,
            stop: threading.Event | None = None, metrics: Metrics | None = None,
            chunks_of: Callable[[str, str, dict[str, str] | None], Iterable[GopChunk]] | None = None,
@@ -111,7 +112,9 @@ def ingest(source: str, stream_id: str, producer: ChunkSink, *, realtime: bool =
 
     Chunks of a live source, and of a file sent with `realtime`, carry `capture_time`: the wall
     clock at which their first frame was (or, for a paced file, would have been) captured, so
-    the worker can measure capture-to-row latency.
+    the worker can measure capture-to-row latency. Those two send each GOP in parts of `part_s`
+    seconds of video (`GopChunk.part`; None or 0: whole GOPs); a file sent at full speed always
+    goes as whole GOPs.
     """
     live = is_live(source) if live is None else live
     listener = live and is_listener(source)
@@ -119,8 +122,10 @@ def ingest(source: str, stream_id: str, producer: ChunkSink, *, realtime: bool =
     if live:
         options = {**live_options(source, stall_timeout_s), **(options or {})}
     if chunks_of is None:  # a live source is connected to once per attempt, not twice
+        parts = part_s if (live or realtime) and part_s else None
+
         def chunks_of(src: str, sid: str, opts: dict[str, str] | None) -> Iterable[GopChunk]:
-            return Chunker(src, sid, options=opts, keep_open=live)
+            return Chunker(src, sid, options=opts, keep_open=live, part_s=parts)
     shown = redact_url(source)
     if metrics is not None:  # never the raw URL: it may hold a password
         metrics.source_info.labels(stream_id).info({"source": shown, "live": str(live).lower()})

@@ -7,6 +7,8 @@ trackers, people gallery, scene stories). `vstream.drivers.index` feeds it the c
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import pickle
 import struct
 import zlib
@@ -17,7 +19,7 @@ from vstream.chunk import GopChunk
 from vstream.decode.ffmpeg import FfmpegDecoder
 from vstream.decode.frames import FrameBatch
 from vstream.detect.analysis import FrameModel
-from vstream.errors import VStreamError
+from vstream.errors import DecodeError, VStreamError
 from vstream.segment.factory import make_shot_detector
 from vstream.segment.scenes import Scene, Segmenter
 from vstream.store.analysis_rows import (
@@ -28,6 +30,8 @@ from vstream.stream.analyzer import SceneAnalysis, StreamAnalyzer
 from vstream.track.gallery import Gallery, PeopleGallery
 from vstream.track.presence import DEFAULT_LEAVE_AFTER_S, ENTER, PresenceEvent
 from vstream.track.tracklets import FrameRecord
+
+log = logging.getLogger(__name__)
 
 #: frames per second the frame model analyses by default (see docs/models.md, "Analysis rate")
 DEFAULT_ANALYSIS_FPS = 5.0
@@ -138,15 +142,24 @@ class StreamStages:
         self.frames = 0
         #: (t_s, reason) of chunks left out by `skip` since the last chunk processed
         self._hole: tuple[float, str] | None = None
+        #: the parts processed of the GOP being sent in parts (joined into one chunk: `part` 0,
+        #: the last part's `seq`), so stages restored from a snapshot can decode its next part
+        self._open_gop: GopChunk | None = None
+        #: the last frame processed (-1: none yet)
+        self._through = -1
+        self._restored = False  # restored, and nothing decoded since
 
     def snapshot(self) -> bytes:
         """The stream's state at a chunk boundary (after `process`), as bytes: the segmenter
         (detector history, open scene), the analyzer (trackers, frames and scenes waiting) and
-        counters. Not the models, the gallery or FFmpeg's context: every chunk starts at a
-        keyframe and the decoder drains at each chunk end, so a fresh context decodes the next
-        chunk exactly as the old one would."""
+        counters. Not the models, the gallery or FFmpeg's context: a whole-GOP chunk starts at a
+        keyframe and the decoder drains at its end, so a fresh context decodes the next chunk
+        exactly as the old one would; of a GOP sent in parts, the parts processed are kept, which
+        a fresh decoder decodes again before the next part (`FfmpegDecoder.resume`)."""
         return pack_state({
             "stream_id": self.stream_id, "version": self.version, "frames": self.frames,
+            "open_gop": self._open_gop.to_bytes() if self._open_gop is not None else None,
+            "through": self._through,
             "decoder": (self.decoder.frames_decoded, self.decoder.frames_missing),
             "segmenter": self.segmenter.state(),
             "analyzer": self.analyzer.state() if self.analyzer is not None else None,
@@ -172,6 +185,10 @@ class StreamStages:
             raise SnapshotError(f"stream {state['stream_id']}: snapshot and stages disagree "
                                 "on the frame model")
         stages.frames = int(state["frames"])
+        if state.get("open_gop") is not None:  # .get: a state saved before GOPs in parts
+            stages._open_gop = GopChunk.from_bytes(state["open_gop"])
+        stages._through = int(state.get("through", -1))
+        stages._restored = True
         stages.decoder.frames_decoded, stages.decoder.frames_missing = state["decoder"]
         stages.segmenter.load_state(state["segmenter"])
         stages._hole = state["hole"]
@@ -180,7 +197,16 @@ class StreamStages:
         return stages
 
     def decode(self, chunk: GopChunk) -> tuple[FrameBatch, FrameBatch | None]:
-        """Every frame at the shot detector's size, and the analysis-rate samples."""
+        """Every frame at the shot detector's size, and the analysis-rate samples. The part of a
+        GOP whose earlier parts these stages processed before a restore is decoded after them
+        (`FfmpegDecoder.resume`)."""
+        if self._restored:
+            # Only the first decode after a restore: later the decoder runs ahead of `process`
+            # (the worker decodes ahead on a thread), and `_open_gop` lags behind it.
+            self._restored = False
+            opened = self._open_gop
+            if opened is not None and (not chunk.continues or opened.seq == chunk.seq - 1):
+                self.decoder.resume(opened, self._through)  # a new GOP drains its frames first
         return self.decoder.decode_sampled(chunk)
 
     def process(self, batch: FrameBatch, samples: FrameBatch | None,
@@ -197,8 +223,21 @@ class StreamStages:
             out.frames, out.events = observed.frames, observed.events
         closed = self.segmenter.push(batch)
         self.frames += len(batch)
+        if len(batch):
+            self._through = max(self._through, int(batch.frame_index[-1]))
+        if chunk is not None:
+            self._open_gop = self._gop_after(chunk)
         out.scenes = self._describe(closed)
         return out
+
+    def _gop_after(self, chunk: GopChunk) -> GopChunk | None:
+        """The parts of the open GOP once `chunk` is processed (None: no GOP open in parts)."""
+        if chunk.part == 0:
+            return dataclasses.replace(chunk, gap_s=None, gap_reason=None)
+        opened = self._open_gop
+        if chunk.continues and opened is not None and opened.seq == chunk.seq - 1:
+            return dataclasses.replace(opened, seq=chunk.seq, packets=opened.packets + chunk.packets)
+        return None
 
     def skip(self, chunk: GopChunk, reason: str) -> None:
         """Leave out `chunk` (its data is damaged: it cannot be decoded). Its frames are lost,
@@ -207,18 +246,37 @@ class StreamStages:
         line, says why), as a live stream's gap is marked."""
         if self._hole is None:  # a run of skipped chunks is one hole, from its first chunk
             self._hole = (chunk.start_s, " ".join(reason.split()))
+        self._open_gop = None  # the parts after it cannot be decoded either
 
     def push(self, chunk: GopChunk) -> StageOutput:
         """Decode and process one chunk."""
         return self.process(*self.decode(chunk), chunk)
 
     def finish(self) -> StageOutput:
-        """End of stream: close the last scene and describe everything left."""
-        described = self._describe(self.segmenter.finish())
+        """End of stream: the last frames of a GOP sent in parts, then close the last scene and
+        describe everything left."""
+        last = self._last_frames()
+        described = last.scenes + self._describe(self.segmenter.finish())
         if self.analyzer is None:
-            return StageOutput(scenes=described)
+            return StageOutput(frames=last.frames, events=last.events, scenes=described)
         observed, rest = self.analyzer.finish()
-        return StageOutput(events=observed.events, scenes=described + rest)
+        return StageOutput(frames=last.frames, events=last.events + observed.events,
+                           scenes=described + rest)
+
+    def _last_frames(self) -> StageOutput:
+        """Process what the decoder still holds of a GOP sent in parts (a B-frame stream's
+        last frames), resuming it first if these stages were restored."""
+        opened = self._open_gop
+        if opened is not None and self._restored:
+            self._restored = False
+            try:
+                self.decoder.resume(opened, self._through)
+            except DecodeError as ex:
+                log.warning("stream %s: %s", self.stream_id, ex)
+                return StageOutput()
+        held = self.decoder.drain()
+        self._open_gop = None
+        return self.process(*held) if held is not None else StageOutput()
 
     def _gap(self, chunk: GopChunk) -> list[StreamGap]:
         """The `stream_gap` event of `chunk`, if video resumes with it after a hole: one a live

@@ -49,6 +49,7 @@ class FakeStages:
         self.processed: list[int] = []
         self.skipped: list[str] = []
         self.analyzer = None
+        self.frames = 0  # frames processed (none: process closes nothing, counts nothing)
 
     def decode(self, chunk: GopChunk) -> tuple:
         from vstream.errors import DecodeError

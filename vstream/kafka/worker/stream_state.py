@@ -138,8 +138,12 @@ class StreamState:
         self.skip_reason = self.skip_reason or " ".join(reason.split())
 
     def finish(self) -> StageOutput:
-        """End the stream: the rows its stages held back (the last scene)."""
-        return self.stages.finish()
+        """End the stream: the rows its stages held back (the last frames of a GOP sent in
+        parts, the last scene)."""
+        before = self.stages.frames
+        out = self.stages.finish()
+        self.frames += self.stages.frames - before
+        return out
 
     @property
     def status(self) -> tuple[str, str]:
