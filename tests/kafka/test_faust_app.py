@@ -42,6 +42,7 @@ def test_the_installed_faust_is_the_one_the_adapter_was_written_for() -> None:
         (faust_aiokafka.AIOKafkaConsumerThread, "seek_to_committed"),
         (faust_aiokafka.AIOKafkaConsumerThread, "call_thread"),
         (faust_aiokafka.AIOKafkaConsumerThread, "_ensure_consumer"),
+        (faust_aiokafka.AIOKafkaConsumerThread, "_create_worker_consumer"),
         (faust_aiokafka.Consumer, "_new_consumer_thread"),
         (faust_aiokafka.Transport, "Consumer"),
         (Recovery, "on_recovery_completed"),
@@ -66,6 +67,12 @@ def test_the_apps_consumer_and_recovery_are_the_fixed_ones() -> None:
     consumer = app.consumer
     assert isinstance(consumer, faust_app._RewindingConsumer)
     assert dict(faust_app.committed_offsets(consumer)) == {}  # nothing committed yet
+    # its fetches wait at most 100 ms: a broker that holds a fetch for its whole wait
+    # must not delay a live chunk by faust's 1.5 s
+    async def fetch_max_wait_ms() -> int:  # aiokafka makes its consumer inside a loop
+        return consumer._thread._create_worker_consumer(app.transport)._fetch_max_wait_ms
+
+    assert asyncio.run(fetch_max_wait_ms()) == faust_app.FETCH_MAX_WAIT_MS == 100
 
 
 def test_last_fetch_times_reads_aiokafkas_poll_times_through_the_consumer_thread(

@@ -92,6 +92,7 @@ def bench_live(work_dir: Path, *, model: str = "teachers", seconds: float = 60.0
         row("capture -> event received by a follower s, p50 / p95 / max", "followed"),
         row("  of which enter / leave / count, p95", "by_kind"),
         row("capture -> scene row s, p50 / p95 / max", "scene"),
+        row("chunk capture -> offsets committed s, p50 / p95 / max", "chunk"),
         row("topic and store hold the same events", "agree"),
         row("chunks ingested / processed", "chunks"),
     ]
@@ -190,6 +191,7 @@ def _measure(scratch: Path, video: Path, name: str, model: str, seconds: float) 
         "followed": f"{percentiles(followed)} ({len(followed)})",
         "by_kind": by_kind,
         "scene": f"{percentiles(live.latencies)} ({len(live.latencies)})",
+        "chunk": percentiles(live.chunk_latencies),
         "agree": "yes" if on_topic == stored.keys()
                  else f"no: {len(on_topic)} on the topic, {len(stored)} stored",
         "chunks": f"{sent.chunks} / {processed}",

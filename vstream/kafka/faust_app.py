@@ -76,6 +76,15 @@ def last_fetch_times(consumer: Any, partitions: Iterable[Any]) -> dict[Any, int 
 
 
 class _RewindingConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        """faust's consumer, with a fetch that waits at most `FETCH_MAX_WAIT_MS` (faust fixes
+        1500 ms). Kafka answers a waiting fetch as soon as a message arrives, but a broker
+        that holds it for the whole wait (Tansu does: produce to fetch p50 / p95 0.39 /
+        0.71 s at 1500 ms, 0.013 / 0.049 s at 100 ms) delays a live chunk by up to that."""
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by its fetcher at start()
+        return consumer
+
     async def seek_to_committed(self) -> Any:
         return await self.call_thread(self._seek_to_committed_or_beginning)
 
@@ -164,6 +173,8 @@ class RewindingApp(faust.App):
 MAX_FETCH_BYTES = 16 * 1024 * 1024
 #: largest produce request: a stream's state is ~1.3 MB with the fast detector's rings
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
+#: longest wait of one fetch of the worker's consumer (see `_create_worker_consumer`)
+FETCH_MAX_WAIT_MS = 100
 #: how often faust commits the offsets of acked chunks
 COMMIT_INTERVAL_S = 1.0
 #: the group evicts a member that sent no heartbeat for this long (a SIGKILLed worker's

@@ -35,6 +35,11 @@ from vstream.track.presence import DEFAULT_LEAVE_AFTER_S
 log = logging.getLogger(__name__)
 
 DEFAULT_GROUP = "vstream-workers"
+#: seconds a batch waits for more chunks once the one before is done: short, because a live
+#: camera's chunk waits that long before its events can be written (0.5 s was a third of the
+#: capture-to-event latency). Busy workers batch anyway: what arrived while the batch before
+#: ran is taken at once, up to `max_poll_records`.
+POLL_TIMEOUT_S = 0.05
 #: how often the consumer lag gauge is refreshed
 LAG_INTERVAL_S = 2.0
 #: a worker waiting to be caught up that got no message for this long, while its partitions'
@@ -57,7 +62,7 @@ class ChunkWorker:
     retried after `backoff_s(attempt, cap=max_store_backoff_s)` seconds. Stored events and
     scenes are published as JSON to `events_topic` (`vstream.kafka.events`; "" or None: not
     published). Chunks are taken in batches of up to `max_poll_records`, or what arrived within
-    `poll_timeout_s`.
+    `poll_timeout_s` of the batch before (`POLL_TIMEOUT_S`).
 
     About 300 lines, the faust wiring only: the serve loop with its three ways to stop, the
     agent and its batch handler, commits and the rebalance callbacks share one event loop, the
@@ -69,7 +74,7 @@ class ChunkWorker:
                  shots: str = "combined", model: str = DEFAULT_MODEL,
                  checkpoint: str | None = None, analysis_fps: float = DEFAULT_ANALYSIS_FPS,
                  leave_after_s: float = DEFAULT_LEAVE_AFTER_S,
-                 max_scene_s: float = DEFAULT_MAX_SCENE_S, poll_timeout_s: float = 0.5,
+                 max_scene_s: float = DEFAULT_MAX_SCENE_S, poll_timeout_s: float = POLL_TIMEOUT_S,
                  max_poll_records: int = 50, metrics: Metrics | None = None,
                  max_store_backoff_s: float = 10.0,
                  events_topic: str | None = EVENTS_TOPIC,
