@@ -4,7 +4,8 @@ A camera stream never ends and never cuts: whatever a worker keeps per stream (t
 in view, the open scene's frames, the saved state it writes to the changelog after every batch)
 must stay the same size hour after hour. This benchmark loops vtest.avi (the fixed campus
 camera of Debian's opencv-doc, 10 fps, re-encoded with a keyframe a second as a camera sends
-it, then looped by remuxing) to `minutes` of video, puts every chunk on a fresh Tansu broker,
+it, then looped by remuxing) to `minutes` of video, puts every chunk (each GOP in parts, as
+ingest sends a live camera) on a fresh Tansu broker,
 and runs one worker with the frame model until it has processed them all. As it goes it samples
 the process's resident memory, the size of the stream's latest saved state (its changelog
 message, written once per batch) and the people in the gallery.
@@ -23,6 +24,7 @@ from pathlib import Path
 from vstream.bench.broker import TansuBroker
 from vstream.bench.live import PARTITIONS, camera_clip
 from vstream.bench.runner import Background, Table
+from vstream.chunk import DEFAULT_PART_S
 from vstream.bench.soak import _rss_mb, loop_video
 from vstream.errors import VStreamError
 
@@ -33,6 +35,7 @@ SAMPLES = 10
 def bench_camera_soak(work_dir: Path, *, minutes: float = 60.0, model: str = "teachers",
                       analysis_fps: float = 5.0) -> Table:
     """The soak table (see the module docstring)."""
+    from vstream.ingest.chunker import Chunker
     from vstream.ingest.ingester import ingest
     from vstream.kafka import ChunkProducer, dlq_topic, ensure_topics
     from vstream.kafka.worker import ChunkWorker
@@ -51,7 +54,9 @@ def bench_camera_soak(work_dir: Path, *, minutes: float = 60.0, model: str = "te
             topic = f"bench.soak.{uuid.uuid4().hex[:8]}"
             ensure_topics(broker.bootstrap, [topic, dlq_topic(topic)], PARTITIONS)
             with ChunkProducer(broker.bootstrap, topic) as producer:
-                sent = ingest(str(scratch / "day.mp4"), "camera", producer)
+                # in parts, as ingest sends a live camera, but at full speed
+                sent = ingest(str(scratch / "day.mp4"), "camera", producer,
+                              chunks_of=lambda src, sid, _: Chunker(src, sid, part_s=DEFAULT_PART_S))
             worker = ChunkWorker(broker.bootstrap, topic, store, group="soak", model=model,
                                  analysis_fps=analysis_fps, events_topic=None)
             states = _ChangelogSizes(broker.bootstrap, state_changelog("soak", topic))
@@ -93,7 +98,8 @@ def bench_camera_soak(work_dir: Path, *, minutes: float = 60.0, model: str = "te
         f"chDB, broker clients) {peak:.0f} MB; saved states are the changelog messages, one "
         f"per batch ({states.count} in all, largest {states.largest / 1024:.0f} KB).",
         "vtest.avi (Debian opencv-doc, 768x576 10 fps, 79.5 s) re-encoded with a keyframe a "
-        "second, looped by remuxing; all chunks are on the broker before the worker starts.",
+        f"second, looped by remuxing, each GOP in parts of {DEFAULT_PART_S:g} s as a live camera "
+        "is sent; all chunks are on the broker before the worker starts.",
     ]
     return table
 
