@@ -130,9 +130,10 @@ def test_people_who_walk_through_get_an_enter_and_a_leave_on_time(stored_vtest, 
     """The camera operator's view of the same index: each hand-marked person gets an `enter`
     within a second of when they were first marked and a `leave` within a second of when they
     were last marked, under a person ID of the tracks that carry them (vstream.eval.presence).
-    Measured with the teachers: enters on time for 9 of 10 people, leaves for 4 of 4; 40
-    enters for the 10, since a body track an occlusion breaks comes back as a new anonymous
-    person, who enters again (docs/models.md, "Body tracks on a fixed camera")."""
+    Measured with the teachers: enters on time for 9 of 10 people, leaves for 4 of 4; 26
+    enters for the 10 (40 before someone lost inside the picture was held for
+    `--leave-hidden`), since a body track an occlusion breaks for longer comes back as a new
+    anonymous person, who enters again (docs/models.md, "Enter and leave events")."""
     _, _, tracks, events = stored_vtest
     person_of_track = {int(t): p or anonymous_id(int(t)) for t, p in tracks}
     for d in stored_people.values():
@@ -142,7 +143,7 @@ def test_people_who_walk_through_get_an_enter_and_a_leave_on_time(stored_vtest, 
                             [(int(f), k, p) for f, k, p in events])
     assert scores.people == 10 and scores.went == 4
     assert scores.enter_recall >= 0.8 and scores.leave_recall >= 0.75, str(scores)
-    assert scores.extra <= 4 * scores.people, str(scores)  # measured 31 extra for 10 people
+    assert scores.extra <= 2.5 * scores.people, str(scores)  # measured 17 extra for 10 people
 
 
 def test_the_student_never_gives_two_walkers_in_view_at_once_one_person_id(tmp_path: Path) -> None:

@@ -38,6 +38,8 @@ class Settings:
     analysis_fps: float = 5.0
     #: media seconds a person must be unseen before their `leave` event (vstream.track.presence)
     leave_after_s: float = 1.0
+    #: ... for a person last seen inside the picture, not at its edge (hidden, or missed)
+    leave_hidden_s: float = 3.0
     #: longest scene in seconds (0: none): a scene that does not cut is cut there
     max_scene_s: float = 60.0
     #: Kafka bootstrap address (HOST:PORT[,HOST:PORT...]) for ingest and workers
@@ -66,6 +68,8 @@ class Settings:
             raise VStreamError(f"leave_after_s must be 0..3600 seconds, got {self.leave_after_s}")
         if not 0 <= self.part_s <= 60:
             raise VStreamError(f"part_s must be 0 (whole GOPs) to 60 seconds, got {self.part_s}")
+        if not 0 <= self.leave_hidden_s <= 3600:
+            raise VStreamError(f"leave_hidden_s must be 0..3600 seconds, got {self.leave_hidden_s}")
         if not 0 <= self.max_scene_s <= 86400:
             raise VStreamError(f"max_scene_s must be 0 (none) to 86400 seconds, got {self.max_scene_s}")
         if self.shots not in SHOT_DETECTORS:

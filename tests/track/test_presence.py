@@ -97,3 +97,48 @@ def test_a_track_identified_after_its_person_left_enters_when_identified() -> No
     events += tracker.update(45, 1.8, {"p1": Sighting(2, 10, 0.4)})
     assert brief(events) == [(0, "enter", "p1", 1), (15, "count", "", 1), (15, "leave", "p1", 0),
                              (40, "count", "", 0), (45, "enter", "p1", 1), (45, "count", "", 1)]
+
+
+def test_someone_lost_inside_the_picture_is_held_longer_than_someone_who_walked_out() -> None:
+    inside, edge = Sighting(1, 0, 0.0, at_edge=False), Sighting(2, 0, 0.0, at_edge=True)
+    tracker = PresenceTracker(leave_after_s=1.0, hidden_after_s=3.0)
+    # both seen on frames 0-1, then neither: the walker at the edge leaves after 1 s, the
+    # hidden one after 3 s, each at the last frame they were seen
+    events = run(tracker, [{"p1": inside, "p2": edge}] * 2 + [{}] * 17)
+    assert [(e.frame, e.kind, e.person_id) for e in events if e.kind == "leave"] == \
+        [(5, "leave", "p2"), (5, "leave", "p1")]
+    # decided more than 1 s and 3 s after frame 5 (t 0.2 s): at frames 30 and 85
+    assert [e.frame for e in events if e.kind == "count"] == [0, 30, 85]
+    # a hidden person who comes back within 3 s never left: no second enter
+    tracker = PresenceTracker(leave_after_s=1.0, hidden_after_s=3.0)
+    events = run(tracker, [{"p1": inside}] + [{}] * 10 + [{"p1": inside}])
+    assert [e.kind for e in events] == ["enter", "count"]
+    assert PresenceTracker(leave_after_s=2.0, hidden_after_s=1.0).hidden_after_s == 2.0
+
+
+def test_a_hidden_walker_is_held_as_long_as_the_body_tracker_looks_for_them() -> None:
+    from vstream.stream.analyzer import BODY_TRACKING
+
+    assert PresenceTracker().hidden_after_s == BODY_TRACKING["refind_seconds"] == 3.0
+
+
+def test_after_a_cut_nobody_unseen_is_hidden() -> None:
+    inside = Sighting(1, 0, 0.0, at_edge=False)
+    tracker = PresenceTracker(leave_after_s=1.0, hidden_after_s=3.0)
+    events = tracker.update(0, 0.0, {"p1": inside})
+    events += tracker.update(5, 0.2, {}, cut=True)  # a new shot without them
+    for k in range(2, 8):
+        events += tracker.update(5 * k, k * STEP, {})
+    assert [(e.frame, e.kind) for e in events if e.kind == "leave"] == [(0, "leave")]
+    assert next(e.frame for e in events if e.kind == "count" and e.people == 0) == 30
+
+
+def test_a_state_saved_before_edges_were_kept_loads_as_walked_out() -> None:
+    tracker = PresenceTracker(leave_after_s=1.0, hidden_after_s=3.0)
+    tracker.update(0, 0.0, {"p1": Sighting(1, 0, 0.0, at_edge=False)})
+    state = tracker.state()
+    assert state["in_view"]["p1"][3] is False
+    state["in_view"]["p1"] = state["in_view"]["p1"][:3]  # as saved by an older vstream
+    old = PresenceTracker(leave_after_s=1.0, hidden_after_s=3.0)
+    old.load_state(state)
+    assert [e.kind for e in old.update(30, 1.2, {})] == ["leave", "count"]

@@ -38,6 +38,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         "model": getattr(args, "model", None),
         "analysis_fps": getattr(args, "analysis_fps", None),
         "leave_after_s": getattr(args, "leave_after_s", None),
+        "leave_hidden_s": getattr(args, "leave_hidden_s", None),
         "max_scene_s": getattr(args, "max_scene_s", None),
     })
 
@@ -77,6 +78,7 @@ def cmd_index(args: argparse.Namespace) -> int:
                                      checkpoint=args.checkpoint,
                                      analysis_fps=settings.analysis_fps,
                                      leave_after_s=settings.leave_after_s,
+                                     leave_hidden_s=settings.leave_hidden_s,
                                      max_scene_s=settings.max_scene_s, on_frames=bar.update)
             except VStreamError as ex:
                 failures += 1
@@ -268,6 +270,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
                               "shots": args.shots, "metrics_port": args.metrics_port,
                               "model": args.model, "analysis_fps": args.analysis_fps,
                               "leave_after_s": args.leave_after_s,
+                              "leave_hidden_s": args.leave_hidden_s,
                               "max_scene_s": args.max_scene_s,
                               "events_topic": args.events_topic,
                               "people_topic": args.people_topic})
@@ -287,6 +290,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
                              shots=settings.shots, model=settings.model,
                              checkpoint=args.checkpoint, analysis_fps=settings.analysis_fps,
                              leave_after_s=settings.leave_after_s,
+                             leave_hidden_s=settings.leave_hidden_s,
                              max_scene_s=settings.max_scene_s, metrics=metrics,
                              events_topic=settings.events_topic,
                              people_topic=settings.people_topic)

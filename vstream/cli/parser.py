@@ -38,9 +38,15 @@ def _model_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", metavar="FILE", help="unified-network weights (.safetensors) "
                    "made by `vstream train distill` (default: the shipped ones)")
     p.add_argument("--leave-after", type=float, metavar="SECONDS", dest="leave_after_s",
-                   help="a person unseen this long (media time) leaves: their `leave` event is "
-                   "written then, at the last frame they were seen (default 1; longer rides out "
-                   "occlusions, shorter reports sooner)")
+                   help="a person unseen this long (media time) after they were last seen at the "
+                   "edge of the picture, or before a cut, leaves: their `leave` event is written "
+                   "then, at the last frame they were seen (default 1; longer rides out missed "
+                   "detections, shorter reports sooner)")
+    p.add_argument("--leave-hidden", type=float, metavar="SECONDS", dest="leave_hidden_s",
+                   help="the same for a person last seen inside the picture, where people are "
+                   "hidden (behind a sign, another walker) rather than gone (default 3, as long "
+                   "as the tracker looks for a lost walker; never less than --leave-after; "
+                   "equal to it: no difference)")
 
 
 def _scene_flags(p: argparse.ArgumentParser) -> None:

@@ -24,7 +24,7 @@ from vstream.stream.stages import (
     DEFAULT_ANALYSIS_FPS, DEFAULT_MAX_SCENE_S, StageOutput, StreamStages, load_gallery, remember_people, row_version,
     write_output,
 )
-from vstream.track.presence import DEFAULT_LEAVE_AFTER_S
+from vstream.track.presence import DEFAULT_LEAVE_AFTER_S, DEFAULT_LEAVE_HIDDEN_S
 from vstream.store.rows import COMPLETE, PARTIAL
 from vstream.threads import read_ahead
 
@@ -271,6 +271,7 @@ def index_video(
     checkpoint: str | None = None,
     analysis_fps: float = DEFAULT_ANALYSIS_FPS,
     leave_after_s: float = DEFAULT_LEAVE_AFTER_S,
+    leave_hidden_s: float = DEFAULT_LEAVE_HIDDEN_S,
     max_scene_s: float = DEFAULT_MAX_SCENE_S,
     on_frames: Callable[[int], None] | None = None,
 ) -> IndexResult:
@@ -310,7 +311,8 @@ def index_video(
             source, stream_id,
             lambda c: _stages(store, stream_id, float(c.info.frame_rate), shots=shots,
                               model=frame_model, gallery=gallery, analysis_fps=analysis_fps,
-                              leave_after_s=leave_after_s, max_scene_s=max_scene_s,
+                              leave_after_s=leave_after_s, leave_hidden_s=leave_hidden_s,
+                              max_scene_s=max_scene_s,
                               threads=threads),
             on_output=batched.add, on_frames=on_frames)
     except KeyboardInterrupt:

@@ -33,7 +33,8 @@ from vstream.track.body_appearance import body_appearance
 from vstream.track.byte_tracker import ByteTracker, IdCounter
 from vstream.track.cut_gate import CutGate
 from vstream.track.gallery import Gallery
-from vstream.track.presence import DEFAULT_LEAVE_AFTER_S, PresenceEvent, PresenceTracker
+from vstream.track.presence import (DEFAULT_LEAVE_AFTER_S, DEFAULT_LEAVE_HIDDEN_S, PresenceEvent,
+                                    PresenceTracker)
 from vstream.track.track_identities import TrackIdentities
 from vstream.track.tracklets import FrameRecord, Tracklet, build_tracklets
 
@@ -85,7 +86,8 @@ class StreamAnalyzer:
 
     def __init__(self, stream_id: str, model: FrameModel, gallery: Gallery, *,
                  analysis_fps: float, batch_size: int = BATCH,
-                 leave_after_s: float = DEFAULT_LEAVE_AFTER_S) -> None:
+                 leave_after_s: float = DEFAULT_LEAVE_AFTER_S,
+                 leave_hidden_s: float = DEFAULT_LEAVE_HIDDEN_S) -> None:
         self.stream_id = stream_id
         self.model = model
         self.batch_size = batch_size
@@ -103,7 +105,7 @@ class StreamAnalyzer:
         self._tagger = None
         self.frames_analysed = 0
         self.identities = TrackIdentities(stream_id, gallery)
-        self.presence = PresenceTracker(leave_after_s)
+        self.presence = PresenceTracker(leave_after_s, leave_hidden_s)
 
     @property
     def tag_names(self) -> tuple[str, ...]:
@@ -191,13 +193,14 @@ class StreamAnalyzer:
         if any(s is None for s in tag_scores):  # a model without a tag head (the teachers)
             tag_scores = list(self._frame_tagger().scores(images))
         for (idx, t, image), result, tags in zip(batch, results, tag_scores):
-            if self._cut_gate.is_cut(image):  # a new shot: no track continues into it
+            cut = self._cut_gate.is_cut(image)
+            if cut:  # a new shot: no track continues into it
                 for tracker in self._trackers.values():
                     tracker.reset()
             record = FrameRecord(idx, t, self._track(result.detections, image), size,
                                  np.asarray(tags, np.float32))
             observed.frames.append(record)
-            observed.events += self.presence.update(idx, t, self.identities.observe(record))
+            observed.events += self.presence.update(idx, t, self.identities.observe(record), cut)
             self._records.append(record)
             self._analysed_until = idx
         self.frames_analysed += len(batch)

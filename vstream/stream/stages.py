@@ -28,7 +28,8 @@ from vstream.store.analysis_rows import (
 from vstream.store.rows import STREAM_GAP, EventRow
 from vstream.stream.analyzer import SceneAnalysis, StreamAnalyzer
 from vstream.track.gallery import Gallery, PeopleGallery
-from vstream.track.presence import DEFAULT_LEAVE_AFTER_S, ENTER, PresenceEvent
+from vstream.track.presence import (DEFAULT_LEAVE_AFTER_S, DEFAULT_LEAVE_HIDDEN_S, ENTER,
+                                    PresenceEvent)
 from vstream.track.tracklets import FrameRecord
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,7 @@ class StreamStages:
     def __init__(self, stream_id: str, frame_rate: float, *, shots: str, model: FrameModel | None,
                  gallery: Gallery | None, analysis_fps: float = DEFAULT_ANALYSIS_FPS,
                  leave_after_s: float = DEFAULT_LEAVE_AFTER_S,
+                 leave_hidden_s: float = DEFAULT_LEAVE_HIDDEN_S,
                  max_scene_s: float = DEFAULT_MAX_SCENE_S, threads: int = 0) -> None:
         self.stream_id = stream_id
         self.version = row_version(shots, model, max_scene_s)
@@ -138,7 +140,8 @@ class StreamStages:
             # the trackers see one frame per step: their notion of time is the analysis rate
             self.analyzer = StreamAnalyzer(stream_id, model, gallery,
                                            analysis_fps=frame_rate / step,
-                                           leave_after_s=leave_after_s)
+                                           leave_after_s=leave_after_s,
+                                           leave_hidden_s=leave_hidden_s)
         self.frames = 0
         #: (t_s, reason) of chunks left out by `skip` since the last chunk processed
         self._hole: tuple[float, str] | None = None
@@ -170,6 +173,7 @@ class StreamStages:
     def restore(cls, data: bytes, frame_rate: float, *, shots: str, model: FrameModel | None,
                 gallery: Gallery | None, analysis_fps: float = DEFAULT_ANALYSIS_FPS,
                 leave_after_s: float = DEFAULT_LEAVE_AFTER_S,
+                leave_hidden_s: float = DEFAULT_LEAVE_HIDDEN_S,
                 max_scene_s: float = DEFAULT_MAX_SCENE_S, threads: int = 0) -> StreamStages:
         """Stages that continue the stream `snapshot()` was taken from. The arguments are those
         a new stream gets (the shared model and gallery are attached, never unpickled); they
@@ -177,7 +181,7 @@ class StreamStages:
         state = unpack_state(data)
         stages = cls(state["stream_id"], frame_rate, shots=shots, model=model, gallery=gallery,
                      analysis_fps=analysis_fps, leave_after_s=leave_after_s,
-                     max_scene_s=max_scene_s, threads=threads)
+                     leave_hidden_s=leave_hidden_s, max_scene_s=max_scene_s, threads=threads)
         if state["version"] != stages.version:
             raise SnapshotError(f"stream {state['stream_id']}: the snapshot was made by "
                                 f"{state['version']}, these stages are {stages.version}")

@@ -8,7 +8,11 @@ tracks the frame shows:
 - `enter` when a person is first seen (a track of theirs was confirmed and identified), at the
   frame that track started, with that track's ID;
 - `leave` when none of their tracks has been seen for `leave_after_s` media seconds, at the
-  last frame they were seen;
+  last frame they were seen, if they were last seen at the edge of the picture (walking out)
+  or before a cut; someone last seen inside the picture, where people do not leave but are
+  hidden (behind a sign or another walker) or missed for a few frames, leaves after
+  `hidden_after_s` (at least `leave_after_s`): the time the tracker keeps a lost track to
+  find it again, so a person whose track comes back never leaves and enters again;
 - `count` when the number of people in view changes, at the frame the change is decided.
 
 Presence is per person ID, not per track: a face and a body of one person, or a track that
@@ -27,18 +31,38 @@ ENTER, LEAVE, COUNT = "enter", "leave", "count"
 #: occlusion is not leaving; long enough for that at 5 analysed frames per second, short
 #: enough that a leave reaches the store within about two seconds)
 DEFAULT_LEAVE_AFTER_S = 1.0
+#: default seconds a person last seen inside the picture must be unseen before they leave: as
+#: long as the body tracker keeps a lost track to find it again (`refind_seconds` of
+#: `vstream.stream.analyzer.BODY_TRACKING`), so that a walker hidden behind a sign or another
+#: walker who is found again never leaves and enters again (docs/models.md, "Enter and leave
+#: events")
+DEFAULT_LEAVE_HIDDEN_S = 3.0
 #: frames a leave is remembered, to keep a late-identified track's enter after it
 _LEFT_MEMORY_FRAMES = 10_000
+
+
+#: how near the border of the picture (a fraction of its width or height) a box must come for
+#: its person to be seen walking out when it is lost
+EDGE = 0.03
 
 
 @dataclass(frozen=True)
 class Sighting:
     """A person seen in the analysed frame: the track that shows them, where that track
-    started (the frame and time an `enter` carries)."""
+    started (the frame and time an `enter` carries), and whether its box touches the edge of
+    the picture (`EDGE`; True where that is not known: they may have walked out)."""
 
     track_id: int
     first_frame: int
     first_s: float
+    at_edge: bool = True
+
+
+def at_edge(xyxy) -> bool:
+    """Whether a box (x1, y1, x2, y2 as fractions of the picture) comes within EDGE of its
+    border."""
+    x1, y1, x2, y2 = (float(v) for v in xyxy)
+    return min(x1, y1) <= EDGE or max(x2, y2) >= 1.0 - EDGE
 
 
 @dataclass(frozen=True)
@@ -60,15 +84,18 @@ class _InView:
     track_id: int
     last_frame: int
     last_s: float
+    at_edge: bool = True  # where they were last seen (True: gone from the picture)
 
 
 class PresenceTracker:
     """The people in view of one stream; `update` per analysed frame, `finish` at the end."""
 
-    def __init__(self, leave_after_s: float = DEFAULT_LEAVE_AFTER_S) -> None:
+    def __init__(self, leave_after_s: float = DEFAULT_LEAVE_AFTER_S,
+                 hidden_after_s: float = DEFAULT_LEAVE_HIDDEN_S) -> None:
         if leave_after_s < 0:
             raise ValueError(f"leave_after_s must be >= 0, got {leave_after_s}")
         self.leave_after_s = leave_after_s
+        self.hidden_after_s = max(hidden_after_s, leave_after_s)
         self._in_view: dict[str, _InView] = {}
         self._shown = 0
         self._count_frame = -1
@@ -81,11 +108,17 @@ class PresenceTracker:
         """The person IDs in view now, by ID."""
         return tuple(sorted(self._in_view))
 
-    def update(self, frame: int, t_s: float, seen: Mapping[str, Sighting]) -> list[PresenceEvent]:
+    def update(self, frame: int, t_s: float, seen: Mapping[str, Sighting],
+               cut: bool = False) -> list[PresenceEvent]:
         """The events decided at analysed frame `frame` (time `t_s`), where the people `seen`
-        (person ID -> the track showing them) are in view: enters by frame, then leaves by
-        frame, then the count if it changed."""
+        (person ID -> the track showing them) are in view, `cut` when the picture changed
+        completely since the analysed frame before (nobody unseen since is hidden: they are
+        out of the shot): enters by frame, then leaves by frame, then the count if it
+        changed."""
         events = []
+        if cut:
+            for view in self._in_view.values():
+                view.at_edge = True
         for person_id, s in sorted(seen.items(), key=lambda kv: (kv[1].first_frame, kv[0])):
             if person_id not in self._in_view:
                 self._in_view[person_id] = _InView(s.track_id, frame, t_s)
@@ -95,9 +128,9 @@ class PresenceTracker:
                 at = (s.first_frame, s.first_s) if left is None or s.first_frame > left else (frame, t_s)
                 events.append(PresenceEvent(*at, ENTER, person_id, len(self._in_view), s.track_id))
             view = self._in_view[person_id]
-            view.last_frame, view.last_s = frame, t_s
+            view.last_frame, view.last_s, view.at_edge = frame, t_s, s.at_edge
         gone = sorted((v.last_frame, p) for p, v in self._in_view.items()
-                      if t_s - v.last_s > self.leave_after_s)
+                      if t_s - v.last_s > (self.leave_after_s if v.at_edge else self.hidden_after_s))
         events += [self._leave(p) for _, p in gone]
         self._left = {p: f for p, f in self._left.items() if f >= self._last[0] - _LEFT_MEMORY_FRAMES}
         self._last = (frame, t_s)
@@ -113,7 +146,8 @@ class PresenceTracker:
 
     def state(self) -> dict:
         """The tracker's state as plain data, for a checkpoint."""
-        return {"in_view": {p: (v.track_id, v.last_frame, v.last_s) for p, v in self._in_view.items()},
+        return {"in_view": {p: (v.track_id, v.last_frame, v.last_s, v.at_edge)
+                            for p, v in self._in_view.items()},
                 "shown": self._shown, "count_frame": self._count_frame, "last": self._last,
                 "left": dict(self._left)}
 

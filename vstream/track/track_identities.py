@@ -29,7 +29,7 @@ import numpy as np
 
 from vstream.detect.labels import FACE, PERSON
 from vstream.track.gallery import Gallery
-from vstream.track.presence import Sighting
+from vstream.track.presence import Sighting, at_edge
 from vstream.track.tracklets import MAX_EMBEDDINGS, FrameRecord
 
 #: a face needs this many detections to be identified (one frame is too little evidence: a
@@ -96,7 +96,8 @@ class TrackIdentities:
         for tid in sorted(in_frame, key=lambda t: (self._tracks[t].first_frame, t)):
             track = self._tracks[tid]
             if track.person_id is not None:
-                seen.setdefault(track.person_id, Sighting(tid, track.first_frame, track.first_s))
+                seen.setdefault(track.person_id, Sighting(tid, track.first_frame, track.first_s,
+                                                          at_edge(track.boxes[-1][1])))
         return seen
 
     def person_of(self, track_id: int) -> str:

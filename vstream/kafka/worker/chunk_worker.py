@@ -30,7 +30,7 @@ from vstream.store.analysis_rows import stored_people
 from vstream.stream.stages import (
     DEFAULT_ANALYSIS_FPS, DEFAULT_MAX_SCENE_S, row_version,
 )
-from vstream.track.presence import DEFAULT_LEAVE_AFTER_S
+from vstream.track.presence import DEFAULT_LEAVE_AFTER_S, DEFAULT_LEAVE_HIDDEN_S
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class ChunkWorker:
     """Consumes the chunk topic in a consumer group and stores each stream's scenes.
 
     `store` is a `vstream.store.ClickHouseWriter` (see `open_store`). `shots`, `model` (a
-    `--model` name), `checkpoint`, `analysis_fps`, `leave_after_s` and `max_scene_s` pick the
+    `--model` name), `checkpoint`, `analysis_fps`, `leave_after_s`, `leave_hidden_s` and `max_scene_s` pick the
     stages as `vstream index` does, and with them the rows' model_version. `metrics` receives
     the worker's counters (a private, unserved `Metrics` when None). A failed store write is
     retried after `backoff_s(attempt, cap=max_store_backoff_s)` seconds. Stored events and
@@ -74,6 +74,7 @@ class ChunkWorker:
                  shots: str = "combined", model: str = DEFAULT_MODEL,
                  checkpoint: str | None = None, analysis_fps: float = DEFAULT_ANALYSIS_FPS,
                  leave_after_s: float = DEFAULT_LEAVE_AFTER_S,
+                 leave_hidden_s: float = DEFAULT_LEAVE_HIDDEN_S,
                  max_scene_s: float = DEFAULT_MAX_SCENE_S, poll_timeout_s: float = POLL_TIMEOUT_S,
                  max_poll_records: int = 50, metrics: Metrics | None = None,
                  max_store_backoff_s: float = 10.0,
@@ -88,7 +89,7 @@ class ChunkWorker:
         #: the people registry while `run` runs with a frame model
         self._registry: PeopleRegistry | None = None
         self.settings = StageSettings(shots, load_frame_model(model, checkpoint), analysis_fps,
-                                      leave_after_s, max_scene_s)
+                                      leave_after_s, leave_hidden_s, max_scene_s)
         self.model_version = row_version(shots, self.settings.model, max_scene_s)
         self.poll_timeout_s = poll_timeout_s
         self.max_poll_records = max_poll_records
