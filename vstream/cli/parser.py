@@ -171,8 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "on one partition. Files are sent as fast as the broker takes them (or at "
                        "their own pace with --realtime) and the command ends with the file. Live "
                        "URLs (rtsp, udp, tcp, http, ...) run until interrupted: a dropped or stalled "
-                       "source is reopened with back-off, and each gap is logged. Creates the topic "
-                       "and its .dlq if missing.",
+                       "source is reopened with back-off, and each gap is logged. Live URLs and "
+                       "--realtime files send each GOP in parts of --part-seconds, so a frame "
+                       "reaches the workers within a fraction of a second, not a GOP later. "
+                       "Creates the topic and its .dlq if missing.",
                        epilog=INGEST_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", metavar="SOURCE", help="video file, or a live URL "
                    "(rtsp://user:pass@cam/stream; credentials never reach the logs)")
