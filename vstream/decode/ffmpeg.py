@@ -274,7 +274,13 @@ class _OpenGop:
 
 
 def _packet(p) -> av.Packet:
-    packet = av.Packet(p.data)
+    """An FFmpeg packet of `p` whose buffer FFmpeg owns (a copy). `av.Packet(bytes)` would lend
+    it the Python bytes, which a frame thread holding the packet's last reference then frees by
+    taking the GIL: when a context that failed is freed, the thread holding the GIL waits for
+    that frame thread, and the worker hangs (seen on a damaged chunk)."""
+    packet = av.Packet(len(p.data))
+    if p.data:
+        memoryview(packet)[:] = p.data
     packet.pts, packet.dts = p.pts, p.dts
     return packet
 

@@ -19,10 +19,13 @@ The app (`faust.App`, id = the consumer group) has one agent on the chunk topic 
 with the chunk topic: both are keyed by stream ID). The agent takes the chunks in batches of up to
 `max_poll_records` (`Stream.noack_take`) and hands each batch to a thread (decoding, the network
 and the store are blocking work; the event loop keeps the group membership and the fetcher
-going). For each batch, in this order: the rows are written, the dead letters acknowledged, the
-state of every stream the batch moved on is put in the table (`StreamState.snapshot`: shot
-detector history, open scene, trackers, frames waiting for analysis, last seq, counters; never a
-model or an FFmpeg context), and only then are the batch's messages acked. faust commits acked
+going). For each batch the rows are written and the dead letters acknowledged; then, at most
+once a second (`STATE_SAVE_INTERVAL_S`, and when the worker goes idle or stops), the state of
+every stream the batches since the last save moved on is put in the table
+(`StreamState.snapshot`: shot detector history, open scene, trackers, frames waiting for
+analysis, the open GOP's parts, last seq, counters; never a model or an FFmpeg context), and
+only then are those batches' messages acked. A batch that fails midway stops the worker with
+nothing more saved or acked. faust commits acked
 offsets every `commit_interval_s`, after flushing its producer, so the table's changelog is on
 the broker before the offsets that depend on it.
 
