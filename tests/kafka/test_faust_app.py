@@ -73,6 +73,7 @@ def test_the_apps_consumer_and_recovery_are_the_fixed_ones() -> None:
         return consumer._thread._create_worker_consumer(app.transport)._fetch_max_wait_ms
 
     assert asyncio.run(fetch_max_wait_ms()) == faust_app.FETCH_MAX_WAIT_MS == 100
+    consumer._thread.thread_loop.close()  # the consumer thread's loop, never started here
 
 
 def test_last_fetch_times_reads_aiokafkas_poll_times_through_the_consumer_thread(
