@@ -80,7 +80,9 @@ class _RewindingConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         """faust's consumer, with a fetch that waits at most `FETCH_MAX_WAIT_MS` (faust fixes
         1500 ms). Kafka answers a waiting fetch as soon as a message arrives, but a broker
         that holds it for the whole wait (Tansu does: produce to fetch p50 / p95 0.39 /
-        0.71 s at 1500 ms, 0.013 / 0.049 s at 100 ms) delays a live chunk by up to that."""
+        0.71 s at 1500 ms, 0.013 / 0.049 s at 100 ms) delays a live chunk by up to that. Not
+        shorter: on Tansu the worker's catch-up throughput fell with the wait (`vstream bench
+        kafka`, worker / index: 0.96 at 1500 ms, 0.91 at 300 and 500, 0.81-0.85 at 100)."""
         consumer = super()._create_worker_consumer(transport)
         consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by its fetcher at start()
         return consumer
@@ -174,7 +176,7 @@ MAX_FETCH_BYTES = 16 * 1024 * 1024
 #: largest produce request: a stream's state is ~1.3 MB with the fast detector's rings
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
 #: longest wait of one fetch of the worker's consumer (see `_create_worker_consumer`)
-FETCH_MAX_WAIT_MS = 100
+FETCH_MAX_WAIT_MS = 300
 #: how often faust commits the offsets of acked chunks
 COMMIT_INTERVAL_S = 1.0
 #: the group evicts a member that sent no heartbeat for this long (a SIGKILLed worker's
