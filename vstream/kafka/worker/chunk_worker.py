@@ -22,6 +22,7 @@ from vstream.kafka.worker.batch_processor import BatchProcessor
 from vstream.kafka.worker.dead_letters import DeadLetterSink
 from vstream.kafka.worker.ordered_consumer import OrderedConsumer
 from vstream.kafka.worker.stage_settings import StageSettings
+from vstream.kafka.worker.state_saves import PendingSaves
 from vstream.kafka.worker.stats import WorkerStats
 from vstream.kafka.worker.store_retry import StopRequested, StoreRetry
 from vstream.kafka.worker.stream_state import StreamState, state_table
@@ -40,12 +41,6 @@ DEFAULT_GROUP = "vstream-workers"
 #: capture-to-event latency). Busy workers batch anyway: what arrived while the batch before
 #: ran is taken at once, up to `max_poll_records`.
 POLL_TIMEOUT_S = 0.05
-#: seconds between saves of the streams' states (each save acks the chunks it covers): a live
-#: camera's chunks come five a second (parts of GOPs) and its batches as often, while offsets
-#: are committed once a second (`COMMIT_INTERVAL_S`); saving each batch's states wrote ~1.9 MB
-#: of changelog a second per camera. A state saved less often only means more chunks replayed
-#: after a crash, which make the same rows.
-STATE_SAVE_INTERVAL_S = 1.0
 #: how often the consumer lag gauge is refreshed
 LAG_INTERVAL_S = 2.0
 #: a worker waiting to be caught up that got no message for this long, while its partitions'
@@ -126,14 +121,8 @@ class ChunkWorker:
         self._until_caught_up = threading.Event()
         #: capture times of chunks acked since the last commit (their capture-to-commit latency)
         self._uncommitted_captures: list[float] = []
-        #: states moved on by the batches since the last save, and those batches' events: acked
-        #: only once the states that cover them are saved (`_save_states`)
-        self._unsaved: dict[str, StreamState] = {}
-        self._unacked: list = []
-        self._saved_at = 0.0
-        #: set when a batch failed midway: the streams' states in memory are ahead of what was
-        #: stored, so they are never saved (the chunks are replayed from the saved ones)
-        self._failed = False
+        #: states and events of the batches since the last save (`state_saves`)
+        self._pending = PendingSaves()
         self._stream = None  # the agent's stream, which acks events
 
     # -- the loop ------------------------------------------------------------------------------
@@ -213,8 +202,7 @@ class ChunkWorker:
                     self._partitions.update_lag()
                 if self._until_caught_up.is_set() and await self._finished_caught_up():
                     break
-                if (self._unacked and not self._lock.locked()
-                        and now - self._saved_at >= STATE_SAVE_INTERVAL_S):
+                if self._pending.due() and not self._lock.locked():
                     async with self._lock:  # a stream that went quiet gets its last state saved
                         await self._save_and_ack()
                 if (max_idle_s is not None and not self._lock.locked()
@@ -259,9 +247,7 @@ class ChunkWorker:
         # finish its streams finishes them again (same rows, skipped).
         for key in finished:
             del self._table[key]
-        # their chunks are all in rows now: acked, with no state left to save
-        self._unsaved.clear()
-        for event in self._take_unacked():
+        for event in self._pending.finished():  # their chunks are all in rows now
             await self._stream.ack(event)
         await self._app.producer.flush()
 
@@ -296,17 +282,17 @@ class ChunkWorker:
                     for event in done:
                         await stream.ack(event)
             except StopRequested:
-                self._closing = self._failed = True  # nothing of this batch is acked
+                self._closing = self._pending.failed = True  # nothing of this batch is acked
                 continue
             except Exception as ex:  # a bug, not bad input: stop rather than skip chunks
                 log.exception("worker failed on a batch of %d chunks", len(events))
                 self._crashed = ex
-                self._closing = self._failed = True
+                self._closing = self._pending.failed = True
                 continue
 
     async def _handle(self, events: list) -> list:
         """One batch: restore unknown streams from the table, process the batch on a thread,
-        then, at most every `STATE_SAVE_INTERVAL_S`, save the states the batches since the last
+        then, when a save is due (`PendingSaves`), save the states the batches since the last
         save moved on. Returns the events to ack: those of the batches whose states are saved
         now (not those left on a partition read again over a gap, which come again)."""
         fetched = len(events)
@@ -331,39 +317,25 @@ class ChunkWorker:
         if rewinds:
             await self._partitions.rewind({r.partition: r.offset for r in rewinds},
                                           time.monotonic())
-        self._unsaved.update((state.stream_id, state) for state in states)
-        self._unacked += [e for e in events
-                          if not any(r.left(e.message.partition, e.message.offset) for r in rewinds)]
+        self._pending.add(states, [e for e in events if not any(
+            r.left(e.message.partition, e.message.offset) for r in rewinds)])
         self._uncommitted_captures += captured
         self._active_at = time.monotonic()
-        if time.monotonic() - self._saved_at >= STATE_SAVE_INTERVAL_S:
-            return self._save_states()
-        return []
+        return self._save() if self._pending.due() else []
 
-    def _save_states(self) -> list:
-        """Save the states moved on since the last save; return the events they cover (to
-        ack). Between batches only: a state is saved as a whole batch left it."""
-        assigned = self._partitions.assigned()  # again: it may have changed meanwhile
-        for state in self._unsaved.values():
-            # A partition revoked meanwhile is not ours to save: its new owner continues from
-            # what the changelog held when it took the partition, and replays.
-            if state.partition in assigned:
-                self._table[state.stream_id.encode()] = state.snapshot(self.model_version)
-        self._unsaved.clear()
-        self._saved_at = time.monotonic()
-        return self._take_unacked()
+    def _save(self) -> list:
+        """Save the waiting states (of partitions assigned now: it may have changed during the
+        batch); return the events they cover, to ack."""
+        def put(state: StreamState) -> None:
+            self._table[state.stream_id.encode()] = state.snapshot(self.model_version)
 
-    def _take_unacked(self) -> list:
-        done, self._unacked = self._unacked, []
-        return done
+        return self._pending.save(self._partitions.assigned(), put)
 
     async def _save_and_ack(self) -> None:
-        """Under the batch lock: save the states not saved yet and ack their chunks, unless a
-        batch failed midway (then nothing more is saved or acked: the chunks are replayed)."""
-        if self._failed or self._stream is None:
-            return
-        for event in self._save_states():
-            await self._stream.ack(event)
+        """Under the batch lock: save the waiting states and ack their chunks."""
+        if self._stream is not None:
+            for event in self._save():
+                await self._stream.ack(event)
 
     def _finish_all(self, reason: str) -> list[bytes]:
         """Caught up or idle (`reason`): finish every stream of this worker's partitions, also
@@ -406,9 +378,7 @@ class ChunkWorker:
         self.ready.clear()
         async with self._lock:
             dropped = self._batches.drop_partitions(gone)
-            # not saved and not acked: the new owner replays them from the saved states
-            self._unsaved = {k: v for k, v in self._unsaved.items() if v.partition not in gone}
-            self._unacked = [e for e in self._unacked if e.message.partition not in gone]
+            self._pending.forget(gone)
         self._partitions.forget(gone)  # their lag is the new owners' to report
         if gone:
             log.info("partitions %s revoked; %d stream states dropped (saved in the table)",
