@@ -10,6 +10,7 @@ states in memory ahead of the store: from then on nothing is saved or acked.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Container, Iterable
 
@@ -26,7 +27,8 @@ class PendingSaves:
         self.interval_s = interval_s
         self._states: dict[str, StreamState] = {}
         self._events: list = []
-        self._saved_at = 0.0
+        # never saved: due at once, whatever the clock (monotonic time starts near 0 at boot)
+        self._saved_at = -math.inf
         self.failed = False
 
     def add(self, states: Iterable[StreamState], events: list) -> None:
