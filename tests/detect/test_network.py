@@ -87,9 +87,33 @@ def test_backbone_is_frozen_and_stays_in_eval_mode(net: UnifiedNet) -> None:
         assert not net.backbone.training and net.fpn.training
         assert not any(p.requires_grad for p in net.backbone.parameters())
         assert all(p.requires_grad for p in net.embed.parameters())
-        assert not any(k.startswith("backbone.") for k in net.head_state_dict())
+        assert not any(k.startswith("backbone.") for k in net.trained_state_dict())
     finally:
         net.eval()
+
+
+def test_tuned_layers_train_and_are_stored_the_rest_of_the_backbone_stays_the_wheel_s() -> None:
+    tuned = UnifiedNet(tuned_from=14)
+    tuned.train()
+    try:
+        assert not tuned.backbone.training  # BatchNorm statistics stay ImageNet's
+        grads = {name for name, p in tuned.backbone.named_parameters() if p.requires_grad}
+        assert grads and all(int(name.split(".")[1]) >= 14 for name in grads if name.startswith("features."))
+        assert not any(name.startswith("classifier.") for name in grads)
+        stored = {k for k in tuned.trained_state_dict() if k.startswith("backbone.")}
+        assert {int(k.split(".")[2]) for k in stored} == set(range(14, 19))
+    finally:
+        tuned.eval()
+    # the split pass is the whole pass
+    x = preprocess(_frames(2), None)
+    with torch.inference_mode():
+        whole = tuned.backbone.forward_features(x)
+        split = tuned.tuned_taps(tuned.frozen_taps(x))
+    assert set(split) == {"c3", "c4", "c5"}
+    for name in split:
+        torch.testing.assert_close(split[name], whole[name])
+    with pytest.raises(ValueError, match="tuned_from"):
+        UnifiedNet(tuned_from=19)
 
 
 def test_unified_model_analyze(net: UnifiedNet) -> None:

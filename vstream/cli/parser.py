@@ -253,6 +253,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-frames", type=int, metavar="N", help="at most N frames per video (quick runs)")
     t.add_argument("--still-repeats", type=int, default=8, metavar="N", help="views of each still "
                    "image per epoch, so photographs weigh against minutes of video (default 8)")
+    t.add_argument("--start-from", metavar="CKPT", help="start from this checkpoint's weights "
+                   "(e.g. the shipped one, vstream/detect/data/unified.safetensors, to adapt it to "
+                   "your footage in a few epochs) instead of new heads")
+    t.add_argument("--tune-from", type=int, metavar="LAYER", help="also train the backbone's "
+                   "layers from features[LAYER] on (1-18; 11 = its last 96-channel stage and all "
+                   "after), at a tenth of the heads' rate; default: the backbone stays frozen")
     t = tsub.add_parser("eval", help="measure a checkpoint against its teachers on held-out frames")
     t.add_argument("videos", nargs="*", metavar="VIDEO", help="videos (default: the test video)")
     t.add_argument("--checkpoint", metavar="CKPT", help="checkpoint (default: the shipped one)")

