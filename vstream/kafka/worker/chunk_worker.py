@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import tempfile
 import threading
 import time
@@ -188,7 +189,7 @@ class ChunkWorker:
         self._partitions.app = app
         self._active_at = time.monotonic()
         await app.start()
-        lag_at = 0.0
+        lag_at = -math.inf  # the first lag at once, however long the machine has been up
         try:
             while not self._stop.is_set() and self._crashed is None:
                 await asyncio.sleep(0.1)
