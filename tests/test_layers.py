@@ -28,7 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 #: what runtime code must not import: evaluation, benchmarks, training (distillation and the
 #: teacher outputs and frame samples it trains on)
 FORBIDDEN = ("vstream.eval", "vstream.bench", "vstream.detect.distill",
-             "vstream.detect.teacher_cache", "vstream.detect.video_samples")
+             "vstream.detect.distill_sources", "vstream.detect.teacher_cache",
+             "vstream.detect.video_samples")
 CLI = "vstream.cli.commands"
 #: the CLI functions that may import FORBIDDEN modules (lazily: `vstream train`, `vstream bench`)
 CLI_DISPATCH = frozenset({"cmd_train", "cmd_bench"})
