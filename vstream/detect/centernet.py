@@ -2,9 +2,9 @@
 that turns the detection head's outputs back into boxes is `vstream.detect.box_decode`).
 
 A box with centre (cx, cy) in input pixels belongs to cell (floor(cy / s), floor(cx / s)) of the
-stride-s grid. That cell's heatmap peak is 1, with a Gaussian around it whose sigma is a sixth of
-the box side in cells (at least `MIN_SIGMA`) so near-misses are penalised less; the cell stores
-the offset (cx / s - ix, cy / s - iy) in [0, 1) and the log size (log(w / s), log(h / s)).
+stride-s grid. That cell's heatmap peak is 1, with a Gaussian around it (`gaussian_sigma`) so
+near-misses are penalised less; the cell stores the offset (cx / s - ix, cy / s - iy) in [0, 1)
+and the log size (log(w / s), log(h / s)).
 """
 
 from __future__ import annotations
@@ -15,6 +15,17 @@ import numpy as np
 
 #: least Gaussian sigma in cells: a face 3 cells wide still lights its neighbours a little
 MIN_SIGMA = 0.5
+#: Gaussian sigma per box side, TTFNet's elliptical Gaussian (alpha 0.54 of a sixth of the side).
+#: A sixth of the side (alpha 1) was used before 2026-12-04: the focal loss then barely
+#: penalises cells a few cells off a large person's centre, the student's heatmap there is a
+#: plateau, and a plateau has several local maxima: 1-5 nested boxes on one man in a close-up
+#: (docs/models.md, "Nested person boxes").
+SIGMA_PER_SIDE = 0.54 / 6
+
+
+def gaussian_sigma(width_cells: float, height_cells: float) -> tuple[float, float]:
+    """The target Gaussian's sigma (x, y) in cells of a box width_cells x height_cells."""
+    return max(width_cells * SIGMA_PER_SIDE, MIN_SIGMA), max(height_cells * SIGMA_PER_SIDE, MIN_SIGMA)
 
 
 class CenterTargets(NamedTuple):
@@ -45,7 +56,7 @@ def encode_targets(
         cx = np.clip((x1 + x2) / 2 / stride, 0, w - 1e-3)
         cy = np.clip((y1 + y2) / 2 / stride, 0, h - 1e-3)
         ix, iy = int(cx), int(cy)
-        sx, sy = max(bw / stride / 6, MIN_SIGMA), max(bh / stride / 6, MIN_SIGMA)
+        sx, sy = gaussian_sigma(bw / stride, bh / stride)
         g = np.exp(-((xs - ix) ** 2) / (2 * sx * sx) - ((ys - iy) ** 2) / (2 * sy * sy))
         c = int(classes[k])
         np.maximum(heat[c], g, out=heat[c])

@@ -55,6 +55,7 @@ from vstream.detect.distill_sources import (
 from vstream.detect.labels import CLASS_NAMES
 from vstream.detect.mobilenet import preprocess
 from vstream.detect.network import UnifiedNet
+from vstream.detect.person_faces import face_rule_people
 from vstream.detect.unified_model import analysis_frame_size
 from vstream.detect.teacher_cache import cache_key, default_cache_dir, teacher_detections
 from vstream.detect.teachers.selfie_segmentation import SelfieSegmenter
@@ -224,12 +225,19 @@ def distill(
                              f"{'' if tuned_from is None else f'|tuned-from-{tuned_from}'}".encode())
         cache = cache_dir / f"{frames.video.stem}-{key.hexdigest()[:16]}-backbone.npz"
         rows = [truth[i] for i in train]
-        for d in rows:
-            teacher_counts += np.bincount(d.class_id, minlength=len(CLASS_NAMES))[: len(CLASS_NAMES)]
         sources = augmentation_sources(frames, train, rows)
         mask_key = hashlib.sha256(f"{cache_key(frames, teacher, max_frames)}|{segmenter.model_version}|"
                                   f"{AUGMENT_MAX_SIDE}".encode()).hexdigest()[:16]
+        # the masks are segmented around every person, those the face rule boxed included
         masks = teacher_masks(sources, segmenter, cache_dir / f"{frames.video.stem}-{mask_key}-masks.npz")
+        # the person heatmap learns bodies: a head-and-shoulders box is the face rule's, which
+        # the student applies to its own faces at run time; learnt, it is a second, smaller
+        # peak inside the body of the same close-up where the body detector found it
+        bodies = [~face_rule_people(d.xyxy, d.confidence, d.class_id, *size) for d in rows]
+        rows = [d[keep] for d, keep in zip(rows, bodies, strict=True)]
+        sources = [(image, d[keep]) for (image, d), keep in zip(sources, bodies, strict=True)]
+        for d in rows:
+            teacher_counts += np.bincount(d.class_id, minlength=len(CLASS_NAMES))[: len(CLASS_NAMES)]
         # the masks at the size the cached features were computed at, then mirrored as they are
         at_size = [cv2.resize(m, size, interpolation=cv2.INTER_AREA) for m in masks]
         taps, tag_reference = backbone_taps(net, frames.images[train], bf16, cache)

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from vstream.detect.analysis import EMBED_DIM
-from vstream.detect.centernet import MIN_SIGMA, CenterTargets, encode_targets
+from vstream.detect.centernet import CenterTargets, encode_targets, gaussian_sigma
 from vstream.detect.network import UnifiedNet
 from vstream.detect.unified_model import STRIDE
 from vstream.detections import Detections
@@ -143,7 +143,7 @@ def regression_cells(t: CenterTargets, k: int, xyxy: np.ndarray, grid: tuple[int
     cx, cy = ix + t.offset[k, 0], iy + t.offset[k, 1]
     bw = max(xyxy[2] - xyxy[0], 1.0) / STRIDE
     bh = max(xyxy[3] - xyxy[1], 1.0) / STRIDE
-    sx, sy = max(bw / 6, MIN_SIGMA), max(bh / 6, MIN_SIGMA)
+    sx, sy = gaussian_sigma(bw, bh)
     cells, offsets, weights = [], [], []
     for dy in (-1, 0, 1):
         for dx in (-1, 0, 1):

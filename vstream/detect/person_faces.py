@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from vstream.detect.labels import FACE, PERSON
+
 #: a face is "inside" a person box when this fraction of its area is
 FACE_INSIDE = 0.8
 #: head-and-shoulders box from a face box, in face widths (x) and heights (y): 3 face widths
@@ -67,3 +69,22 @@ def head_and_shoulders(face_xyxy: np.ndarray, width: int, height: int) -> np.nda
     left, up, right, down = HEAD_AND_SHOULDERS
     box = np.stack([f[:, 0] - left * fw, f[:, 1] - up * fh, f[:, 2] + right * fw, f[:, 3] + down * fh], 1)
     return np.clip(box, 0, [width, height, width, height]).astype(np.float32)
+
+
+def face_rule_people(xyxy: np.ndarray, confidence: np.ndarray, class_id: np.ndarray,
+                     width: int, height: int, tolerance: float = 1.0) -> np.ndarray:
+    """(n,) bool: the person rows of one frame's detections that the face rule made, i.e. the
+    `head_and_shoulders` box (within `tolerance` pixels, clipped to width x height) of a face of
+    the same frame with the same confidence. Teacher caches keep boxes, not their origin; the
+    distillation trains the student's person heatmap on bodies only and leaves these boxes to
+    the rule, which the student applies to its own faces at run time."""
+    xyxy = np.asarray(xyxy, np.float32).reshape(-1, 4)
+    faces = np.flatnonzero(class_id == FACE)
+    out = np.zeros(len(xyxy), bool)
+    if not len(faces):
+        return out
+    derived = head_and_shoulders(xyxy[faces], width, height)
+    for i in np.flatnonzero(class_id == PERSON):
+        same = (np.abs(derived - xyxy[i]).max(axis=1) <= tolerance) & (confidence[faces] == confidence[i])
+        out[i] = bool(same.any())
+    return out
