@@ -15,12 +15,12 @@ import numpy as np
 
 #: least Gaussian sigma in cells: a face 3 cells wide still lights its neighbours a little
 MIN_SIGMA = 0.5
-#: Gaussian sigma per box side, TTFNet's elliptical Gaussian (alpha 0.54 of a sixth of the side).
-#: A sixth of the side (alpha 1) was used before 2026-12-04: the focal loss then barely
-#: penalises cells a few cells off a large person's centre, the student's heatmap there is a
-#: plateau, and a plateau has several local maxima: 1-5 nested boxes on one man in a close-up
-#: (docs/models.md, "Nested person boxes").
-SIGMA_PER_SIDE = 0.54 / 6
+#: Gaussian sigma per box side: a sixth of it. TTFNet's narrower 0.54 of that (a large person's
+#: target less of a plateau, against nested boxes on close-ups) was tried on 2026-12-04, with
+#: bodies-only person targets, and lost persons: recall 0.79 against 0.85 on the music video's
+#: held-out frames, 4 against 6 of bikes.mp4's 13 people marked by hand, while 75 nested pairs
+#: of 123 stayed (docs/models.md, "Nested person boxes").
+SIGMA_PER_SIDE = 1 / 6
 
 
 def gaussian_sigma(width_cells: float, height_cells: float) -> tuple[float, float]:
