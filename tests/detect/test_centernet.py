@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vstream.detect.box_decode import decode_boxes
+from vstream.detect.box_decode import decode_boxes, distinct_boxes
 from vstream.detect.centernet import encode_targets
 
 
@@ -68,3 +68,19 @@ def test_decode_matches_a_max_pool_reference() -> None:
     np.testing.assert_allclose(dec.scores, scores.numpy(), rtol=1e-6)
     np.testing.assert_array_equal(dec.classes, (flat // (28 * 49)).numpy())
 
+
+
+def test_a_box_repeating_a_better_one_is_dropped_and_people_side_by_side_stay() -> None:
+    boxes = np.array([
+        [100, 20, 300, 220],   # a man in a close-up, best
+        [120, 40, 290, 215],   # the same man at another size, nested (IoU 0.74)
+        [90, 60, 250, 220],    # and again, shifted (IoU 0.58)
+        [130, 40, 250, 170],   # his upper body: inside, 0.39 of his area (IoU 0.39)
+        [300, 20, 380, 220],   # a second person beside him
+        [200, 120, 230, 200],  # a far person seen inside his box: a tenth of its area
+        [110, 30, 280, 210],   # a face class box where the persons are: another class
+    ], np.float32)
+    classes = np.array([0, 0, 0, 0, 0, 0, 1])
+    np.testing.assert_array_equal(distinct_boxes(boxes, classes), [0, 4, 5, 6])
+    assert distinct_boxes(boxes[:1], classes[:1]).tolist() == [0]
+    assert distinct_boxes(np.zeros((0, 4), np.float32), np.zeros(0, np.int64)).tolist() == []

@@ -4,7 +4,9 @@ it: 1.3-2.5 s of its start).
 
 A peak is a cell whose probability is the maximum of its 3x3 neighbourhood in its class, which
 replaces NMS for centre-based boxes; the top_k peaks of a frame, best first, become boxes from
-the size and offset maps at their cells.
+the size and offset maps at their cells. On a large person the heatmap is a broad hill with
+several such peaks, each decoding a box of the same person at another size (1-5 nested boxes on
+one man in a close-up), so `distinct_boxes` then drops a box that repeats a better one.
 """
 
 from __future__ import annotations
@@ -12,6 +14,15 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+
+
+#: a box overlapping a better one of its class this much (IoU) is the same object
+DUPLICATE_IOU = 0.5
+#: ... and so is a box lying this much (share of its area) inside a better one of its class
+#: whose area it has at least NESTED_AREA_RATIO of: one person's box at another size. A far
+#: person seen inside a near one's box is much smaller than it and stays.
+NESTED_INSIDE = 0.8
+NESTED_AREA_RATIO = 0.3
 
 
 class DecodedBoxes(NamedTuple):
@@ -75,3 +86,26 @@ def decode_boxes(
     boxes = np.stack((np.clip(cx - sw / 2, 0, width), np.clip(cy - sh / 2, 0, height),
                       np.clip(cx + sw / 2, 0, width), np.clip(cy + sh / 2, 0, height)), axis=-1)
     return DecodedBoxes(boxes.astype(np.float32), scores.astype(np.float32), classes.astype(np.int64))
+
+
+def distinct_boxes(boxes: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Indices of the boxes (n, 4) xyxy of one frame, sorted best first, that repeat no better
+    box of their class (`DUPLICATE_IOU`, `NESTED_INSIDE` / `NESTED_AREA_RATIO`), in order."""
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    n = len(boxes)
+    if n < 2:
+        return np.arange(n)
+    area = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+    iw = np.minimum(boxes[:, None, 2], boxes[None, :, 2]) - np.maximum(boxes[:, None, 0], boxes[None, :, 0])
+    ih = np.minimum(boxes[:, None, 3], boxes[None, :, 3]) - np.maximum(boxes[:, None, 1], boxes[None, :, 1])
+    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
+    small = np.maximum(np.minimum(area[:, None], area[None, :]), 1e-6)
+    big = np.maximum(np.maximum(area[:, None], area[None, :]), 1e-6)
+    iou = inter / np.maximum(area[:, None] + area[None, :] - inter, 1e-6)
+    nested = (inter / small >= NESTED_INSIDE) & (small / big >= NESTED_AREA_RATIO)
+    repeats = (classes[:, None] == classes[None, :]) & ((iou >= DUPLICATE_IOU) | nested)
+    keep = np.ones(n, bool)
+    for i in range(n):
+        if keep[i]:
+            keep[i + 1:] &= ~repeats[i, i + 1:]
+    return np.flatnonzero(keep)

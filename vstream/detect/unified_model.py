@@ -23,7 +23,7 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 
 from vstream.detect.analysis import EMBED_DIM, FrameAnalysis, area_size
-from vstream.detect.box_decode import decode_boxes, sigmoid
+from vstream.detect.box_decode import decode_boxes, distinct_boxes, sigmoid
 from vstream.detect.labels import ANALYSIS_SIZE, FACE, PERSON
 from vstream.detect.person_faces import head_and_shoulders, lonely_faces, person_face_rows
 from vstream.detections import Detections
@@ -146,6 +146,11 @@ class UnifiedModel:
         out = self.runtime.dense(images)
         dec = decode_boxes(out.heatmap, out.size, out.offset, STRIDE, size, self.top_k)
         frame_of, slot = np.nonzero(dec.scores >= self._thresholds[dec.classes])
+        kept = []
+        for b in range(len(images)):
+            rows = np.flatnonzero(frame_of == b)  # best first: slots are in score order
+            kept.append(rows[distinct_boxes(dec.boxes[b, slot[rows]], dec.classes[b, slot[rows]])])
+        frame_of, slot = frame_of[np.concatenate(kept)], slot[np.concatenate(kept)]
         boxes = dec.boxes[frame_of, slot]
         scores = dec.scores[frame_of, slot]
         classes = dec.classes[frame_of, slot]
