@@ -9,6 +9,11 @@ and scored them low (median 0.42 on the test video's true persons), so it missed
 persons of the music video. Applying the rule to its own faces instead of learning it gives
 those boxes back wherever it finds the face.
 
+The unified network also, on close-ups, puts a person box about the size of the face inside
+the body box; such a box (`face_sized_people`) is the face taken for a person, and the student
+drops it before the rule above, which gives the face its head-and-shoulders box when no body
+contains it.
+
 A person box carries the embedding of the face it contains (of the faces with at least
 FACE_INSIDE of their area inside it, the one most inside) or an all-zero row, "appearance
 unknown", when it contains none. A body seen without its face has no identity of its own: on a
@@ -26,6 +31,11 @@ from vstream.detect.labels import FACE, PERSON
 
 #: a face is "inside" a person box when this fraction of its area is
 FACE_INSIDE = 0.8
+#: a person box at most this many face areas around a face it contains is that face taken for a
+#: person, not a body: a standing body's box is about 17 face areas, a head-and-shoulders box 10.
+#: The unified network puts such boxes inside the body box of a close-up (docs/models.md,
+#: "Nested person boxes"), and a count would see two people.
+FACE_SIZED_PERSON = 2.5
 #: head-and-shoulders box from a face box, in face widths (x) and heights (y): 3 face widths
 #: across (shoulder to shoulder is about 2.5-3 head widths), from half a face above the face box
 #: (hair, which MTCNN boxes cut) to two faces below it (shoulders and upper chest)
@@ -53,6 +63,17 @@ def person_face_rows(faces: np.ndarray, people: np.ndarray) -> np.ndarray:
         has = inside[best, np.arange(cover.shape[1])]
         rows[has] = best[has]
     return rows
+
+
+def face_sized_people(faces: np.ndarray, people: np.ndarray) -> np.ndarray:
+    """(m,) bool: which of `people` (m, 4) contain a face of `faces` (n, 4) (FACE_INSIDE) and
+    are at most FACE_SIZED_PERSON times its area."""
+    faces = np.asarray(faces, np.float32).reshape(-1, 4)
+    people = np.asarray(people, np.float32).reshape(-1, 4)
+    inside = face_coverage(faces, people) >= FACE_INSIDE
+    face_area = (faces[:, 2] - faces[:, 0]) * (faces[:, 3] - faces[:, 1])
+    person_area = (people[:, 2] - people[:, 0]) * (people[:, 3] - people[:, 1])
+    return (inside & (person_area[None, :] <= FACE_SIZED_PERSON * face_area[:, None])).any(axis=0)
 
 
 def lonely_faces(faces: np.ndarray, people: np.ndarray) -> np.ndarray:

@@ -25,7 +25,8 @@ import numpy as np
 from vstream.detect.analysis import EMBED_DIM, FrameAnalysis, area_size
 from vstream.detect.box_decode import decode_boxes, distinct_boxes, sigmoid
 from vstream.detect.labels import ANALYSIS_SIZE, FACE, PERSON
-from vstream.detect.person_faces import head_and_shoulders, lonely_faces, person_face_rows
+from vstream.detect.person_faces import (
+    face_sized_people, head_and_shoulders, lonely_faces, person_face_rows)
 from vstream.detections import Detections
 
 #: the stride of the shared features and of every dense output (MobileNetV2's c3 tap)
@@ -167,6 +168,8 @@ class UnifiedModel:
             rows = np.flatnonzero(frame_of == b)
             mine_faces = rows[classes[rows] == FACE]
             people = rows[classes[rows] == PERSON]
+            face_sized = people[face_sized_people(boxes[mine_faces], boxes[people])]
+            rows, people = np.setdiff1d(rows, face_sized), np.setdiff1d(people, face_sized)
             carried = person_face_rows(boxes[mine_faces], boxes[people])
             embeddings[people[carried >= 0]] = embeddings[mine_faces[carried[carried >= 0]]]
             # a face no body contains brings its head-and-shoulders box, as the teachers' do
