@@ -13,11 +13,12 @@ import pytest
 
 from vstream.detect.checkpoint import default_checkpoint_path, load_unified, read_unified
 from vstream.eval.detection import match_boxes
-from vstream.detect.labels import FACE, PERSON
+from vstream.detect.labels import CLASS_NAMES, FACE, PERSON
+from vstream.detect.network import UnifiedNet
 from vstream.detect.person_faces import FACE_INSIDE, face_coverage, head_and_shoulders, person_face_rows
 from vstream.detect.teachers.model import TeacherModel
 from vstream.detect.teachers.selfie_segmentation import SelfieSegmenter
-from vstream.detect.video_samples import sample_frames
+from vstream.detect.video_samples import sample_frames, source_size
 from vstream.weights import footage_path, test_video_path
 
 #: held-out frames (time blocks the default checkpoint never trained on) where MTCNN finds a face
@@ -69,7 +70,7 @@ def test_a_tiny_distill_that_tunes_the_backbone_stores_the_tuned_layers(
     assert all("tags" in losses for losses in result.epoch_losses)
     ckpt = read_unified(out)
     assert ckpt.net.tuned_from == 14 and ckpt.training["tuned_from"] == 14
-    wheel = read_unified().net.backbone.features[14].state_dict()
+    wheel = UnifiedNet(CLASS_NAMES).backbone.features[14].state_dict()  # the wheel's weights
     tuned = ckpt.net.backbone.features[14].state_dict()
     assert any(not np.array_equal(wheel[k].numpy(), tuned[k].numpy()) for k in wheel)
     frames = sample_frames(test_video_path(), 4.0, max_frames=2)
@@ -179,6 +180,29 @@ def test_shipped_student_counts_a_close_up_face_as_a_person() -> None:
                 assert people.confidence[same[0]] == faces.confidence[i]
                 derived += 1
     assert derived >= 8, "the singer's close-ups should give head-and-shoulders persons"
+
+
+def _nested_pairs(boxes: np.ndarray) -> int:
+    """Ordered pairs of boxes of which the first lies at least 80% inside the second."""
+    inside = face_coverage(boxes, boxes)  # share of each box's area inside each other box
+    np.fill_diagonal(inside, 0.0)
+    return int((inside >= 0.8).sum())
+
+
+@pytest.mark.integration  # a real model run on a whole video and a clip it never saw
+def test_shipped_student_puts_one_person_box_on_one_person_in_a_close_up() -> None:
+    """Its heatmap has several peaks on a large person, each a box of them at another size (1-5
+    on one man before `box_decode.distinct_boxes` and `person_faces.face_sized_people`): a count
+    of people in view would say two or three. The teachers nest 6 pairs on the music video."""
+    model = load_unified()
+    music = sample_frames(test_video_path(), 4.0, model.frame_size(*source_size(test_video_path())))
+    nested = sum(_nested_pairs(a.detections.xyxy[a.detections.class_id == PERSON])
+                 for a in model.analyze(music.images))
+    assert nested <= 12, f"{nested} nested person pairs on {len(music)} frames"
+    car = footage_path("carphone_pristine.mp4")  # a man in a car, 176x144: never trained on
+    frames = sample_frames(car, 4.0, model.frame_size(*source_size(car)))
+    counts = [int((a.detections.class_id == PERSON).sum()) for a in model.analyze(frames.images)]
+    assert sum(c == 1 for c in counts) >= 0.8 * len(counts), counts
 
 
 @pytest.mark.integration  # the teachers and the student on real clips, as a child process
