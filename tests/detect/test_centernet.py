@@ -69,7 +69,6 @@ def test_decode_matches_a_max_pool_reference() -> None:
     np.testing.assert_array_equal(dec.classes, (flat // (28 * 49)).numpy())
 
 
-
 def test_a_box_repeating_a_better_one_is_dropped_and_people_side_by_side_stay() -> None:
     boxes = np.array([
         [100, 20, 300, 220],   # a man in a close-up, best

@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from vstream.kernels import iou_matrix
 
 #: a box overlapping a better one of its class this much (IoU) is the same object
 DUPLICATE_IOU = 0.5
@@ -96,12 +97,11 @@ def distinct_boxes(boxes: np.ndarray, classes: np.ndarray) -> np.ndarray:
     if n < 2:
         return np.arange(n)
     area = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
-    iw = np.minimum(boxes[:, None, 2], boxes[None, :, 2]) - np.maximum(boxes[:, None, 0], boxes[None, :, 0])
-    ih = np.minimum(boxes[:, None, 3], boxes[None, :, 3]) - np.maximum(boxes[:, None, 1], boxes[None, :, 1])
-    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
+    iou = iou_matrix(boxes, boxes)
+    pair_area = area[:, None] + area[None, :]
+    inter = iou * pair_area / (1.0 + iou)  # IoU = inter / (pair_area - inter), solved for inter
     small = np.maximum(np.minimum(area[:, None], area[None, :]), 1e-6)
     big = np.maximum(np.maximum(area[:, None], area[None, :]), 1e-6)
-    iou = inter / np.maximum(area[:, None] + area[None, :] - inter, 1e-6)
     nested = (inter / small >= NESTED_INSIDE) & (small / big >= NESTED_AREA_RATIO)
     repeats = (classes[:, None] == classes[None, :]) & ((iou >= DUPLICATE_IOU) | nested)
     keep = np.ones(n, bool)
