@@ -16,7 +16,7 @@ import torch
 
 from vstream.detect.analysis import keep_aspect_size
 from vstream.detect.distill_loss import imagenet_log_probs
-from vstream.detect.labels import PERSON
+from vstream.detect.labels import FACE, PERSON
 from vstream.detect.mobilenet import preprocess
 from vstream.detect.network import UnifiedNet
 from vstream.detect.teachers.selfie_segmentation import SelfieSegmenter
@@ -90,7 +90,7 @@ def augmentation_sources(frames: SampledFrames, train: np.ndarray, truth: list[D
 def teacher_masks(sources: list[tuple[np.ndarray, Detections]], segmenter: SelfieSegmenter,
                    cache: pathlib.Path) -> list[np.ndarray]:
     """The segmentation teacher's uint8 person mask (probability * 255) of each source frame,
-    run with the frame's teacher person boxes; from the npz cache file when there."""
+    run with the frame's teacher person and face boxes; from the npz cache file when there."""
     if cache.is_file():
         with np.load(cache) as z:
             if len(z["masks"]) == len(sources):
@@ -100,7 +100,8 @@ def teacher_masks(sources: list[tuple[np.ndarray, Detections]], segmenter: Selfi
     for i in range(0, len(sources), FEATURE_BATCH):
         batch = sources[i:i + FEATURE_BATCH]
         probs = segmenter.segment(np.stack([image for image, _ in batch]),
-                                  [d.xyxy[d.class_id == PERSON] for _, d in batch])
+                                  [d.xyxy[d.class_id == PERSON] for _, d in batch],
+                                  [d.xyxy[d.class_id == FACE] for _, d in batch])
         masks.extend(np.round(probs * 255).astype(np.uint8))
     log.info("person masks of %d frames in %.0f s", len(sources), time.perf_counter() - start)
     cache.parent.mkdir(parents=True, exist_ok=True)

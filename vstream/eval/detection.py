@@ -184,7 +184,8 @@ def evaluate(
         teacher_dets.extend(truth[i] for i in keep)
         if segmenter is not None:
             h, w = held.images.shape[1:3]
-            theirs = segmenter.segment(held.images, [truth[i].xyxy[truth[i].class_id == PERSON] for i in keep])
+            theirs = segmenter.segment(held.images, [truth[i].xyxy[truth[i].class_id == PERSON] for i in keep],
+                                       [truth[i].xyxy[truth[i].class_id == FACE] for i in keep])
             stride = -(-w // analyses[0].person_mask.shape[1])
             mine = np.stack([grid_to_frame(a.person_mask, w, h, stride) for a in analyses])
             masks.append(mask_score(mine, theirs))

@@ -7,9 +7,9 @@ import pathlib
 import numpy as np
 import pytest
 
-from vstream.detect.labels import PERSON
+from vstream.detect.labels import FACE, PERSON
 from vstream.detect.teachers.model import TeacherModel
-from vstream.detect.teachers.selfie_segmentation import SelfieSegmenter
+from vstream.detect.teachers.selfie_segmentation import SelfieSegmenter, person_regions
 from vstream.detect.video_samples import sample_frames
 
 VTEST = pathlib.Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
@@ -67,3 +67,44 @@ def test_bad_input_says_what_to_pass() -> None:
     with pytest.raises(ValueError, match="2 box arrays for 1 frames"):
         SelfieSegmenter().segment(np.zeros((1, 16, 16, 3), np.uint8), [np.zeros((0, 4))] * 2)
     assert SelfieSegmenter().segment(np.zeros((0, 16, 16, 3), np.uint8)).shape == (0, 16, 16)
+
+
+def test_the_whole_frame_mask_keeps_what_belongs_to_a_person() -> None:
+    """`person_regions` on a 100x100 mask: a region keeps what a box vouches for."""
+    mask = np.zeros((100, 100), np.float32)
+    mask[5:40, 5:30] = 0.9  # a close-up: its face box covers only its top
+    mask[50:95, 60:70] = 0.8  # a small walker, spread 20 px onto the ground beside him
+    mask[50:95, 70:90] = 0.7
+    mask[5:20, 60:70] = 0.6  # a patch of ground no box touches, 1.5% of the frame
+    mask[60:90, 5:20] = 0.95  # someone the people teacher missed, 4.5% of the frame
+    mask[0:3, 95:100] = 0.3  # below 0.5: no region, left as it is
+    faces = np.array([[8, 6, 20, 18]], np.float32)
+    walker = np.array([[60, 50, 70, 95]], np.float32)  # 45 px: small against 50
+    out = person_regions(mask, walker, faces, small_height=50)
+    np.testing.assert_array_equal(out[5:40, 5:30], mask[5:40, 5:30])  # whole, far past the face box
+    np.testing.assert_array_equal(out[50:95, 60:71], mask[50:95, 60:71])
+    assert not out[50:95, 71:90].any()  # cut at the walker's box grown by a tenth (1 px)
+    assert not out[5:20, 60:70].any()
+    np.testing.assert_array_equal(out[60:90, 5:20], mask[60:90, 5:20])
+    np.testing.assert_array_equal(out[0:3, 95:100], mask[0:3, 95:100])
+    # the same walker's box at 40 px of a 40-px "small" line is large: his region stays whole
+    np.testing.assert_array_equal(person_regions(mask, walker, faces, small_height=40)[50:95, 70:90],
+                                  mask[50:95, 70:90])
+
+
+@pytest.mark.integration  # real models on real frames
+def test_a_cameras_mask_stays_on_its_walkers(teacher: TeacherModel) -> None:
+    """On vtest.avi the whole-frame model calls patches of ground and road a person; with the
+    teacher's boxes the mask stays on the people."""
+    frames = sample_frames(VTEST, 0.1, (470, 352), max_frames=3)
+    found = [a.detections for a in teacher.analyze(frames.images)]
+    people = [d.xyxy[d.class_id == PERSON] for d in found]
+    raw = SelfieSegmenter().segment(frames.images)
+    masks = SelfieSegmenter().segment(frames.images, people, [d.xyxy[d.class_id == FACE] for d in found])
+    for r, m, boxes in zip(raw, masks, people):
+        grown = np.concatenate([boxes[:, :2] - 0.25 * (boxes[:, 2:] - boxes[:, :2]),
+                                boxes[:, 2:] + 0.25 * (boxes[:, 2:] - boxes[:, :2])], axis=1)
+        inside = _inside(m.shape, np.clip(grown, 0, None))
+        person = m >= 0.5
+        assert (person & inside).sum() >= 0.98 * person.sum()
+        assert (r >= 0.5)[~inside].sum() > 0  # what was cut: the whole frame's strays
