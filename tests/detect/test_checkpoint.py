@@ -54,7 +54,9 @@ def test_roundtrip_gives_identical_outputs(saved: tuple[UnifiedNet, pathlib.Path
         np.testing.assert_array_equal(a.detections.embedding, b.detections.embedding)
         np.testing.assert_array_equal(a.person_mask, b.person_mask)
         np.testing.assert_array_equal(a.tag_scores, b.tag_scores)
-    assert read_unified(path).training == {"epochs": 0}
+        assert a.person_mask.shape == (-(-H // 4), -(-W // 4))  # a new network's stride-4 mask
+    loaded = read_unified(path)
+    assert loaded.training == {"epochs": 0} and loaded.net.mask_stride == 4
 
 
 def test_a_checkpoint_with_tuned_backbone_layers_stores_and_restores_them(tmp_path: pathlib.Path) -> None:

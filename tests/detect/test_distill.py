@@ -272,7 +272,7 @@ def test_a_run_can_start_from_a_checkpoint_that_fits_the_network_it_trains(tmp_p
     from vstream.detect.network import UnifiedNet
 
     shipped = read_checkpoint_file()
-    net = UnifiedNet(tuned_from=14)
+    net = UnifiedNet(tuned_from=14, mask_stride=shipped.mask_stride)
     load_weights(net, shipped, exact=False)
     mine = net.trained_state_dict()
     for name, value in shipped.state.items():
@@ -285,3 +285,5 @@ def test_a_run_can_start_from_a_checkpoint_that_fits_the_network_it_trains(tmp_p
         load_weights(UnifiedNet(), read_checkpoint_file(tuned), exact=False)
     with pytest.raises(CheckpointError, match="does not fit this network"):
         load_weights(UnifiedNet(channels=32), shipped, exact=False)
+    with pytest.raises(CheckpointError, match="mask stride 8, where the network has .* mask stride 4"):
+        load_weights(UnifiedNet(mask_stride=4), shipped, exact=False)

@@ -13,8 +13,20 @@ def test_the_mask_target_is_each_cells_mean_person_probability() -> None:
     mask[0:8, 8:16] = 255  # cell (0, 1) all person
     mask[8:12, 0:8] = 255  # half of cell (1, 0)
     mask[16:20, 24:30] = 255  # all of cell (2, 3) that lies in the image: 4x6 of its 8x8
-    cells = grid_mask(mask, (3, 4))
+    cells = grid_mask(mask, 8)
     assert cells.shape == (3, 4) and cells.dtype == np.float32
     assert cells[0, 1] == pytest.approx(1.0) and cells[1, 0] == pytest.approx(0.5)
     assert cells[2, 3] == pytest.approx(24 / 64)  # outside the image is no person
     assert cells.sum() == pytest.approx(1.0 + 0.5 + 24 / 64)
+
+
+def test_the_stride_4_mask_target_keeps_what_stride_8_averages_away() -> None:
+    """A walker 6 px wide on a camera: at stride 4 the cells over them are mostly person, at
+    stride 8 none is (the reason the mask head went to stride 4)."""
+    mask = np.zeros((32, 32), np.uint8)
+    mask[4:28, 13:19] = 255
+    fine, coarse = grid_mask(mask, 4), grid_mask(mask, 8)
+    assert fine.shape == (8, 8) and coarse.shape == (4, 4)
+    assert fine.max() >= 0.75 and coarse.max() < 0.5
+    # both are means of the same pixels: the person's area is kept either way
+    assert fine.sum() * 16 == pytest.approx(24 * 6) and coarse.sum() * 64 == pytest.approx(24 * 6)

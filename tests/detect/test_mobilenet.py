@@ -30,9 +30,9 @@ def test_model_is_shared_per_device_and_in_eval_mode() -> None:
 @pytest.mark.parametrize(
     "hw, expected",
     [
-        ((224, 224), {"c3": (28, 28), "c4": (14, 14), "c5": (7, 7)}),
+        ((224, 224), {"c2": (56, 56), "c3": (28, 28), "c4": (14, 14), "c5": (7, 7)}),
         # each stride-2 conv (padding 1) rounds up: 360 -> 180, 90, 45, 23, 12
-        ((360, 640), {"c3": (45, 80), "c4": (23, 40), "c5": (12, 20)}),
+        ((360, 640), {"c2": (90, 160), "c3": (45, 80), "c4": (23, 40), "c5": (12, 20)}),
     ],
 )
 def test_feature_map_shapes(hw: tuple[int, int], expected: dict[str, tuple[int, int]]) -> None:

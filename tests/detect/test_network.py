@@ -52,9 +52,23 @@ def test_dense_output_shapes_and_one_backbone_pass(net: UnifiedNet) -> None:
     assert out.features.shape == (3, 64, H // 8, W // 8)
     assert out.heatmap.shape == (3, len(CLASS_NAMES), H // 8, W // 8)
     assert out.size.shape == out.offset.shape == (3, 2, H // 8, W // 8)
-    assert out.mask.shape == (3, 1, H // 8, W // 8)
+    assert out.mask.shape == (3, 1, H // 4, W // 4)  # the mask's finer grid
     assert out.tag_scores.shape == (3, n_tags)
     assert torch.all((out.tag_scores >= 0) & (out.tag_scores <= 1))
+
+
+def test_a_network_made_before_the_stride_4_mask_keeps_its_stride_8_mask() -> None:
+    """The shipped checkpoint's mask head reads the stride-8 features (its metadata has no
+    mask_stride); it loads and runs as it was trained."""
+    from vstream.detect.checkpoint import read_unified
+
+    loaded = read_unified()
+    assert loaded.net.mask_stride == 8
+    with torch.inference_mode():
+        out = loaded.net.dense(preprocess(_frames(1), None))
+    assert out.mask.shape == (1, 1, H // 8, W // 8)
+    with pytest.raises(ValueError, match="mask_stride must be 4 or 8"):
+        UnifiedNet(mask_stride=2)
 
 
 def test_tag_scores_are_the_imagenet_head_through_the_tag_map(net: UnifiedNet) -> None:
@@ -109,7 +123,7 @@ def test_tuned_layers_train_and_are_stored_the_rest_of_the_backbone_stays_the_wh
     with torch.inference_mode():
         whole = tuned.backbone.forward_features(x)
         split = tuned.tuned_taps(tuned.frozen_taps(x))
-    assert set(split) == {"c3", "c4", "c5"}
+    assert set(split) == {"c2", "c3", "c4", "c5"}
     for name in split:
         torch.testing.assert_close(split[name], whole[name])
     with pytest.raises(ValueError, match="tuned_from"):
@@ -142,7 +156,7 @@ def test_unified_model_analyze(net: UnifiedNet) -> None:
         assert np.all(d.xyxy >= 0) and np.all(d.xyxy[:, [2, 3]] <= [W, H])
         assert set(d.class_id.tolist()) <= set(range(len(CLASS_NAMES)))
         assert fa.tag_scores.shape == (len(net.tags),)
-        assert fa.person_mask.shape == (H // 8, W // 8)
+        assert fa.person_mask.shape == (H // 4, W // 4)
         assert fa.person_mask.min() >= 0 and fa.person_mask.max() <= 1
     # batching does not change the result
     alone = model.analyze(frames[2:])[0].detections
@@ -177,7 +191,7 @@ def test_a_source_is_analysed_at_its_own_aspect_ratio(net: UnifiedNet, source: t
     result = model.analyze(np.zeros((2, size[1], size[0], 3), np.uint8))
     boxes = result[0].detections.xyxy
     assert len(boxes) >= 5 and np.all(boxes[:, [2, 3]] <= size)  # top_k, then faces' persons
-    assert result[0].person_mask.shape == (-(-size[1] // 8), -(-size[0] // 8))
+    assert result[0].person_mask.shape == (-(-size[1] // 4), -(-size[0] // 4))
 
 
 def test_bad_options(net: UnifiedNet) -> None:

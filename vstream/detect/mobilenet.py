@@ -39,9 +39,10 @@ class FeatureTap(NamedTuple):
     channels: int
 
 
-#: the last layer at each stride: features.6 ends stage (6,32,3,2), features.13 stage
-#: (6,96,3,1), features.18 is the final 1x1 conv that the classifier pools
+#: the last layer at each stride: features.3 ends stage (6,24,2,2), features.6 stage (6,32,3,2),
+#: features.13 stage (6,96,3,1), features.18 is the final 1x1 conv that the classifier pools
 FEATURE_TAPS: dict[str, FeatureTap] = {
+    "c2": FeatureTap(layer=3, stride=4, channels=24),
     "c3": FeatureTap(layer=6, stride=8, channels=32),
     "c4": FeatureTap(layer=13, stride=16, channels=96),
     "c5": FeatureTap(layer=18, stride=32, channels=1280),

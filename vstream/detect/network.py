@@ -2,7 +2,7 @@
 and per-detection appearance embeddings.
 
     frames ─▶ MobileNetV2 ─┬─ c3, c4, c5 ─▶ FeaturePyramid (stride 8) ─┬─▶ DetectionHead (CenterNet)
-                           │                                           ├─▶ MaskHead (person)
+                           ├─ c2 (stride 4) ───────────────────────────┼─▶ MaskHead (person, stride 4)
                            │                                           └─▶ RoIAlign ─▶ EmbeddingHead
                            └─ c5 ─▶ ImageNet classifier (frozen) ─▶ softmax @ tag map ─▶ tag scores
 
@@ -36,6 +36,9 @@ from vstream.detect.unified_model import STRIDE, DenseArrays, UnifiedModel, Unif
 
 assert FEATURE_TAPS["c3"].stride == STRIDE, "the runtime decodes boxes at the c3 tap's stride"
 
+#: the person mask's grid in a new network (`MaskHead`)
+MASK_STRIDE = FEATURE_TAPS["c2"].stride
+
 
 class DenseOutputs(NamedTuple):
     """Per-frame outputs of one backbone pass (everything but the per-box embeddings)."""
@@ -44,7 +47,7 @@ class DenseOutputs(NamedTuple):
     heatmap: torch.Tensor  # (B, n_classes, h, w) logits
     size: torch.Tensor  # (B, 2, h, w) log box size in cells
     offset: torch.Tensor  # (B, 2, h, w) centre offset within the cell
-    mask: torch.Tensor  # (B, 1, h, w) person mask logits
+    mask: torch.Tensor  # (B, 1, H / mask_stride, W / mask_stride) person mask logits
     tag_scores: torch.Tensor  # (B, n_tags) in [0, 1]
 
 
@@ -71,6 +74,8 @@ class UnifiedNet(nn.Module):
     `classes` are the detection classes (class_id = index; `labels.CLASS_NAMES` by default):
     another class is one more heatmap channel. `tuned_from`: the backbone's layers from
     `features[tuned_from]` on are trained with the heads (None: the whole backbone is frozen).
+    `mask_stride`: the person mask's grid, 4 (from the c2 tap; `MaskHead`) or 8 (on the
+    features, as checkpoints made before 2026-12-04 have it).
     ImageNet has no person class, so its upper features are not a person detector's; the
     classifier stays frozen and the distillation keeps the tuned layers' tags near the
     ImageNet ones (`distill_loss`).
@@ -84,8 +89,11 @@ class UnifiedNet(nn.Module):
         tag_map: TagMap | None = None,
         backbone: MobileNetV2 | None = None,
         tuned_from: int | None = None,
+        mask_stride: int = MASK_STRIDE,
     ) -> None:
         super().__init__()
+        if mask_stride not in (FEATURE_TAPS["c2"].stride, STRIDE):
+            raise ValueError(f"mask_stride must be {FEATURE_TAPS['c2'].stride} or {STRIDE}, got {mask_stride}")
         self.classes = tuple(classes)
         self.channels = channels
         self.embed_dim = embed_dim
@@ -107,7 +115,9 @@ class UnifiedNet(nn.Module):
         self.backbone.eval()
         self.fpn = FeaturePyramid(channels)
         self.detect = DetectionHead(channels, len(self.classes))
-        self.mask = MaskHead(channels)
+        self.mask_stride = mask_stride
+        self.mask = MaskHead(channels, fine_channels=FEATURE_TAPS["c2"].channels
+                             if mask_stride == FEATURE_TAPS["c2"].stride else None)
         self.embed = EmbeddingHead(channels, STRIDE, embed_dim)
         tags = tag_map or default_tag_map()
         self.tags = tags.tags
@@ -137,14 +147,14 @@ class UnifiedNet(nn.Module):
         return taps
 
     def tuned_taps(self, taps: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """`frozen_taps`' output -> {"c3", "c4", "c5"}, running the tuned layers."""
+        """`frozen_taps`' output -> {"c2", "c3", "c4", "c5"}, running the tuned layers."""
         if TUNED_INPUT not in taps:
             return taps
         _, upper = self.backbone.forward_layers(taps[TUNED_INPUT], self._split, len(self.backbone.features))
         return {k: v for k, v in (taps | upper).items() if k != TUNED_INPUT}
 
     def heads_from_taps(self, taps: dict[str, torch.Tensor]) -> DenseOutputs:
-        """Backbone taps {"c3", "c4", "c5"} -> dense outputs (training reuses cached taps)."""
+        """Backbone taps {"c2", "c3", "c4", "c5"} -> dense outputs (training reuses cached taps)."""
         features = self.fpn(taps)
         heatmap, size, offset = self.detect(features)
         c5 = torch.flatten(taps["c5"].mean(dim=(2, 3)), 1)
@@ -152,7 +162,7 @@ class UnifiedNet(nn.Module):
         # a tag's classes are disjoint outcomes: their probabilities add; the clamp only removes
         # float rounding above 1
         tag_scores = (probs @ self.tag_matrix.float()).clamp(0.0, 1.0)
-        return DenseOutputs(features, heatmap, size, offset, self.mask(features), tag_scores)
+        return DenseOutputs(features, heatmap, size, offset, self.mask(features, taps["c2"]), tag_scores)
 
     def dense(self, x: torch.Tensor) -> DenseOutputs:
         """Normalised images (B, 3, H, W) (`mobilenet.preprocess`) -> dense outputs, one

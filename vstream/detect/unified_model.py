@@ -129,7 +129,8 @@ class UnifiedModel:
         per frame: detections (boxes in input pixels, class_id from `labels`, confidence;
         embeddings L2-normalised for faces, a body carrying its face's or a zero row:
         `person_faces`), tag_scores over `self.tags`, person_mask probabilities
-        (ceil(H / 8), ceil(W / 8)) on the stride-8 grid."""
+        (ceil(H / s), ceil(W / s)) on the network's mask grid (s = 4; 8 for a checkpoint made
+        before 2026-12-04)."""
         if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4 \
                 or images.shape[3] != 3 or min(images.shape[1:3]) < MIN_SIDE:
             got = f"{images.dtype} {images.shape}" if isinstance(images, np.ndarray) else type(images)

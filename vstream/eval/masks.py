@@ -1,6 +1,6 @@
 """How well a student's person mask matches the segmentation teacher's.
 
-The student's mask is person probabilities on its stride-8 grid; it is upsampled (bilinear) to the
+The student's mask is person probabilities on its grid (stride 4 or 8); it is upsampled (bilinear) to the
 frame's pixels, and both masks are cut at 0.5. The score is the intersection over union pooled
 over frames (sum of intersections / sum of unions), so a frame with a large person weighs more
 than one with a speck, and frames where neither mask shows anyone add nothing.
