@@ -4,7 +4,9 @@ shipped student (unified-mnv2-50d60e27.py) with one change: the backbone's layer
 features.11 on are trained with the heads (`tuned_from=11`, at a tenth of the heads' rate; the
 scene tags held to ImageNet's by a KL term). Since commit 7ed4207 the distillation trains the
 person heatmap on bodies only (the face rule's head-and-shoulders boxes left out); at d39bb90,
-before it, the same recipe made unified-mnv2-22556a77 ("Tuning the backbone's upper layers").
+before it, the same recipe made unified-mnv2-22556a77 ("Tuning the backbone's upper layers"); since
+6b1976f (stride-4 mask head, the mask teacher kept to people) it makes unified-mnv2-ab770b86
+("The mask teacher's stray regions, and a stride-4 mask").
 The distillation records score thresholds 0.2/0.15; the person threshold chosen on the
 validation halves is 0.45 (face 0.3).
 
