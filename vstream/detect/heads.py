@@ -59,9 +59,9 @@ class MaskHead(nn.Module):
 
     Stride 4 because a camera's people are 2-5 stride-8 cells wide: the segmentation teacher's
     own mask averaged over stride-8 cells and upsampled scores IoU 0.77 against itself on
-    vtest.avi, over stride-4 cells 0.88 (docs/models.md, "Person masks at stride 4"). The fine
-    level is a U-Net-style step: the stride-8 trunk upsampled and added to a projection of c2,
-    at `fine_hidden` channels, which keeps its cost a few percent of the network's."""
+    vtest.avi, over stride-4 cells 0.88 (docs/models.md, "The mask teacher's stray regions, and
+    a stride-4 mask"). The fine level is a U-Net-style step: the stride-8 trunk upsampled and
+    added to a projection of c2, at `fine_hidden` channels, which costs 4% of the dense graph."""
 
     def __init__(self, channels: int, hidden: int = 32, fine_channels: int | None = None,
                  fine_hidden: int = 16) -> None:
