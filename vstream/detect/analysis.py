@@ -2,8 +2,8 @@
 
 Two models implement `FrameModel`: the unified network (`vstream.detect.network`, one forward
 pass for detection, tags, person mask and embeddings) and the teachers it is distilled from
-(`vstream.detect.teachers.model`: MTCNN, SSDLite-MobileNetV2 people and dlib), selectable with
-`--model`. A model says at what size it wants the frames of a source (`frame_size`): both keep
+(`vstream.detect.teachers.model`: MTCNN, SSDLite-MobileNetV2 people and SFace face identity),
+selectable with `--model`. A model says at what size it wants the frames of a source (`frame_size`): both keep
 the source's aspect ratio, the network at its input area, the teachers at the source's own
 resolution.
 """
@@ -20,8 +20,8 @@ import numpy as np
 
 from vstream.detections import Detections
 
-#: length of every appearance vector (dlib's face embedding size, which the embedding head is
-#: distilled to reproduce)
+#: length of every appearance vector (the teachers' face identity vector, which the embedding
+#: head is distilled to reproduce: dlib's until 2026-12-04, SFace's since; both 128)
 EMBED_DIM = 128
 
 
@@ -56,6 +56,11 @@ class FrameModel(Protocol):
     #: (`ByteTracker`: the score of a "high" detection, and the least that starts a track):
     #: scores are the model's own scale. A class not named keeps ByteTrack's 0.5 and 0.6.
     track_thresholds: Mapping[int, tuple[float, float]]
+    #: None when the model's embeddings of faces (and of the person box carrying a face) are
+    #: identity vectors; else the recognizer that gives faces their identity vectors after
+    #: tracking, for the face tracks not yet identified (`StreamAnalyzer`): the unified
+    #: network's own embeddings only steer its face tracker
+    face_identity: FaceRecognizer | None
 
     def frame_size(self, width: int, height: int) -> tuple[int, int]:
         """(width, height) the frames of a width x height source are analysed at."""
@@ -65,6 +70,25 @@ class FrameModel(Protocol):
         """uint8 RGB frames (B, H, W, 3) at `frame_size` of their source -> one FrameAnalysis
         per frame."""
         ...
+
+
+class FaceRecognizer(Protocol):
+    """Face identity vectors (`vstream.detect.face_identity.FaceIdentity`)."""
+
+    model_version: str
+
+    def embed(self, image: np.ndarray, boxes: np.ndarray,
+              landmarks: np.ndarray | None = None) -> np.ndarray:
+        """(n, EMBED_DIM) unit vectors of the faces in `boxes` (n, 4) of a uint8 RGB image."""
+        ...
+
+
+def identity_version(model: FrameModel) -> str:
+    """What a people gallery of `model` (and its stored people) is keyed by: the model, and the
+    recognizer of its faces where that is not the model itself, so vectors of one kind only are
+    ever compared."""
+    recognizer = model.face_identity
+    return model.model_version if recognizer is None else f"{model.model_version}+{recognizer.model_version}"
 
 
 def keep_aspect_size(width: int, height: int, min_area: int, max_side: int) -> tuple[int, int]:

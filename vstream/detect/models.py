@@ -15,15 +15,12 @@ MODEL_CHOICES = ("unified", "teachers", "none")
 DEFAULT_MODEL = "teachers"
 
 #: cosine similarity a tracklet needs to its closest gallery exemplar to be that person, per
-#: model; docs/models.md has the measurements. teachers: dlib's same-person rule (raw distance
-#: < 0.6) on unit vectors, as dlib's raw vectors here have norm 1.43 (1 - (0.6 / 1.43)^2 / 2 =
-#: 0.91); against the hand labels of the test video's people (`vstream.eval.people_labels`)
-#: every threshold from 0.85 to 0.91 scores the same and 0.92 splits the singer into six IDs
-#: (coverage 0.56). unified (unified-mnv2-50d60e27): against the same labels, 0.97 is the
-#: highest that keeps the singer's clear-face scenes (purity 1.00, coverage 0.89, both halves of
-#: the scenes 1.00 / 0.89); 0.95-0.96 merge everyone into one ID, 0.975-0.98 split the singer
-#: (coverage 0.61). Its face vectors are close for everyone, so the threshold is high.
-MATCH_THRESHOLDS = {"unified": 0.97, "teachers": 0.91}
+#: model. Both identify faces by SFace's vectors (`vstream.detect.face_identity`), so both use
+#: OpenCV's published same-person threshold for SFace, 0.363 (opencv_zoo's face_recognition_sface,
+#: cosine), not one fitted here. Against the hand labels of the test video's people
+#: (`vstream.eval.people_labels`) it gives the singer one ID (purity 1.00, coverage 0.89 on the
+#: whole and on both halves of the scenes) with either model; docs/models.md has the measurements.
+MATCH_THRESHOLDS = {"unified": 0.363, "teachers": 0.363}
 
 
 @functools.lru_cache(maxsize=4)

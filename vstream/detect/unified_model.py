@@ -6,6 +6,13 @@ The network runs in a `UnifiedRuntime`: onnxruntime on a CPU in fp32
 thresholds, which face a body carries) is NumPy here, so a process whose graphs are cached
 never imports torch (1.3-2.5 s of a start on two cores).
 
+Faces are identified by SFace (`face_identity`, `vstream.detect.face_identity`), not by the
+network's embedding head: the head learnt dlib's vectors, which on small faces are nearly alike
+for everyone, and SFace on the network's face boxes tells the test video's people apart
+(docs/models.md, "Face identity: SFace"). It runs after tracking, on the faces of the tracks
+not yet identified (`StreamAnalyzer`), so it costs per new face track, not per face. The head's
+vectors still steer the face tracker.
+
 Precision: bf16 autocast is ~2x faster at batch 16 on a CPU with native bf16 (72 vs 35 frames/s
 there), but MobileNetV2's bf16 feature maps differ from fp32 ones by 12-18% (mean relative
 error of c3..c5 on the test video) and the heads were distilled on fp32 features. Measured on
@@ -24,6 +31,7 @@ import numpy as np
 
 from vstream.detect.analysis import EMBED_DIM, FrameAnalysis, area_size
 from vstream.detect.box_decode import decode_boxes, distinct_boxes, sigmoid
+from vstream.detect.face_identity import FaceIdentity
 from vstream.detect.labels import ANALYSIS_SIZE, FACE, PERSON
 from vstream.detect.person_faces import (
     face_sized_people, head_and_shoulders, lonely_faces, person_face_rows)
@@ -119,6 +127,7 @@ class UnifiedModel:
         self.track_thresholds = {c: (float(t), min(float(t) + 0.1, 1.0))
                                  for c, t in enumerate(thresholds)}
         self.last_seconds = 0.0
+        self.face_identity = FaceIdentity()
 
     def frame_size(self, width: int, height: int) -> tuple[int, int]:
         """`analysis_frame_size`: the size the heads were trained at for such a source."""

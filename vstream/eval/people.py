@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
+from vstream.detect.analysis import identity_version
 from vstream.detect.labels import FACE
 from vstream.detect.video_samples import is_held_out, source_size
 from vstream.ingest.chunker import Chunker
@@ -44,7 +45,7 @@ def face_tracklets(video: str, model, threshold: float,
                    analysis_fps: float = DEFAULT_ANALYSIS_FPS) -> list[Tracklet]:
     """The identified face tracklets of `video` (one fresh gallery), in time order."""
     chunker = Chunker(video, "eval")
-    gallery = PeopleGallery(model.model_version, threshold)
+    gallery = PeopleGallery(identity_version(model), threshold)
     stages = StreamStages("eval", float(chunker.info.frame_rate), shots="combined", model=model,
                           gallery=gallery, analysis_fps=analysis_fps)
     scenes = [a for chunk in chunker for a in stages.push(chunk).scenes] + stages.finish().scenes

@@ -25,8 +25,9 @@ import numpy as np
 
 from vstream.decode.frames import FrameBatch
 from vstream.describe.scene_story import SceneEvent, describe, moves
-from vstream.detect.analysis import FrameModel
-from vstream.detect.labels import ANALYSIS_SIZE, CLASS_NAMES, PERSON
+from vstream.detect.analysis import EMBED_DIM, FrameModel
+from vstream.detect.labels import ANALYSIS_SIZE, CLASS_NAMES, FACE, PERSON
+from vstream.detect.person_faces import person_face_rows
 from vstream.detections import Detections
 from vstream.segment.scenes import Scene
 from vstream.track.body_appearance import body_appearance
@@ -197,8 +198,8 @@ class StreamAnalyzer:
             if cut:  # a new shot: no track continues into it
                 for tracker in self._trackers.values():
                     tracker.reset()
-            record = FrameRecord(idx, t, self._track(result.detections, image), size,
-                                 np.asarray(tags, np.float32))
+            record = FrameRecord(idx, t, self._identify(self._track(result.detections, image), image),
+                                 size, np.asarray(tags, np.float32))
             observed.frames.append(record)
             observed.events += self.presence.update(idx, t, self.identities.observe(record), cut)
             self._records.append(record)
@@ -223,6 +224,28 @@ class StreamAnalyzer:
             kept = tracker.update(mine)
             tracker_id[kept.data["row"]] = kept.tracker_id
         return detections.with_tracker_id(tracker_id)
+
+    def _identify(self, detections: Detections, image: np.ndarray) -> Detections:
+        """The frame's tracked detections with identity vectors, for a model whose faces are
+        identified by a recognizer of their own (`FrameModel.face_identity`): the faces of the
+        tracks not identified yet get theirs, a person box carrying such a face gets the
+        face's (`person_face_rows`), every other row none (zero), so that the gallery only
+        ever compares the recognizer's vectors. One face track needs two or so; the rest of its
+        faces cost nothing."""
+        recognizer = self.model.face_identity
+        if recognizer is None:
+            return detections
+        d = detections
+        embedding = np.zeros((len(d), EMBED_DIM), np.float32)
+        faces = np.flatnonzero((d.class_id == FACE) & (d.tracker_id >= 0))
+        faces = faces[[self.identities.wants_identity(int(t)) for t in d.tracker_id[faces]]]
+        if len(faces):
+            embedding[faces] = recognizer.embed(image, d.xyxy[faces])
+            persons = np.flatnonzero(d.class_id == PERSON)
+            rows = person_face_rows(d.xyxy[faces], d.xyxy[persons])
+            embedding[persons[rows >= 0]] = embedding[faces[rows[rows >= 0]]]
+        return Detections(d.xyxy, d.confidence, d.class_id, d.tracker_id, embedding, d.data,
+                          d.metadata)
 
     def _frame_tagger(self):
         if self._tagger is None:

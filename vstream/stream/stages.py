@@ -18,7 +18,7 @@ from vstream import __version__
 from vstream.chunk import GopChunk
 from vstream.decode.ffmpeg import FfmpegDecoder
 from vstream.decode.frames import FrameBatch
-from vstream.detect.analysis import FrameModel
+from vstream.detect.analysis import FrameModel, identity_version
 from vstream.errors import DecodeError, VStreamError
 from vstream.segment.factory import make_shot_detector
 from vstream.segment.scenes import Scene, Segmenter
@@ -79,11 +79,12 @@ def unpack_state(data: bytes) -> dict:
 def row_version(shots: str, model: FrameModel | None,
                 max_scene_s: float = DEFAULT_MAX_SCENE_S) -> str:
     """What produced a row: vstream's version, the shot detector (and the maximum scene
-    length, which moves the scene rows) and the frame model."""
+    length, which moves the scene rows) and the frame model (with the recognizer of its faces,
+    `identity_version`, which names its people)."""
     version = f"vstream-{__version__}/shots-{shots}"
     if max_scene_s:
         version += f"-max{max_scene_s:g}s"
-    return f"{version}/{model.model_version}" if model is not None else version
+    return f"{version}/{identity_version(model)}" if model is not None else version
 
 
 def sample_every(frame_rate: float, analysis_fps: float) -> int:
@@ -310,8 +311,9 @@ def load_gallery(store, model: FrameModel | None, threshold: float | None) -> Pe
     """The people gallery of `model` as stored (None without a model)."""
     if model is None or threshold is None:
         return None
-    gallery = PeopleGallery(model.model_version, threshold)
-    gallery.load(stored_people(store.people(model.model_version)))
+    version = identity_version(model)
+    gallery = PeopleGallery(version, threshold)
+    gallery.load(stored_people(store.people(version)))
     return gallery
 
 

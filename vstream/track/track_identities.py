@@ -100,6 +100,12 @@ class TrackIdentities:
                                                           at_edge(track.boxes[-1][1])))
         return seen
 
+    def wants_identity(self, track_id: int) -> bool:
+        """Whether the track's faces still need identity vectors: it is not identified yet and
+        was not stored before (`known`)."""
+        track = self._tracks.get(track_id)
+        return track_id not in self.known and (track is None or track.person_id is None)
+
     def person_of(self, track_id: int) -> str:
         """The gallery person of a decided track; "" for an anonymous or undecided one (the
         `tracks` table and a scene's people name gallery people only)."""

@@ -7,6 +7,7 @@ import pytest
 
 from vstream.detect import labels
 from vstream.detect.analysis import EMBED_DIM, FrameAnalysis
+from vstream.detect.models import MATCH_THRESHOLDS
 from vstream.detections import Detections
 from vstream.detect.person_faces import face_coverage
 from vstream.detect.person_faces import head_and_shoulders
@@ -28,7 +29,7 @@ def analysed(model: TeacherModel, teacher_frames: dict[int, np.ndarray]) -> dict
 
 
 def test_interface() -> None:
-    assert TeacherModel.model_version == "teachers-mtcnn-ssdlite-dlib-2"
+    assert TeacherModel.model_version == "teachers-mtcnn-ssdlite-sface-3"
     assert TeacherModel.input_size == labels.ANALYSIS_SIZE == (384, 224)
 
 
@@ -60,9 +61,6 @@ def test_every_frame_has_the_columns(analysed: dict[int, FrameAnalysis]) -> None
         assert d.embedding is not None and d.embedding.shape == (n, EMBED_DIM)
         norms = np.linalg.norm(d.embedding, axis=1)
         assert np.all((np.abs(norms - 1) < 1e-5) | (norms == 0))
-        raw = d.data["dlib_embedding"]
-        # the unit vector is the raw dlib vector, scaled
-        np.testing.assert_allclose(d.embedding * np.linalg.norm(raw, axis=1, keepdims=True), raw, atol=1e-5)
         x1, y1, x2, y2 = d.xyxy.T
         assert np.all((0 <= x1) & (x1 < x2) & (x2 <= 384) & (0 <= y1) & (y1 < y2) & (y2 <= 224))
 
@@ -81,10 +79,10 @@ def test_faces_and_their_persons(analysed: dict[int, FrameAnalysis]) -> None:
         assert face_coverage(d.xyxy[faces], d.xyxy[[p]])[0, 0] == pytest.approx(1.0)
         np.testing.assert_array_equal(d.embedding[p], d.embedding[faces[0]])
         assert np.all(np.isnan(d.data["landmarks"][p])) and not np.any(np.isnan(d.data["landmarks"][faces[0]]))
-    # the singer in two frames of one shot: same person by dlib's rule
+    # the singer in two frames of one shot: the same person by the gallery's threshold
     a, b = (analysed[i].detections for i in (636, 638))
     fa, fb = (d.class_id == labels.FACE for d in (a, b))
-    assert np.linalg.norm(a.data["dlib_embedding"][fa] - b.data["dlib_embedding"][fb]) < 0.6
+    assert float(a.embedding[fa][0] @ b.embedding[fb][0]) >= MATCH_THRESHOLDS["teachers"]
 
 
 def test_detected_person_without_face_has_zero_embedding(analysed: dict[int, FrameAnalysis]) -> None:

@@ -9,12 +9,10 @@ the area of `labels.ANALYSIS_SIZE`, 384x224; large ones kept at their resolution
   below which there is no face detail left. Measured on 408 frames of the test video (every
   13th): min face size 12 / 16 / 20 / 24 found 254 / 253 / 250 / 249 faces, 12 and 14 at about
   half the speed of 16 (a larger first pyramid level).
-- face embeddings: dlib's 128-d ResNet vector (`teachers.dlib_faces`) of each MTCNN face,
-  L2-normalised in `embedding`; the raw vector in data["dlib_embedding"] (dlib's 0.6 same-person
-  distance is defined on raw vectors). dlib's shape predictor was trained on dlib detector boxes,
-  which sit lower and narrower than MTCNN's (no forehead): each MTCNN box is mapped to a dlib-like
-  box first (`DLIB_BOX_FROM_MTCNN`), which halved the median distance between the embedding from
-  the MTCNN box and from dlib's own box of the same face (0.13 -> 0.07 on 136 faces).
+- face identity: SFace's 128-d unit vector (`vstream.detect.face_identity`) of each MTCNN face,
+  aligned by its 5 landmarks, in `embedding`. dlib's ResNet vector did this until 2026-12-04; on
+  the test video's small faces it was nearly alike for everyone (docs/models.md, "Face identity:
+  SFace").
 - persons: the SSDLite-MobileNetV2 person detector (`teachers.ssdlite`, injected as `people`),
   one `detect` call per batch, at PEOPLE_THRESHOLD; frames whose longer side is at least
   TILE_MIN_SIDE (2x its 300x300 input) also run as 2x2 overlapping tiles, so people 40 px tall
@@ -28,8 +26,7 @@ the area of `labels.ANALYSIS_SIZE`, 384x224; large ones kept at their resolution
 
 Speed at 384x224 on the development machine (2 CPU cores shared with other jobs, so the numbers
 moved 3-5x with the load): MTCNN 25-40 frames/s in batches of 16 with the machine nearly idle,
-dlib's detector (upsample 1) 26 frames/s; dlib's embedding (shape predictor + ResNet, one call
-per frame) costs about 200 ms per frame with faces at load 8. SSDLite: 35-50 ms per 300x300
+SFace about 26 ms a face on one core. SSDLite: 35-50 ms per 300x300
 input, so about 50 ms per frame in one pass and 250 ms per tiled frame (five inputs).
 """
 
@@ -41,17 +38,13 @@ import torch
 from vstream.detect import labels
 from vstream.detect.analysis import EMBED_DIM, FrameAnalysis, keep_aspect_size, linear_scale_over
 from vstream.detect.person_faces import head_and_shoulders, lonely_faces, person_face_rows
-from vstream.detect.teachers.dlib_faces import DlibFaces
+from vstream.detect.face_identity import FaceIdentity
 from vstream.detect.teachers.mtcnn import MTCNN
 from vstream.detect.teachers.ssdlite import SsdlitePeopleDetector
 from vstream.detections import Detections
 
 #: MTCNN min face size on ANALYSIS_SIZE frames (see the module docstring for the measurement)
 MIN_FACE_SIZE = 16
-#: (dx1, dy1, dx2, dy2) as fractions of the MTCNN box width/height that turn it into the box
-#: dlib's detector would draw: medians over 136 faces both detected on the test video (y1 +0.145,
-#: y2 -0.033, width +0.069), made left-right symmetric since a mirror image must map the same way
-DLIB_BOX_FROM_MTCNN = (-0.035, 0.145, 0.035, -0.035)
 #: the longest side a source is analysed at (larger sources are scaled down, aspect kept)
 MAX_SIDE = 960
 #: people detector: person probability a box needs, and frames whose longer side is at least
@@ -64,20 +57,12 @@ TILE_MIN_SIDE = 600
 PEOPLE_MERGE_IOU = 0.5
 
 
-def dlib_boxes(mtcnn_xyxy: np.ndarray) -> np.ndarray:
-    """MTCNN face boxes (n, 4) -> the boxes dlib's detector would draw (`DLIB_BOX_FROM_MTCNN`)."""
-    b = np.asarray(mtcnn_xyxy, np.float32).reshape(-1, 4)
-    wh = np.concatenate([b[:, 2:] - b[:, :2]] * 2, axis=1)
-    return b + np.asarray(DLIB_BOX_FROM_MTCNN, np.float32) * wh
-
-
 class TeacherModel:
-    """MTCNN faces + dlib face embeddings + SSDLite and face-derived person boxes, per frame.
+    """MTCNN faces + SFace face identity + SSDLite and face-derived person boxes, per frame.
 
     Every frame's detections have the columns:
-    embedding (n, 128): unit dlib vector of the face (faces) or of the face inside (persons), zero
-        rows where there is none; data["dlib_embedding"] (n, 128) the raw dlib vectors (zero rows
-        likewise); data["landmarks"] (n, 5, 2) MTCNN landmarks (NaN for persons);
+    embedding (n, 128): unit SFace vector of the face (faces) or of the face inside (persons),
+        zero rows where there is none; data["landmarks"] (n, 5, 2) MTCNN landmarks (NaN for persons);
         data["face_row"] (n,) int64 row of the face whose embedding a row carries (-1: none; a face
         row points at itself); data["from_face"] (n,) bool, True for person boxes derived from a
         face. Faces come first, then detected persons, then face-derived persons.
@@ -88,15 +73,17 @@ class TeacherModel:
     """
 
     #: -2: MTCNN's smallest face grows with frames larger than the analysis area
-    model_version = "teachers-mtcnn-ssdlite-dlib-2"
+    model_version = "teachers-mtcnn-ssdlite-sface-3"
     input_size: tuple[int, int] = labels.ANALYSIS_SIZE
     #: MTCNN's and SSDLite's scores are probabilities: ByteTrack's own 0.5 and 0.6 fit them
     track_thresholds: dict[int, tuple[float, float]] = {}
+    #: the embeddings are SFace's identity vectors already
+    face_identity = None
 
     def __init__(self, device: str | torch.device = "cpu", min_face_size: float = MIN_FACE_SIZE,
                  people: SsdlitePeopleDetector | None = None) -> None:
         self.mtcnn = MTCNN(min_face_size=min_face_size, device=device)
-        self.dlib = DlibFaces()
+        self.identity = FaceIdentity()
         self.people = people if people is not None else SsdlitePeopleDetector(
             score_threshold=PEOPLE_THRESHOLD, tiles=PEOPLE_TILES, merge_iou=PEOPLE_MERGE_IOU,
             tile_min_side=TILE_MIN_SIDE, device=device)
@@ -114,7 +101,7 @@ class TeacherModel:
         Searching a 768x576 camera for 16 px faces cost 2.7x the time of 36 px (282 against
         105 ms a frame on one core) and found no real face more: on vtest.avi (80 frames,
         every 10th) 3 boxes at 16 px, 6 at 36 px, all 28-57 px tall and, looked at, all but
-        one on a van's windows; no face there is big enough for dlib to identify."""
+        one on a van's windows; no face there is big enough to identify."""
         area = self.input_size[0] * self.input_size[1]
         return self.mtcnn.min_face_size * linear_scale_over(width, height, area)
 
@@ -134,9 +121,7 @@ class TeacherModel:
     def _frame(self, image: np.ndarray, faces: Detections, people: Detections) -> Detections:
         h, w = image.shape[:2]
         n_faces = len(faces)
-        raw = self.dlib.embed(image, dlib_boxes(faces.xyxy))
-        # dlib's raw vectors are not unit length (about 1.4 here); FrameModel wants unit rows
-        unit = raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-12)
+        unit = self.identity.embed(image, faces.xyxy, faces.data["landmarks"])
 
         # 1. faces that a detected person box contains; the others get a head-and-shoulders box
         lonely = lonely_faces(faces.xyxy, people.xyxy)
@@ -152,11 +137,10 @@ class TeacherModel:
         class_id = np.concatenate([np.full(n_faces, labels.FACE), np.full(n - n_faces, labels.PERSON)])
         pad = np.zeros((1, EMBED_DIM), np.float32)  # row -1 of the padded tables: "no face"
         embedding = np.concatenate([unit, pad])[face_row]
-        dlib_embedding = np.concatenate([raw, pad])[face_row]
         landmarks = np.full((n, 5, 2), np.nan, np.float32)
         landmarks[:n_faces] = faces.data["landmarks"]
         from_face = np.zeros(n, bool)
         from_face[n_faces + len(people):] = True
         return Detections(xyxy, confidence=confidence, class_id=class_id, embedding=embedding,
-                          data={"dlib_embedding": dlib_embedding, "landmarks": landmarks,
+                          data={"landmarks": landmarks,
                                 "face_row": face_row, "from_face": from_face})

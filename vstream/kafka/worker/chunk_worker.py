@@ -14,6 +14,7 @@ import threading
 import time
 from typing import Any
 
+from vstream.detect.analysis import identity_version
 from vstream.detect.models import DEFAULT_MODEL, load_frame_model, match_threshold
 from vstream.kafka.events import EventPublisher
 from vstream.kafka.faust_app import MAX_FETCH_BYTES, CommitSensor, RewindingApp, new_app
@@ -152,9 +153,9 @@ class ChunkWorker:
             model = self.settings.model
             if model is not None:
                 self._registry = self.settings.gallery = PeopleRegistry.open(
-                    self.bootstrap, model.model_version, match_threshold(self.model),
+                    self.bootstrap, identity_version(model), match_threshold(self.model),
                     topic=self.people_topic, stored=lambda: self._retry_store(
-                        lambda: stored_people(self.store.people(model.model_version)),
+                        lambda: stored_people(self.store.people(identity_version(model))),
                         "reading the stored people"))
             if self._events is not None:
                 self._events.open()  # creates the events topic at start, not at the first scene
