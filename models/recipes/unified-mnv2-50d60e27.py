@@ -1,5 +1,5 @@
-"""How the shipped student, vstream/detect/data/unified.safetensors (unified-mnv2-50d60e27), was
-made (docs/models.md, "The shipped student: unified-mnv2-50d60e27"):
+"""How unified-mnv2-50d60e27, the shipped student until unified-mnv2-917e8ea7 replaced it on
+2026-12-04, was made (docs/models.md, "The shipped student: unified-mnv2-50d60e27"):
 `.venv/bin/python models/recipes/unified-mnv2-50d60e27.py OUT.safetensors`. The recipe of the
 student before it (unified-mnv2-20121518) unchanged; what changed is the distillation's mask
 target, MediaPipe's selfie segmentation instead of the person boxes filled in (commit 0a79b41).

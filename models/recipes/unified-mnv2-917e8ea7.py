@@ -1,4 +1,5 @@
-"""How unified-mnv2-917e8ea7 was made (docs/models.md, "Nested person boxes"; not shipped):
+"""How unified-mnv2-917e8ea7, the shipped student (vstream/detect/data/unified.safetensors since
+2026-12-04, docs/models.md "Face identity: SFace, and the student it lets ship"), was made:
 `.venv/bin/python models/recipes/unified-mnv2-917e8ea7.py OUT.safetensors`. The recipe of the
 shipped student (unified-mnv2-50d60e27.py) with one change: the backbone's layers from
 features.11 on are trained with the heads (`tuned_from=11`, at a tenth of the heads' rate; the
@@ -7,7 +8,9 @@ person heatmap on bodies only (the face rule's head-and-shoulders boxes left out
 before it, the same recipe made unified-mnv2-22556a77 ("Tuning the backbone's upper layers"); since
 6b1976f (stride-4 mask head, the mask teacher kept to people) it makes unified-mnv2-ab770b86
 ("The mask teacher's stray regions, and a stride-4 mask").
-The distillation records score thresholds 0.2/0.15; the person threshold chosen on the
+The shipped file is the one this recipe made at 3bb8d8f (its thresholds then set to 0.45 / 0.3);
+since then the mask head (6b1976f) and the embedding head's target (SFace instead of dlib, 30d1ca6)
+changed, so running it now makes another network. The distillation records score thresholds 0.2/0.15; the person threshold chosen on the
 validation halves is 0.45 (face 0.3).
 
 42-48 min on two cores (2026-12-04, 78-82 s an epoch on a quiet machine); deterministic for the

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from vstream.detect.checkpoint import default_checkpoint_path, load_unified, read_unified
+from vstream.detect.checkpoint import default_checkpoint_path, load_unified, read_checkpoint_file, read_unified
 from vstream.eval.detection import match_boxes
 from vstream.detect.labels import CLASS_NAMES, FACE, PERSON
 from vstream.detect.network import UnifiedNet
@@ -86,7 +86,8 @@ def test_training_on_from_the_shipped_student_keeps_what_it_knew(
 
     out = tmp_path / "adapted.safetensors"
     result = distill([test_video_path()], out, teacher, epochs=2, max_frames=16,
-                     cache_dir=tmp_path / "cache", tuned_from=14, start_from=default_checkpoint_path())
+                     cache_dir=tmp_path / "cache", tuned_from=read_checkpoint_file().tuned_from,
+                     start_from=default_checkpoint_path())
     assert result.loss_after < result.loss_before
     training = read_unified(out).training
     assert training["lr"] == START_FROM_LR
@@ -265,14 +266,15 @@ def test_a_photograph_trains_in_the_batches_of_the_video_nearest_its_aspect_rati
 
 
 def test_a_run_can_start_from_a_checkpoint_that_fits_the_network_it_trains(tmp_path: pathlib.Path) -> None:
-    """`--start-from`: the shipped student's weights, into a network that also tunes backbone
-    layers (they start as the wheel's); a checkpoint that tuned layers the new run keeps frozen
-    does not fit, and says so."""
+    """`--start-from`: the shipped student's weights (layers 11-18 tuned), into a network that
+    tunes more backbone layers (those start as the wheel's); a checkpoint that tuned layers the
+    new run keeps frozen does not fit, and says so."""
     from vstream.detect.checkpoint import CheckpointError, load_weights, read_checkpoint_file, save_unified
     from vstream.detect.network import UnifiedNet
 
     shipped = read_checkpoint_file()
-    net = UnifiedNet(tuned_from=14, mask_stride=shipped.mask_stride)
+    assert shipped.tuned_from == 11
+    net = UnifiedNet(tuned_from=8, mask_stride=shipped.mask_stride)
     load_weights(net, shipped, exact=False)
     mine = net.trained_state_dict()
     for name, value in shipped.state.items():

@@ -8,10 +8,10 @@ from vstream.detect.analysis import FrameModel
 
 #: `--model` choices: the distilled unified network, its teachers, or no analysis (shots only)
 MODEL_CHOICES = ("unified", "teachers", "none")
-#: the teachers until the student meets the bar for the default (docs/models.md): the shipped
-#: student finds 0.875 of their faces on held-out frames, but 0.75 / 0.81 of the music video's
-#: persons (the bar: 0.85 / 0.8), 10 of 13 hand counts on vtest.avi (bar 90%), at ~8x real
-#: time (bar 10x)
+#: the teachers until the student meets the bar for the default (docs/models.md, "Which model
+#: is the default"): the shipped student (unified-mnv2-917e8ea7) meets the music video's persons,
+#: faces and masks and the singer's ID, but scores 0.574 mask IoU on vtest.avi (bar 0.75) and 11
+#: of 13 hand counts there (bar 90%)
 DEFAULT_MODEL = "teachers"
 
 #: cosine similarity a tracklet needs to its closest gallery exemplar to be that person, per
