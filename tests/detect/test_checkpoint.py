@@ -123,3 +123,13 @@ def test_rejects_a_file_that_is_not_safetensors(tmp_path: pathlib.Path) -> None:
 
 def test_backbone_name_is_the_wheel_file() -> None:
     assert BACKBONE_WEIGHTS == "mobilenet_v2-b0353104.pth"
+
+
+def test_a_checkpoint_runs_large_sources_at_the_scale_it_records(tmp_path: pathlib.Path) -> None:
+    """The shipped student analyses a 768x576 camera at 576x432, as its training summary says;
+    a checkpoint that says nothing was trained at the earlier rule (470x352) and runs at it."""
+    assert load_unified().frame_size(768, 576) == (576, 432)
+    assert load_unified().frame_size(160, 90) == (392, 220)
+    older = tmp_path / "older.safetensors"
+    save_unified(UnifiedNet(), older, training={"score_thresholds": [0.5, 0.3]})
+    assert load_unified(older).frame_size(768, 576) == (470, 352)

@@ -178,13 +178,19 @@ def test_analyze_rejects_what_is_not_a_batch_of_rgb_frames(net: UnifiedNet, imag
         model_from_net(net, "test").analyze(images)
 
 
-@pytest.mark.parametrize("source, size, area", [
-    ((160, 90), (392, 220), 1.0), ((640, 360), (392, 220), 1.0), ((360, 640), (220, 392), 1.0),
-    # larger sources keep their people's share of the pixels, up to twice the area
-    ((768, 576), (470, 352), 1.92), ((1280, 720), (554, 312), 2.0), ((1920, 1080), (554, 312), 2.0)])
+@pytest.mark.parametrize("source, size, area, scale", [
+    ((160, 90), (392, 220), 1.0, 0.75), ((640, 360), (392, 220), 1.0, 0.75),
+    ((360, 640), (220, 392), 1.0, 0.75),
+    # larger sources at three quarters of their side, up to three times the area
+    ((768, 576), (576, 432), 2.89, 0.75), ((1280, 720), (678, 380), 3.0, 0.75),
+    ((1920, 1080), (678, 380), 3.0, 0.75),
+    # a checkpoint that does not record its scale: its people's share of the pixels, up to twice
+    ((768, 576), (470, 352), 1.92, None), ((1280, 720), (554, 312), 2.0, None),
+    ((640, 360), (392, 220), 1.0, None)])
 def test_a_source_is_analysed_at_its_own_aspect_ratio(net: UnifiedNet, source: tuple[int, int],
-                                                      size: tuple[int, int], area: float) -> None:
-    model = model_from_net(net, "test", score_threshold=0.0, top_k=5)
+                                                      size: tuple[int, int], area: float,
+                                                      scale: float | None) -> None:
+    model = model_from_net(net, "test", score_threshold=0.0, top_k=5, large_source_scale=scale)
     assert model.frame_size(*source) == size
     assert abs(size[0] / size[1] - source[0] / source[1]) < 0.01 * source[0] / source[1]
     assert abs(size[0] * size[1] / (W * H) - area) < 0.03 * area

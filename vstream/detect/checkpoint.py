@@ -11,7 +11,8 @@ Metadata (all strings, as safetensors wants): format, model_version ("unified-mn
 the weights hash), classes (JSON list), input_size (JSON [width, height]), channels, embed_dim,
 backbone_weights, backbone_sha256, tuned_from (only when layers were tuned), mask_stride (the
 person mask's grid, 4 or 8; absent, as in checkpoints made before it was recorded: 8), training
-(JSON summary of the distillation run).
+(JSON summary of the distillation run; its score_thresholds and large_source_scale set how the
+checkpoint runs).
 """
 
 from __future__ import annotations
@@ -221,12 +222,15 @@ def load_unified(path: str | pathlib.Path | None = None, *, device: Any = "cpu",
     fp32 on a CPU (the default) runs the checkpoint's cached onnxruntime graphs, without torch
     unless they must be exported first; otherwise torch (`network.model_from_net`: bf16 on a
     CPU, CUDA). `options` go to `UnifiedModel` (score_threshold, top_k, batch_size);
-    score_threshold defaults to the one recorded in the checkpoint ("score_thresholds").
+    score_threshold and large_source_scale default to those recorded in the checkpoint
+    ("score_thresholds", "large_source_scale"; none recorded: the rule before 2026-12-04).
     Raises CheckpointError (never falls back to random weights) when the checkpoint is unusable.
     """
     file = read_checkpoint_file(path)
     if "score_thresholds" in file.training:
         options.setdefault("score_threshold", file.training["score_thresholds"])
+    # a checkpoint that does not say was trained at the earlier rule for large sources
+    options.setdefault("large_source_scale", file.training.get("large_source_scale"))
     if str(device) != "cpu" or precision not in ("auto", "fp32"):
         from vstream.detect.network import model_from_net
 

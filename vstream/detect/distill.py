@@ -56,7 +56,7 @@ from vstream.detect.labels import CLASS_NAMES
 from vstream.detect.mobilenet import preprocess
 from vstream.detect.network import MASK_STRIDE, UnifiedNet
 from vstream.detect.person_faces import face_rule_people
-from vstream.detect.unified_model import analysis_frame_size
+from vstream.detect.unified_model import LARGE_SOURCE_SCALE, analysis_frame_size
 from vstream.detect.teacher_cache import cache_key, default_cache_dir, teacher_detections
 from vstream.detect.teachers.selfie_segmentation import SelfieSegmenter
 from vstream.detect.video_samples import (
@@ -306,6 +306,7 @@ def distill(
         "final_losses": epoch_losses[-1],
         "loss_before": round(loss_before, 5), "loss_after": round(loss_after, 5),
         "score_thresholds": thresholds.tolist(),
+        "large_source_scale": LARGE_SOURCE_SCALE,
     }
     out_path = pathlib.Path(out_path)
     version = save_unified(net, out_path, training=summary)

@@ -10,8 +10,8 @@ from vstream.detect.analysis import FrameModel
 MODEL_CHOICES = ("unified", "teachers", "none")
 #: the teachers until the student meets the bar for the default (docs/models.md, "Which model
 #: is the default"): the shipped student (unified-mnv2-917e8ea7) meets the music video's persons,
-#: faces and masks and the singer's ID, but scores 0.574 mask IoU on vtest.avi (bar 0.75) and 11
-#: of 13 hand counts there (bar 90%)
+#: faces and masks, the singer's ID and vtest.avi's hand counts (12 of 13), but scores 0.58 mask
+#: IoU on vtest.avi (bar 0.75), and no model gives the blonde dancer an ID of her own
 DEFAULT_MODEL = "teachers"
 
 #: cosine similarity a tracklet needs to its closest gallery exemplar to be that person, per

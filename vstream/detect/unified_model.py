@@ -41,12 +41,16 @@ from vstream.detections import Detections
 STRIDE = 8
 #: smallest side of a frame the network analyses (its coarsest stride)
 MIN_SIDE = 32
-#: sources up to this area are analysed at ANALYSIS_SIZE's; larger ones at the same fraction
-#: of their own area (people keep their share of the analysed pixels), up to MAX_AREA_FACTOR
+#: sources up to this area are analysed at ANALYSIS_SIZE's area; larger ones at a larger area
 SMALL_SOURCE = (640, 360)
-#: most analysis area of a large source, in ANALYSIS_SIZE areas: the network's cost per frame
-#: grows with it (docs/models.md, "A larger analysis area for large sources")
-MAX_AREA_FACTOR = 2.0
+#: a larger source is analysed at this share of its side (0.75: a 768x576 camera at 576x432), up
+#: to MAX_AREA_FACTOR times ANALYSIS_SIZE's area: the network's cost per frame grows with it
+#: (docs/models.md, "A larger area for large sources"). Checkpoints record the scale they run at
+#: ("large_source_scale" in their training summary); one that does not say was trained at the
+#: share of the pixels a 640x360 video gets, up to twice the area (`LEGACY_MAX_AREA_FACTOR`)
+LARGE_SOURCE_SCALE = 0.75
+MAX_AREA_FACTOR = 3.0
+LEGACY_MAX_AREA_FACTOR = 2.0
 
 
 class DenseArrays(NamedTuple):
@@ -74,18 +78,25 @@ class UnifiedRuntime(Protocol):
         ...
 
 
-def analysis_frame_size(width: int, height: int) -> tuple[int, int]:
+def analysis_frame_size(width: int, height: int,
+                        large_source_scale: float | None = LARGE_SOURCE_SCALE) -> tuple[int, int]:
     """The size the network analyses (and is distilled on) a width x height source at: its
     aspect ratio (squeezing a 4:3 camera to 16:9 merged people side by side) at the area of
     ANALYSIS_SIZE for sources up to 640x360 (a 16:9 video at 392x220), and for larger ones at
-    the same fraction of their own area (`SMALL_SOURCE`), up to MAX_AREA_FACTOR times
-    ANALYSIS_SIZE's (a 768x576 camera at 470x352, HD at 554x312). At ANALYSIS_SIZE's area a
-    campus camera's walkers are 20-45 pixels tall and two side by side fall on one stride-8
-    peak (docs/models.md, "A larger analysis area for large sources"). The network is
-    convolutional, so any size works."""
+    `large_source_scale` of their side, between that area and MAX_AREA_FACTOR times it (a
+    768x576 camera at 576x432, HD at 680x382). `large_source_scale` None: the rule before
+    2026-12-04, the same share of the pixels a 640x360 video gets, up to twice the area (768x576
+    at 470x352). At ANALYSIS_SIZE's area a campus camera's walkers are 20-45 pixels tall and two
+    side by side fall on one stride-8 peak (docs/models.md, "A larger analysis area for large
+    sources"). The network is convolutional, so any size works."""
     base = ANALYSIS_SIZE[0] * ANALYSIS_SIZE[1]
-    share = width * height / (SMALL_SOURCE[0] * SMALL_SOURCE[1])
-    area = min(max(base, base * share), MAX_AREA_FACTOR * base)
+    pixels = width * height
+    if pixels <= SMALL_SOURCE[0] * SMALL_SOURCE[1]:
+        area = base
+    elif large_source_scale is None:
+        area = min(base * pixels / (SMALL_SOURCE[0] * SMALL_SOURCE[1]), LEGACY_MAX_AREA_FACTOR * base)
+    else:
+        area = min(max(base, large_source_scale ** 2 * pixels), MAX_AREA_FACTOR * base)
     return area_size(width, height, round(area))
 
 
@@ -105,10 +116,11 @@ class UnifiedModel:
         score_threshold: float | Sequence[float] = 0.3,
         top_k: int = 50,
         batch_size: int = 16,
+        large_source_scale: float | None = LARGE_SOURCE_SCALE,
     ) -> None:
         """`score_threshold`: least heatmap peak probability of a detection, one for all classes
         or one per class; `top_k`: most detections per frame; `batch_size`: frames per forward
-        pass."""
+        pass; `large_source_scale`: how large sources are analysed (`analysis_frame_size`)."""
         if top_k < 1 or batch_size < 1:
             raise ValueError(f"top_k and batch_size must be >= 1, got {top_k}, {batch_size}")
         thresholds = np.broadcast_to(np.asarray(score_threshold, np.float32), (len(classes),)).copy()
@@ -128,10 +140,11 @@ class UnifiedModel:
                                  for c, t in enumerate(thresholds)}
         self.last_seconds = 0.0
         self.face_identity = FaceIdentity()
+        self.large_source_scale = large_source_scale
 
     def frame_size(self, width: int, height: int) -> tuple[int, int]:
         """`analysis_frame_size`: the size the heads were trained at for such a source."""
-        return analysis_frame_size(width, height)
+        return analysis_frame_size(width, height, self.large_source_scale)
 
     def analyze(self, images: np.ndarray) -> list[FrameAnalysis]:
         """uint8 RGB frames (B, H, W, 3), at `frame_size` of their source -> one FrameAnalysis
