@@ -6,8 +6,11 @@ so one order) holds the people log of `vstream.track.people_log`: each worker ap
 per tracklet it identifies and folds every record, its own included, in the topic's order.
 The fold is the gallery; IDs are decided by the log, never by a worker alone:
 
-- a tracklet that matches a person the worker has folded is theirs: a `seen` record is sent
-  without waiting (the exemplar reaches every gallery, this one included, when read back);
+- a tracklet that matches a person the worker has folded is theirs: a `seen` record is sent,
+  and the worker folds the log up to it before going on, so its gallery learns the exemplar
+  where the log puts it, as a one-process gallery learns it at once (when the record was not
+  waited for, the next tracklet met a gallery with or without it, as the broker's timing fell:
+  a worker killed and restarted gave a person another ID than `vstream index` did);
 - a tracklet that matches no one is sent as `new`, and the worker reads the log up to it before
   using an ID: if another worker entered the same person first, the log says so and both use
   that person's ID.
@@ -148,8 +151,8 @@ class PeopleRegistry:
         self._fold_available()
         person = self._log.gallery.match(mean)
         if person is not None:
-            self._send(PeopleRecord(SEEN, self.model_version, stream_id, t_s, mean,
-                                    person=person), wait=False)
+            self._fold_through(self._send(PeopleRecord(SEEN, self.model_version, stream_id, t_s,
+                                                       mean, person=person)))
             return person
         if not may_create:
             return None
@@ -171,8 +174,8 @@ class PeopleRegistry:
         return self._log.gallery.people(changed_only)
 
     def close(self) -> None:
-        """Send what is buffered (`seen` records: a broker that is gone loses them, which
-        costs the gallery exemplars, never an ID), then close the clients."""
+        """Send what is buffered (snapshots: a broker that is gone loses them, which costs a
+        later worker a longer fold, never an ID), then close the clients."""
         from kafka.errors import KafkaError
 
         delivered = False
@@ -180,19 +183,19 @@ class PeopleRegistry:
             self._producer.flush(timeout=self.timeout_s)
             delivered = True
         except KafkaError as ex:
-            log.warning("people registry %s: seen records not sent (%s)", self.topic,
+            log.warning("people registry %s: snapshots not sent (%s)", self.topic,
                         type(ex).__name__)
         finally:
             close_producer(self._producer, self.timeout_s, delivered)
             self._consumer.close()
 
-    def _send(self, record: PeopleRecord, wait: bool = True) -> int | None:
-        """Append `record`; return its offset once the broker has it (None: not waited for)."""
+    def _send(self, record: PeopleRecord) -> int:
+        """Append `record`; return its offset once the broker has it."""
         from kafka.errors import KafkaError
 
         try:
             future = self._producer.send(self.topic, record.to_bytes(), partition=0)
-            return future.get(timeout=self.timeout_s).offset if wait else None
+            return future.get(timeout=self.timeout_s).offset
         except KafkaError as ex:
             raise BrokerUnavailableError(
                 f"people registry {self.topic} at {self.bootstrap}: not written within "
