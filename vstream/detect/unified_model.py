@@ -45,7 +45,7 @@ MIN_SIDE = 32
 SMALL_SOURCE = (640, 360)
 #: a larger source is analysed at this share of its side (0.75: a 768x576 camera at 576x432), up
 #: to MAX_AREA_FACTOR times ANALYSIS_SIZE's area: the network's cost per frame grows with it
-#: (docs/models.md, "A larger area for large sources"). Checkpoints record the scale they run at
+#: (docs/models.md, "A larger analysis area for large sources"). Checkpoints record the scale they run at
 #: ("large_source_scale" in their training summary); one that does not say was trained at the
 #: share of the pixels a 640x360 video gets, up to twice the area (`LEGACY_MAX_AREA_FACTOR`)
 LARGE_SOURCE_SCALE = 0.75
@@ -84,7 +84,7 @@ def analysis_frame_size(width: int, height: int,
     aspect ratio (squeezing a 4:3 camera to 16:9 merged people side by side) at the area of
     ANALYSIS_SIZE for sources up to 640x360 (a 16:9 video at 392x220), and for larger ones at
     `large_source_scale` of their side, between that area and MAX_AREA_FACTOR times it (a
-    768x576 camera at 576x432, HD at 680x382). `large_source_scale` None: the rule before
+    768x576 camera at 576x432, HD at 678x380). `large_source_scale` None: the rule before
     2026-12-04, the same share of the pixels a 640x360 video gets, up to twice the area (768x576
     at 470x352). At ANALYSIS_SIZE's area a campus camera's walkers are 20-45 pixels tall and two
     side by side fall on one stride-8 peak (docs/models.md, "A larger analysis area for large

@@ -237,9 +237,10 @@ class StreamAnalyzer:
             return detections
         d = detections
         embedding = np.zeros((len(d), EMBED_DIM), np.float32)
-        faces = np.flatnonzero((d.class_id == FACE) & (d.tracker_id >= 0))
-        faces = faces[[self.identities.wants_identity(int(t)) for t in d.tracker_id[faces]]]
-        if len(faces):
+        faces = [i for i in np.flatnonzero((d.class_id == FACE) & (d.tracker_id >= 0))
+                 if self.identities.wants_identity(int(d.tracker_id[i]))]
+        if faces:
+            faces = np.array(faces)
             embedding[faces] = recognizer.embed(image, d.xyxy[faces])
             persons = np.flatnonzero(d.class_id == PERSON)
             rows = person_face_rows(d.xyxy[faces], d.xyxy[persons])
