@@ -9,6 +9,7 @@ internals: tests/kafka/worker/test_ordering.py and test_ordered_consumer.py test
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
 import faust
 import pytest
@@ -101,10 +102,17 @@ def test_last_fetch_times_reads_aiokafkas_poll_times_through_the_consumer_thread
 
 
 @pytest.fixture
-def app() -> faust_app.RewindingApp:
-    return faust_app.RewindingApp("adapter-test", rewind_topics=["chunks"],
-                                  broker="kafka://127.0.0.1:1", store="memory://",
-                                  web_enabled=False, autodiscover=False)
+def app() -> Iterator[faust_app.RewindingApp]:
+    app = faust_app.RewindingApp("adapter-test", rewind_topics=["chunks"],
+                                 broker="kafka://127.0.0.1:1", store="memory://",
+                                 web_enabled=False, autodiscover=False)
+    yield app
+    # asked for, the app and its consumer's thread make event loops; a started app closes them
+    # when it stops, these never start
+    thread = getattr(app.__dict__.get("_consumer"), "_thread", None)
+    for loop in (getattr(thread, "thread_loop", None), app._loop):
+        if loop is not None and not loop.is_closed():
+            loop.close()
 
 
 class FakeAiokafkaConsumer:
