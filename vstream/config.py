@@ -31,7 +31,7 @@ class Settings:
     shots: str = "combined"
     #: FFmpeg decoder threads (0: FFmpeg picks)
     threads: int = 0
-    #: frame model: teachers (default: MTCNN + SSDLite + dlib), unified (the distilled network,
+    #: frame model: teachers (default: MTCNN + SSDLite + SFace), unified (the distilled network,
     #: faster, not yet as good; docs/models.md), or none (shots only)
     model: str = "teachers"
     #: frames per second the frame model analyses (shots always see every frame)

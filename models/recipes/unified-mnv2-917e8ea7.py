@@ -1,5 +1,6 @@
-"""How unified-mnv2-917e8ea7, the shipped student (vstream/detect/data/unified.safetensors since
-2026-12-04, docs/models.md "Face identity: SFace, and the student it lets ship"), was made:
+"""How unified-mnv2-917e8ea7, the shipped student from 2026-12-04 until its network with a new mask
+head (unified-mnv2-3329bbbc.py) replaced it on 2026-12-05 (docs/models.md "Face identity: SFace,
+and the student it lets ship"), was made:
 `.venv/bin/python models/recipes/unified-mnv2-917e8ea7.py OUT.safetensors`. The recipe of the
 shipped student (unified-mnv2-50d60e27.py) with one change: the backbone's layers from
 features.11 on are trained with the heads (`tuned_from=11`, at a tenth of the heads' rate; the
@@ -9,8 +10,9 @@ before it, the same recipe made unified-mnv2-22556a77 ("Tuning the backbone's up
 6b1976f (stride-4 mask head, the mask teacher kept to people) it makes unified-mnv2-ab770b86
 ("The mask teacher's stray regions, and a stride-4 mask").
 The shipped file is the one this recipe made at 3bb8d8f (its thresholds then set to 0.45 / 0.3);
-since then the mask head (6b1976f) and the embedding head's target (SFace instead of dlib, 30d1ca6)
-changed, so running it now makes another network. The distillation records score thresholds 0.2/0.15; the person threshold chosen on the
+since then the mask head (6b1976f; two separable steps, 2026-12-05), the mask's loss (the overlap
+term, 2026-12-05) and the embedding head's target (SFace instead of dlib, 30d1ca6) changed, so
+running it now makes another network. The distillation records score thresholds 0.2/0.15; the person threshold chosen on the
 validation halves is 0.45 (face 0.3).
 
 42-48 min on two cores (2026-12-04, 78-82 s an epoch on a quiet machine); deterministic for the

@@ -57,12 +57,21 @@ def test_dense_output_shapes_and_one_backbone_pass(net: UnifiedNet) -> None:
     assert torch.all((out.tag_scores >= 0) & (out.tag_scores <= 1))
 
 
-def test_a_network_made_before_the_stride_4_mask_keeps_its_stride_8_mask() -> None:
-    """The shipped checkpoint's mask head reads the stride-8 features (its metadata has no
-    mask_stride); it loads and runs as it was trained."""
-    from vstream.detect.checkpoint import read_unified
+def test_a_network_made_before_the_stride_4_mask_keeps_its_stride_8_mask(tmp_path: pathlib.Path) -> None:
+    """A checkpoint from before the stride-4 mask (2026-12-04: its metadata has no mask_stride)
+    has a head that reads the stride-8 features; it loads and runs as it was trained."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
 
-    loaded = read_unified()
+    from vstream.detect.checkpoint import read_unified, save_unified
+
+    path = tmp_path / "old.safetensors"
+    save_unified(UnifiedNet(mask_stride=8), path)
+    with safe_open(str(path), "pt") as f:
+        metadata = {k: v for k, v in f.metadata().items() if k != "mask_stride"}
+        state = {k: f.get_tensor(k) for k in f.keys()}
+    save_file(state, str(path), metadata=metadata)
+    loaded = read_unified(path)
     assert loaded.net.mask_stride == 8
     with torch.inference_mode():
         out = loaded.net.dense(preprocess(_frames(1), None))

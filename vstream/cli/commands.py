@@ -348,7 +348,7 @@ def cmd_train(args: argparse.Namespace) -> int:
               f"({ev.face.teacher} teacher faces)")
         print(f"  persons recall {ev.person.recall:.3f}  precision {ev.person.precision:.3f}  "
               f"({ev.person.teacher} teacher persons)")
-        print(f"  face embedding cosine to dlib {ev.face_cosine:.3f} (a constant vector: "
+        print(f"  face embedding cosine to the teacher's (SFace) {ev.face_cosine:.3f} (a constant vector: "
               f"{ev.face_cosine_constant:.3f}); pair correlation {ev.face_pair_correlation:.3f}")
         if ev.mask is not None:
             print(f"  person mask IoU {ev.mask.iou:.3f} against MediaPipe's selfie segmentation "

@@ -37,6 +37,7 @@ import math
 import pathlib
 import time
 from collections.abc import Sequence
+import dataclasses
 from dataclasses import asdict, dataclass, field
 
 import cv2
@@ -71,6 +72,8 @@ NEW_HEADS_LR = 3e-3
 START_FROM_LR = 3e-4
 #: the tuned backbone layers' learning rate, as a share of the heads'
 TUNED_LR_SCALE = 0.1
+#: heads (`UnifiedNet` modules) a run from a checkpoint can make anew and train alone (`distill`)
+RETRAINABLE = ("detect", "mask", "embed")
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,7 @@ def distill(
     augment: Augmentation = Augmentation(),
     still_repeats: int = 8,
     segmenter: SelfieSegmenter | None = None,
+    retrain: Sequence[str] = (),
 ) -> DistillResult:
     """Train the unified heads on the teacher's outputs for the training frames of `videos`
     (held-out time blocks excluded; a still image is a video of one frame) and save a checkpoint
@@ -182,7 +186,11 @@ def distill(
     or to tune its backbone) instead of new heads; its default rate is a tenth of new heads':
     Adam's first steps move every weight by about the rate, which at new heads' undid the
     checkpoint (training loss 2.6 -> 15.5 after one step). Each video is analysed at the network's
-    `frame_size` of it (its own aspect ratio), as at run time.
+    `frame_size` of it (its own aspect ratio), as at run time. `retrain`: heads of `start_from`
+    (`RETRAINABLE`) made anew, as new networks have them (the mask at `MASK_STRIDE`), and trained
+    alone, at new heads' rate by default; every other weight stays the checkpoint's, backbone
+    layers it tuned included: a better head for a network without moving its boxes, faces or
+    identities.
     """
     bf16 = bool(bf16)
     segmenter = segmenter or SelfieSegmenter()
@@ -190,20 +198,36 @@ def distill(
     if epochs < 1 or batch_size < 1 or still_repeats < 1:
         raise ValueError(f"epochs, batch_size and still_repeats must be >= 1, got {epochs}, "
                          f"{batch_size}, {still_repeats}")
+    retrain = tuple(retrain)
+    if set(retrain) - set(RETRAINABLE) or (retrain and start_from is None):
+        raise ValueError(f"retrain takes heads of a start_from checkpoint ({', '.join(RETRAINABLE)}), "
+                         f"got {retrain or None} with start_from {start_from}")
     if lr is None:
-        lr = NEW_HEADS_LR if start_from is None else START_FROM_LR
+        lr = NEW_HEADS_LR if start_from is None or retrain else START_FROM_LR
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     initial = read_checkpoint_file(start_from) if start_from is not None else None
+    if retrain:  # the checkpoint's network as it is, less the heads made anew
+        tuned_from = initial.tuned_from
+        initial = dataclasses.replace(initial, state={
+            k: v for k, v in initial.state.items() if k.split(".")[0] not in retrain})
     # a run from a checkpoint keeps its mask grid (a checkpoint made before 2026-12-04: stride 8)
+    new_mask = initial is None or "mask" in retrain
     net = UnifiedNet(CLASS_NAMES, channels=channels, tuned_from=tuned_from,
-                     mask_stride=MASK_STRIDE if initial is None else initial.mask_stride
+                     mask_stride=MASK_STRIDE if new_mask else initial.mask_stride
                      ).to(memory_format=torch.channels_last)
     # the tags' reference: a copy whose tuned layers stay the wheel's
     wheel = copy.deepcopy(net).requires_grad_(False) if tuned_from is not None else None
     if initial is not None:
+        if "mask" in retrain:
+            initial = dataclasses.replace(initial, mask_stride=net.mask_stride)
         load_weights(net, initial, exact=False)
-        log.info("starting from %s (%s)", initial.path, initial.model_version)
+        log.info("starting from %s (%s)%s", initial.path, initial.model_version,
+                 f", training only its new {', '.join(retrain)}" if retrain else "")
+        if retrain:
+            net.requires_grad_(False)
+            for name in retrain:
+                getattr(net, name).requires_grad_(True)
     cache_dir = default_cache_dir() if cache_dir is None else pathlib.Path(cache_dir)
     sets: list[TrainSet] = []  # per video: its training frames as they are, and mirrored
     # per frame size: what views are cut from, a still image `still_repeats` times
@@ -298,6 +322,7 @@ def distill(
         "batch_size": batch_size, "lr": lr, "bf16": bf16, "loss_weights": weights._asdict(),
         "tuned_from": tuned_from,
         "start_from": None if start_from is None else initial.model_version,
+        "retrained": list(retrain),
         "augmentation": asdict(augment), "still_repeats": still_repeats,
         "train_frames": train_frames, "held_out_frames": held_out,
         "held_out_rule": f"{HOLDOUT_BLOCK_S:g}-s blocks with index % {HOLDOUT_EVERY} == {HOLDOUT_EVERY - 1}",

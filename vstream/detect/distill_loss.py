@@ -11,6 +11,10 @@ Losses (weights in `LossWeights`):
   2026-12-04; `grid_mask`; MediaPipe's selfie segmentation,
   `teachers.selfie_segmentation`). Until 2026-12-03 the target was the teacher's person boxes
   filled in, so the mask was boxy: it said where people were, not their outline;
+- mask_overlap: 1 - the soft IoU of the mask's probabilities with that target, per frame, over
+  the frames where the teacher marks anyone. BCE is a mean over every cell, so a camera whose
+  walkers cover 1% of the frame barely weighs; the overlap weighs each frame's people as a whole,
+  as the mask IoU `vstream train eval` reports does;
 - embedding: 1 - cosine between the embedding of a teacher box (RoIAlign on that box, jittered
   by up to 10% of its size so the head sees boxes as imprecise as its own detections) and the
   teacher's embedding, for faces and for person boxes whose teacher embedding is non-zero (a
@@ -50,6 +54,7 @@ class LossWeights(NamedTuple):
     size: float = 1.0
     offset: float = 1.0
     mask: float = 1.0
+    mask_overlap: float = 1.0
     embedding: float = 2.0
     tags: float = 1.0
 
@@ -167,6 +172,20 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return -(pos_loss.sum() + neg_loss.sum()) / pos.sum().clamp(min=1)
 
 
+def soft_overlap_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1 - soft IoU (sum of p*t over sum of p + t - p*t) of (B, 1, h, w) mask logits with
+    target probabilities, per frame, averaged over the frames whose target holds at least one
+    cell's worth of person; 0 when none does."""
+    p = logits.sigmoid().flatten(1)
+    t = target.flatten(1)
+    marked = t.sum(dim=1) >= 1.0
+    if not marked.any():
+        return logits.new_zeros(())
+    p, t = p[marked], t[marked]
+    intersection = (p * t).sum(dim=1)
+    return (1 - intersection / (p + t - p * t).sum(dim=1)).mean()
+
+
 def batch_loss(net: UnifiedNet, data: TrainSet, rows: torch.Tensor, weights: LossWeights,
                 gen: torch.Generator, bf16: bool) -> dict[str, torch.Tensor]:
     # channels-last: oneDNN's convolutions (forward and backward) are ~2x faster on it
@@ -190,6 +209,7 @@ def batch_loss(net: UnifiedNet, data: TrainSet, rows: torch.Tensor, weights: Los
         "size": (weight * (size - data.reg_size[in_reg]).abs()).sum() / norm,
         "offset": (weight * (offset - data.reg_offset[in_reg]).abs()).sum() / norm,
         "mask": F.binary_cross_entropy_with_logits(out.mask, data.mask[rows]),
+        "mask_overlap": soft_overlap_loss(out.mask, data.mask[rows]),
     }
     in_batch = position[data.box_sample] >= 0
     b = position[data.box_sample[in_batch]]

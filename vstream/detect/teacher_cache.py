@@ -1,6 +1,6 @@
 """The teacher's detections on sampled frames, computed once and cached on disk as npz.
 
-The teachers (MTCNN, SSDLite, dlib) cost far more than a training epoch of the student, and
+The teachers (MTCNN, SSDLite, SFace) cost far more than a training epoch of the student, and
 distillation and evaluation ask for the same frames again and again: the cache is keyed by the
 video (absolute path, size, mtime), the sample rate and frame limit, the analysis size and the
 teacher's model_version, so any change in these recomputes it and nothing stale is reused.

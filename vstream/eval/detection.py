@@ -4,8 +4,8 @@ Only frames of held-out time blocks (`video_samples.is_held_out`) are evaluated,
 student was trained on is scored. Per class (person, face): the model's detections are matched
 one-to-one to the teacher's by IoU (Hungarian assignment, a pair counts at IoU >= 0.5); recall is
 matched / teacher boxes, precision matched / model boxes. For matched faces, the cosine between
-the model's embedding and the teacher's (dlib) embedding; as a yardstick, the cosine a constant
-predictor gets (the mean teacher face embedding of the same frames, normalised): dlib embeddings
+the model's embedding and the teacher's (SFace) embedding; as a yardstick, the cosine a constant
+predictor gets (the mean teacher face embedding of the same frames, normalised): face embeddings
 of different people are far from orthogonal, so a high cosine alone proves little; the
 correlation between the model's and the teacher's cosines over all pairs of matched faces says
 whether the model separates the same people the teacher does.
