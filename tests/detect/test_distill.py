@@ -314,3 +314,20 @@ def test_a_run_can_start_from_a_checkpoint_that_fits_the_network_it_trains(tmp_p
     assert shipped.mask_stride == 4
     with pytest.raises(CheckpointError, match="mask stride 4, where the network has .* mask stride 8"):
         load_weights(UnifiedNet(tuned_from=11, mask_stride=8), shipped, exact=False)
+
+
+def test_train_distill_retrain_offers_the_heads_distill_retrains_and_needs_a_checkpoint(
+        tmp_path: pathlib.Path) -> None:
+    from vstream.cli.parser import build_parser
+    from vstream.detect.distill import RETRAINABLE
+
+    command = ["train", "distill", "--out", "x.safetensors", "--start-from", "c.safetensors"]
+    for head in RETRAINABLE:
+        assert build_parser().parse_args([*command, "--retrain", head]).retrain == [head]
+    assert build_parser().parse_args([*command, "--retrain", "mask", "--retrain", "embed"]).retrain == ["mask", "embed"]
+    with pytest.raises(SystemExit):  # the feature pyramid is shared by every head
+        build_parser().parse_args([*command, "--retrain", "fpn"])
+    r = subprocess.run([sys.executable, "-m", "vstream", "train", "distill", "--retrain", "mask",
+                        "--out", str(tmp_path / "x.safetensors")], capture_output=True, text=True)
+    assert r.returncode == 2 and "retrain takes heads of a start_from checkpoint" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "x.safetensors").exists()

@@ -320,7 +320,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         result = distill(videos, args.out, teacher, sample_fps=args.sample_fps, epochs=args.epochs,
                          seed=args.seed, max_frames=args.max_frames, still_repeats=args.still_repeats,
-                         tuned_from=args.tune_from, start_from=args.start_from, lr=args.lr)
+                         tuned_from=args.tune_from, start_from=args.start_from, lr=args.lr,
+                         retrain=args.retrain or ())
         print(f"{args.out}: {result.model_version}, loss {result.loss_before:.3f} -> "
               f"{result.loss_after:.3f} in {result.seconds:.0f} s")
         return 0

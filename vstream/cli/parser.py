@@ -256,8 +256,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--start-from", metavar="CKPT", help="start from this checkpoint's weights "
                    "(e.g. the shipped one, vstream/detect/data/unified.safetensors, to adapt it to "
                    "your footage in a few epochs) instead of new heads")
+    # the choices are `distill.RETRAINABLE`, repeated so that parsing imports no torch
+    t.add_argument("--retrain", action="append", choices=("detect", "mask", "embed"), metavar="HEAD",
+                   help="with --start-from: make this head (detect, mask or embed; repeatable) "
+                   "anew and train it alone, every other weight kept as the checkpoint has it "
+                   "(e.g. a mask for your footage without moving a single box)")
     t.add_argument("--lr", type=float, help="Adam's learning rate of the heads (default 3e-3 for "
-                   "new heads, 3e-4 with --start-from: a higher one undoes the checkpoint)")
+                   "new heads and --retrain, 3e-4 with --start-from: a higher one undoes the "
+                   "checkpoint)")
     t.add_argument("--tune-from", type=int, metavar="LAYER", help="also train the backbone's "
                    "layers from features[LAYER] on (1-18; 11 = its last 96-channel stage and all "
                    "after), at a tenth of the heads' rate; default: the backbone stays frozen")

@@ -37,8 +37,7 @@ import math
 import pathlib
 import time
 from collections.abc import Sequence
-import dataclasses
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -209,7 +208,7 @@ def distill(
     initial = read_checkpoint_file(start_from) if start_from is not None else None
     if retrain:  # the checkpoint's network as it is, less the heads made anew
         tuned_from = initial.tuned_from
-        initial = dataclasses.replace(initial, state={
+        initial = replace(initial, state={
             k: v for k, v in initial.state.items() if k.split(".")[0] not in retrain})
     # a run from a checkpoint keeps its mask grid (a checkpoint made before 2026-12-04: stride 8)
     new_mask = initial is None or "mask" in retrain
@@ -220,7 +219,7 @@ def distill(
     wheel = copy.deepcopy(net).requires_grad_(False) if tuned_from is not None else None
     if initial is not None:
         if "mask" in retrain:
-            initial = dataclasses.replace(initial, mask_stride=net.mask_stride)
+            initial = replace(initial, mask_stride=net.mask_stride)
         load_weights(net, initial, exact=False)
         log.info("starting from %s (%s)%s", initial.path, initial.model_version,
                  f", training only its new {', '.join(retrain)}" if retrain else "")
