@@ -365,6 +365,8 @@ examples:
   vstream train distill cam.mp4 --start-from vstream/detect/data/unified.safetensors \\
       --tune-from 11 --epochs 8 --out cam.safetensors              ... from the shipped student
   vstream train eval --checkpoint cam.safetensors --unseen other.mp4   on a clip it never saw
+  vstream train distill cam.mp4 --start-from vstream/detect/data/unified.safetensors \\
+      --retrain mask --epochs 12 --out cam-mask.safetensors      a new mask head, nothing else moved
   vstream train eval --unseen --people-labels marks.json clip.mp4  vs people you marked by hand
   vstream index talk.mp4 --checkpoint heads.safetensors          use it
 """
