@@ -61,7 +61,9 @@ class MaskHead(nn.Module):
     own mask averaged over stride-8 cells and upsampled scores IoU 0.77 against itself on
     vtest.avi, over stride-4 cells 0.88 (docs/models.md, "The mask teacher's stray regions, and
     a stride-4 mask"). The fine level is a U-Net-style step: the stride-8 trunk upsampled and
-    added to a projection of c2, at `fine_hidden` channels, which costs 4% of the dense graph."""
+    added to a projection of c2, at `fine_hidden` channels, then `fine_layers` depthwise-separable
+    steps: 7% of the dense graph at 392x220 (docs/models.md, "A person mask that keeps outlines";
+    stride-4 checkpoints made before 2026-12-05, one 3x3 step at 16 channels, do not load)."""
 
     def __init__(self, channels: int, hidden: int = 32, fine_channels: int | None = None,
                  fine_hidden: int = 32, fine_layers: int = 2) -> None:
