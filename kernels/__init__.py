@@ -15,6 +15,7 @@ from .distance import (
     picture_change,
 )
 from .features import FrameFeatures, frame_features
+from .guided import guided_filter
 from .temporal import blend_fit, rolling_median_mad
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "blend_fit",
     "edge_change_ratio",
     "frame_features",
+    "guided_filter",
     "histogram_distance",
     "mean_abs_difference",
     "picture_change",

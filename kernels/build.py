@@ -29,7 +29,7 @@ def build() -> Path:
     from numba.core.errors import NumbaPendingDeprecationWarning
     from numba.pycc import CC
 
-    from . import assignment, distance, features, iou, kalman, temporal  # noqa: F401  (fill KERNELS)
+    from . import assignment, distance, features, guided, iou, kalman, temporal  # noqa: F401  (fill KERNELS)
 
     directory = next(d for d in _compile.build_dirs() if _compile.writable_directory(d))
     target = _compile.build_file(directory)

@@ -141,3 +141,32 @@ def kalman_update(mean, cov, z, wp=1 / 20):
         out_mean[t] = mean[t] + k @ (z[t] - _H @ mean[t])
         out_cov[t] = cov[t] - k @ s @ k.T
     return out_mean, out_cov
+
+
+# ------------------------------------------------------------------ guided filter
+def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    I = guide.astype(np.float64)
+    p = src.astype(np.float64)
+    h, w = p.shape
+
+    def window(y: int, x: int) -> tuple[slice, slice]:
+        return slice(max(y - radius, 0), y + radius + 1), slice(max(x - radius, 0), x + radius + 1)
+
+    a = np.zeros((h, w, 3))
+    b = np.zeros((h, w))
+    for y in range(h):
+        for x in range(w):
+            ys, xs = window(y, x)
+            colours = I[ys, xs].reshape(-1, 3)
+            values = p[ys, xs].ravel()
+            mean_i = colours.mean(axis=0)
+            cov = (colours - mean_i).T @ (colours - mean_i) / len(values)
+            cross = (colours - mean_i).T @ (values - values.mean()) / len(values)
+            a[y, x] = np.linalg.solve(cov + eps * np.eye(3), cross)
+            b[y, x] = values.mean() - a[y, x] @ mean_i
+    out = np.zeros((h, w))
+    for y in range(h):
+        for x in range(w):
+            ys, xs = window(y, x)
+            out[y, x] = a[ys, xs].reshape(-1, 3).mean(axis=0) @ I[y, x] + b[ys, xs].mean()
+    return out.astype(np.float32)

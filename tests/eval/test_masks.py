@@ -5,18 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vstream.eval.masks import MaskScore, grid_to_frame, mask_score, pooled
-
-
-def test_a_grid_cell_covers_its_stride_square_and_the_frame_crops_the_last_row() -> None:
-    grid = np.zeros((3, 4), np.float32)
-    grid[1, 2] = 1.0
-    frame = grid_to_frame(grid, width=30, height=20, stride=8)
-    assert frame.shape == (20, 30)
-    assert frame[11:13, 19:21].min() > 0.85  # around the cell's centre, pixel (11.5, 19.5)
-    hot = frame >= 0.5
-    ys, xs = np.nonzero(hot)
-    assert (ys.min(), ys.max(), xs.min(), xs.max()) == (8, 15, 16, 23)
+from vstream.eval.masks import MaskScore, mask_score, pooled
 
 
 def test_iou_pools_pixels_over_frames() -> None:

@@ -323,3 +323,56 @@ def test_picture_change_is_the_mean_of_histogram_distance_and_scaled_luma_differ
     black, white = frame_features(np.zeros((1, 4, 4, 3), np.uint8)), frame_features(
         np.full((1, 4, 4, 3), 255, np.uint8))
     assert picture_change(black.hist, white.hist, black.luma, white.luma)[0] > 0.5
+
+
+# ---------------------------------------------------------------- guided_filter
+
+
+@pytest.mark.parametrize("shape,radius,eps", [((9, 13), 2, 1e-3), ((12, 7), 3, 1e-4), ((5, 6), 0, 1e-2),
+                                              ((4, 4), 9, 1e-3)])
+def test_guided_filter_matches_naive(shape, radius, eps):
+    guide = RNG.random(shape + (3,), dtype=np.float32)
+    src = RNG.random(shape, dtype=np.float32)
+    got = kernels.guided_filter(guide, src, radius, eps)
+    assert got.dtype == np.float32 and got.shape == shape
+    np.testing.assert_allclose(got, naive.guided_filter(guide, src, radius, eps), rtol=1e-4, atol=1e-5)
+
+
+def test_guided_filter_snaps_a_blurred_step_to_the_guide_edge():
+    # a coarse map (a blurred step at column 10) over a guide with its edge at column 12: the
+    # filtered map steps where the guide does, which is what sharpens an upsampled mask
+    guide = np.zeros((20, 24, 3), np.float32)
+    guide[:, 12:] = 1.0
+    src = np.clip((np.arange(24, dtype=np.float32) - 6) / 8, 0, 1)[None].repeat(20, 0)
+    out = kernels.guided_filter(guide, src, 4, 1e-4)
+    assert out[:, 11].max() < 0.5 and out[:, 12].min() > 0.85
+    assert (src[:, 10:12] >= 0.5).all()  # the input was past its half-way mark two pixels early
+
+
+def test_guided_filter_flat_guide_is_a_box_mean():
+    src = RNG.random((8, 8), dtype=np.float32)
+    out = kernels.guided_filter(np.full((8, 8, 3), 0.5, np.float32), src, 1, 1e-2)
+    # no colour to follow: each window's fit is its mean, and a pixel averages its windows' means
+    window_means = [src[y - 1:y + 2, x - 1:x + 2].mean() for y in (3, 4, 5) for x in (3, 4, 5)]
+    np.testing.assert_allclose(out[4, 4], np.mean(window_means), rtol=1e-5)
+    np.testing.assert_allclose(out, naive.guided_filter(np.full((8, 8, 3), 0.5, np.float32), src, 1, 1e-2),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_guided_filter_empty():
+    assert kernels.guided_filter(np.zeros((0, 5, 3), np.float32), np.zeros((0, 5), np.float32), 2, 1e-3).shape == (0, 5)
+
+
+@pytest.mark.parametrize(
+    "guide,src,radius,eps",
+    [
+        (np.zeros((4, 4, 3)), np.zeros((4, 4), np.float32), 1, 1e-3),  # float64 guide
+        (np.zeros((4, 4, 3), np.float32), np.zeros((4, 5), np.float32), 1, 1e-3),
+        (np.zeros((4, 4), np.float32), np.zeros((4, 4), np.float32), 1, 1e-3),
+        (np.zeros((4, 4, 3), np.float32), np.zeros((4, 4), np.float32), -1, 1e-3),
+        (np.zeros((4, 4, 3), np.float32), np.zeros((4, 4), np.float32), 1, 0.0),
+    ],
+)
+def test_guided_filter_rejects(guide, src, radius, eps):
+    with pytest.raises(ValueError):
+        kernels.guided_filter(guide, src, radius, eps)

@@ -36,7 +36,7 @@ class FrameAnalysis:
         when the model does not tag (the teachers).
     person_mask: (h, w) float32 person probabilities on a grid over the analysed image (stride
         4, or 8 for a unified checkpoint made before 2026-12-04), or None when the model does
-        not segment.
+        not segment; `vstream.detect.person_mask.frame_mask` brings it to the image's pixels.
     """
 
     detections: Detections

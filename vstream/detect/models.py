@@ -10,7 +10,7 @@ from vstream.detect.analysis import FrameModel
 MODEL_CHOICES = ("unified", "teachers", "none")
 #: the teachers until the student meets the bar for the default (docs/models.md, "Which model
 #: is the default"): the shipped student (unified-mnv2-3329bbbc) meets the music video's persons,
-#: faces and masks, the singer's ID and vtest.avi's hand counts (12 of 13), but scores 0.68 mask
+#: faces and masks, the singer's ID and vtest.avi's hand counts (12 of 13), but scores 0.725 mask
 #: IoU on vtest.avi (bar 0.75), and no model gives the blonde dancer an ID of her own
 DEFAULT_MODEL = "teachers"
 

@@ -24,11 +24,12 @@ from scipy.optimize import linear_sum_assignment
 
 from vstream.detect.analysis import FrameModel
 from vstream.detect.labels import FACE, PERSON
+from vstream.detect.person_mask import frame_mask
 from vstream.detect.teacher_cache import teacher_detections
 from vstream.detect.teachers.selfie_segmentation import SelfieSegmenter
 from vstream.detect.video_samples import sample_frames, source_size
 from vstream.detections import Detections
-from vstream.eval.masks import MaskScore, grid_to_frame, mask_score, pooled
+from vstream.eval.masks import MaskScore, mask_score, pooled
 from vstream.kernels import iou_matrix
 
 log = logging.getLogger(__name__)
@@ -183,11 +184,9 @@ def evaluate(
         model_dets.extend(a.detections for a in analyses)
         teacher_dets.extend(truth[i] for i in keep)
         if segmenter is not None:
-            h, w = held.images.shape[1:3]
             theirs = segmenter.segment(held.images, [truth[i].xyxy[truth[i].class_id == PERSON] for i in keep],
                                        [truth[i].xyxy[truth[i].class_id == FACE] for i in keep])
-            stride = -(-w // analyses[0].person_mask.shape[1])
-            mine = np.stack([grid_to_frame(a.person_mask, w, h, stride) for a in analyses])
+            mine = np.stack([frame_mask(a.person_mask, image) for a, image in zip(analyses, held.images)])
             masks.append(mask_score(mine, theirs))
             pixels.append(theirs.size)
     if not model_dets:

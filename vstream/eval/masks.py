@@ -1,7 +1,8 @@
 """How well a student's person mask matches the segmentation teacher's.
 
-The student's mask is person probabilities on its grid (stride 4 or 8); it is upsampled (bilinear) to the
-frame's pixels, and both masks are cut at 0.5. The score is the intersection over union pooled
+The student's mask is person probabilities on its grid (stride 4 or 8), brought to the frame's
+pixels as a user gets it (`vstream.detect.person_mask.frame_mask`: upsampled, then made to follow
+the picture's edges), and both masks are cut at 0.5. The score is the intersection over union pooled
 over frames (sum of intersections / sum of unions), so a frame with a large person weighs more
 than one with a speck, and frames where neither mask shows anyone add nothing.
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 #: the cut that makes a probability map a mask
@@ -30,14 +30,6 @@ class MaskScore:
     def iou(self) -> float:
         """intersection / union (1 when neither mask has a person pixel)."""
         return self.intersection / self.union if self.union else 1.0
-
-
-def grid_to_frame(grid: np.ndarray, width: int, height: int, stride: int) -> np.ndarray:
-    """(ceil(height / stride), ceil(width / stride)) probabilities -> (height, width), each grid
-    cell covering its stride x stride pixels (cell centres at (i + 0.5) * stride)."""
-    up = cv2.resize(grid.astype(np.float32), (grid.shape[1] * stride, grid.shape[0] * stride),
-                    interpolation=cv2.INTER_LINEAR)
-    return up[:height, :width]
 
 
 def mask_score(model_masks: np.ndarray, teacher_masks: np.ndarray) -> MaskScore:
