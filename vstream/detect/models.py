@@ -9,9 +9,10 @@ from vstream.detect.analysis import FrameModel
 #: `--model` choices: the distilled unified network, its teachers, or no analysis (shots only)
 MODEL_CHOICES = ("unified", "teachers", "none")
 #: the teachers until the student meets the bar for the default (docs/models.md, "Which model
-#: is the default"): the shipped student (unified-mnv2-3329bbbc) meets the music video's persons,
-#: faces and masks, the singer's ID and vtest.avi's hand counts (12 of 13), but scores 0.725 mask
-#: IoU on vtest.avi (bar 0.75), and no model gives the blonde dancer an ID of her own
+#: is the default"): the shipped student (unified-mnv2-3329bbbc) meets the persons, faces and
+#: masks, the singer's ID and vtest.avi's hand counts (12 of 13), but its singer ID is one scene
+#: less pure than the teachers' (0.94 against 1.00), and no model gives the blonde dancer an ID
+#: of her own
 DEFAULT_MODEL = "teachers"
 
 #: cosine similarity a tracklet needs to its closest gallery exemplar to be that person, per

@@ -32,8 +32,8 @@ LANDSCAPE_MIN_ASPECT = 1.5
 SMALL_PERSON = 0.5
 #: a crop is this many times the box's longer side, square, centred on the box
 CROP_MARGIN = 1.25
-#: a small person's mask (their crop's, and their region of the whole frame's) is kept inside
-#: their box grown by this share of its width and height on each side
+#: a small person's mask (their crop's) is kept inside their box grown by this share of its
+#: width and height on each side
 BOX_GROWTH = 0.1
 #: a region of the whole frame's mask that touches no person or face box is kept if it covers
 #: at least this share of the frame (`person_regions`; set looking at the held-out frames: on
@@ -59,9 +59,9 @@ class SelfieSegmenter:
     the larger probability, inside the box grown by BOX_GROWTH: a whole 768x576 camera frame
     finds a few of its 40-120 px walkers, crops around the people detector's boxes find them all
     (docs/models.md, "Person masks"). With boxes, the whole frame's mask keeps only what belongs
-    to someone (`person_regions`)."""
+    to someone who is not small (`person_regions`): a small person's mask is their crop's."""
 
-    model_version = "mediapipe-selfie-segmentation-0.10.21-in-boxes"
+    model_version = "mediapipe-selfie-segmentation-0.10.21-crops"
 
     def segment(self, images: np.ndarray, person_boxes: Sequence[np.ndarray] | None = None,
                 face_boxes: Sequence[np.ndarray] | None = None) -> np.ndarray:
@@ -117,10 +117,10 @@ def person_regions(mask: np.ndarray, person_boxes: np.ndarray, face_boxes: np.nd
     - a region that touches a face box or a person box at least `small_height` tall is kept
       whole (a close-up's arms and coat reach past the head-and-shoulders box the face rule
       gives it);
-    - a region that touches only small person boxes is kept inside them, each grown by
-      BOX_GROWTH of its size on every side: the models, made for a person who fills the picture,
-      spread a camera's small walkers onto the ground and road around them (docs/models.md, "The
-      mask teacher's stray regions"); the crops segment those people again;
+    - a region that touches only small person boxes is dropped: the models, made for a person
+      who fills the picture, spread a camera's small walkers onto the ground and road around
+      them, and the crops segment those people (docs/models.md, "The mask teacher's stray
+      regions" and "A small person's mask is their crop's");
     - a region that touches no box is kept if it covers at least UNBOXED_REGION of the frame
       (the models' own case, a person filling the picture: on the test video the singer in a
       long coat, whom the people teacher misses), else it is no one's: set to 0."""
@@ -131,19 +131,13 @@ def person_regions(mask: np.ndarray, person_boxes: np.ndarray, face_boxes: np.nd
     h, w = mask.shape
     whole, small = np.zeros(n, bool), np.zeros(n, bool)
     whole[0] = True  # below 0.5: not a region, kept as it is
-    inside_small = np.zeros((h, w), bool)
     boxes = [(b, True) for b in np.reshape(face_boxes, (-1, 4))] + \
             [(b, b[3] - b[1] >= small_height) for b in np.reshape(person_boxes, (-1, 4))]
     for (x1, y1, x2, y2), keeps_whole in boxes:
-        r = _pixels(x1, y1, x2, y2, w, h)
-        (whole if keeps_whole else small)[np.unique(labels[r])] = True
-        if not keeps_whole:
-            gx, gy = BOX_GROWTH * (x2 - x1), BOX_GROWTH * (y2 - y1)
-            inside_small[_pixels(x1 - gx, y1 - gy, x2 + gx, y2 + gy, w, h)] = True
+        (whole if keeps_whole else small)[np.unique(labels[_pixels(x1, y1, x2, y2, w, h)])] = True
     untouched = ~(whole | small)
     whole |= untouched & (np.bincount(labels.ravel(), minlength=n) >= UNBOXED_REGION * h * w)
-    keep = whole[labels] | (small[labels] & inside_small)
-    return np.where(keep, mask, np.float32(0)).astype(np.float32)
+    return np.where(whole[labels], mask, np.float32(0)).astype(np.float32)
 
 
 def _pixels(x1: float, y1: float, x2: float, y2: float, w: int, h: int) -> tuple[slice, slice]:
