@@ -91,3 +91,47 @@ def test_a_process_whose_graphs_are_cached_never_imports_torch(cache: pathlib.Pa
                           timeout=300, env={**os.environ, "VSTREAM_CACHE_DIR": str(cache)})
     assert done.returncode == 0, done.stderr
     assert "torch" not in done.stdout, done.stdout
+
+
+def test_vnni_is_read_from_the_cpu_flags() -> None:
+    from vstream.detect.quantize import has_vnni
+
+    assert has_vnni("fpu sse4_2 avx2 avx512f avx512_vnni amx_int8")
+    assert has_vnni("fpu avx2 avx_vnni")
+    assert not has_vnni("fpu sse4_2 avx2 avx512f")  # an AMD EPYC before Zen 4
+    assert not has_vnni("")
+
+
+@pytest.mark.integration  # exports the network and its int8 copy, then analyses real frames
+def test_int8_finds_the_people_and_faces_fp32_finds(cache: pathlib.Path) -> None:
+    from vstream.detect.labels import FACE, PERSON
+    from vstream.kernels import iou_matrix
+
+    fp32 = load_unified(batch_size=8)
+    int8 = load_unified(batch_size=8, precision="int8")
+    size = fp32.frame_size(160, 90)
+    frames = np.concatenate([_frames(size, 2000, 8), _frames(size, 4230, 8)])  # people, a close-up
+    want, got = fp32.analyze(frames), int8.analyze(frames)
+    assert (int8.runtime.graph_directory(size) / "dense-int8.onnx").is_file()
+    found = total = 0
+    mask_overlap = []
+    for w, g in zip(want, got):
+        for cls in (PERSON, FACE):
+            a, b = w.detections.xyxy[w.detections.class_id == cls], g.detections.xyxy[g.detections.class_id == cls]
+            total += len(a)
+            if len(a) and len(b):
+                found += int((iou_matrix(a, b).max(axis=1) >= 0.5).sum())
+        mine, theirs = g.person_mask >= 0.5, w.person_mask >= 0.5
+        if theirs.any():
+            mask_overlap.append((mine & theirs).sum() / (mine | theirs).sum())
+    print(f"int8 found {found} of fp32's {total} boxes; mask IoU with fp32's {np.mean(mask_overlap):.3f}")
+    assert total >= 16 and found >= 0.9 * total
+    assert np.mean(mask_overlap) >= 0.85
+
+
+def test_the_precision_setting_reaches_the_runtime() -> None:
+    from vstream.detect.models import load_frame_model
+
+    assert load_frame_model("unified", None, "int8").runtime.int8
+    assert not load_frame_model("unified", None, "fp32").runtime.int8
+    assert not load_frame_model("unified").runtime.int8  # auto: fp32 on a CPU

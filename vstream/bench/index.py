@@ -30,7 +30,11 @@ def _decode_only(path: Path) -> tuple[int, float]:
     return n, time.perf_counter() - start
 
 
-def bench_index(video: Path, warmup: Path, models: tuple[str, ...] = ("teachers", "unified", "none")) -> Table:
+#: (model, precision) of each timed `vstream index`
+RUNS = (("teachers", "auto"), ("unified", "auto"), ("unified", "int8"), ("none", "auto"))
+
+
+def bench_index(video: Path, warmup: Path, runs: tuple[tuple[str, str], ...] = RUNS) -> Table:
     from vstream.drivers.index import index_video
     from vstream.store import open_store
 
@@ -43,14 +47,16 @@ def bench_index(video: Path, warmup: Path, models: tuple[str, ...] = ("teachers"
     frames, decode_s = _decode_only(video)
     decode_fps = frames / decode_s
     table.rows.append(["PyAV decode only (all frames to RGB)", f"{decode_fps:.0f}", "1.00", "-"])
-    for model in models:
+    for model, precision in runs:
         with tempfile.TemporaryDirectory() as tmp, open_store(f"chdb://{tmp}/store") as store:
-            # model loading, numba JIT and oneDNN set-up happen here, outside the timing
-            index_video(str(warmup), store, stream_id="warmup", model=model)
+            # model loading, numba JIT, oneDNN set-up and an int8 graph's making happen here,
+            # outside the timing
+            index_video(str(warmup), store, stream_id="warmup", model=model, precision=precision)
             start = time.perf_counter()
-            result = index_video(str(video), store, stream_id="bench", model=model)
+            result = index_video(str(video), store, stream_id="bench", model=model, precision=precision)
             index_fps = result.frames / (time.perf_counter() - start)
         label = (f"vstream index --model {model}" + (" (default)" if model == "teachers" else "")
+                 + (f" --precision {precision}" if precision != "auto" else "")
                  + ("" if model == "none" else f", analysis at {DEFAULT_ANALYSIS_FPS:g} fps"))
         table.rows.append([label, f"{index_fps:.0f}", f"{index_fps / decode_fps:.2f}",
                            str(result.frames_analysed)])

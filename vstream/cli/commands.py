@@ -36,6 +36,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         "shots": getattr(args, "shots", None),
         "threads": getattr(args, "threads", None),
         "model": getattr(args, "model", None),
+        "precision": getattr(args, "precision", None),
         "analysis_fps": getattr(args, "analysis_fps", None),
         "leave_after_s": getattr(args, "leave_after_s", None),
         "leave_hidden_s": getattr(args, "leave_hidden_s", None),
@@ -75,7 +76,7 @@ def cmd_index(args: argparse.Namespace) -> int:
             try:
                 result = index_video(path, store, stream_id=stream_id, shots=settings.shots,
                                      threads=settings.threads, model=settings.model,
-                                     checkpoint=args.checkpoint,
+                                     checkpoint=args.checkpoint, precision=settings.precision,
                                      analysis_fps=settings.analysis_fps,
                                      leave_after_s=settings.leave_after_s,
                                      leave_hidden_s=settings.leave_hidden_s,
@@ -268,7 +269,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
             logging.getLogger(name).setLevel(logging.WARNING)
     settings = load_settings({"kafka": args.kafka, "topic": args.topic, "store": args.store,
                               "shots": args.shots, "metrics_port": args.metrics_port,
-                              "model": args.model, "analysis_fps": args.analysis_fps,
+                              "model": args.model, "precision": args.precision,
+                              "analysis_fps": args.analysis_fps,
                               "leave_after_s": args.leave_after_s,
                               "leave_hidden_s": args.leave_hidden_s,
                               "max_scene_s": args.max_scene_s,
@@ -288,8 +290,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     try:
         worker = ChunkWorker(settings.kafka, settings.topic, store, group=args.group,
                              shots=settings.shots, model=settings.model,
-                             checkpoint=args.checkpoint, analysis_fps=settings.analysis_fps,
-                             leave_after_s=settings.leave_after_s,
+                             checkpoint=args.checkpoint, precision=settings.precision,
+                             analysis_fps=settings.analysis_fps, leave_after_s=settings.leave_after_s,
                              leave_hidden_s=settings.leave_hidden_s,
                              max_scene_s=settings.max_scene_s, metrics=metrics,
                              events_topic=settings.events_topic,
@@ -329,7 +331,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from vstream.detect.teachers.selfie_segmentation import SelfieSegmenter
     from vstream.eval.detection import evaluate
 
-    model = load_unified(args.checkpoint)
+    model = load_unified(args.checkpoint, precision=args.precision)
     labels = None
     if args.people_labels:
         from vstream.eval.point_people import PointPeople

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from vstream import __version__
-from vstream.config import DEFAULT_QUERY_TIMEOUT_S, MODELS, SHOT_DETECTORS
+from vstream.config import DEFAULT_QUERY_TIMEOUT_S, MODELS, PRECISIONS, SHOT_DETECTORS
 
 EXAMPLES = """\
 examples:
@@ -29,7 +29,7 @@ def _store_flag(p: argparse.ArgumentParser) -> None:
 
 def _model_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", choices=MODELS, help="frame model: teachers (default; MTCNN faces, "
-                   "SSDLite people, dlib face identity, MobileNetV2 tags), unified (one network "
+                   "SSDLite people, SFace face identity, MobileNetV2 tags), unified (one network "
                    "for people, faces, tags, person masks and appearance, distilled from the "
                    "teachers: ~10x faster, fewer faces found; docs/models.md), none (scenes only)")
     p.add_argument("--analysis-fps", type=float, metavar="FPS", help="frames per second the model "
@@ -37,6 +37,10 @@ def _model_flags(p: argparse.ArgumentParser) -> None:
                    "between analysed frames)")
     p.add_argument("--checkpoint", metavar="FILE", help="unified-network weights (.safetensors) "
                    "made by `vstream train distill` (default: the shipped ones)")
+    p.add_argument("--precision", choices=PRECISIONS, help="how the unified network runs on a "
+                   "CPU: auto (default: fp32), fp32, or int8 (an int8 copy of the network made "
+                   "once per frame size: 1.3x faster whole process on CPUs with VNNI, no faster "
+                   "without; a little less accurate, docs/models.md)")
     p.add_argument("--leave-after", type=float, metavar="SECONDS", dest="leave_after_s",
                    help="a person unseen this long (media time) after they were last seen at the "
                    "edge of the picture, or before a cut, leaves: their `leave` event is written "
@@ -279,6 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "on the sampled frames of the one VIDEO given (the format of "
                    "tests/data/bikes_people.json): also score the checkpoint's and the teachers' "
                    "person boxes against them, which is truth, not agreement")
+    t.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="how the network runs on the CPU, as `vstream index --precision`: auto "
+                   "(default: fp32), fp32 or int8")
 
     p = sub.add_parser("bench", help="benchmarks: decode, shot detection, tracking against baselines",
                        description="Measure vstream against baselines in one run and print "

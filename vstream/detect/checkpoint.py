@@ -21,6 +21,7 @@ import functools
 import hashlib
 import importlib.resources
 import json
+import logging
 import pathlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,8 @@ from vstream.errors import VStreamError
 
 if TYPE_CHECKING:
     from vstream.detect.network import UnifiedNet
+
+log = logging.getLogger(__name__)
 
 FORMAT = "vstream-unified/1"
 #: the person mask's stride in a checkpoint whose metadata does not say (made before 2026-12-04)
@@ -219,10 +222,11 @@ def load_unified(path: str | pathlib.Path | None = None, *, device: Any = "cpu",
                  precision: str = "auto", **options: Any) -> UnifiedModel:
     """The unified network as a FrameModel, from `path` or the shipped default checkpoint.
 
-    fp32 on a CPU (the default) runs the checkpoint's cached onnxruntime graphs, without torch
-    unless they must be exported first; otherwise torch (`network.model_from_net`: bf16 on a
-    CPU, CUDA). `options` go to `UnifiedModel` (score_threshold, top_k, batch_size);
-    score_threshold and large_source_scale default to those recorded in the checkpoint
+    On a CPU, "auto" (the default) and "fp32" run the checkpoint's cached onnxruntime graphs,
+    without torch unless they must be exported first; "int8" the dense graph's int8 copy
+    (`vstream.detect.quantize`: faster on CPUs with VNNI, a little less accurate). Otherwise
+    torch (`network.model_from_net`: bf16 on a CPU, CUDA). `options` go to `UnifiedModel`
+    (score_threshold, top_k, batch_size); score_threshold and large_source_scale default to those recorded in the checkpoint
     ("score_thresholds", "large_source_scale"; none recorded: the rule before 2026-12-04).
     Raises CheckpointError (never falls back to random weights) when the checkpoint is unusable.
     """
@@ -231,7 +235,7 @@ def load_unified(path: str | pathlib.Path | None = None, *, device: Any = "cpu",
         options.setdefault("score_threshold", file.training["score_thresholds"])
     # a checkpoint that does not say was trained at the earlier rule for large sources
     options.setdefault("large_source_scale", file.training.get("large_source_scale"))
-    if str(device) != "cpu" or precision not in ("auto", "fp32"):
+    if str(device) != "cpu" or precision not in ("auto", "fp32", "int8"):
         from vstream.detect.network import model_from_net
 
         return model_from_net(read_unified(file.path).net, file.model_version, device=device,
@@ -242,5 +246,11 @@ def load_unified(path: str | pathlib.Path | None = None, *, device: Any = "cpu",
     tags = default_tag_map()  # what `UnifiedNet` reads its tags through
     key = graph_fingerprint(file.head_hash, file.classes, file.channels, file.embed_dim,
                             tags.tags, tags.matrix)
-    runtime = UnifiedOnnx(key, lambda: read_unified(file.path).net)
+    if precision == "int8":
+        from vstream.detect.quantize import cpu_has_vnni
+
+        if not cpu_has_vnni():
+            log.warning("precision int8 on a CPU without VNNI: onnxruntime's int8 convolutions "
+                        "run no faster than fp32 here and can saturate; fp32 is the better choice")
+    runtime = UnifiedOnnx(key, lambda: read_unified(file.path).net, int8=precision == "int8")
     return UnifiedModel(runtime, file.model_version, file.classes, tags.tags, **options)

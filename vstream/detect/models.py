@@ -25,14 +25,14 @@ MATCH_THRESHOLDS = {"unified": 0.363, "teachers": 0.363}
 
 
 @functools.lru_cache(maxsize=4)
-def load_frame_model(name: str, checkpoint: str | None = None) -> FrameModel | None:
+def load_frame_model(name: str, checkpoint: str | None = None, precision: str = "auto") -> FrameModel | None:
     """The frame model called `name` (None for "none"); `checkpoint` overrides the unified
-    network's shipped weights. Loaded once per process: models are shared, like the
-    backbone."""
+    network's shipped weights, `precision` how it runs (`checkpoint.load_unified`). Loaded once
+    per process: models are shared, like the backbone."""
     if name == "unified":
         from vstream.detect.checkpoint import load_unified
 
-        return load_unified(checkpoint)
+        return load_unified(checkpoint, precision=precision)
     if name == "teachers":
         from vstream.detect.teachers.model import TeacherModel
 

@@ -56,6 +56,11 @@ class UnifiedGraphs(NamedTuple):
         directory = Path(directory)
         return cls(directory / "dense.onnx", directory / "embed.onnx")
 
+    @property
+    def dense_int8(self) -> Path:
+        """The dense graph's int8 copy (`vstream.detect.quantize`), made from it when first used."""
+        return self.dense.with_name("dense-int8.onnx")
+
 
 def graph_fingerprint(head_hash: str, classes: Sequence[str], channels: int, embed_dim: int,
                       tags: Sequence[str], tag_matrix: np.ndarray) -> str:
@@ -74,9 +79,11 @@ class UnifiedOnnx:
     pair of sessions per frame size. `build_net` is called only when a frame size's graphs are
     not in the cache yet (it needs torch): a process that finds them never imports torch."""
 
-    def __init__(self, fingerprint: str, build_net: Callable[[], UnifiedNet]) -> None:
+    def __init__(self, fingerprint: str, build_net: Callable[[], UnifiedNet], *, int8: bool = False) -> None:
         self._fingerprint = fingerprint
         self._build_net = build_net
+        #: run the dense graph's int8 copy (`vstream.detect.quantize`); the embedding graph stays fp32
+        self.int8 = int8
         self._sessions: dict[tuple[int, int], tuple[Any, Any]] = {}
 
     @classmethod
@@ -117,11 +124,19 @@ class UnifiedOnnx:
                 export_onnx(self._build_net(), directory, size)
                 _forget_old_folders(directory.parent)
 
+            def quantize(_: Path) -> None:
+                from vstream.detect.quantize import quantize_dense
+
+                if not graphs.dense.exists():
+                    export(graphs.dense)
+                quantize_dense(graphs.dense, graphs.dense_int8, size)
+
             # every core: the network is most of a process's work, where TransNetV2's clips
             # and SSDLite's windows are one part of several (two threads each)
             threads = os.cpu_count() or 1
-            self._sessions[size] = (open_session(graphs.dense, export, what, threads),
-                                    open_session(graphs.embed, export, what, threads))
+            dense = (open_session(graphs.dense_int8, quantize, f"{what}, int8", threads) if self.int8
+                     else open_session(graphs.dense, export, what, threads))
+            self._sessions[size] = (dense, open_session(graphs.embed, export, what, threads))
             with contextlib.suppress(FileNotFoundError):  # another process's clean-up
                 os.utime(directory)  # opened now: the last folder `_forget_old_folders` removes
         return self._sessions[size]

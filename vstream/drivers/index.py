@@ -269,6 +269,7 @@ def index_video(
     threads: int = 0,
     model: str = DEFAULT_MODEL,
     checkpoint: str | None = None,
+    precision: str = "auto",
     analysis_fps: float = DEFAULT_ANALYSIS_FPS,
     leave_after_s: float = DEFAULT_LEAVE_AFTER_S,
     leave_hidden_s: float = DEFAULT_LEAVE_HIDDEN_S,
@@ -288,7 +289,7 @@ def index_video(
     stream_id = stream_id or stream_id_for(source)
     # a file is recorded by its absolute path, so the row still finds it from any directory
     recorded = redact_url(source) if "://" in source else str(Path(source).resolve())
-    frame_model = load_frame_model(model, checkpoint)
+    frame_model = load_frame_model(model, checkpoint, precision)
     gallery = load_gallery(store, frame_model, match_threshold(model))
     version = row_version(shots, frame_model, max_scene_s)
     scenes: list[Scene] = []

@@ -75,7 +75,8 @@ class ChunkWorker:
 
     def __init__(self, bootstrap: str, topic: str, store, *, group: str = DEFAULT_GROUP,
                  shots: str = "combined", model: str = DEFAULT_MODEL,
-                 checkpoint: str | None = None, analysis_fps: float = DEFAULT_ANALYSIS_FPS,
+                 checkpoint: str | None = None, precision: str = "auto",
+                 analysis_fps: float = DEFAULT_ANALYSIS_FPS,
                  leave_after_s: float = DEFAULT_LEAVE_AFTER_S,
                  leave_hidden_s: float = DEFAULT_LEAVE_HIDDEN_S,
                  max_scene_s: float = DEFAULT_MAX_SCENE_S, poll_timeout_s: float = POLL_TIMEOUT_S,
@@ -91,8 +92,8 @@ class ChunkWorker:
         self.people_topic = people_topic
         #: the people registry while `run` runs with a frame model
         self._registry: PeopleRegistry | None = None
-        self.settings = StageSettings(shots, load_frame_model(model, checkpoint), analysis_fps,
-                                      leave_after_s, leave_hidden_s, max_scene_s)
+        self.settings = StageSettings(shots, load_frame_model(model, checkpoint, precision),
+                                      analysis_fps, leave_after_s, leave_hidden_s, max_scene_s)
         self.model_version = row_version(shots, self.settings.model, max_scene_s)
         self.poll_timeout_s = poll_timeout_s
         self.max_poll_records = max_poll_records
