@@ -135,3 +135,31 @@ def test_the_precision_setting_reaches_the_runtime() -> None:
     assert load_frame_model("unified", None, "int8").runtime.int8
     assert not load_frame_model("unified", None, "fp32").runtime.int8
     assert not load_frame_model("unified").runtime.int8  # auto: fp32 on a CPU
+
+
+@pytest.mark.integration  # the shipped model on real frames
+def test_low_person_boxes_are_reported_apart_and_repeat_no_reported_box(cache: pathlib.Path) -> None:
+    from vstream.detect.box_decode import DUPLICATE_IOU
+    from vstream.detect.labels import PERSON
+    from vstream.detect.unified_model import LOW_PERSON_SCORE
+    from vstream.kernels import iou_matrix
+
+    model = load_unified()
+    vtest = pathlib.Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
+    if not vtest.exists():
+        pytest.skip("vtest.avi (Debian opencv-doc) is missing")
+    size = model.frame_size(768, 576)
+    with av.open(str(vtest)) as c:
+        frames = np.stack([f.to_ndarray(format="rgb24", width=size[0], height=size[1])
+                           for i, f in zip(range(160), c.decode(video=0)) if i % 20 == 0])
+    threshold = model.track_thresholds[PERSON][0]
+    lows = 0
+    for a in model.analyze(frames):
+        low = a.low_detections
+        lows += len(low)
+        assert set(low.class_id.tolist()) <= {PERSON}
+        assert np.all((low.confidence >= LOW_PERSON_SCORE) & (low.confidence < threshold))
+        people = a.detections.xyxy[a.detections.class_id == PERSON]
+        if len(low) and len(people):
+            assert iou_matrix(low.xyxy, people).max() < DUPLICATE_IOU
+    assert lows > 0  # a camera's walkers in groups: some score below the threshold

@@ -8,6 +8,7 @@ from fractions import Fraction
 import av
 import cv2
 import numpy as np
+import pytest
 
 from vstream.decode.frames import FrameBatch
 from vstream.detect.analysis import EMBED_DIM, FrameAnalysis, identity_version
@@ -129,3 +130,43 @@ def test_a_face_track_is_embedded_until_it_is_identified() -> None:
     # after the decision the face's rows carry no vector: nothing more was asked
     assert not np.any(faces[-1].embedding)
     assert gallery.person_ids == ["p1"]
+
+
+class DimmingPersonModel(ShapeRecordingModel):
+    """A walker found clearly (0.9) except on frames 4-6, where something half hides him and he
+    scores 0.3, below the model's threshold: reported among the low detections only. A second,
+    faint box (0.2) that nobody was tracking appears as a low detection throughout."""
+
+    track_thresholds = {PERSON: (0.5, 0.6)}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frame = 0
+
+    def analyze(self, images: np.ndarray) -> list[FrameAnalysis]:
+        out = []
+        for _ in images:
+            walker = np.array([[20.0 + self.frame, 10.0, 44.0 + self.frame, 46.0]], np.float32)
+            faint = np.array([[2.0, 2.0, 12.0, 30.0]], np.float32)
+            hidden = 4 <= self.frame <= 6
+            high = Detections.empty(EMBED_DIM) if hidden else Detections(
+                walker, np.array([0.9], np.float32), np.array([PERSON]), embedding=np.zeros((1, EMBED_DIM), np.float32))
+            low_boxes = np.concatenate([walker, faint]) if hidden else faint
+            low = Detections(low_boxes, np.array([0.3, 0.2][:len(low_boxes)] if hidden else [0.2], np.float32),
+                             np.full(len(low_boxes), PERSON), embedding=np.zeros((len(low_boxes), EMBED_DIM), np.float32))
+            out.append(FrameAnalysis(high, tag_scores=np.zeros(1, np.float32), low_detections=low))
+            self.frame += 1
+        return out
+
+
+def test_a_half_hidden_walker_keeps_his_track_through_his_low_scores() -> None:
+    """ByteTrack's second association: a tracked walker whose score dips below the threshold is
+    still stored, with his track; a low box no track wants is never stored."""
+    analyzer = StreamAnalyzer("s", DimmingPersonModel(), PeopleGallery("test", 0.5), analysis_fps=5.0)
+    records = analyzer.observe(frames(0, 10, 64, 48)).frames
+    counts = [len(r.detections) for r in records]
+    ids = [set(r.detections.tracker_id.tolist()) for r in records]
+    assert counts == [1] * 10, counts  # the walker on every frame, the faint box on none
+    walker = next(iter(ids[2]))
+    assert walker > 0 and all(i == {walker} for i in ids[2:])
+    assert [float(r.detections.confidence[0]) for r in records[4:7]] == pytest.approx([0.3] * 3)

@@ -37,11 +37,17 @@ class FrameAnalysis:
     person_mask: (h, w) float32 person probabilities on a grid over the analysed image (stride
         4, or 8 for a unified checkpoint made before 2026-12-04), or None when the model does
         not segment; `vstream.detect.person_mask.frame_mask` brings it to the image's pixels.
+    low_detections: boxes scoring below the model's threshold for `detections` (persons from
+        0.1: the unified network's LOW_PERSON_SCORE, the teachers' LOW_PEOPLE_SCORE), with the
+        same columns, for ByteTrack's second association only: a
+        tracker may extend a track with one (a walker half behind another), never start one,
+        and none is stored unless a track took it; None when the model has none.
     """
 
     detections: Detections
     tag_scores: np.ndarray | None = None
     person_mask: np.ndarray | None = None
+    low_detections: Detections | None = None
 
 
 class FrameModel(Protocol):

@@ -9,9 +9,8 @@ it ran no faster (an AMD EPYC without it: 19.7 against 20.2 ms, docs/benchmarks.
 onnxruntime's AVX2 int8 kernels can saturate (its quantization guide).
 
 It is not the default: against fp32 on the same frames its person scores move by 0.02-0.05
-(standard deviation; no bias), which moves borderline detections: the camera's 13-frame hand
-count test fails with it, the test video's person recall drops from 0.87 to 0.84
-(docs/models.md, "int8 on CPUs with VNNI").
+(standard deviation; no bias), which moves borderline detections: the test video's person
+recall drops from 0.87 to 0.84 (docs/models.md, "int8 on CPUs with VNNI").
 
 The copy is made once per frame size beside the fp32 graph (onnxruntime's static quantization:
 QDQ, weights int8 per channel, activations uint8 with ranges from MinMax calibration), from

@@ -39,6 +39,9 @@ from vstream.detections import Detections
 
 #: the stride of the shared features and of every dense output (MobileNetV2's c3 tap)
 STRIDE = 8
+#: least score of a person box reported for tracking only (`FrameAnalysis.low_detections`):
+#: ByteTrack's low threshold
+LOW_PERSON_SCORE = 0.1
 #: smallest side of a frame the network analyses (its coarsest stride)
 MIN_SIDE = 32
 #: sources up to this area are analysed at ANALYSIS_SIZE's area; larger ones at a larger area
@@ -138,6 +141,11 @@ class UnifiedModel:
         # would follow only the clearest. Everything reported is "high"; ByteTrack's +0.1 starts.
         self.track_thresholds = {c: (float(t), min(float(t) + 0.1, 1.0))
                                  for c, t in enumerate(thresholds)}
+        # persons scoring from LOW_PERSON_SCORE up to their threshold are reported apart
+        # (`FrameAnalysis.low_detections`): ByteTrack's second association keeps a walker's
+        # track through a partial occlusion with them
+        self._low = np.where(np.arange(len(self.classes)) == PERSON, np.minimum(LOW_PERSON_SCORE, thresholds),
+                             thresholds).astype(np.float32)
         self.last_seconds = 0.0
         self.face_identity = FaceIdentity()
         self.large_source_scale = large_source_scale
@@ -169,12 +177,18 @@ class UnifiedModel:
         size = (images.shape[2], images.shape[1])
         out = self.runtime.dense(images)
         dec = decode_boxes(out.heatmap, out.size, out.offset, STRIDE, size, self.top_k)
-        frame_of, slot = np.nonzero(dec.scores >= self._thresholds[dec.classes])
+        frame_of, slot = np.nonzero(dec.scores >= np.minimum(self._thresholds, self._low)[dec.classes])
         kept = []
         for b in range(len(images)):
             rows = np.flatnonzero(frame_of == b)  # best first: slots are in score order
+            # together, so that a low box repeating a reported one is not kept
             kept.append(rows[distinct_boxes(dec.boxes[b, slot[rows]], dec.classes[b, slot[rows]])])
         frame_of, slot = frame_of[np.concatenate(kept)], slot[np.concatenate(kept)]
+        reported = dec.scores[frame_of, slot] >= self._thresholds[dec.classes[frame_of, slot]]
+        low = [(frame_of[~reported] == b) for b in range(len(images))]
+        low_boxes, low_scores = dec.boxes[frame_of[~reported], slot[~reported]], dec.scores[frame_of[~reported], slot[~reported]]
+        low_classes = dec.classes[frame_of[~reported], slot[~reported]]
+        frame_of, slot = frame_of[reported], slot[reported]
         boxes = dec.boxes[frame_of, slot]
         scores = dec.scores[frame_of, slot]
         classes = dec.classes[frame_of, slot]
@@ -203,5 +217,7 @@ class UnifiedModel:
                            np.concatenate([classes[rows], np.full(len(lonely), PERSON, classes.dtype)]),
                            embedding=np.concatenate([embeddings[rows], embeddings[lonely]])),
                 tag_scores=tags[b], person_mask=masks[b],
+                low_detections=Detections(low_boxes[low[b]], low_scores[low[b]], low_classes[low[b]],
+                                          embedding=np.zeros((int(low[b].sum()), EMBED_DIM), np.float32)),
             ))
         return result

@@ -198,7 +198,8 @@ class StreamAnalyzer:
             if cut:  # a new shot: no track continues into it
                 for tracker in self._trackers.values():
                     tracker.reset()
-            record = FrameRecord(idx, t, self._identify(self._track(result.detections, image), image),
+            tracked = self._track(result.detections, result.low_detections, image)
+            record = FrameRecord(idx, t, self._identify(tracked, image),
                                  size, np.asarray(tags, np.float32))
             observed.frames.append(record)
             observed.events += self.presence.update(idx, t, self.identities.observe(record), cut)
@@ -206,24 +207,28 @@ class StreamAnalyzer:
             self._analysed_until = idx
         self.frames_analysed += len(batch)
 
-    def _track(self, detections: Detections, image: np.ndarray) -> Detections:
-        """All detections of the frame, with tracker_id set where a confirmed track took them.
+    def _track(self, detections: Detections, low: Detections | None, image: np.ndarray) -> Detections:
+        """All detections of the frame, with tracker_id set where a confirmed track took them,
+        and the `low` ones (`FrameAnalysis.low_detections`) a track took: ByteTrack's second
+        association, which carries a walker half hidden behind another; the other low ones go.
 
         Faces are associated by their identity embedding; bodies by their clothing colour
         (`body_appearance`): a body's identity embedding is its face's, absent (zero) wherever
         the face is too small to see, which on a fixed camera is nearly everyone."""
+        both = detections if low is None or not len(low) else Detections.merge([detections, low])
         n = len(detections)
-        tracker_id = np.full(n, -1, np.int64)
+        tracker_id = np.full(len(both), -1, np.int64)
         for class_id, tracker in self._trackers.items():
-            rows = np.flatnonzero(detections.class_id == class_id)
-            mine = detections[rows]
+            rows = np.flatnonzero(both.class_id == class_id)
+            mine = both[rows]
             appearance = (body_appearance(image, mine.xyxy) if class_id == PERSON
                           else mine.embedding)
             mine = Detections(mine.xyxy, mine.confidence, mine.class_id, None, appearance,
                               {"row": rows})
             kept = tracker.update(mine)
             tracker_id[kept.data["row"]] = kept.tracker_id
-        return detections.with_tracker_id(tracker_id)
+        keep = np.concatenate([np.arange(n), n + np.flatnonzero(tracker_id[n:] >= 0)])
+        return both[keep].with_tracker_id(tracker_id[keep])
 
     def _identify(self, detections: Detections, image: np.ndarray) -> Detections:
         """The frame's tracked detections with identity vectors, for a model whose faces are

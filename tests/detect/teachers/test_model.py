@@ -113,6 +113,24 @@ def test_people_detector_is_injected_and_called_once_per_batch(teacher_frames) -
                       & ~results[1].detections.data["from_face"])
 
 
+def test_people_below_the_threshold_are_low_detections_unless_they_repeat_a_reported_one() -> None:
+    class Scripted:
+        def detect(self, images):
+            boxes = np.array([[10, 10, 40, 90], [60, 10, 90, 90], [12, 12, 41, 91], [100, 5, 120, 60]],
+                             np.float32)
+            return [Detections(boxes, np.array([0.9, 0.3, 0.2, 0.05], np.float32),
+                               np.full(4, labels.PERSON)) for _ in images]
+
+    result = TeacherModel(people=Scripted()).analyze(np.zeros((1, 128, 160, 3), np.uint8))[0]
+    np.testing.assert_array_equal(result.detections.xyxy, [[10, 10, 40, 90]])
+    # the 0.3 walker beside him is low; the 0.2 box repeats the reported one, the 0.05 one is
+    # below even the low threshold: both go
+    low = result.low_detections
+    assert low.xyxy.tolist() == [[60, 10, 90, 90]]
+    assert low.confidence[0] == pytest.approx(0.3) and set(low.data) == set(result.detections.data)
+    assert not low.embedding.any()
+
+
 def test_head_and_shoulders_geometry() -> None:
     faces = np.array([[100, 50, 140, 100],    # mid-frame: 3 face widths, 0.5 above, 2 below
                       [0, 150, 40, 200]], np.float32)  # at the bottom-left corner: clipped

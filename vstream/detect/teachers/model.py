@@ -37,11 +37,13 @@ import torch
 
 from vstream.detect import labels
 from vstream.detect.analysis import EMBED_DIM, FrameAnalysis, keep_aspect_size, linear_scale_over
+from vstream.detect.box_decode import DUPLICATE_IOU
 from vstream.detect.person_faces import head_and_shoulders, lonely_faces, person_face_rows
 from vstream.detect.face_identity import FaceIdentity
 from vstream.detect.teachers.mtcnn import MTCNN
 from vstream.detect.teachers.ssdlite import SsdlitePeopleDetector
 from vstream.detections import Detections
+from vstream.kernels import iou_matrix
 
 #: MTCNN min face size on ANALYSIS_SIZE frames (see the module docstring for the measurement)
 MIN_FACE_SIZE = 16
@@ -50,6 +52,9 @@ MAX_SIDE = 960
 #: people detector: person probability a box needs, and frames whose longer side is at least
 #: TILE_MIN_SIDE (about 2x the detector's 300x300 input) are also run as 2x2 tiles
 PEOPLE_THRESHOLD = 0.4
+#: people scoring from this up to PEOPLE_THRESHOLD are reported apart, for ByteTrack's second
+#: association only (`FrameAnalysis.low_detections`): ByteTrack's low threshold
+LOW_PEOPLE_SCORE = 0.1
 PEOPLE_TILES = (2, 2)
 TILE_MIN_SIDE = 600
 #: boxes of different windows are one person above this IoU (0.3 merged people walking side by
@@ -68,8 +73,9 @@ class TeacherModel:
         face. Faces come first, then detected persons, then face-derived persons.
 
     people: the whole-body person detector (`detect(frames) -> list[Detections]`, called once
-        per batch); default `SsdlitePeopleDetector` at PEOPLE_THRESHOLD, tiling frames whose
-        longer side is at least TILE_MIN_SIDE.
+        per batch); default `SsdlitePeopleDetector` at LOW_PEOPLE_SCORE, tiling frames whose
+        longer side is at least TILE_MIN_SIDE. Its boxes from PEOPLE_THRESHOLD are the
+        detections; those below, repeating none of them, the low detections.
     """
 
     #: -2: MTCNN's smallest face grows with frames larger than the analysis area
@@ -85,7 +91,7 @@ class TeacherModel:
         self.mtcnn = MTCNN(min_face_size=min_face_size, device=device)
         self.identity = FaceIdentity()
         self.people = people if people is not None else SsdlitePeopleDetector(
-            score_threshold=PEOPLE_THRESHOLD, tiles=PEOPLE_TILES, merge_iou=PEOPLE_MERGE_IOU,
+            score_threshold=LOW_PEOPLE_SCORE, tiles=PEOPLE_TILES, merge_iou=PEOPLE_MERGE_IOU,
             tile_min_side=TILE_MIN_SIDE, device=device)
 
     def frame_size(self, width: int, height: int) -> tuple[int, int]:
@@ -115,8 +121,13 @@ class TeacherModel:
             raise ValueError(f"images must be uint8 RGB (B, H, W, 3) of at least 16x16 pixels, got "
                              f"{got}; decode them at the model's frame_size")
         faces = self.mtcnn.detect(images, self.min_face_size(images.shape[2], images.shape[1]))
-        people = self.people.detect(images)
-        return [FrameAnalysis(self._frame(image, f, p)) for image, f, p in zip(images, faces, people)]
+        out = []
+        for image, f, p in zip(images, faces, self.people.detect(images)):
+            high = p.confidence >= PEOPLE_THRESHOLD
+            low = ~high & (p.confidence >= LOW_PEOPLE_SCORE)
+            out.append(FrameAnalysis(self._frame(image, f, p[high]),
+                                     low_detections=_low_people(p[low], p.xyxy[high])))
+        return out
 
     def _frame(self, image: np.ndarray, faces: Detections, people: Detections) -> Detections:
         h, w = image.shape[:2]
@@ -144,3 +155,15 @@ class TeacherModel:
         return Detections(xyxy, confidence=confidence, class_id=class_id, embedding=embedding,
                           data={"landmarks": landmarks,
                                 "face_row": face_row, "from_face": from_face})
+
+
+def _low_people(low: Detections, reported: np.ndarray) -> Detections:
+    """The people boxes below PEOPLE_THRESHOLD that repeat no reported box (IoU below
+    DUPLICATE_IOU), with the columns of `TeacherModel._frame`'s rows (no face)."""
+    if len(low) and len(reported):
+        low = low[iou_matrix(low.xyxy, reported).max(axis=1) < DUPLICATE_IOU]
+    n = len(low)
+    return Detections(low.xyxy, low.confidence, np.full(n, labels.PERSON),
+                      embedding=np.zeros((n, EMBED_DIM), np.float32),
+                      data={"landmarks": np.full((n, 5, 2), np.nan, np.float32),
+                            "face_row": np.full(n, -1, np.int64), "from_face": np.zeros(n, bool)})
