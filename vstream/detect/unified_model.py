@@ -141,11 +141,11 @@ class UnifiedModel:
         # would follow only the clearest. Everything reported is "high"; ByteTrack's +0.1 starts.
         self.track_thresholds = {c: (float(t), min(float(t) + 0.1, 1.0))
                                  for c, t in enumerate(thresholds)}
-        # persons scoring from LOW_PERSON_SCORE up to their threshold are reported apart
-        # (`FrameAnalysis.low_detections`): ByteTrack's second association keeps a walker's
-        # track through a partial occlusion with them
-        self._low = np.where(np.arange(len(self.classes)) == PERSON, np.minimum(LOW_PERSON_SCORE, thresholds),
-                             thresholds).astype(np.float32)
+        # the least score of a box reported at all: persons from LOW_PERSON_SCORE up to their
+        # threshold are reported apart (`FrameAnalysis.low_detections`), for ByteTrack's second
+        # association, which keeps a walker's track through a partial occlusion
+        person = np.arange(len(self.classes)) == PERSON
+        self._low_thresholds = np.where(person, np.minimum(LOW_PERSON_SCORE, thresholds), thresholds)
         self.last_seconds = 0.0
         self.face_identity = FaceIdentity()
         self.large_source_scale = large_source_scale
@@ -177,7 +177,7 @@ class UnifiedModel:
         size = (images.shape[2], images.shape[1])
         out = self.runtime.dense(images)
         dec = decode_boxes(out.heatmap, out.size, out.offset, STRIDE, size, self.top_k)
-        frame_of, slot = np.nonzero(dec.scores >= np.minimum(self._thresholds, self._low)[dec.classes])
+        frame_of, slot = np.nonzero(dec.scores >= self._low_thresholds[dec.classes])
         kept = []
         for b in range(len(images)):
             rows = np.flatnonzero(frame_of == b)  # best first: slots are in score order
@@ -185,9 +185,10 @@ class UnifiedModel:
             kept.append(rows[distinct_boxes(dec.boxes[b, slot[rows]], dec.classes[b, slot[rows]])])
         frame_of, slot = frame_of[np.concatenate(kept)], slot[np.concatenate(kept)]
         reported = dec.scores[frame_of, slot] >= self._thresholds[dec.classes[frame_of, slot]]
-        low = [(frame_of[~reported] == b) for b in range(len(images))]
-        low_boxes, low_scores = dec.boxes[frame_of[~reported], slot[~reported]], dec.scores[frame_of[~reported], slot[~reported]]
-        low_classes = dec.classes[frame_of[~reported], slot[~reported]]
+        low_frame, low_slot = frame_of[~reported], slot[~reported]
+        low = Detections(dec.boxes[low_frame, low_slot], dec.scores[low_frame, low_slot],
+                         dec.classes[low_frame, low_slot],
+                         embedding=np.zeros((len(low_frame), EMBED_DIM), np.float32))
         frame_of, slot = frame_of[reported], slot[reported]
         boxes = dec.boxes[frame_of, slot]
         scores = dec.scores[frame_of, slot]
@@ -217,7 +218,6 @@ class UnifiedModel:
                            np.concatenate([classes[rows], np.full(len(lonely), PERSON, classes.dtype)]),
                            embedding=np.concatenate([embeddings[rows], embeddings[lonely]])),
                 tag_scores=tags[b], person_mask=masks[b],
-                low_detections=Detections(low_boxes[low[b]], low_scores[low[b]], low_classes[low[b]],
-                                          embedding=np.zeros((int(low[b].sum()), EMBED_DIM), np.float32)),
+                low_detections=low[low_frame == b],
             ))
         return result
