@@ -96,6 +96,26 @@ def test_people_per_frame_match_hand_counts(stored_counts: dict[int, int]) -> No
     assert len(close) >= 0.9 * len(hand), f"(hand, stored) per frame: {table}"
 
 
+#: share of all 63 labelled frames (the counts' 13 and the identities' 61, which agree where they
+#: meet) within +-1: 0.889 measured with the teachers since low-score boxes extend tracks, 0.825
+#: before (docs/models.md, "How many people, on 63 hand-labelled frames")
+ALL_FRAMES_FLOOR = 0.85
+
+
+def test_people_per_frame_match_every_hand_labelled_frame(stored_counts: dict[int, int]) -> None:
+    """The 13 count frames are one frame from failing; the identity labels mark every visible
+    person on 61 more. A walker half behind another or the sign, scoring below the threshold,
+    is still counted while his track holds him."""
+    hand = {int(k): len(v) for k, v in json.loads(IDENTITIES.read_text())["frames"].items()}
+    counts = {int(k): len(v) for k, v in json.loads(HAND_COUNTS.read_text())["people"].items()}
+    assert all(hand[f] == n for f, n in counts.items() if f in hand)  # the two label sets agree
+    hand.update(counts)
+    close = [f for f in hand if abs(stored_counts.get(f, 0) - hand[f]) <= 1]
+    table = {f: (hand[f], stored_counts.get(f, 0)) for f in sorted(hand) if f not in close}
+    print(f"within +-1 on {len(close)} of {len(hand)} labelled frames; off (hand, stored): {table}")
+    assert len(hand) == 63 and len(close) >= ALL_FRAMES_FLOOR * len(hand), table
+
+
 def _supervision_tracks(frames: dict[int, Detections]) -> dict[int, Detections]:
     """supervision's ByteTrack (its defaults, at the analysis rate) over the same boxes."""
     import supervision as sv
