@@ -4,8 +4,8 @@ integer dot products are fast.
 On a CPU with VNNI (AVX-512 VNNI or AVX-VNNI: Intel since Cascade Lake, AMD since Zen 4)
 onnxruntime runs int8 convolutions with one instruction per four multiply-adds; there the
 dense graph at 392x220 took 5.7-6.3 ms a frame against fp32's 8.9-9.9 (batch 8, two threads),
-and `vstream index --model unified` of the bench video 7.0 s against 9.0 s (alternated). Without VNNI
-it ran no faster (an AMD EPYC without it: 19.7 against 20.2 ms, docs/benchmarks.md), and
+and `vstream index --model unified` of the bench video 7.0 s against 9.0 s (alternated).
+Without VNNI it ran no faster (an AMD EPYC without it: 19.7 against 20.2 ms, docs/benchmarks.md), and
 onnxruntime's AVX2 int8 kernels can saturate (its quantization guide).
 
 It is not the default: against fp32 on the same frames its person scores move by 0.02-0.05
