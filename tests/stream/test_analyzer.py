@@ -16,7 +16,9 @@ from vstream.detect.face_identity import FaceIdentity
 from vstream.detect.labels import FACE, PERSON
 from vstream.detect.models import MATCH_THRESHOLDS, load_frame_model
 from vstream.detections import Detections
+from vstream.ingest.chunker import Chunker
 from vstream.stream.analyzer import StreamAnalyzer
+from vstream.stream.stages import StreamStages
 from vstream.track.gallery import PeopleGallery
 from vstream.weights import test_video_path
 
@@ -28,6 +30,7 @@ class ShapeRecordingModel:
     input_size = (384, 224)
     track_thresholds: dict = {}
     face_identity = None
+    pipelined = False
 
     def __init__(self) -> None:
         self.batches: list[tuple[int, ...]] = []
@@ -65,6 +68,30 @@ def test_every_frame_of_a_push_is_analysed_in_that_push() -> None:
     observed = analyzer.observe(frames(0, 6, 64, 48))
     assert [r.frame_index for r in observed.frames] == list(range(6))
     assert [b[0] for b in model.batches] == [4, 2]
+
+
+def test_the_model_pass_is_a_step_of_its_own_between_decoding_and_tracking() -> None:
+    """`StreamStages.analyse` puts a chunk's samples through the frame model; `decode` before it
+    and `process` after it ask the model nothing. So a driver can give each its own thread: the
+    network works on one chunk while the next is decoded and the one before is tracked."""
+    model = ShapeRecordingModel()
+    chunks = list(Chunker(str(test_video_path()), "s"))[:3]
+    stages = StreamStages("s", float(chunks[0].frame_rate), shots="fast", model=model,
+                          gallery=PeopleGallery("test", 0.5))
+    analysed = []
+    for chunk in chunks:
+        passes = len(model.batches)
+        batch, samples = stages.decode(chunk)
+        assert len(model.batches) == passes
+        passed = stages.analyse(samples)
+        assert len(model.batches) > passes
+        passes = len(model.batches)
+        out = stages.process(batch, passed, chunk)
+        assert len(model.batches) == passes
+        analysed += [r.frame_index for r in out.frames]
+    analysed += [r.frame_index for r in stages.finish().frames]  # frames the decoder held back
+    # every fifth frame of the 25 fps video (5 analysed a second), in order, each once
+    assert analysed == list(range(0, chunks[-1].first_frame + chunks[-1].frame_count, 5))
 
 
 class OnePersonModel(ShapeRecordingModel):

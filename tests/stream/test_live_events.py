@@ -49,6 +49,7 @@ class DarkFigureModel:
     input_size = (160, 120)
     track_thresholds: dict = {}
     face_identity = None
+    pipelined = False
 
     def frame_size(self, width: int, height: int) -> tuple[int, int]:
         return width, height

@@ -67,6 +67,11 @@ class FrameModel(Protocol):
     #: tracking, for the face tracks not yet identified (`StreamAnalyzer`): the unified
     #: network's own embeddings only steer its face tracker
     face_identity: FaceRecognizer | None
+    #: whether the drivers run the model's pass on a thread of its own, between decoding and
+    #: tracking (`StreamStages.analyse`): worth it for a pass that is one large call per batch
+    #: and leaves the cores to the other threads while it waits; not for many small torch ops
+    #: under OpenMP, which slow down beside other busy threads
+    pipelined: bool
 
     def frame_size(self, width: int, height: int) -> tuple[int, int]:
         """(width, height) the frames of a width x height source are analysed at."""

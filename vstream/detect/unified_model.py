@@ -148,6 +148,9 @@ class UnifiedModel:
         self._low_thresholds = np.where(person, np.minimum(LOW_PERSON_SCORE, thresholds), thresholds)
         self.last_seconds = 0.0
         self.face_identity = FaceIdentity()
+        # one dense call per batch: on its own thread it overlaps the tracking (`vstream index`
+        # on the bench video 11.3-11.7 -> 10.4-10.7 s, docs/benchmarks.md)
+        self.pipelined = True
         self.large_source_scale = large_source_scale
 
     def frame_size(self, width: int, height: int) -> tuple[int, int]:

@@ -181,9 +181,21 @@ def run_stages(source: str, stream_id: str, stages_for: Callable[[Chunker], Stre
                 continue
             yield chunk, decoded, ""
 
+    def analysed() -> Iterator:
+        # decode | frame model | the rest, each on a thread of its own where the model is
+        # `pipelined`: the network works on one chunk while FFmpeg decodes the next and this
+        # thread tracks the one before
+        for chunk, decoded, reason in read_ahead(batches, depth=4, name=f"decode-{stream_id}"):
+            if decoded is not None:
+                batch, samples = decoded
+                decoded = batch, stages.analyse(samples)
+            yield chunk, decoded, reason
+
     skipped: list[SkippedChunk] = []
     pending: list[SkippedChunk] = []  # skipped since the last chunk decoded
-    for chunk, decoded, reason in read_ahead(batches, depth=4, name=f"decode-{stream_id}"):
+    ahead = (read_ahead(analysed, depth=2, name=f"model-{stream_id}") if stages.pipelined
+             else analysed())
+    for chunk, decoded, reason in ahead:
         if decoded is None:
             skip = SkippedChunk(chunk.seq, chunk.first_frame, len(chunk.packets), chunk.start_s,
                                 reason)

@@ -18,6 +18,7 @@ Both drivers use it: `vstream.drivers.index` (files) and `vstream.kafka.worker` 
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from dataclasses import dataclass, field, replace
 
@@ -25,7 +26,7 @@ import numpy as np
 
 from vstream.decode.frames import FrameBatch
 from vstream.describe.scene_story import SceneEvent, describe, moves
-from vstream.detect.analysis import EMBED_DIM, FrameModel
+from vstream.detect.analysis import EMBED_DIM, FrameAnalysis, FrameModel
 from vstream.detect.labels import ANALYSIS_SIZE, CLASS_NAMES, FACE, PERSON
 from vstream.detect.person_faces import person_face_rows
 from vstream.detections import Detections
@@ -50,6 +51,12 @@ BATCH = 16
 BODY_TRACKING = {"appearance_thresh": 0.15, "refind_seconds": 3.0, "refind_thresh": 0.2}
 
 
+#: one frame model pass at a time in a process: a worker's streams share one model, and a
+#: stream's last frames (`StreamStages.finish`) go through it on the stream's thread while the
+#: model's thread may be passing another stream's chunk
+_MODEL_LOCK = threading.Lock()
+
+
 def _score_thresholds(model: FrameModel, class_id: int) -> dict[str, float]:
     """ByteTracker's score options for the model's detections of `class_id`."""
     if class_id not in model.track_thresholds:
@@ -65,6 +72,24 @@ class Observed:
 
     frames: list[FrameRecord] = field(default_factory=list)
     events: list[PresenceEvent] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """One forward pass: its frames (index, seconds, image) and what the model saw in them."""
+
+    frames: list[tuple[int, float, np.ndarray]]
+    results: list[FrameAnalysis]
+    tag_scores: list
+
+
+@dataclass(frozen=True)
+class ModelPass:
+    """Analysis-rate frames through the frame model (`StreamAnalyzer.run_model`), not yet
+    tracked: made apart from the stream's state, so a driver can make it on a thread of its own
+    while the stream's thread tracks the chunk before (`FrameModel.pipelined`)."""
+
+    batches: list[_Batch]
 
 
 @dataclass(frozen=True)
@@ -99,7 +124,6 @@ class StreamAnalyzer:
                                          **(BODY_TRACKING if c == PERSON else {}))
                           for c in range(len(CLASS_NAMES))}
         self._cut_gate = CutGate()
-        self._pending: list[tuple[int, float, np.ndarray]] = []
         self._records: deque[FrameRecord] = deque()
         self._scenes: deque[Scene] = deque()
         self._analysed_until = -1
@@ -114,15 +138,30 @@ class StreamAnalyzer:
 
         return default_tag_map().tags
 
-    def observe(self, samples: FrameBatch) -> Observed:
-        """Analyse analysis-rate frames (at the model's `frame_size` of their source), in
-        batches of at most `batch_size`."""
-        for idx, t, image in zip(samples.frame_index.tolist(), samples.seconds().tolist(),
-                                 samples.images):
-            self._pending.append((idx, t, image))
+    def run_model(self, samples: FrameBatch) -> ModelPass:
+        """The frame model on analysis-rate frames (at the model's `frame_size` of their
+        source), in batches of at most `batch_size` frames of one size (a live source may
+        change resolution). Reads and changes no state of the stream, so the drivers can run it
+        on a thread of its own (`StreamStages.analyse`): the network works on the next chunk
+        while `observe` tracks this one (onnxruntime releases the GIL)."""
+        frames = list(zip(samples.frame_index.tolist(), samples.seconds().tolist(), samples.images))
+        batches, start = [], 0
+        while start < len(frames):
+            shape, end = frames[start][2].shape, start + 1
+            while end < min(len(frames), start + self.batch_size) and frames[end][2].shape == shape:
+                end += 1
+            batches.append(self._run_batch(frames[start:end]))
+            start = end
+        return ModelPass(batches)
+
+    def observe(self, samples: FrameBatch | ModelPass) -> Observed:
+        """Track, identify and count the people of analysis-rate frames, in stream order
+        (`run_model` first, here, if they have not been through the model)."""
+        if isinstance(samples, FrameBatch):
+            samples = self.run_model(samples)
         observed = Observed()
-        while self._pending:
-            self._analyse(min(self.batch_size, len(self._pending)), observed)
+        for batch in samples.batches:
+            self._take(batch, observed)
         return observed
 
     def describe(self, scenes: list[Scene]) -> list[SceneAnalysis]:
@@ -137,8 +176,6 @@ class StreamAnalyzer:
         """The first frame whose tracklets are not yet described (its scene is still open)."""
         if self._records:
             return self._records[0].frame_index
-        if self._pending:
-            return self._pending[0][0]
         return self._analysed_until + 1
 
     def finish(self) -> tuple[Observed, list[SceneAnalysis]]:
@@ -149,16 +186,15 @@ class StreamAnalyzer:
 
     def state(self) -> dict:
         """The stream's analysis state as plain data, for a checkpoint at a chunk boundary:
-        trackers and their ID counter, frames waiting for a batch, analysed frames waiting for
-        their scene, closed scenes waiting for their frames. Never the model or the gallery
-        (shared; `load_state` keeps this analyzer's)."""
+        trackers and their ID counter, analysed frames waiting for their scene, closed scenes
+        waiting for their frames (`observe` leaves no frame half done). Never the model or the
+        gallery (shared; `load_state` keeps this analyzer's)."""
         import copy
 
         return {"next_id": self._ids.value,
                 "trackers": {c: t.state() for c, t in self._trackers.items()},
                 "cut_gate": self._cut_gate.state(),
                 "identities": self.identities.state(), "presence": self.presence.state(),
-                "pending": [(idx, t, image.copy()) for idx, t, image in self._pending],
                 "records": copy.deepcopy(list(self._records)),
                 "scenes": list(self._scenes),
                 "analysed_until": self._analysed_until,
@@ -174,7 +210,6 @@ class StreamAnalyzer:
         self._cut_gate.load_state(state["cut_gate"])
         self.identities.load_state(state["identities"])
         self.presence.load_state(state["presence"])
-        self._pending = [(idx, t, image.copy()) for idx, t, image in state["pending"]]
         self._records = deque(copy.deepcopy(state["records"]))
         self._scenes = deque(state["scenes"])
         self._analysed_until = int(state["analysed_until"])
@@ -182,30 +217,31 @@ class StreamAnalyzer:
 
     # -- analysis ---------------------------------------------------------------------------
 
-    def _analyse(self, n: int, observed: Observed) -> None:
-        # one batch holds frames of one size (a live source may change resolution)
-        shape = self._pending[0][2].shape
-        n = next((i for i, (_, _, image) in enumerate(self._pending[:n]) if image.shape != shape), n)
-        batch, self._pending = self._pending[:n], self._pending[n:]
-        images = np.stack([image for _, _, image in batch])
-        size = (images.shape[2], images.shape[1])
-        results = self.model.analyze(images)
-        tag_scores = [r.tag_scores for r in results]
-        if any(s is None for s in tag_scores):  # a model without a tag head (the teachers)
-            tag_scores = list(self._frame_tagger().scores(images))
-        for (idx, t, image), result, tags in zip(batch, results, tag_scores):
+    def _run_batch(self, frames: list[tuple[int, float, np.ndarray]]) -> _Batch:
+        images = np.stack([image for _, _, image in frames])
+        with _MODEL_LOCK:
+            results = self.model.analyze(images)
+            tag_scores = [r.tag_scores for r in results]
+            if any(s is None for s in tag_scores):  # a model without a tag head (the teachers)
+                tag_scores = list(self._frame_tagger().scores(images))
+        return _Batch(frames, results, tag_scores)
+
+    def _take(self, batch: _Batch, observed: Observed) -> None:
+        """Track, identify and count the people of one batch, in frame order."""
+        height, width = batch.frames[0][2].shape[:2]
+        for (idx, t, image), result, tags in zip(batch.frames, batch.results, batch.tag_scores):
             cut = self._cut_gate.is_cut(image)
             if cut:  # a new shot: no track continues into it
                 for tracker in self._trackers.values():
                     tracker.reset()
             tracked = self._track(result.detections, result.low_detections, image)
             record = FrameRecord(idx, t, self._identify(tracked, image),
-                                 size, np.asarray(tags, np.float32))
+                                 (width, height), np.asarray(tags, np.float32))
             observed.frames.append(record)
             observed.events += self.presence.update(idx, t, self.identities.observe(record), cut)
             self._records.append(record)
             self._analysed_until = idx
-        self.frames_analysed += len(batch)
+        self.frames_analysed += len(batch.frames)
 
     def _track(self, detections: Detections, low: Detections | None, image: np.ndarray) -> Detections:
         """All detections of the frame, with tracker_id set where a confirmed track took them,

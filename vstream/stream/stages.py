@@ -26,7 +26,7 @@ from vstream.store.analysis_rows import (
     detection_rows, event_rows, person_rows, scene_rows, stored_people, track_rows,
 )
 from vstream.store.rows import STREAM_GAP, EventRow
-from vstream.stream.analyzer import SceneAnalysis, StreamAnalyzer
+from vstream.stream.analyzer import ModelPass, SceneAnalysis, StreamAnalyzer
 from vstream.track.gallery import Gallery, PeopleGallery
 from vstream.track.presence import (DEFAULT_LEAVE_AFTER_S, DEFAULT_LEAVE_HIDDEN_S, ENTER,
                                     PresenceEvent)
@@ -214,7 +214,21 @@ class StreamStages:
                 self.decoder.resume(opened, self._through)  # a new GOP drains its frames first
         return self.decoder.decode_sampled(chunk)
 
-    def process(self, batch: FrameBatch, samples: FrameBatch | None,
+    @property
+    def pipelined(self) -> bool:
+        """Whether `analyse` should run on a thread of its own (`FrameModel.pipelined`)."""
+        return self.analyzer is not None and self.analyzer.model.pipelined
+
+    def analyse(self, samples: FrameBatch | None) -> ModelPass | None:
+        """The frame model's pass over a chunk's samples (`StreamAnalyzer.run_model`). It reads
+        no state of the stream, so the drivers can run it on a thread of its own (`pipelined`),
+        between the decode-ahead thread and `process`: the network works on one chunk while the
+        next is decoded and the one before is tracked."""
+        if self.analyzer is None or samples is None:
+            return None
+        return self.analyzer.run_model(samples)
+
+    def process(self, batch: FrameBatch, samples: FrameBatch | ModelPass | None,
                 chunk: GopChunk | None = None) -> StageOutput:
         """Feed one chunk's decoded frames on; return the rows they completed. `chunk`, the
         chunk they were decoded from, is needed only for what it carries besides frames: a

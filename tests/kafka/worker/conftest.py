@@ -59,6 +59,9 @@ class FakeStages:
         self.decoded.append(chunk.seq)
         return [object()] * len(chunk.packets), []
 
+    def analyse(self, samples):
+        return samples
+
     def process(self, batch, samples, chunk: GopChunk) -> StageOutput:
         self.processed.append(chunk.seq)
         return StageOutput()

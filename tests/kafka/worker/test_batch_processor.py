@@ -52,6 +52,7 @@ class FakeSettings:
     """StageSettings' two makers, with recording stages whose seqs 5 and up are undecodable."""
 
     gallery = None
+    model = None
 
     def __init__(self, stages) -> None:
         self.stages = stages

@@ -85,6 +85,9 @@ class TeacherModel:
     track_thresholds: dict[int, tuple[float, float]] = {}
     #: the embeddings are SFace's identity vectors already
     face_identity = None
+    #: MTCNN's many small torch ops stall beside busy threads: on a thread of its own the pass
+    #: made `vstream index` of the bench video slower (75-77 -> 81.5-81.8 s, docs/benchmarks.md)
+    pipelined = False
 
     def __init__(self, device: str | torch.device = "cpu", min_face_size: float = MIN_FACE_SIZE,
                  people: SsdlitePeopleDetector | None = None) -> None:

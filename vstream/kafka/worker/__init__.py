@@ -80,7 +80,8 @@ The parts, one job each (only `chunk_worker` and `ordered_consumer` know faust):
 - `batch_processor`: one batch into rows (restore, admit, decode ahead, feed, write); stream ends.
 - `admission`: per chunk: a stream's first, next, a replay, a producer retry, or a gap to read
   again.
-- `decode_ahead`: decoding of admitted chunks, the only work on the decode-ahead thread.
+- `decode_ahead`: decoding of admitted chunks (the only work on the decode-ahead thread), and
+  their frame model pass (on a thread of its own for a `pipelined` model).
 - `stream_state`: `StreamState`, what is kept per stream, its snapshot and restore.
 - `stage_settings`: what every stream's stages are made with.
 - `dead_letters`: `DeadLetterSink`, the dead-letter topic.

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 
 from vstream.chunk import GopChunk
 from vstream.kafka.events import EventPublisher
 from vstream.kafka.worker.admission import ChunkAdmission, DeadLetter, Rewind
 from vstream.kafka.worker.dead_letters import UNDECODABLE, DeadLetterSink
-from vstream.kafka.worker.decode_ahead import DecodedChunk, UndecodableChunk, decoded
+from vstream.kafka.worker.decode_ahead import DecodedChunk, UndecodableChunk, analysed, decoded
 from vstream.kafka.worker.stage_settings import StageSettings
 from vstream.kafka.worker.stats import WorkerStats
 from vstream.kafka.worker.store_retry import StoreRetry
@@ -29,7 +30,7 @@ from vstream.threads import read_ahead
 
 log = logging.getLogger(__name__)
 
-#: chunks decoded ahead of the one being segmented
+#: chunks decoded (and through the frame model) ahead of the one being fed
 DECODE_AHEAD = 4
 
 
@@ -68,13 +69,18 @@ class BatchProcessor:
         captured: list[float] = []
         touched: dict[str, StreamState] = {}
         # Admission (parse, drop replays and retries, make new streams' stages, read the
-        # store) on this thread; then FFmpeg decodes the next chunks on a thread while this one
-        # is segmented. Each stream's chunks stay in order on both sides.
+        # store) on this thread; then the next chunks are decoded on a thread, and go through
+        # the frame model on another (a `pipelined` model's; else on this one), while this one
+        # is segmented and tracked. Each stream's chunks stay in order on every side.
         admitted = list(self.admission.admit(messages, touched))
         rewinds = [item for item in admitted if isinstance(item, Rewind)]
         admitted = [item for item in admitted if not isinstance(item, Rewind)]
-        for item in read_ahead(lambda: decoded(admitted), depth=DECODE_AHEAD,
-                               name="worker-decode"):
+        def passed() -> Iterator:
+            return analysed(read_ahead(lambda: decoded(admitted), depth=DECODE_AHEAD,
+                                       name="worker-decode"))
+
+        pipelined = self.settings.model is not None and self.settings.model.pipelined
+        for item in read_ahead(passed, depth=2, name="worker-model") if pipelined else passed():
             rows += self._feed(item, captured)
         # Rows first: a crash before the states are saved replays the chunks from the old
         # states, which makes the same rows (skipped by row_id). Dead letters next: a chunk in

@@ -14,7 +14,9 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 
 from vstream.chunk import GopChunk
+from vstream.decode.frames import FrameBatch
 from vstream.store.rows import COMPLETE, PARTIAL
+from vstream.stream.analyzer import ModelPass
 from vstream.stream.stages import SnapshotError, StageOutput, StreamStages, pack_state, unpack_state
 
 #: the faust table of per-stream states is `stream_state-<topic>` (see `state_changelog`)
@@ -119,6 +121,12 @@ class StreamState:
         """Decode one chunk: (FrameBatch, samples). Touches only the decoder, so the worker runs
         it on its decode-ahead thread. Raises DecodeError."""
         return self.stages.decode(chunk)
+
+    def analyse(self, samples: FrameBatch | None) -> ModelPass | None:
+        """A decoded chunk's samples through the frame model (`StreamStages.analyse`). Touches
+        only the model, so the worker runs it on a thread of its own where the model is
+        `pipelined`."""
+        return self.stages.analyse(samples)
 
     def feed(self, chunk: GopChunk, batch, samples) -> StageOutput:
         """Feed a decoded chunk to the segmenter and analyzer; return the rows it completed."""
