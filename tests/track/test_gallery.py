@@ -37,6 +37,21 @@ def test_two_looks_of_one_person_join_through_an_intermediate_tracklet() -> None
     assert ids == ["p1"] * 5 and len(g) == 1
 
 
+def test_a_doubtful_match_is_that_person_but_does_not_teach_the_gallery() -> None:
+    """Below `learn_threshold` a tracklet is counted as the person it matched, not learnt: else a
+    stranger who looks like that doubtful tracklet would be the person too (on the test video
+    the bartender became one of the singer's looks, and a male dancer then matched it)."""
+    face, stranger = np.eye(3, dtype=np.float32)[:2]
+    doubtful = np.array([0.4, np.sqrt(1 - 0.4 ** 2), 0.0], np.float32)  # cosine 0.4 to the face
+    confident = np.array([0.6, 0.8, 0.0], np.float32)  # 0.6
+    g = PeopleGallery("m", match_threshold=0.363, learn_threshold=0.5)
+    assert [g.identify(e[None], "s", 0.0) for e in (face, doubtful)] == ["p1", "p1"]
+    assert g.people(changed_only=False)[0].tracklets == 2
+    assert g.identify(stranger[None], "s", 1.0) == "p2"  # 0.92 to the doubtful look, 0 to the face
+    learning = PeopleGallery("m", match_threshold=0.363, learn_threshold=0.5)
+    assert [learning.identify(e[None], "s", 0.0) for e in (face, confident, stranger)] == ["p1"] * 3
+
+
 def test_zero_embeddings_and_may_create() -> None:
     rng = np.random.default_rng(2)
     g = PeopleGallery("m", 0.6)

@@ -22,6 +22,16 @@ DEFAULT_MODEL = "teachers"
 #: (`vstream.eval.people_labels`) it gives the singer one ID (purity 1.00, coverage 0.89 on the
 #: whole and on both halves of the scenes) with either model; docs/models.md has the measurements.
 MATCH_THRESHOLDS = {"unified": 0.363, "teachers": 0.363}
+#: a tracklet matched less closely than this (SFace cosine) is that person but does not teach the
+#: gallery their look (`PeopleGallery`'s `learn_threshold`; a model not named learns from every
+#: match). The student's faces are aligned by their box, where strangers match more closely:
+#: 0.5 is about the 90th percentile of other people's best match among the singer's faces so
+#: aligned (0.509; docs/models.md, "Face identity: SFace", measured 2026-12-04). Learning from
+#: weaker matches let the bartender's face become one of the singer's looks, which then drew a
+#: male dancer in. The teachers' faces, aligned by landmarks, keep learning from every match:
+#: at their own 90th percentile (0.467) the singer split (docs/models.md, "A gallery that learns
+#: only from confident matches").
+LEARN_THRESHOLDS = {"unified": 0.5}
 
 
 @functools.lru_cache(maxsize=4)
@@ -45,3 +55,8 @@ def load_frame_model(name: str, checkpoint: str | None = None, precision: str = 
 def match_threshold(name: str) -> float | None:
     """The gallery threshold measured for model `name` (None for "none")."""
     return MATCH_THRESHOLDS.get(name)
+
+
+def learn_threshold(name: str) -> float | None:
+    """The least match from which model `name`'s gallery learns (None: from every match)."""
+    return LEARN_THRESHOLDS.get(name)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
-from vstream.detect.models import DEFAULT_MODEL, load_frame_model, match_threshold
+from vstream.detect.models import DEFAULT_MODEL, learn_threshold, load_frame_model, match_threshold
 from vstream.errors import DecodeError, VideoOpenError
 from vstream.ingest.chunker import Chunker, VideoInfo
 from vstream.media import format_timecode
@@ -302,7 +302,7 @@ def index_video(
     # a file is recorded by its absolute path, so the row still finds it from any directory
     recorded = redact_url(source) if "://" in source else str(Path(source).resolve())
     frame_model = load_frame_model(model, checkpoint, precision)
-    gallery = load_gallery(store, frame_model, match_threshold(model))
+    gallery = load_gallery(store, frame_model, match_threshold(model), learn_threshold(model))
     version = row_version(shots, frame_model, max_scene_s)
     scenes: list[Scene] = []
     new_rows = 0

@@ -69,7 +69,7 @@ class PeopleRegistry:
     (None: it folded the log from the beginning)."""
 
     def __init__(self, bootstrap: str, model_version: str, match_threshold: float, *,
-                 topic: str = PEOPLE_TOPIC, timeout_s: float = DEFAULT_TIMEOUT_S,
+                 learn_threshold: float | None = None, topic: str = PEOPLE_TOPIC, timeout_s: float = DEFAULT_TIMEOUT_S,
                  snapshot_every: int = SNAPSHOT_EVERY, use_snapshots: bool = True) -> None:
         from kafka import TopicPartition
 
@@ -77,7 +77,7 @@ class PeopleRegistry:
             raise ValueError(f"snapshot_every must be >= 0, got {snapshot_every}")
         self.bootstrap, self.topic, self.timeout_s = bootstrap, topic, timeout_s
         self.snapshot_topic, self.snapshot_every = people_snapshot_topic(topic), snapshot_every
-        self._log = PeopleLog(model_version, match_threshold)
+        self._log = PeopleLog(model_version, match_threshold, learn_threshold)
         ensure_topics(bootstrap, [topic], partitions=1, configs={"retention.ms": "-1"})
         # Kafka never compacts the active segment (1 GB by default) and a starting worker reads
         # the snapshot topic whole: segments of one snapshot at most keep it a few snapshots long
@@ -110,10 +110,12 @@ class PeopleRegistry:
 
     @classmethod
     def open(cls, bootstrap: str, model_version: str, match_threshold: float, *,
-             topic: str = PEOPLE_TOPIC, stored: Callable[[], Iterable[Person]]) -> PeopleRegistry:
+             learn_threshold: float | None = None, topic: str = PEOPLE_TOPIC,
+             stored: Callable[[], Iterable[Person]]) -> PeopleRegistry:
         """The registry, with the people `stored()` returns (the store's, read when the log is
         folded) entered when the log lacks them (`seed`); closed again if that fails."""
-        registry = cls(bootstrap, model_version, match_threshold, topic=topic)
+        registry = cls(bootstrap, model_version, match_threshold,
+                       learn_threshold=learn_threshold, topic=topic)
         try:
             if registry.seed(stored()):
                 log.info("people registry %s: stored people entered", topic)

@@ -321,12 +321,14 @@ class StreamStages:
         return self.analyzer.describe(closed)
 
 
-def load_gallery(store, model: FrameModel | None, threshold: float | None) -> PeopleGallery | None:
-    """The people gallery of `model` as stored (None without a model)."""
+def load_gallery(store, model: FrameModel | None, threshold: float | None,
+                 learn: float | None = None) -> PeopleGallery | None:
+    """The people gallery of `model` as stored (None without a model), matching at `threshold`
+    and learning from matches at `learn` (`PeopleGallery`)."""
     if model is None or threshold is None:
         return None
     version = identity_version(model)
-    gallery = PeopleGallery(version, threshold)
+    gallery = PeopleGallery(version, threshold, learn_threshold=learn)
     gallery.load(stored_people(store.people(version)))
     return gallery
 

@@ -64,16 +64,23 @@ class PeopleGallery:
     match_threshold: least cosine similarity between a tracklet and a person's closest exemplar
         for the tracklet to be that person.
     max_exemplars: appearance vectors kept per person (the most distinct ones).
+    learn_threshold: least similarity of a matched tracklet for its appearance to become one of
+        the person's exemplars (None: every tracklet teaches): a weaker match is counted, not
+        learnt, so one doubtful match cannot widen a person until strangers match them.
     """
 
-    def __init__(self, model_version: str, match_threshold: float, max_exemplars: int = 8) -> None:
+    def __init__(self, model_version: str, match_threshold: float, max_exemplars: int = 8,
+                 learn_threshold: float | None = None) -> None:
         if not -1.0 <= match_threshold <= 1.0:
             raise ValueError(f"match_threshold must be a cosine similarity in [-1, 1], got {match_threshold}")
+        if learn_threshold is not None and not match_threshold <= learn_threshold <= 1.0:
+            raise ValueError(f"learn_threshold must be in [match_threshold, 1], got {learn_threshold}")
         if max_exemplars < 1:
             raise ValueError(f"max_exemplars must be >= 1, got {max_exemplars}")
         self.model_version = model_version
         self.match_threshold = match_threshold
         self.max_exemplars = max_exemplars
+        self.learn_threshold = -1.0 if learn_threshold is None else learn_threshold
         self._people: dict[str, _Person] = {}
         self._changed: set[str] = set()
         # who ever learned from a tracklet (`add`), as against only `load`ed: what `_changed` is
@@ -126,7 +133,7 @@ class PeopleGallery:
         if person is None:
             person = self._people[person_id] = _Person(embedding[None, :], 0, stream_id, t_s,
                                                        stream_id, t_s, 0)
-        person.add(embedding, self.max_exemplars)
+        person.add(embedding, self.max_exemplars, self.learn_threshold)
         person.last_stream, person.last_s = stream_id, t_s
         self._changed.add(person_id)
         self._learned.add(person_id)
@@ -198,10 +205,11 @@ class _Person:
         self.first_stream, self.first_s = first_stream, first_s
         self.last_stream, self.last_s = last_stream, last_s
 
-    def add(self, embedding: np.ndarray, max_exemplars: int) -> None:
+    def add(self, embedding: np.ndarray, max_exemplars: int, learn_threshold: float) -> None:
         self.tracklets += 1
         self.version += 1
-        if float((self.exemplars @ embedding).max()) >= _NOVELTY:
+        similarity = float((self.exemplars @ embedding).max())
+        if similarity >= _NOVELTY or similarity < learn_threshold:
             return
         self.exemplars = np.vstack([self.exemplars, embedding[None, :]])
         if len(self.exemplars) > max_exemplars:

@@ -100,8 +100,10 @@ class PeopleRecord:
 class PeopleLog:
     """The gallery of `model_version` folded from a people log, record after record."""
 
-    def __init__(self, model_version: str, match_threshold: float) -> None:
-        self.gallery = PeopleGallery(model_version, match_threshold)
+    def __init__(self, model_version: str, match_threshold: float,
+                 learn_threshold: float | None = None) -> None:
+        self.gallery = PeopleGallery(model_version, match_threshold,
+                                     learn_threshold=learn_threshold)
 
     def apply(self, record: PeopleRecord) -> str | None:
         """Fold the log's next record; return the person it is about (for `new`: the one the

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from vstream.detect.analysis import identity_version
-from vstream.detect.models import DEFAULT_MODEL, load_frame_model, match_threshold
+from vstream.detect.models import DEFAULT_MODEL, learn_threshold, load_frame_model, match_threshold
 from vstream.kafka.events import EventPublisher
 from vstream.kafka.faust_app import MAX_FETCH_BYTES, CommitSensor, RewindingApp, new_app
 from vstream.kafka.people_registry import PeopleRegistry
@@ -155,7 +155,7 @@ class ChunkWorker:
             if model is not None:
                 self._registry = self.settings.gallery = PeopleRegistry.open(
                     self.bootstrap, identity_version(model), match_threshold(self.model),
-                    topic=self.people_topic, stored=lambda: self._retry_store(
+                    learn_threshold=learn_threshold(self.model), topic=self.people_topic, stored=lambda: self._retry_store(
                         lambda: stored_people(self.store.people(identity_version(model))),
                         "reading the stored people"))
             if self._events is not None:
