@@ -33,9 +33,9 @@ class Settings:
     shots: str = "combined"
     #: FFmpeg decoder threads (0: FFmpeg picks)
     threads: int = 0
-    #: frame model: teachers (default: MTCNN + SSDLite + SFace), unified (the distilled network,
-    #: faster, not yet as good; docs/models.md), or none (shots only)
-    model: str = "teachers"
+    #: frame model: unified (default: the distilled network), teachers (MTCNN + SSDLite + SFace,
+    #: what it is distilled from, ~7x slower; docs/models.md), or none (shots only)
+    model: str = "unified"
     #: how the unified network runs on a CPU: auto (fp32; fp16 on a GPU), fp32, or int8 (its
     #: dense graph quantised: 1.3x faster whole process on CPUs with VNNI, a little less
     #: accurate; docs/models.md "int8 on CPUs with VNNI")

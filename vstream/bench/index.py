@@ -15,6 +15,7 @@ from pathlib import Path
 import av
 
 from vstream.bench.runner import Table
+from vstream.detect.models import DEFAULT_MODEL
 from vstream.stream.stages import DEFAULT_ANALYSIS_FPS
 
 
@@ -55,7 +56,7 @@ def bench_index(video: Path, warmup: Path, runs: tuple[tuple[str, str], ...] = R
             start = time.perf_counter()
             result = index_video(str(video), store, stream_id="bench", model=model, precision=precision)
             index_fps = result.frames / (time.perf_counter() - start)
-        label = (f"vstream index --model {model}" + (" (default)" if model == "teachers" else "")
+        label = (f"vstream index --model {model}" + (" (default)" if model == DEFAULT_MODEL else "")
                  + (f" --precision {precision}" if precision != "auto" else "")
                  + ("" if model == "none" else f", analysis at {DEFAULT_ANALYSIS_FPS:g} fps"))
         table.rows.append([label, f"{index_fps:.0f}", f"{index_fps / decode_fps:.2f}",

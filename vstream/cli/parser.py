@@ -28,10 +28,11 @@ def _store_flag(p: argparse.ArgumentParser) -> None:
 
 
 def _model_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", choices=MODELS, help="frame model: teachers (default; MTCNN faces, "
-                   "SSDLite people, SFace face identity, MobileNetV2 tags), unified (one network "
-                   "for people, faces, tags, person masks and appearance, distilled from the "
-                   "teachers: ~10x faster, fewer faces found; docs/models.md), none (scenes only)")
+    p.add_argument("--model", choices=MODELS, help="frame model: unified (default; one network "
+                   "for people, faces, tags, person masks and appearance, its faces identified "
+                   "by SFace, distilled from the teachers), teachers (MTCNN faces, SSDLite people, "
+                   "SFace face identity, MobileNetV2 tags: ~7x slower; docs/models.md), none "
+                   "(scenes only)")
     p.add_argument("--analysis-fps", type=float, metavar="FPS", help="frames per second the model "
                    "analyses (default 5; shots always see every frame; tracks carry people "
                    "between analysed frames)")
