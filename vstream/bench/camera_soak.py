@@ -24,6 +24,7 @@ from pathlib import Path
 from vstream.bench.broker import TansuBroker
 from vstream.bench.live import PARTITIONS, camera_clip
 from vstream.bench.runner import Background, Table
+from vstream.detect.models import DEFAULT_MODEL
 from vstream.chunk import DEFAULT_PART_S
 from vstream.bench.soak import _rss_mb, loop_video
 from vstream.errors import VStreamError
@@ -32,7 +33,7 @@ from vstream.errors import VStreamError
 SAMPLES = 10
 
 
-def bench_camera_soak(work_dir: Path, *, minutes: float = 60.0, model: str = "teachers",
+def bench_camera_soak(work_dir: Path, *, minutes: float = 60.0, model: str = DEFAULT_MODEL,
                       analysis_fps: float = 5.0) -> Table:
     """The soak table (see the module docstring)."""
     from vstream.ingest.chunker import Chunker

@@ -31,6 +31,7 @@ import numpy as np
 from vstream.bench.broker import TansuBroker
 from vstream.bench.runner import Table, percentiles
 from vstream.chunk import DEFAULT_PART_S
+from vstream.detect.models import DEFAULT_MODEL
 from vstream.errors import VStreamError
 
 #: the fixed campus camera of Debian's opencv-doc package
@@ -63,7 +64,7 @@ def camera_clip(out: Path, loops: int = 1) -> Path:
     return out
 
 
-def bench_live(work_dir: Path, *, model: str = "teachers", seconds: float = 60.0,
+def bench_live(work_dir: Path, *, model: str = DEFAULT_MODEL, seconds: float = 60.0,
                sources: tuple[str, ...] = ("camera", "music")) -> Table:
     """The latency table (see the module docstring); `seconds` of real-time ingest per source."""
     from vstream.weights import test_video_path

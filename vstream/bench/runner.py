@@ -15,6 +15,7 @@ import numpy as np
 
 from vstream.bench.transitions import KINDS, Score, clean_segments, compose, load_truth, save_truth, score, write_video
 from vstream.decode.ffmpeg import FfmpegDecoder
+from vstream.detect.models import DEFAULT_MODEL
 from vstream.errors import VStreamError
 from vstream.ingest.chunker import Chunker
 from vstream.weights import test_video_path
@@ -249,7 +250,7 @@ def bench_shots(work_dir: Path) -> Table:
 
 def run_bench(what: str, *, video: str | None, work_dir: str, markdown: str | None,
               soak_minutes: float = 60.0, kafka_realtime_s: float = 60.0,
-              model: str = "teachers", analysis_fps: float = 5.0) -> int:
+              model: str = DEFAULT_MODEL, analysis_fps: float = 5.0) -> int:
     tables = []
     work = Path(work_dir)
     print(f"vstream bench on {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs", flush=True)
