@@ -69,8 +69,9 @@ class PeopleRegistry:
     (None: it folded the log from the beginning)."""
 
     def __init__(self, bootstrap: str, model_version: str, match_threshold: float, *,
-                 learn_threshold: float | None = None, topic: str = PEOPLE_TOPIC, timeout_s: float = DEFAULT_TIMEOUT_S,
-                 snapshot_every: int = SNAPSHOT_EVERY, use_snapshots: bool = True) -> None:
+                 learn_threshold: float | None = None, topic: str = PEOPLE_TOPIC,
+                 timeout_s: float = DEFAULT_TIMEOUT_S, snapshot_every: int = SNAPSHOT_EVERY,
+                 use_snapshots: bool = True) -> None:
         from kafka import TopicPartition
 
         if snapshot_every < 0:

@@ -74,7 +74,8 @@ class PeopleGallery:
         if not -1.0 <= match_threshold <= 1.0:
             raise ValueError(f"match_threshold must be a cosine similarity in [-1, 1], got {match_threshold}")
         if learn_threshold is not None and not match_threshold <= learn_threshold <= 1.0:
-            raise ValueError(f"learn_threshold must be in [match_threshold, 1], got {learn_threshold}")
+            raise ValueError(f"learn_threshold must be in [match_threshold, 1], "
+                             f"got {learn_threshold}")
         if max_exemplars < 1:
             raise ValueError(f"max_exemplars must be >= 1, got {max_exemplars}")
         self.model_version = model_version

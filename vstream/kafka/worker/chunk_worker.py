@@ -155,7 +155,8 @@ class ChunkWorker:
             if model is not None:
                 self._registry = self.settings.gallery = PeopleRegistry.open(
                     self.bootstrap, identity_version(model), match_threshold(self.model),
-                    learn_threshold=learn_threshold(self.model), topic=self.people_topic, stored=lambda: self._retry_store(
+                    learn_threshold=learn_threshold(self.model), topic=self.people_topic,
+                    stored=lambda: self._retry_store(
                         lambda: stored_people(self.store.people(identity_version(model))),
                         "reading the stored people"))
             if self._events is not None:
