@@ -45,7 +45,7 @@ class Settings:
     #: media seconds a person must be unseen before their `leave` event (vstream.track.presence)
     leave_after_s: float = 1.0
     #: ... for a person last seen inside the picture, not at its edge (hidden, or missed)
-    leave_hidden_s: float = 3.0
+    leave_hidden_s: float = 1.0
     #: longest scene in seconds (0: none): a scene that does not cut is cut there
     max_scene_s: float = 60.0
     #: Kafka bootstrap address (HOST:PORT[,HOST:PORT...]) for ingest and workers

@@ -7,7 +7,7 @@ import numpy as np
 from vstream.detect.labels import FACE, PERSON
 from vstream.detections import Detections
 from vstream.track.gallery import PeopleGallery
-from vstream.track.track_identities import BODY_MIN, FACE_MIN, TrackIdentities
+from vstream.track.track_identities import BODY_MIN, FACE_MIN, HANDOVER_S, TrackIdentities
 from vstream.track.tracklets import FrameRecord
 
 DIM = 4
@@ -97,3 +97,52 @@ def test_a_body_needs_face_min_frames_with_an_appearance_to_ask_the_gallery() ->
     for k, e in enumerate(twice):
         seen = ids.observe(frame(k, (4, PERSON, [50, 10, 70, 90], e)))
     assert seen.keys() == {"p1"}
+
+
+def _walk(ids: TrackIdentities, track: int, box: list[float], frames: range,
+          cut_at: int | None = None) -> dict:
+    """Observe an anonymous body `track` at `box` over `frames`; the last frame's people."""
+    seen = {}
+    for k in frames:
+        seen = ids.observe(frame(k, (track, PERSON, box, NOBODY)), cut=k == cut_at)
+    return seen
+
+
+def test_a_walker_the_tracker_takes_up_again_where_it_lost_them_keeps_their_person() -> None:
+    # vtest.avi: a walker passing behind the sign post is lost and found again as a new track
+    # a few pixels on; without the handover that is a leave and an enter of "someone new"
+    ids = TrackIdentities("cam", PeopleGallery("v", 0.5))
+    assert _walk(ids, 1, [40, 30, 50, 60], range(6)).keys() == {"t1"}
+    gap = int(HANDOVER_S / 0.2)  # analysed frames of 0.2 s
+    assert _walk(ids, 2, [44, 30, 54, 60], range(5 + gap, 5 + gap + BODY_MIN)).keys() == {"t1"}
+    assert ids.person_of(2) == ""  # still an anonymous person: not a gallery row
+    # a replay that stored track 2 as nobody the gallery knew decides the same
+    again = TrackIdentities("cam", PeopleGallery("v", 0.5))
+    again.known = {1: "t1", 2: ""}
+    _walk(again, 1, [40, 30, 50, 60], range(6))
+    assert _walk(again, 2, [44, 30, 54, 60], range(5 + gap, 5 + gap + BODY_MIN)).keys() == {"t1"}
+
+
+def test_no_handover_too_late_too_far_at_the_edge_after_a_cut_or_twice() -> None:
+    gap = int(HANDOVER_S / 0.2)
+    cases = {  # second track's box, its first analysed frame, a cut at its first frame
+        "too long": ([44, 30, 54, 60], 6 + gap, False),
+        "too far": ([80, 30, 90, 60], 6, False),
+        "after a cut": ([44, 30, 54, 60], 6, True),
+    }
+    for why, (box, start, cut) in cases.items():
+        ids = TrackIdentities("cam", PeopleGallery("v", 0.5))
+        _walk(ids, 1, [40, 30, 50, 60], range(6))
+        seen = _walk(ids, 2, box, range(start, start + BODY_MIN), cut_at=start if cut else None)
+        assert seen.keys() == {"t2"}, why
+    # walking out at the edge of the picture is leaving, whoever comes in there next
+    ids = TrackIdentities("cam", PeopleGallery("v", 0.5))
+    _walk(ids, 1, [0, 30, 8, 60], range(6))
+    assert _walk(ids, 2, [1, 30, 9, 60], range(7, 7 + BODY_MIN)).keys() == {"t2"}
+    # a lost walker is taken up by one new track: two starting where they were lost are two
+    ids = TrackIdentities("cam", PeopleGallery("v", 0.5))
+    _walk(ids, 1, [40, 30, 50, 60], range(6))
+    for k in range(6, 6 + BODY_MIN):
+        seen = ids.observe(frame(k, (2, PERSON, [44, 30, 54, 60], NOBODY),
+                                 (3, PERSON, [36, 30, 46, 60], NOBODY)))
+    assert seen.keys() == {"t1", "t3"}

@@ -49,9 +49,10 @@ def _model_flags(p: argparse.ArgumentParser) -> None:
                    "detections, shorter reports sooner)")
     p.add_argument("--leave-hidden", type=float, metavar="SECONDS", dest="leave_hidden_s",
                    help="the same for a person last seen inside the picture, where people are "
-                   "hidden (behind a sign, another walker) rather than gone (default 3, as long "
-                   "as the tracker looks for a lost walker; never less than --leave-after; "
-                   "equal to it: no difference)")
+                   "often hidden (behind a sign, another walker) rather than gone (default 1: "
+                   "every leave within two seconds; 3, as long as the tracker looks for a lost "
+                   "walker, gives fewer leave-and-enter-again pairs, later; never less than "
+                   "--leave-after)")
 
 
 def _scene_flags(p: argparse.ArgumentParser) -> None:

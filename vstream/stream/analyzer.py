@@ -238,7 +238,7 @@ class StreamAnalyzer:
             record = FrameRecord(idx, t, self._identify(tracked, image),
                                  (width, height), np.asarray(tags, np.float32))
             observed.frames.append(record)
-            observed.events += self.presence.update(idx, t, self.identities.observe(record), cut)
+            observed.events += self.presence.update(idx, t, self.identities.observe(record, cut), cut)
             self._records.append(record)
             self._analysed_until = idx
         self.frames_analysed += len(batch.frames)

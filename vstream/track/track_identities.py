@@ -9,9 +9,14 @@ name the person within a second of them appearing instead of when the scene clos
   appearance, if at least `FACE_MIN` of its detections have one (as for a face, one frame is
   too little evidence: a body whose one face-bearing frame was the blonde dancer's was the
   singer on the test video, docs/models.md);
-- a track the gallery cannot place (no appearance: e.g. a body far from the camera, whose
-  face is too small to see) is an anonymous person of this stream, named `t<track ID>`:
-  still counted in view and given enter and leave events, never matched across streams.
+- a body the gallery cannot place that starts where another body was lost inside the
+  picture just before (`HANDOVER_S`, `HANDOVER_REACH`), not after a cut, and not seen since,
+  is that body's person: the tracker lost a walker behind another or a sign and took them up
+  again as a new track, and the person stays in view instead of leaving and entering again;
+- any other track the gallery cannot place (no appearance: e.g. a body far from the camera,
+  whose face is too small to see) is an anonymous person of this stream, named
+  `t<track ID>`: still counted in view and given enter and leave events, never matched across
+  streams.
 
 The decision is final for the track (the gallery keeps learning from later tracks), so the
 events, the `tracks` rows and the scene's people agree. A decision stored earlier
@@ -39,6 +44,12 @@ FACE_MIN, BODY_MIN = 2, 4
 FACE_IN_BODY = 0.5
 #: recent boxes kept per track for the face-in-body test
 RECENT_BOXES = 8
+#: a body track nobody could identify takes the person of a body track lost inside the picture
+#: at most this many seconds before it started, within this many of the lost box's heights of
+#: where it started (`TrackIdentities._lost_where_it_started`; measured on vtest.avi's labelled
+#: minute, docs/models.md "Where a person was last seen": the same enters for 1-2 s and 1-1.5
+#: heights)
+HANDOVER_S, HANDOVER_REACH = 1.0, 1.0
 #: prefix of the anonymous people of a stream (person IDs of the gallery start with "p")
 ANONYMOUS = "t"
 
@@ -58,6 +69,8 @@ class _Track:
     boxes: deque = field(default_factory=lambda: deque(maxlen=RECENT_BOXES))  # (frame, xyxy)
     embeddings: list = field(default_factory=list)
     person_id: str | None = None  # None: not decided yet
+    #: media time it was last seen; None once a cut followed (no track continues into a new shot)
+    last_s: float | None = None
 
 
 class TrackIdentities:
@@ -70,9 +83,13 @@ class TrackIdentities:
         self.known: Mapping[int, str] = {}
         self._tracks: dict[int, _Track] = {}
 
-    def observe(self, record: FrameRecord) -> dict[str, Sighting]:
-        """Take one analysed frame's tracked detections; return the people it shows (person
-        ID -> the identified track showing them, the earliest-started if several)."""
+    def observe(self, record: FrameRecord, cut: bool = False) -> dict[str, Sighting]:
+        """Take one analysed frame's tracked detections (`cut`: the first frame of a new shot);
+        return the people it shows (person ID -> the identified track showing them, the
+        earliest-started if several)."""
+        if cut:
+            for track in self._tracks.values():
+                track.last_s = None
         d = record.detections
         scale = np.array([record.size[0], record.size[1]] * 2, np.float32)
         in_frame = []
@@ -80,7 +97,7 @@ class TrackIdentities:
             tid = int(d.tracker_id[i])
             track = self._tracks.setdefault(tid, _Track(int(d.class_id[i]), record.frame_index,
                                                         record.t_s))
-            track.last_frame = record.frame_index
+            track.last_frame, track.last_s = record.frame_index, record.t_s
             track.detections += 1
             track.boxes.append((record.frame_index, d.xyxy[i] / scale))
             if d.embedding is not None and len(track.embeddings) < MAX_EMBEDDINGS:
@@ -91,7 +108,7 @@ class TrackIdentities:
             for tid in sorted(in_frame):
                 track = self._tracks[tid]
                 if track.class_id == class_id and track.person_id is None and track.detections >= least:
-                    track.person_id = self._decide(tid, track, record.t_s)
+                    track.person_id = self._decide(tid, track, record.t_s, record.size)
         seen: dict[str, Sighting] = {}
         for tid in sorted(in_frame, key=lambda t: (self._tracks[t].first_frame, t)):
             track = self._tracks[tid]
@@ -124,24 +141,51 @@ class TrackIdentities:
     def state(self) -> dict:
         """The tracks as plain data, for a checkpoint."""
         return {tid: (t.class_id, t.first_frame, t.first_s, t.last_frame, t.detections,
-                      list(t.boxes), list(t.embeddings), t.person_id)
+                      list(t.boxes), list(t.embeddings), t.person_id, t.last_s)
                 for tid, t in self._tracks.items()}
 
     def load_state(self, state: dict) -> None:
         """Continue the stream `state()` was taken from."""
         self._tracks = {}
-        for tid, (class_id, first, first_s, last, n, boxes, embeddings, person) in state.items():
+        for tid, (class_id, first, first_s, last, n, boxes, embeddings, person, *last_s) in state.items():
             self._tracks[tid] = _Track(class_id, first, first_s, last, n,
-                                       deque(boxes, maxlen=RECENT_BOXES), list(embeddings), person)
+                                       deque(boxes, maxlen=RECENT_BOXES), list(embeddings), person,
+                                       *last_s)
 
-    def _decide(self, tid: int, track: _Track, t_s: float) -> str:
-        if tid in self.known:
-            return self.known[tid] or anonymous_id(tid)
-        person = self._face_inside(track) if track.class_id == PERSON else None
-        seen = [e for e in track.embeddings if np.any(e)]  # zero rows: no appearance
-        if person is None and len(seen) >= FACE_MIN:
-            person = self.gallery.identify(np.array(seen), self.stream_id, t_s)
+    def _decide(self, tid: int, track: _Track, t_s: float, size: tuple[int, int]) -> str:
+        known = self.known.get(tid)
+        if known:
+            return known
+        person = None
+        if known is None:  # "": stored as nobody the faces or the gallery knew
+            person = self._face_inside(track) if track.class_id == PERSON else None
+            seen = [e for e in track.embeddings if np.any(e)]  # zero rows: no appearance
+            if person is None and len(seen) >= FACE_MIN:
+                person = self.gallery.identify(np.array(seen), self.stream_id, t_s)
+        # the stream's own tracks decide this, not the gallery: a replay decides it again alike
+        if person is None and track.class_id == PERSON:
+            person = self._lost_where_it_started(track, size)
         return person or anonymous_id(tid)
+
+    def _lost_where_it_started(self, body: _Track, size: tuple[int, int]) -> str | None:
+        """The person of the body track lost inside the picture at most `HANDOVER_S` before
+        `body` started, within `HANDOVER_REACH` of where it started, and not seen since (the
+        nearest if several): a walker the tracker lost behind another or a sign and took up
+        again as a new track."""
+        scale = np.array([size[0], size[1]] * 2, np.float32)
+        start = _centre(body.boxes[0][1] * scale)
+        seen_since = {t.person_id for t in self._tracks.values() if t.last_frame >= body.first_frame}
+        best, best_distance = None, np.inf
+        for old in self._tracks.values():
+            if (old.class_id != PERSON or old.person_id is None or old.last_s is None
+                    or old.last_frame >= body.first_frame or old.person_id in seen_since
+                    or body.first_s - old.last_s > HANDOVER_S or at_edge(old.boxes[-1][1])):
+                continue
+            last = old.boxes[-1][1] * scale
+            distance = float(np.hypot(*(_centre(last) - start)))
+            if distance <= HANDOVER_REACH * (last[3] - last[1]) and distance < best_distance:
+                best, best_distance = old.person_id, distance
+        return best
 
     def _face_inside(self, body: _Track) -> str | None:
         """The person of the face most often inside `body` in its recent frames, if often enough."""
@@ -158,6 +202,10 @@ class TrackIdentities:
             if share > best_share:
                 best, best_share = face.person_id, share
         return best if best_share >= FACE_IN_BODY else None
+
+
+def _centre(box: np.ndarray) -> np.ndarray:
+    return np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
 
 
 def _centre_inside(inner: np.ndarray, outer: np.ndarray) -> bool:
