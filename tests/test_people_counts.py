@@ -153,9 +153,10 @@ def test_people_who_walk_through_get_an_enter_and_a_leave_on_time(stored_vtest, 
     within a second of when they were first marked and a `leave` within a second of when they
     were last marked, under a person ID of the tracks that carry them (vstream.eval.presence).
     Measured with the default (the student): enters on time for 9 of 10 people, leaves for 4 of
-    4; 23 enters for the 10 (25 with the same prompt leaves before a walker taken up again where
-    they were lost kept their person; 22 when a walker lost inside the picture was held 3 s), since a body track an occlusion breaks for longer comes back as a new anonymous
-    person, who enters again (docs/models.md, "Where a person was last seen")."""
+    4; 23 enters for the 10 (25 with the same prompt leaves before a walker taken up again
+    where they were lost kept their person; 22 when a walker lost inside the picture was held
+    3 s), since a body track an occlusion breaks for longer comes back as a new anonymous person,
+    who enters again (docs/models.md, "Where a person was last seen")."""
     _, _, tracks, events = stored_vtest
     person_of_track = {int(t): p or anonymous_id(int(t)) for t, p in tracks}
     for d in stored_people.values():
