@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
@@ -195,21 +196,23 @@ def run_stages(source: str, stream_id: str, stages_for: Callable[[Chunker], Stre
     pending: list[SkippedChunk] = []  # skipped since the last chunk decoded
     ahead = (read_ahead(analysed, depth=2, name=f"model-{stream_id}") if stages.pipelined
              else analysed())
-    for chunk, decoded, reason in ahead:
-        if decoded is None:
-            skip = SkippedChunk(chunk.seq, chunk.first_frame, len(chunk.packets), chunk.start_s,
-                                reason)
-            log.warning("%s: chunk %d (frames %d-%d) skipped: %s", shown, skip.seq,
-                        skip.first_frame, skip.first_frame + skip.frames - 1, reason)
-            pending.append(skip)
-            stages.skip(chunk, f"chunk {chunk.seq} skipped: {reason}")
-            continue
-        skipped += pending
-        pending = []
-        batch, samples = decoded
-        on_output(stages.process(batch, samples, chunk))
-        if on_frames:
-            on_frames(len(batch))
+    # closed also on a failure here: the decode and model threads stop before it is raised
+    with closing(ahead):
+        for chunk, decoded, reason in ahead:
+            if decoded is None:
+                skip = SkippedChunk(chunk.seq, chunk.first_frame, len(chunk.packets),
+                                    chunk.start_s, reason)
+                log.warning("%s: chunk %d (frames %d-%d) skipped: %s", shown, skip.seq,
+                            skip.first_frame, skip.first_frame + skip.frames - 1, reason)
+                pending.append(skip)
+                stages.skip(chunk, f"chunk {chunk.seq} skipped: {reason}")
+                continue
+            skipped += pending
+            pending = []
+            batch, samples = decoded
+            on_output(stages.process(batch, samples, chunk))
+            if on_frames:
+                on_frames(len(batch))
     on_output(stages.finish())
     coverage = Coverage(stages.frames, chunker.info.declared_frames,
                         stages.decoder.frames_missing, tuple(skipped), tuple(pending),

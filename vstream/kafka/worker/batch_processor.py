@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from contextlib import closing
 
 from vstream.chunk import GopChunk
 from vstream.kafka.events import EventPublisher
@@ -80,8 +81,10 @@ class BatchProcessor:
                                        name="worker-decode"))
 
         pipelined = self.settings.model is not None and self.settings.model.pipelined
-        for item in read_ahead(passed, depth=2, name="worker-model") if pipelined else passed():
-            rows += self._feed(item, captured)
+        items = read_ahead(passed, depth=2, name="worker-model") if pipelined else passed()
+        with closing(items):  # also on a failure: the decode and model threads stop first
+            for item in items:
+                rows += self._feed(item, captured)
         # Rows first: a crash before the states are saved replays the chunks from the old
         # states, which makes the same rows (skipped by row_id). Dead letters next: a chunk in
         # a saved state is never replayed, so its letter must be out.
