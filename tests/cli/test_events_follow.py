@@ -76,8 +76,22 @@ def test_follow_json_from_the_beginning_gives_the_messages_as_published(kafka_br
         [("enter", "p1", 3, 5), ("count", "", 0, 5)]
 
 
-def test_follow_of_a_missing_topic_is_one_line(kafka_broker: str) -> None:
-    proc = _follow(kafka_broker, f"test.nothing.{uuid.uuid4().hex[:8]}")
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode != 0
-    assert len(err.strip().splitlines()) == 1 and "no topic" in err
+def test_a_follower_started_before_any_worker_waits_for_the_topic_and_misses_nothing(
+        kafka_broker: str) -> None:
+    """As `tail -F`: an operator may open the follower before the first worker starts. Once a
+    worker makes the topic, everything published on it is shown, also what came before the
+    follower noticed the topic."""
+    topic = f"test.later.{uuid.uuid4().hex[:8]}"
+    proc = _follow(kafka_broker, topic)
+    try:
+        _wait_for_stderr(proc, "waiting for topic")
+        ensure_topics(kafka_broker, [topic])  # a worker starts
+        publisher = EventPublisher(kafka_broker, topic)
+        publisher.publish([("cam1", _output(PresenceEvent(5, 0.2, "enter", "p1", 1, 3)))], "v")
+        publisher.close()
+        line = proc.stdout.readline()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=60)
+    assert code == 0
+    assert line.split()[1:] == ["cam1", "enter", "p1", "people", "1"]

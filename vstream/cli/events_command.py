@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 #: row IDs remembered to drop repeats (a worker that restarts republishes a batch's events)
 SEEN_ROW_IDS = 10_000
+#: seconds between looks for an events topic that does not exist yet
+TOPIC_POLL_S = 1.0
 
 
 def event_line(message: dict[str, Any]) -> str:
@@ -90,9 +92,14 @@ def follow(bootstrap: str, topic: str, stream_id: str | None, *, from_beginning:
                               group_id=None, consumer_timeout_ms=500)
     try:
         partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            raise VStreamError(f"no topic {topic!r} at {bootstrap} (a worker creates it when it "
-                               "starts with --events-topic)")
+        if not partitions:  # as `tail -F`: a follower may be started before the first worker
+            log.warning("waiting for topic %s at %s: a worker creates it when it starts "
+                        "(Ctrl-C stops)", topic, bootstrap)
+            from_beginning = True  # every event on a topic made since is new
+        while not partitions:
+            if (stop or threading.Event()).wait(TOPIC_POLL_S):
+                return
+            partitions = consumer.partitions_for_topic(topic)
         assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(assigned)
         (consumer.seek_to_beginning if from_beginning else consumer.seek_to_end)(*assigned)

@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("stream_id", nargs="?", metavar="STREAM_ID", help="only this stream "
                    "(required without --follow)")
     p.add_argument("--follow", "-f", action="store_true", help="print events as they arrive on "
-                   "the events topic")
+                   "the events topic (started before any worker, it waits for the topic)")
     p.add_argument("--from-beginning", action="store_true", help="with --follow: start at the "
                    "oldest event the topic keeps, not at the newest")
     p.add_argument("--format", choices=("line", "json"), default="line", help="line (default) "
