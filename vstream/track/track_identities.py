@@ -147,7 +147,8 @@ class TrackIdentities:
     def load_state(self, state: dict) -> None:
         """Continue the stream `state()` was taken from."""
         self._tracks = {}
-        for tid, (class_id, first, first_s, last, n, boxes, embeddings, person, *last_s) in state.items():
+        for tid, (class_id, first, first_s, last, n, boxes, embeddings, person,
+                  *last_s) in state.items():  # last_s: absent from states saved before 2026-12-05
             self._tracks[tid] = _Track(class_id, first, first_s, last, n,
                                        deque(boxes, maxlen=RECENT_BOXES), list(embeddings), person,
                                        *last_s)
@@ -157,7 +158,7 @@ class TrackIdentities:
         if known:
             return known
         person = None
-        if known is None:  # "": stored as nobody the faces or the gallery knew
+        if known is None:  # not stored before ("": stored as nobody the faces or gallery knew)
             person = self._face_inside(track) if track.class_id == PERSON else None
             seen = [e for e in track.embeddings if np.any(e)]  # zero rows: no appearance
             if person is None and len(seen) >= FACE_MIN:
@@ -174,7 +175,8 @@ class TrackIdentities:
         again as a new track."""
         scale = np.array([size[0], size[1]] * 2, np.float32)
         start = _centre(body.boxes[0][1] * scale)
-        seen_since = {t.person_id for t in self._tracks.values() if t.last_frame >= body.first_frame}
+        seen_since = {t.person_id for t in self._tracks.values()
+                      if t.last_frame >= body.first_frame}
         best, best_distance = None, np.inf
         for old in self._tracks.values():
             if (old.class_id != PERSON or old.person_id is None or old.last_s is None
