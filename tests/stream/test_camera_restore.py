@@ -56,9 +56,7 @@ def test_restored_after_every_chunk_the_camera_gives_the_same_events_and_handove
     handed = {tid for tid, t in tracks.items()
               if t[7] and t[7].startswith(ANONYMOUS) and t[7] != f"{ANONYMOUS}{tid}"}
     assert handed
-    def people(state: dict) -> dict:
-        return {tid: t[7] for tid, t in state.items()}
-
-    assert people(restored_tracks) == people(tracks)
+    people = {tid: t[7] for tid, t in tracks.items()}
+    assert {tid: t[7] for tid, t in restored_tracks.items()} == people
     kinds = [k for _, k, *_ in whole]
     assert kinds.count("enter") >= 5 and kinds.count("leave") >= 4
