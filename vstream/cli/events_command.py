@@ -88,6 +88,7 @@ def follow(bootstrap: str, topic: str, stream_id: str | None, *, from_beginning:
 
     from vstream.kafka.clients import kafka_consumer
 
+    stop = stop or threading.Event()  # none given: until the process is stopped
     consumer = kafka_consumer(bootstrap, client_id="vstream-events-follow", enable_auto_commit=False,
                               group_id=None, consumer_timeout_ms=500)
     try:
@@ -97,7 +98,7 @@ def follow(bootstrap: str, topic: str, stream_id: str | None, *, from_beginning:
                         "(Ctrl-C stops)", topic, bootstrap)
             from_beginning = True  # every event on a topic made since is new
         while not partitions:
-            if (stop or threading.Event()).wait(TOPIC_POLL_S):
+            if stop.wait(TOPIC_POLL_S):
                 return
             partitions = consumer.partitions_for_topic(topic)
         assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
@@ -109,7 +110,7 @@ def follow(bootstrap: str, topic: str, stream_id: str | None, *, from_beginning:
                     f" for stream {stream_id}" if stream_id else "")
         seen: deque[str] = deque(maxlen=SEEN_ROW_IDS)
         seen_set: set[str] = set()
-        while stop is None or not stop.is_set():
+        while not stop.is_set():
             for records in consumer.poll(timeout_ms=500).values():
                 for record in records:
                     message = _decode(record)
