@@ -192,3 +192,22 @@ def test_store_url_is_safe_to_print(store: ClickHouseWriter, store_url: StoreURL
     if store_url.password:
         assert store_url.password not in store.url
         assert store.url == str(store_url)
+
+
+def test_chdb_writer_batches_leave_no_query_condition_cache(tmp_path) -> None:
+    # Each batch's row-ID lookup is a condition never asked again: cached, a long-running worker
+    # grew by it batch after batch (the camera soak).
+    def cached_bytes(store: ClickHouseWriter) -> int:
+        return int(store.backend.query(
+            "SELECT value FROM system.metrics WHERE metric = 'QueryConditionCacheBytes'").scalar())
+
+    with open_store(f"chdb://{tmp_path / 'store'}") as store:
+        if not store.backend.query(
+                "SELECT count() FROM system.settings WHERE name = 'use_query_condition_cache'").scalar():
+            pytest.skip("this chDB engine has no query condition cache")
+        before = cached_bytes(store)
+        for batch in range(20):
+            store.write_scenes(scenes(5, stream_id=f"cam{batch}"))
+            store.write_scenes(scenes(5, stream_id=f"cam{batch}"))  # the second asks, stored
+        assert store.count("scenes") == 100
+        assert cached_bytes(store) == before

@@ -7,13 +7,15 @@ camera of Debian's opencv-doc, 10 fps, re-encoded with a keyframe a second as a 
 it, then looped by remuxing) to `minutes` of video, puts every chunk (each GOP in parts, as
 ingest sends a live camera) on a fresh Tansu broker,
 and runs one worker with the frame model until it has processed them all. As it goes it samples
-the process's resident memory, the size of the stream's latest saved state (its changelog
-message, written once per batch) and the people in the gallery.
+the process's resident memory, the part of it the embedded chDB store holds (its engine's own
+allocator: the worker's memory is the rest), the size of the stream's latest saved state (its
+changelog message, written once per batch) and the people in the gallery.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import resource
 import shutil
 import tempfile
@@ -61,7 +63,7 @@ def bench_camera_soak(work_dir: Path, *, minutes: float = 60.0, model: str = DEF
             worker = ChunkWorker(broker.bootstrap, topic, store, group="soak", model=model,
                                  analysis_fps=analysis_fps, events_topic=None)
             states = _ChangelogSizes(broker.bootstrap, state_changelog("soak", topic))
-            samples: list[tuple[int, float, int, int]] = []
+            samples: list[tuple[int, float, float, int, int]] = []
             started = time.perf_counter()
             run = Background(lambda: worker.run(until_caught_up=True), "soak-worker")
             every = max(1, frames // SAMPLES)
@@ -74,7 +76,7 @@ def bench_camera_soak(work_dir: Path, *, minutes: float = 60.0, model: str = DEF
                 last = (not run.alive() and not run.failed()
                         and (not samples or samples[-1][0] != done))
                 if done // every > len(samples) or last:
-                    samples.append((done, _rss_mb(), states.last, people))
+                    samples.append((done, _rss_mb(), _store_mb(store), states.last, people))
             elapsed = time.perf_counter() - started
             states.close()
             stats = run.result()
@@ -88,21 +90,34 @@ def bench_camera_soak(work_dir: Path, *, minutes: float = 60.0, model: str = DEF
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     table = Table(f"Camera soak: {frames / fps / 60:.0f} min of vtest.avi looped through "
                   f"`vstream worker` (model {model}, {analysis_fps:g} analysed frames/s)",
-                  ["frames done", "video time", "RSS MB", "saved state KB", "people in gallery"])
-    for done, rss, state, people in samples:
-        table.rows.append([str(done), f"{done / fps / 60:.1f} min", f"{rss:.0f}",
-                           f"{state / 1024:.0f}", str(people)])
+                  ["frames done", "video time", "RSS MB", "of it chDB MB", "rest MB",
+                   "saved state KB", "people in gallery"])
+    for done, rss, chdb, state, people in samples:
+        table.rows.append([str(done), f"{done / fps / 60:.1f} min", f"{rss:.0f}", f"{chdb:.0f}",
+                           f"{rss - chdb:.0f}", f"{state / 1024:.0f}", str(people)])
     table.notes += [
         f"{stats.chunks} chunks, {stats.frames} frames in {elapsed:.0f} s "
         f"({stats.frames / fps / elapsed:.2f}x real time); {scenes} scenes; events "
         f"{', '.join(f'{k} {n}' for k, n in events)}. Peak RSS of the whole process (worker, "
         f"chDB, broker clients) {peak:.0f} MB; saved states are the changelog messages, one "
-        f"per batch ({states.count} in all, largest {states.largest / 1024:.0f} KB).",
+        f"per batch ({states.count} in all, largest {states.largest / 1024:.0f} KB). chDB: what "
+        "its engine's allocator (jemalloc) holds resident; rest: the worker (Python, the "
+        "model, decoding, broker clients, threads).",
         "vtest.avi (Debian opencv-doc, 768x576 10 fps, 79.5 s) re-encoded with a keyframe a "
         f"second, looped by remuxing, each GOP in parts of {DEFAULT_PART_S:g} s as a live camera "
         "is sent; all chunks are on the broker before the worker starts.",
     ]
     return table
+
+
+def _store_mb(store) -> float:
+    """MB resident in the embedded chDB engine's own allocator (jemalloc, linked into chDB and
+    separate from the process's malloc)."""
+    stats = store.backend.query("SELECT * FROM system.jemalloc_stats").rows[0][0]
+    found = re.search(r"resident: (\d+)", stats)
+    if found is None:
+        raise VStreamError("chDB's jemalloc statistics have no resident count")
+    return int(found.group(1)) / 2**20
 
 
 def _people(worker) -> int:

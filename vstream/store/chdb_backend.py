@@ -41,6 +41,11 @@ _OUTPUT_SETTINGS = {
 }
 _SESSION_SETTINGS = tuple(f"SET {name} = {sql_literal(value)}"
                           for name, value in _OUTPUT_SETTINGS.items())
+# Set where the engine has them (chDB builds before ClickHouse 25.3 do not). The writer asks for
+# each batch's row IDs once (`ClickHouseWriter._stored_row_ids`); the query condition cache keeps
+# an entry per part for every such condition, never hit again, so a worker's process grew with
+# its batches until the cache's 100 MiB (docs/benchmarks.md, "Camera soak").
+_IF_KNOWN_SETTINGS = {"use_query_condition_cache": 0}
 # A user query's rows: names, types, then one JSON array per row, block by block.
 _STREAM_FORMAT = "JSONCompactEachRowWithNamesAndTypes"
 
@@ -95,6 +100,11 @@ def _open_session(path: str) -> _SharedSession:
     try:
         for setting in _SESSION_SETTINGS:
             shared.session.query(setting)
+        known = shared.session.query(
+            "SELECT name FROM system.settings WHERE name IN "
+            f"({', '.join(sql_literal(name) for name in _IF_KNOWN_SETTINGS)})", "TSVRaw")
+        for name in known.data().split():
+            shared.session.query(f"SET {name} = {sql_literal(_IF_KNOWN_SETTINGS[name])}")
     except Exception as ex:
         shared.session.close()
         raise StoreError(f"cannot configure chDB store {path}: {one_line(str(ex))}") from ex
