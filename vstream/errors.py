@@ -1,6 +1,12 @@
 """Domain errors. The CLI turns any VStreamError into one line and a non-zero exit."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`docker stop`, `systemctl stop`, `kill`), raised where Ctrl-C would raise
+    KeyboardInterrupt: a command stops as it does on Ctrl-C, stopping what it started (a
+    benchmark's broker, a query), and exits 143 instead of 130."""
+
+
 class VStreamError(Exception):
     """Base of every failure vstream reports to a user (bad input, unreachable store, ...)."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -127,18 +128,17 @@ def _wait_for_line(stream, text: str) -> None:
     raise AssertionError(f"the process ended before printing {text!r}")
 
 
-def _interrupt(proc: subprocess.Popen) -> tuple[int, float, str]:
-    """SIGINT the process and wait for it to end. The queries below would run for hours: ending
-    at all within the wait is the proof that Ctrl-C stopped them; how soon is printed, not
-    asserted (it measures the machine)."""
-    import signal
+def _interrupt(proc: subprocess.Popen, signum: int = signal.SIGINT) -> tuple[int, float, str]:
+    """Send `signum` (Ctrl-C's by default) and wait for the process to end. The queries below
+    would run for hours: ending at all within the wait is the proof that the signal stopped
+    them; how soon is printed, not asserted (it measures the machine)."""
     import time
 
     start = time.monotonic()
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     code = proc.wait(timeout=120)
     seconds = time.monotonic() - start
-    print(f"stopped {seconds:.2f} s after Ctrl-C")
+    print(f"stopped {seconds:.2f} s after {signal.Signals(signum).name}")
     return code, seconds, proc.stderr.read()
 
 
@@ -150,6 +150,16 @@ def test_ctrl_c_stops_a_query_the_engine_is_busy_with(tmp_path) -> None:
     code, seconds, err = _interrupt(proc)
     assert code == 130, (code, seconds, err)
     assert "vstream: interrupted" in err and "Traceback" not in err
+
+
+def test_sigterm_stops_a_query_as_ctrl_c_does(tmp_path) -> None:
+    # `docker stop`, `systemctl stop`: the command unwinds (the query is cancelled) and says so
+    proc = _sql_process(tmp_path, "SELECT count() FROM numbers(1000000000000) "
+                        "WHERE sipHash64(number) = 1")
+    _wait_for_line(proc.stderr, "running the query")
+    code, seconds, err = _interrupt(proc, signal.SIGTERM)
+    assert code == 143, (code, seconds, err)
+    assert err.strip().splitlines()[-1] == "vstream: terminated" and "Traceback" not in err
 
 
 def test_ctrl_c_stops_a_streaming_query(tmp_path) -> None:

@@ -7,9 +7,12 @@ drivers. Fast shot detector and no tags keep these tests quick.
 from __future__ import annotations
 
 import random
+import signal
 import struct
 import threading
 import time
+
+import pytest
 
 from kafka import KafkaProducer
 
@@ -230,9 +233,12 @@ def _set_when(check, event: threading.Event) -> None:
     event.set()
 
 
-def test_ctrl_c_commits_and_exits_without_finishing_streams(kafka_broker: str, tmp_path) -> None:
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
+                         ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_commits_and_exits_without_finishing_streams(
+        kafka_broker: str, tmp_path, signum: int, code: int) -> None:
+    # SIGTERM (`docker stop`) stops a worker as gracefully as Ctrl-C
     import os
-    import signal
     import subprocess
     import sys
 
@@ -250,13 +256,13 @@ def test_ctrl_c_commits_and_exits_without_finishing_streams(kafka_broker: str, t
         for line in proc.stderr:  # wait until it is consuming
             if "first chunk" in line or time.monotonic() > deadline:
                 break
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 130, err[-2000:]
+    assert proc.returncode == code, err[-2000:]
     assert "Traceback" not in err
     assert "0 streams finished" in out
     with open_store(store) as s:

@@ -13,7 +13,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from vstream.errors import VStreamError
+from vstream.errors import Terminated, VStreamError
 from vstream.cli.commands import COMMANDS
 from vstream.cli.parser import build_parser
 
@@ -28,10 +28,16 @@ def _without_library_tracebacks(record: logging.LogRecord) -> bool:
     return True
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # Ctrl-C (SIGINT) stops every command the same way, also when vstream was started from a
-    # script's background job, which a non-interactive shell starts with SIGINT ignored.
+    # script's background job, which a non-interactive shell starts with SIGINT ignored. SIGTERM
+    # stops it the same way (Terminated), so a service manager's stop unwinds what it started.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate)
     args = build_parser().parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -48,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as ex:  # a caller mistake caught by a stage's argument checks
         print(f"vstream: error: {ex}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("vstream: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("vstream: interrupted", file=sys.stderr)
         return 130

@@ -280,12 +280,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
     metrics = _serve_metrics(settings.metrics_port)
     stop = threading.Event()
 
-    def on_sigint(signum, frame):  # first Ctrl-C: stop after this batch; second: now
-        log.warning("interrupted: committing what was written, then stopping")
+    stopped_by: list[int] = []
+
+    def on_stop(signum, frame):  # first Ctrl-C or SIGTERM: stop after this batch; Ctrl-C again: now
+        log.warning("%s: committing what was written, then stopping",
+                    "terminated" if signum == signal.SIGTERM else "interrupted")
+        stopped_by.append(signum)
         stop.set()
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = {signum: signal.signal(signum, on_stop) for signum in (signal.SIGINT, signal.SIGTERM)}
     store = open_store(settings.store)
     try:
         worker = ChunkWorker(settings.kafka, settings.topic, store, group=args.group,
@@ -301,11 +305,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
         stats = worker.run(stop_event=stop, max_idle_s=args.idle_exit,
                            until_caught_up=args.exit_when_caught_up)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         store.close()
         metrics.close()
     print(f"worker {args.group} on {settings.topic}: {stats.summary()}")
-    return 130 if stop.is_set() else 0
+    if not stopped_by:
+        return 0
+    return 143 if stopped_by[0] == signal.SIGTERM else 130
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -359,9 +359,10 @@ why; it ends with one line: chunks, frames, duplicates, DLQ count, rows written.
 The worker is a faust-streaming app (app id = --group). After each batch of chunks it writes
 the rows, then saves each stream's state (shot detector history, open scene, trackers) in the
 faust table stream_state-<topic> (changelog topic <group>-stream_state-<topic>-changelog), then
-lets faust commit the offsets. Ctrl-C stops at once: what was written is committed. A restarted
-worker (or another in the group, after a rebalance) recovers the states from the changelog and
-goes on mid-scene: the rows are exactly those of an uninterrupted run, even after a kill -9.
+lets faust commit the offsets. Ctrl-C (exit 130) or SIGTERM (docker stop, systemctl stop; exit
+143) stops it at once: what was written is committed. A restarted worker (or another in the
+group, after a rebalance) recovers the states from the changelog and goes on mid-scene: the
+rows are exactly those of an uninterrupted run, even after a kill -9.
 """
 
 

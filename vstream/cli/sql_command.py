@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
-from vstream.errors import StoreError
+from vstream.errors import StoreError, Terminated
 from vstream.store.backend import RowStream
 
 log = logging.getLogger(__name__)
@@ -154,7 +154,9 @@ def exit_now(failure: BaseException | None) -> None:
     """End the process as `vstream.cli.main` would have for `failure`, without the
     interpreter's shutdown: chDB can crash or hang in its own shutdown after a cancelled or
     interrupted query. Only for read-only work (nothing is left unwritten)."""
-    if isinstance(failure, KeyboardInterrupt):
+    if isinstance(failure, Terminated):
+        code, line = 143, "vstream: terminated"
+    elif isinstance(failure, KeyboardInterrupt):
         code, line = 130, "vstream: interrupted"
     elif isinstance(failure, BrokenPipeError):
         code, line = 141, ""
