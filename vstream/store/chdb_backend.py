@@ -44,7 +44,7 @@ _SESSION_SETTINGS = tuple(f"SET {name} = {sql_literal(value)}"
 # Set where the engine has them (chDB builds before ClickHouse 25.3 do not). The writer asks for
 # each batch's row IDs once (`ClickHouseWriter._stored_row_ids`); the query condition cache keeps
 # an entry per part for every such condition, never hit again, so a worker's process grew with
-# its batches until the cache's 100 MiB (docs/benchmarks.md, "Camera soak").
+# its batches until the cache's 100 MiB (docs/benchmarks.md, "Analysis rate": three hours).
 _IF_KNOWN_SETTINGS = {"use_query_condition_cache": 0}
 # A user query's rows: names, types, then one JSON array per row, block by block.
 _STREAM_FORMAT = "JSONCompactEachRowWithNamesAndTypes"
